@@ -1,0 +1,49 @@
+# chaperone — routine actions. `make run` and `make test` are all a new user needs.
+GO       ?= go
+BIN      := bin
+PKGS     := ./...
+export CGO_ENABLED ?= 0
+
+.PHONY: run build test test-short bench lint fmt e2e fuzz clean tools
+
+build:
+	$(GO) build -o $(BIN)/chaperone ./cmd/chaperone
+
+## run: the gateway on embedded defaults (demo IdP, SQLite in ./data) at http://localhost:8080
+run: build
+	./$(BIN)/chaperone dev
+
+## test: every test: unit, integration (demo IdP over HTTP), browser (headless Chromium)
+test:
+	$(GO) test -count=1 -timeout 10m $(PKGS)
+
+test-short:
+	$(GO) test -short -count=1 $(PKGS)
+
+## e2e: only the browser tests
+e2e:
+	$(GO) test -count=1 -run 'Browser' $(PKGS)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+## fuzz: a short run of each fuzz target
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzFullName -fuzztime 20s ./auth/
+	$(GO) test -run '^$$' -fuzz FuzzParseClaims -fuzztime 20s ./auth/
+	$(GO) test -run '^$$' -fuzz FuzzAuditHash -fuzztime 20s ./store/
+
+STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
+$(STATICCHECK):
+	$(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+lint: $(STATICCHECK)
+	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+	$(GO) vet $(PKGS)
+	$(STATICCHECK) $(PKGS)
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf $(BIN)

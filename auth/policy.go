@@ -1,0 +1,280 @@
+package auth
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"unicode"
+)
+
+// Role is what a signed-in person may do. A person can hold several roles:
+// the headteacher holds head and staff.
+type Role string
+
+// The roles chaperone knows. slt, head and dsl are always also staff.
+const (
+	RolePupil Role = "pupil"
+	RoleStaff Role = "staff"
+	RoleSLT   Role = "slt"
+	RoleHead  Role = "head"
+	RoleDSL   Role = "dsl"
+	RoleAdmin Role = "admin"
+)
+
+// EntraConsumerTenant is Microsoft's tenant for personal accounts. It is never
+// a school.
+const EntraConsumerTenant = "9188040d-6c67-4c5b-b112-36a304b66dad"
+
+// DefaultPlaceholderWords are words that mark a name as a placeholder rather
+// than a person's name. A name containing any of them is refused; a school
+// whose pupil really is called "Guest" removes the word in configuration.
+var DefaultPlaceholderWords = []string{
+	"student", "students", "pupil", "pupils", "guest", "user", "test", "tester", "anonymous", "anon",
+	"ipad", "chromebook", "laptop", "device", "unknown", "account", "demo", "temp", "temporary",
+	"admin", "administrator", "teacher", "staff", "class", "classroom", "nobody", "none", "null",
+	"name", "firstname", "lastname", "surname", "first", "last", "tbc", "default", "example",
+}
+
+// Claims are the facts about a person taken from a verified ID token.
+type Claims struct {
+	Issuer        string
+	Subject       string
+	Email         string
+	EmailVerified *bool // nil when the IdP did not say
+	Name          string
+	GivenName     string
+	FamilyName    string
+	Groups        []string // groups claim, and roles claim (Entra app roles)
+	TenantID      string   // Entra "tid"
+	HostedDomain  string   // Google "hd"
+	AMR           []string
+	ACR           string
+}
+
+// Policy is the school's identity policy.
+type Policy struct {
+	AllowedDomains   []string // e-mail domains of school accounts; required
+	Tenant           string   // when set, tid or hd must equal it
+	PlaceholderWords []string // nil means DefaultPlaceholderWords
+	PupilGroups      []string
+	StaffGroups      []string
+	SLTGroups        []string
+	HeadGroups       []string
+	DSLGroups        []string
+	AdminGroups      []string
+}
+
+// Identity is a person the policy accepted.
+type Identity struct {
+	Issuer  string
+	Subject string
+	Name    string // verified full name: the display name everywhere
+	Email   string
+	Roles   []Role
+}
+
+// Has reports whether the identity holds role r.
+func (id Identity) Has(r Role) bool { return slices.Contains(id.Roles, r) }
+
+// Refusal codes: why a sign-in was refused. They are stable (audit rows and
+// tests use them).
+const (
+	RefuseNoSubject       = "no_subject"
+	RefuseNoEmail         = "no_email"
+	RefuseEmailUnverified = "email_unverified"
+	RefuseDomain          = "domain_not_allowed"
+	RefuseConsumerTenant  = "personal_microsoft_account"
+	RefuseTenant          = "wrong_tenant"
+	RefuseNameMissing     = "name_missing"
+	RefuseNameOneWord     = "name_one_word"
+	RefuseNameDigits      = "name_has_digits"
+	RefuseNameEmail       = "name_is_email"
+	RefuseNameChars       = "name_invalid_characters"
+	RefuseNamePlaceholder = "name_placeholder"
+	RefuseNoRole          = "no_role"
+	RefuseRoleConflict    = "role_conflict"
+)
+
+// Refusal explains, in words for the person refused, why they cannot sign in.
+type Refusal struct {
+	Code    string // one of the Refuse* codes
+	Message string // what happened, in plain words
+	Action  string // what to do about it
+}
+
+func (r *Refusal) Error() string { return "sign-in refused: " + r.Code }
+
+const askIT = "Please ask your school's IT team to check your school account."
+
+func refuse(code, msg, action string) *Refusal {
+	return &Refusal{Code: code, Message: msg, Action: action}
+}
+
+// Check applies the policy to verified claims. It returns the identity, or a
+// refusal saying why not.
+func (p Policy) Check(c Claims) (Identity, *Refusal) {
+	if strings.TrimSpace(c.Subject) == "" {
+		return Identity{}, refuse(RefuseNoSubject, "Your school's sign-in service did not say who you are.", askIT)
+	}
+	if r := p.checkAccount(c); r != nil {
+		return Identity{}, r
+	}
+	name, r := p.FullName(c)
+	if r != nil {
+		return Identity{}, r
+	}
+	roles, r := p.Roles(c.Groups)
+	if r != nil {
+		return Identity{}, r
+	}
+	return Identity{Issuer: c.Issuer, Subject: c.Subject, Name: name, Email: strings.ToLower(strings.TrimSpace(c.Email)), Roles: roles}, nil
+}
+
+func (p Policy) checkAccount(c Claims) *Refusal {
+	if c.TenantID == EntraConsumerTenant {
+		return refuse(RefuseConsumerTenant, "You signed in with a personal Microsoft account. Only school accounts can join lessons.",
+			"Sign out of your personal account and sign in with your school account.")
+	}
+	email := strings.ToLower(strings.TrimSpace(c.Email))
+	at := strings.LastIndexByte(email, '@')
+	if email == "" || at <= 0 || at == len(email)-1 {
+		return refuse(RefuseNoEmail, "Your account has no school e-mail address.", askIT)
+	}
+	if c.EmailVerified != nil && !*c.EmailVerified {
+		return refuse(RefuseEmailUnverified, "Your account's e-mail address has not been verified.", askIT)
+	}
+	domain := email[at+1:]
+	if !containsFold(p.AllowedDomains, domain) {
+		return refuse(RefuseDomain, fmt.Sprintf("%s is not a school account for this school.", email),
+			"Sign in with your school account (the one your school gave you), not a personal one.")
+	}
+	if p.Tenant != "" {
+		got := c.TenantID
+		if got == "" {
+			got = c.HostedDomain
+		}
+		if !strings.EqualFold(got, p.Tenant) {
+			return refuse(RefuseTenant, "This account does not belong to this school's organisation.",
+				"Sign in with your school account. "+askIT)
+		}
+	}
+	return nil
+}
+
+// FullName returns the verified full name from the claims: given and family
+// name when both are present, otherwise name. It refuses anonymous, one-word,
+// e-mail-like and placeholder names.
+func (p Policy) FullName(c Claims) (string, *Refusal) {
+	raw := c.Name
+	if g, f := strings.TrimSpace(c.GivenName), strings.TrimSpace(c.FamilyName); g != "" && f != "" {
+		raw = g + " " + f
+	}
+	words := strings.Fields(raw)
+	name := strings.Join(words, " ")
+	fixName := "Your school account needs your full name (first name and surname). " + askIT
+	switch {
+	case len(words) == 0:
+		return "", refuse(RefuseNameMissing, "Your school account has no name.", fixName)
+	case strings.ContainsRune(name, '@'):
+		return "", refuse(RefuseNameEmail, "Your school account's name is an e-mail address, not your full name.", fixName)
+	case strings.ContainsFunc(name, unicode.IsDigit):
+		return "", refuse(RefuseNameDigits, fmt.Sprintf("The name %q has numbers in it, so it does not look like a person's full name.", name), fixName)
+	}
+	for _, w := range words {
+		if !validNameWord(w) {
+			return "", refuse(RefuseNameChars, fmt.Sprintf("The name %q has characters a person's name does not have.", name), fixName)
+		}
+	}
+	placeholders := p.PlaceholderWords
+	if placeholders == nil {
+		placeholders = DefaultPlaceholderWords
+	}
+	for _, w := range words {
+		if containsFold(placeholders, strings.Trim(w, "-'’")) {
+			return "", refuse(RefuseNamePlaceholder, fmt.Sprintf("%q is a placeholder, not a person's full name.", name), fixName)
+		}
+	}
+	if len(words) < 2 {
+		return "", refuse(RefuseNameOneWord, fmt.Sprintf("Your school account's name is just %q. Lessons need your full name so staff know who you are.", name), fixName)
+	}
+	return name, nil
+}
+
+// validNameWord reports whether w is made of letters (with combining marks),
+// hyphens and apostrophes, and has at least one letter.
+func validNameWord(w string) bool {
+	letters := 0
+	for _, r := range w {
+		switch {
+		case unicode.IsLetter(r):
+			letters++
+		case unicode.Is(unicode.Mn, r), r == '-', r == '\'', r == '’':
+		default:
+			return false
+		}
+	}
+	return letters > 0
+}
+
+// Roles maps the IdP's groups to chaperone roles. An account in no mapped
+// group is refused, as is one mapped both to pupil and to a staff role.
+func (p Policy) Roles(groups []string) ([]Role, *Refusal) {
+	var roles []Role
+	add := func(rs ...Role) {
+		for _, r := range rs {
+			if !slices.Contains(roles, r) {
+				roles = append(roles, r)
+			}
+		}
+	}
+	for _, g := range groups {
+		if slices.Contains(p.HeadGroups, g) {
+			add(RoleStaff, RoleHead)
+		}
+		if slices.Contains(p.SLTGroups, g) {
+			add(RoleStaff, RoleSLT)
+		}
+		if slices.Contains(p.DSLGroups, g) {
+			add(RoleStaff, RoleDSL)
+		}
+		if slices.Contains(p.StaffGroups, g) {
+			add(RoleStaff)
+		}
+		if slices.Contains(p.AdminGroups, g) {
+			add(RoleAdmin)
+		}
+		if slices.Contains(p.PupilGroups, g) {
+			add(RolePupil)
+		}
+	}
+	if len(roles) == 0 {
+		return nil, refuse(RefuseNoRole, "Your school account is not set up for live lessons: it is not in a pupil or staff group.", askIT)
+	}
+	if slices.Contains(roles, RolePupil) && len(roles) > 1 {
+		return nil, refuse(RefuseRoleConflict, "Your school account is in both a pupil group and a staff group, so chaperone cannot tell which you are.", askIT)
+	}
+	slices.Sort(roles)
+	return roles, nil
+}
+
+// RoleLabel is how a person's main role is shown ("teacher", "headteacher").
+func RoleLabel(roles []Role) string {
+	for _, c := range []struct {
+		r     Role
+		label string
+	}{{RoleHead, "headteacher"}, {RoleDSL, "designated safeguarding lead"}, {RoleSLT, "senior leader"}, {RoleStaff, "teacher"}, {RoleAdmin, "IT admin"}, {RolePupil, "pupil"}} {
+		if slices.Contains(roles, c.r) {
+			return c.label
+		}
+	}
+	return "no role"
+}
+
+func containsFold(list []string, s string) bool {
+	for _, v := range list {
+		if strings.EqualFold(v, s) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,406 @@
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
+	"github.com/chaperone-edu/chaperone/store"
+)
+
+// Cookie names.
+const (
+	SessionCookie = "chaperone_session"
+	loginCookie   = "chaperone_login"
+)
+
+// Sign-in failure codes beyond the identity policy's.
+const (
+	RefuseIdPError     = "idp_error"
+	RefuseState        = "state_invalid"
+	RefuseExchange     = "code_exchange_failed"
+	RefuseToken        = "id_token_invalid"
+	RefuseNonce        = "nonce_mismatch"
+	RefuseIssuedAt     = "iat_invalid"
+	RefuseAudience     = "audience_invalid"
+	RefuseInternal     = "internal_error"
+	loginStateLifetime = 10 * time.Minute
+	maxClockSkew       = 60 * time.Second
+)
+
+// ErrNoSession means the request carries no valid signed-in session.
+var ErrNoSession = errors.New("auth: not signed in")
+
+// ErrCSRF means a state-changing request lacked a valid CSRF token.
+var ErrCSRF = errors.New("auth: missing or wrong CSRF token")
+
+// Config configures the relying party.
+type Config struct {
+	Issuer        string
+	ClientID      string
+	ClientSecret  string
+	RedirectURL   string   // public URL of /auth/callback
+	Scopes        []string // nil means openid, profile, email
+	SigningAlgs   []string // accepted ID token algorithms; nil means RS256
+	Policy        Policy
+	SessionIdle   time.Duration // 0 means 8 h
+	SessionMax    time.Duration // absolute lifetime; 0 means 12 h
+	SecureCookies bool          // set Secure on cookies (served over TLS)
+	Now           func() time.Time
+	HTTPClient    *http.Client // for talking to the IdP; nil means a client with a 15 s timeout
+	Logger        *slog.Logger
+}
+
+// Service is the relying party and session manager.
+type Service struct {
+	cfg      Config
+	store    store.Store
+	provider *oidc.Provider
+	verifier *oidc.IDTokenVerifier
+	oauth    oauth2.Config
+	log      *slog.Logger
+}
+
+// Session is a signed-in browser.
+type Session struct {
+	ID        string // hash of the cookie value
+	Identity  Identity
+	CSRFToken string
+	AuthTime  time.Time
+	AMR       []string
+	Created   time.Time
+}
+
+// New discovers the provider at cfg.Issuer and returns the service.
+func New(ctx context.Context, cfg Config, st store.Store) (*Service, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.SessionIdle == 0 {
+		cfg.SessionIdle = 8 * time.Hour
+	}
+	if cfg.SessionMax == 0 {
+		cfg.SessionMax = 12 * time.Hour
+	}
+	if len(cfg.Scopes) == 0 {
+		cfg.Scopes = []string{oidc.ScopeOpenID, "profile", "email"}
+	}
+	if len(cfg.SigningAlgs) == 0 {
+		cfg.SigningAlgs = []string{oidc.RS256}
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 15 * time.Second}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	pctx := oidc.ClientContext(ctx, cfg.HTTPClient)
+	provider, err := oidc.NewProvider(pctx, cfg.Issuer)
+	if err != nil {
+		return nil, fmt.Errorf("discover OIDC provider %s: %w", cfg.Issuer, err)
+	}
+	s := &Service{cfg: cfg, store: st, provider: provider, log: cfg.Logger}
+	s.verifier = provider.Verifier(&oidc.Config{
+		ClientID:             cfg.ClientID,
+		SupportedSigningAlgs: cfg.SigningAlgs,
+		// go-oidc compares exp with Now exactly; allow our clock skew.
+		Now: func() time.Time { return cfg.Now().Add(-maxClockSkew) },
+	})
+	s.oauth = oauth2.Config{
+		ClientID:     cfg.ClientID,
+		ClientSecret: cfg.ClientSecret,
+		Endpoint:     provider.Endpoint(),
+		RedirectURL:  cfg.RedirectURL,
+		Scopes:       cfg.Scopes,
+	}
+	return s, nil
+}
+
+// Ping checks that the provider's discovery document is reachable.
+func (s *Service) Ping(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(s.cfg.Issuer, "/")+"/.well-known/openid-configuration", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := s.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("identity provider: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("identity provider: discovery answered %s", resp.Status)
+	}
+	return nil
+}
+
+// BeginLogin starts a sign-in: it stores state, nonce and PKCE verifier and
+// returns the IdP URL to redirect to and a cookie binding the state to this
+// browser (so a state from another browser fails: login CSRF).
+func (s *Service) BeginLogin(ctx context.Context, returnTo string, opts ...oauth2.AuthCodeOption) (string, *http.Cookie, error) {
+	state, nonce, verifier := randomToken(), randomToken(), oauth2.GenerateVerifier()
+	err := s.store.CreateLoginState(ctx, store.LoginState{
+		ID: hashToken(state), Nonce: nonce, PKCEVerifier: verifier, ReturnTo: SafeReturnTo(returnTo), Created: s.cfg.Now(),
+	})
+	if err != nil {
+		return "", nil, fmt.Errorf("begin sign-in: %w", err)
+	}
+	opts = append([]oauth2.AuthCodeOption{oidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier)}, opts...)
+	u := s.oauth.AuthCodeURL(state, opts...)
+	c := &http.Cookie{Name: loginCookie, Value: state, Path: "/auth/", MaxAge: int(loginStateLifetime / time.Second),
+		HttpOnly: true, Secure: s.cfg.SecureCookies, SameSite: http.SameSiteLaxMode}
+	return u, c, nil
+}
+
+// ClearLoginCookie is the cookie that removes the login-state cookie.
+func (s *Service) ClearLoginCookie() *http.Cookie {
+	return &http.Cookie{Name: loginCookie, Value: "", Path: "/auth/", MaxAge: -1, HttpOnly: true, Secure: s.cfg.SecureCookies, SameSite: http.SameSiteLaxMode}
+}
+
+// LoginResult is a finished sign-in.
+type LoginResult struct {
+	Session  Session
+	Cookie   *http.Cookie
+	ReturnTo string
+}
+
+// FinishLogin handles the IdP's redirect back. Every failure is a *Refusal
+// (audited here); on success the new session is stored and its cookie
+// returned. A refused sign-in creates no session.
+func (s *Service) FinishLogin(ctx context.Context, r *http.Request) (LoginResult, error) {
+	res, claims, ref := s.finishLogin(ctx, r)
+	ip := ClientIP(r)
+	if ref != nil {
+		detail := map[string]any{"reason": ref.Code}
+		if claims.Subject != "" {
+			detail["email"] = claims.Email
+		}
+		s.audit(ctx, store.AuditEntry{ActorSub: claims.Subject, ActorName: claims.Name, Action: "login.refused", Target: claims.Subject, Detail: jsonDetail(detail), RemoteIP: ip})
+		s.log.Info("sign-in refused", slog.String("reason", ref.Code), slog.String("sub", claims.Subject))
+		return LoginResult{}, ref
+	}
+	id := res.Session.Identity
+	s.audit(ctx, store.AuditEntry{ActorSub: id.Subject, ActorName: id.Name, Action: "login.accepted", Target: id.Subject,
+		Detail: jsonDetail(map[string]any{"roles": id.Roles, "email": id.Email, "amr": res.Session.AMR}), RemoteIP: ip})
+	return res, nil
+}
+
+func (s *Service) finishLogin(ctx context.Context, r *http.Request) (LoginResult, Claims, *Refusal) {
+	q := r.URL.Query()
+	retry := "Go back to the start page and sign in again."
+	state := q.Get("state")
+	c, err := r.Cookie(loginCookie)
+	if state == "" || err != nil || subtle.ConstantTimeCompare([]byte(c.Value), []byte(state)) != 1 {
+		return LoginResult{}, Claims{}, refuse(RefuseState, "This sign-in link has expired or was started in another browser.", retry)
+	}
+	ls, err := s.store.TakeLoginState(ctx, hashToken(state), s.cfg.Now(), loginStateLifetime)
+	if err != nil {
+		return LoginResult{}, Claims{}, refuse(RefuseState, "This sign-in link has expired or was already used.", retry)
+	}
+	if e := q.Get("error"); e != "" {
+		return LoginResult{}, Claims{}, refuse(RefuseIdPError, fmt.Sprintf("Your school's sign-in service did not sign you in (%s).", truncate(e, 64)), retry)
+	}
+	code := q.Get("code")
+	if code == "" {
+		return LoginResult{}, Claims{}, refuse(RefuseExchange, "The sign-in service sent no sign-in code.", retry)
+	}
+	octx := oidc.ClientContext(ctx, s.cfg.HTTPClient)
+	tok, err := s.oauth.Exchange(octx, code, oauth2.VerifierOption(ls.PKCEVerifier))
+	if err != nil {
+		s.log.Warn("code exchange failed", slog.Any("err", err))
+		return LoginResult{}, Claims{}, refuse(RefuseExchange, "Your school's sign-in service could not complete the sign-in.", retry)
+	}
+	rawID, _ := tok.Extra("id_token").(string)
+	if rawID == "" {
+		return LoginResult{}, Claims{}, refuse(RefuseToken, "The sign-in service sent no identity token.", askIT)
+	}
+	idt, err := s.verifier.Verify(octx, rawID)
+	if err != nil {
+		s.log.Warn("ID token rejected", slog.Any("err", err))
+		return LoginResult{}, Claims{}, refuse(RefuseToken, "The sign-in service's answer could not be verified.", askIT)
+	}
+	var payload json.RawMessage
+	if err := idt.Claims(&payload); err != nil {
+		return LoginResult{}, Claims{}, refuse(RefuseToken, "The sign-in service's answer could not be read.", askIT)
+	}
+	tc, err := ParseClaims(payload)
+	if err != nil {
+		return LoginResult{}, Claims{}, refuse(RefuseToken, "The sign-in service's answer could not be read.", askIT)
+	}
+	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(ls.Nonce)) != 1 {
+		return LoginResult{}, tc.Claims, refuse(RefuseNonce, "The sign-in service's answer did not match this sign-in.", retry)
+	}
+	now := s.cfg.Now()
+	if tc.IssuedAt.IsZero() || tc.IssuedAt.After(now.Add(maxClockSkew)) {
+		return LoginResult{}, tc.Claims, refuse(RefuseIssuedAt, "The sign-in service's answer has a wrong time.", "Check the computer's clock, then sign in again. "+askIT)
+	}
+	if len(tc.Audience) > 1 && tc.AZP != s.cfg.ClientID {
+		return LoginResult{}, tc.Claims, refuse(RefuseAudience, "The sign-in service's answer was meant for another application.", askIT)
+	}
+	if tc.Subject == "" {
+		return LoginResult{}, tc.Claims, refuse(RefuseNoSubject, "Your school's sign-in service did not say who you are.", askIT)
+	}
+	ident, ref := s.cfg.Policy.Check(tc.Claims)
+	if ref != nil {
+		return LoginResult{}, tc.Claims, ref
+	}
+	authTime := tc.AuthTime
+	if authTime.IsZero() {
+		authTime = tc.IssuedAt
+	}
+	sess, cookie, err := s.createSession(ctx, ident, authTime, tc.AMR, now)
+	if err != nil {
+		s.log.Error("create session", slog.Any("err", err))
+		return LoginResult{}, tc.Claims, refuse(RefuseInternal, "chaperone could not complete your sign-in.", "Try again in a minute. If it keeps happening, tell your school's IT team.")
+	}
+	return LoginResult{Session: sess, Cookie: cookie, ReturnTo: ls.ReturnTo}, tc.Claims, nil
+}
+
+func (s *Service) createSession(ctx context.Context, id Identity, authTime time.Time, amr []string, now time.Time) (Session, *http.Cookie, error) {
+	raw := randomToken()
+	sess := Session{ID: hashToken(raw), Identity: id, CSRFToken: randomToken(), AuthTime: authTime, AMR: amr, Created: now}
+	roles := make([]string, len(id.Roles))
+	for i, r := range id.Roles {
+		roles[i] = string(r)
+	}
+	if err := s.store.UpsertUser(ctx, store.User{Issuer: id.Issuer, Subject: id.Subject, Name: id.Name, Email: id.Email, Roles: roles, LastSeen: now}); err != nil {
+		return Session{}, nil, fmt.Errorf("record user: %w", err)
+	}
+	err := s.store.CreateWebSession(ctx, store.WebSession{ID: sess.ID, Issuer: id.Issuer, Subject: id.Subject, Name: id.Name, Email: id.Email,
+		Roles: roles, CSRFToken: sess.CSRFToken, AuthTime: authTime, AMR: amr, Created: now, LastSeen: now, Expires: now.Add(s.cfg.SessionMax)})
+	if err != nil {
+		return Session{}, nil, fmt.Errorf("store session: %w", err)
+	}
+	return sess, s.sessionCookie(raw, int(s.cfg.SessionMax/time.Second)), nil
+}
+
+func (s *Service) sessionCookie(value string, maxAge int) *http.Cookie {
+	return &http.Cookie{Name: SessionCookie, Value: value, Path: "/", MaxAge: maxAge, HttpOnly: true, Secure: s.cfg.SecureCookies, SameSite: http.SameSiteLaxMode}
+}
+
+// ClearSessionCookie is the cookie that signs a browser out.
+func (s *Service) ClearSessionCookie() *http.Cookie { return s.sessionCookie("", -1) }
+
+// SessionFromRequest returns the signed-in session of r, or ErrNoSession.
+func (s *Service) SessionFromRequest(r *http.Request) (*Session, error) {
+	c, err := r.Cookie(SessionCookie)
+	if err != nil || c.Value == "" || len(c.Value) > 128 {
+		return nil, ErrNoSession
+	}
+	now := s.cfg.Now()
+	ws, err := s.store.GetWebSession(r.Context(), hashToken(c.Value), now, s.cfg.SessionIdle)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrNoSession
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load session: %w", err)
+	}
+	if now.Sub(ws.LastSeen) > time.Minute {
+		if err := s.store.TouchWebSession(r.Context(), ws.ID, now); err != nil {
+			s.log.Warn("touch session", slog.Any("err", err))
+		}
+	}
+	roles := make([]Role, len(ws.Roles))
+	for i, r := range ws.Roles {
+		roles[i] = Role(r)
+	}
+	return &Session{ID: ws.ID, CSRFToken: ws.CSRFToken, AuthTime: ws.AuthTime, AMR: ws.AMR, Created: ws.Created,
+		Identity: Identity{Issuer: ws.Issuer, Subject: ws.Subject, Name: ws.Name, Email: ws.Email, Roles: roles}}, nil
+}
+
+// Logout deletes the session and audits it.
+func (s *Service) Logout(ctx context.Context, sess *Session, ip string) error {
+	if err := s.store.DeleteWebSession(ctx, sess.ID); err != nil {
+		return fmt.Errorf("sign out: %w", err)
+	}
+	s.audit(ctx, store.AuditEntry{ActorSub: sess.Identity.Subject, ActorName: sess.Identity.Name, Action: "logout", Target: sess.Identity.Subject, RemoteIP: ip})
+	return nil
+}
+
+// CSRFField is the form field (and X-CSRF-Token the header) carrying the token.
+const CSRFField = "csrf_token"
+
+// CheckCSRF verifies the request's CSRF token against the session's.
+func CheckCSRF(r *http.Request, sess *Session) error {
+	tok := r.Header.Get("X-CSRF-Token")
+	if tok == "" {
+		tok = r.PostFormValue(CSRFField)
+	}
+	if sess == nil || tok == "" || subtle.ConstantTimeCompare([]byte(tok), []byte(sess.CSRFToken)) != 1 {
+		return ErrCSRF
+	}
+	return nil
+}
+
+func (s *Service) audit(ctx context.Context, e store.AuditEntry) {
+	e.Time = s.cfg.Now()
+	if _, err := s.store.AppendAudit(ctx, e); err != nil {
+		s.log.Error("audit append failed", slog.String("action", e.Action), slog.Any("err", err))
+	}
+}
+
+// SafeReturnTo keeps only local absolute paths, so a sign-in cannot be used
+// to redirect someone off-site.
+func SafeReturnTo(p string) string {
+	u, err := url.Parse(p)
+	if err != nil || p == "" || !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") || u.Host != "" || u.Scheme != "" {
+		return "/"
+	}
+	return u.RequestURI()
+}
+
+// ClientIP is the request's remote address without the port.
+func ClientIP(r *http.Request) string {
+	h := r.RemoteAddr
+	if i := strings.LastIndexByte(h, ':'); i > 0 {
+		h = h[:i]
+	}
+	return strings.Trim(h, "[]")
+}
+
+func randomToken() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func hashToken(t string) string {
+	h := sha256.Sum256([]byte(t))
+	return hex.EncodeToString(h[:])
+}
+
+func jsonDetail(m map[string]any) string {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return "{}"
+	}
+	return string(b)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+// HasAny reports whether roles includes any of want.
+func HasAny(roles []Role, want ...Role) bool {
+	return slices.ContainsFunc(roles, func(r Role) bool { return slices.Contains(want, r) })
+}

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/chaperone-edu/chaperone/auth/demoidp"
+)
+
+const devClientSecret = "chaperone-dev-secret"
+
+// devDefaults is the gateway configuration of `chaperone dev`.
+func devDefaults(publicURL, issuer string) configDefaults {
+	return configDefaults{
+		"listen":             ":8080",
+		"public_url":         publicURL,
+		"oidc_issuer":        issuer,
+		"oidc_client_id":     "chaperone",
+		"oidc_client_secret": devClientSecret,
+		"allowed_domains":    "oakfield.example",
+		"pupil_groups":       "pupils",
+		"staff_groups":       "staff",
+		"slt_groups":         "slt",
+		"head_groups":        "head",
+		"dsl_groups":         "dsl",
+		"admin_groups":       "it-admins",
+		"database":           "sqlite:data/chaperone.db",
+	}
+}
+
+// dev runs the demo identity provider and the gateway on embedded defaults.
+func dev(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	idpListen := fs.String("idp_listen", "localhost:8081", "address of the demo identity provider")
+	usersFile := fs.String("demo_users", "", "JSON file of demo users (default: the built-in Oakfield school)")
+	public := fs.String("public_url", "http://localhost:8080", "URL of the gateway")
+	listen := fs.String("listen", ":8080", "gateway listen address")
+	database := fs.String("database", "sqlite:data/chaperone.db", "database")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := newLogger(stderr, "info")
+	users, err := demoidp.SeedUsers()
+	if *usersFile != "" {
+		users, err = demoidp.LoadUsers(*usersFile)
+	}
+	if err != nil {
+		return fmt.Errorf("demo users: %w", err)
+	}
+	ln, err := net.Listen("tcp", *idpListen)
+	if err != nil {
+		return fmt.Errorf("demo identity provider: listen on %s (flag -idp_listen): %w", *idpListen, err)
+	}
+	issuer := "http://" + *idpListen
+	if h, p, _ := net.SplitHostPort(*idpListen); h == "" {
+		issuer = "http://localhost:" + p
+	}
+	pub := strings.TrimSuffix(*public, "/")
+	idp, err := demoidp.New(ctx, demoidp.Config{
+		Issuer:  issuer,
+		Users:   users,
+		Clients: []demoidp.Client{{ID: "chaperone", Secret: devClientSecret, RedirectURIs: []string{pub + "/auth/callback"}}},
+		Logger:  log.With(slog.String("component", "demoidp")),
+	})
+	if err != nil {
+		return fmt.Errorf("demo identity provider: %w", err)
+	}
+	idpSrv := &http.Server{Handler: idp.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := idpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("demo identity provider stopped", slog.Any("err", err))
+		}
+	}()
+	defer idpSrv.Close()
+
+	defaults := devDefaults(pub, issuer)
+	defaults["listen"], defaults["database"] = *listen, *database
+	cfg, err := parseConfig("dev", nil, getenv, defaults)
+	if err != nil {
+		return err
+	}
+	ready := make(chan string, 1)
+	go func() {
+		select {
+		case <-ready:
+			printDevBanner(stdout, pub, issuer, users)
+		case <-ctx.Done():
+		}
+	}()
+	return serve(ctx, cfg, log, ready)
+}
+
+func printDevBanner(w io.Writer, pub, issuer string, users []demoidp.User) {
+	fmt.Fprintf(w, "\nchaperone is running (dev mode) at %s\n", pub)
+	fmt.Fprintf(w, "Demo identity provider: %s\n\n", issuer)
+	fmt.Fprintln(w, "Demo sign-ins (password for every account: oakfield):")
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  username\tname\tgroups\texpected")
+	for _, u := range users {
+		exp := "signed in"
+		if u.Refused != "" {
+			exp = "refused: " + u.Refused
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", u.Username, demoidp.DisplayName(u), strings.Join(u.Groups, ","), exp)
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "\nPress Ctrl+C to stop.")
+}

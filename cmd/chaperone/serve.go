@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/chaperone-edu/chaperone/auth"
+	"github.com/chaperone-edu/chaperone/store"
+	"github.com/chaperone-edu/chaperone/web"
+)
+
+// serve wires the packages together and serves until ctx is cancelled.
+// ready, when not nil, receives the listening address once serving.
+func serve(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- string) error {
+	st, err := store.Open(ctx, cfg.Database)
+	if err != nil {
+		return fmt.Errorf("open database: %w", err)
+	}
+	defer st.Close()
+
+	a, err := auth.New(ctx, auth.Config{
+		Issuer:        cfg.OIDCIssuer,
+		ClientID:      cfg.OIDCClientID,
+		ClientSecret:  cfg.OIDCClientSecret,
+		RedirectURL:   cfg.PublicURL + "/auth/callback",
+		Scopes:        cfg.OIDCScopes,
+		SessionIdle:   cfg.SessionIdle,
+		SecureCookies: strings.HasPrefix(cfg.PublicURL, "https://"),
+		Logger:        log.With(slog.String("component", "auth")),
+		Policy: auth.Policy{
+			AllowedDomains:   cfg.AllowedDomains,
+			Tenant:           cfg.Tenant,
+			PlaceholderWords: cfg.PlaceholderWords,
+			PupilGroups:      cfg.PupilGroups,
+			StaffGroups:      cfg.StaffGroups,
+			SLTGroups:        cfg.SLTGroups,
+			HeadGroups:       cfg.HeadGroups,
+			DSLGroups:        cfg.DSLGroups,
+			AdminGroups:      cfg.AdminGroups,
+		},
+	}, st)
+	if err != nil {
+		return fmt.Errorf("identity provider %s (check oidc_issuer): %w", cfg.OIDCIssuer, err)
+	}
+	w, err := web.New(web.Config{PublicURL: cfg.PublicURL, Logger: log.With(slog.String("component", "web"))}, a, st)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s (check listen): %w", cfg.Listen, err)
+	}
+	srv := &http.Server{
+		Handler:           w.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	go sweepSessions(ctx, st, cfg.SessionIdle, log)
+	errc := make(chan error, 1)
+	go func() {
+		if cfg.TLSCert != "" {
+			errc <- srv.ServeTLS(ln, cfg.TLSCert, cfg.TLSKey)
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	log.Info("chaperone serving", slog.String("listen", ln.Addr().String()), slog.String("public_url", cfg.PublicURL))
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// sweepSessions removes expired web sessions and sign-in states every 10 minutes.
+func sweepSessions(ctx context.Context, st store.Store, idle time.Duration, log *slog.Logger) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			if n, err := st.DeleteExpiredWebSessions(ctx, now, idle); err != nil {
+				log.Warn("sweep sessions", slog.Any("err", err))
+			} else if n > 0 {
+				log.Debug("swept sessions", slog.Int64("count", n))
+			}
+		}
+	}
+}

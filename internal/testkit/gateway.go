@@ -1,0 +1,201 @@
+package testkit
+
+import (
+	"context"
+	"fmt"
+	"html"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chaperone-edu/chaperone/auth"
+	"github.com/chaperone-edu/chaperone/auth/demoidp"
+	"github.com/chaperone-edu/chaperone/store"
+	"github.com/chaperone-edu/chaperone/web"
+)
+
+// DemoPassword is the password of every seeded demo account.
+const DemoPassword = "oakfield"
+
+// Clock is a settable clock for tests.
+type Clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// NewClock returns a clock set to t.
+func NewClock(t time.Time) *Clock { return &Clock{t: t} }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+
+// Set sets the clock.
+func (c *Clock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
+
+// Advance moves the clock forward by d.
+func (c *Clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+// GatewayOptions adjust StartGateway.
+type GatewayOptions struct {
+	// Issuer, ClientID and ClientSecret point the gateway at another provider
+	// (a BadIdP) instead of starting the demo IdP.
+	Issuer, ClientID, ClientSecret string
+	// Now is the gateway's clock; nil means time.Now.
+	Now func() time.Time
+	// Policy overrides the demo school's identity policy when set.
+	Policy *auth.Policy
+}
+
+// Gateway is a running chaperone gateway (web + auth + SQLite store) and,
+// unless another issuer was given, the demo IdP it signs in with.
+type Gateway struct {
+	URL    string
+	IdP    *demoidp.Provider
+	IdPURL string
+	Store  store.Store
+	Auth   *auth.Service
+	Server *httptest.Server
+}
+
+// DemoPolicy is the identity policy of the demo school (the seeded users).
+func DemoPolicy() auth.Policy {
+	return auth.Policy{
+		AllowedDomains: []string{"oakfield.example"},
+		PupilGroups:    []string{"pupils"}, StaffGroups: []string{"staff"}, SLTGroups: []string{"slt"},
+		HeadGroups: []string{"head"}, DSLGroups: []string{"dsl"}, AdminGroups: []string{"it-admins"},
+	}
+}
+
+// TestLogger logs to the test's output at warn level and above.
+func TestLogger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+type tWriter struct{ t testing.TB }
+
+func (w tWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
+
+// StartGateway starts the demo IdP and a gateway wired to it, on loopback
+// test servers closed when the test ends.
+func StartGateway(t testing.TB, o GatewayOptions) *Gateway {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	gw := &Gateway{}
+	gwSrv := httptest.NewUnstartedServer(nil)
+	gw.URL = "http://" + gwSrv.Listener.Addr().String()
+	if o.Issuer == "" {
+		users, err := demoidp.SeedUsers()
+		if err != nil {
+			t.Fatalf("seed users: %v", err)
+		}
+		idpSrv := httptest.NewUnstartedServer(nil)
+		gw.IdPURL = "http://" + idpSrv.Listener.Addr().String()
+		o.ClientID, o.ClientSecret, o.Issuer = "chaperone", "test-secret", gw.IdPURL
+		gw.IdP, err = demoidp.New(ctx, demoidp.Config{Issuer: gw.IdPURL, Users: users,
+			Clients: []demoidp.Client{{ID: o.ClientID, Secret: o.ClientSecret, RedirectURIs: []string{gw.URL + "/auth/callback"}}},
+			Logger:  TestLogger(t)})
+		if err != nil {
+			t.Fatalf("demo IdP: %v", err)
+		}
+		idpSrv.Config.Handler = gw.IdP.Handler()
+		idpSrv.Start()
+		t.Cleanup(idpSrv.Close)
+	}
+	dir := t.TempDir()
+	st, err := store.Open(ctx, "sqlite:"+filepath.Join(dir, "chaperone.db"))
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	t.Cleanup(func() { st.Close() })
+	gw.Store = st
+	policy := DemoPolicy()
+	if o.Policy != nil {
+		policy = *o.Policy
+	}
+	gw.Auth, err = auth.New(ctx, auth.Config{Issuer: o.Issuer, ClientID: o.ClientID, ClientSecret: o.ClientSecret,
+		RedirectURL: gw.URL + "/auth/callback", Policy: policy, Now: o.Now, Logger: TestLogger(t)}, st)
+	if err != nil {
+		t.Fatalf("auth: %v", err)
+	}
+	w, err := web.New(web.Config{PublicURL: gw.URL, Logger: TestLogger(t), Now: o.Now}, gw.Auth, st)
+	if err != nil {
+		t.Fatalf("web: %v", err)
+	}
+	gwSrv.Config.Handler = w.Handler()
+	gwSrv.Start()
+	gw.Server = gwSrv
+	t.Cleanup(gwSrv.Close)
+	return gw
+}
+
+var (
+	hiddenID   = regexp.MustCompile(`name="id" value="([^"]*)"`)
+	formAction = regexp.MustCompile(`<form method="post" action="([^"]*)"`)
+)
+
+// Login signs in through the gateway and the demo IdP's login form with a
+// real HTTP client, following every redirect, and returns the final
+// response's status and body.
+func Login(t testing.TB, c *http.Client, gatewayURL, username, password, otp string) (int, string) {
+	t.Helper()
+	resp, err := c.Get(gatewayURL + "/login")
+	if err != nil {
+		t.Fatalf("start sign-in: %v", err)
+	}
+	body := readBody(t, resp)
+	id := hiddenID.FindStringSubmatch(body)
+	action := formAction.FindStringSubmatch(body)
+	if id == nil || action == nil {
+		t.Fatalf("no login form at %s (status %d): %s", resp.Request.URL, resp.StatusCode, body)
+	}
+	target, err := resp.Request.URL.Parse(html.UnescapeString(action[1]))
+	if err != nil {
+		t.Fatalf("form action: %v", err)
+	}
+	form := url.Values{"id": {html.UnescapeString(id[1])}, "username": {username}, "password": {password}, "otp": {otp}}
+	resp, err = c.PostForm(target.String(), form)
+	if err != nil {
+		t.Fatalf("submit login form: %v", err)
+	}
+	return resp.StatusCode, readBody(t, resp)
+}
+
+func readBody(t testing.TB, resp *http.Response) string {
+	t.Helper()
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("read body: %v", err)
+	}
+	return string(b)
+}
+
+// CSRFToken extracts the CSRF token from a page's sign-out form.
+func CSRFToken(page string) string {
+	m := regexp.MustCompile(`name="csrf_token" value="([^"]+)"`).FindStringSubmatch(page)
+	if m == nil {
+		return ""
+	}
+	return m[1]
+}
+
+// Getenv is os.Getenv (kept here so tests read the environment in one place).
+func Getenv(k string) string { return os.Getenv(k) }
+
+// Must fails the test on err.
+func Must(t testing.TB, err error, what string) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(fmt.Errorf("%s: %w", what, err))
+	}
+}

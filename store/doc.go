@@ -1,0 +1,6 @@
+// Package store persists chaperone's state: users, web sessions, pending
+// sign-ins and the append-only, hash-chained audit log. SQLite (pure Go,
+// modernc.org/sqlite) is the default; the Store interface lets a Postgres
+// implementation slot in for multi-node deployments. Migrations are embedded
+// and versioned.
+package store

@@ -1,0 +1,243 @@
+package web
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/chaperone-edu/chaperone/auth"
+	"github.com/chaperone-edu/chaperone/store"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// maxBody bounds every request body.
+const maxBody = 64 << 10
+
+// Config configures the web layer.
+type Config struct {
+	PublicURL string // e.g. "http://localhost:8080"
+	Logger    *slog.Logger
+	Now       func() time.Time
+	// Checks are extra readiness checks (S3, ...) run by /readyz, by name.
+	Checks map[string]func(context.Context) error
+}
+
+// Server holds the handlers' dependencies.
+type Server struct {
+	cfg   Config
+	auth  *auth.Service
+	store store.Store
+	log   *slog.Logger
+	pages map[string]*template.Template
+	mux   *http.ServeMux
+}
+
+// New builds the web server.
+func New(cfg Config, a *auth.Service, st store.Store) (*Server, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Server{cfg: cfg, auth: a, store: st, log: cfg.Logger, mux: http.NewServeMux()}
+	if err := s.parseTemplates(); err != nil {
+		return nil, err
+	}
+	s.routes()
+	return s, nil
+}
+
+func (s *Server) parseTemplates() error {
+	funcs := template.FuncMap{"roleLabel": auth.RoleLabel}
+	s.pages = map[string]*template.Template{}
+	entries, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil {
+		return fmt.Errorf("list templates: %w", err)
+	}
+	for _, e := range entries {
+		name := e[len("templates/") : len(e)-len(".html")]
+		if name == "layout" {
+			continue
+		}
+		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", e)
+		if err != nil {
+			return fmt.Errorf("parse template %s: %w", name, err)
+		}
+		s.pages[name] = t
+	}
+	return nil
+}
+
+func (s *Server) routes() {
+	static, _ := fs.Sub(staticFS, "static")
+	s.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.HandleFunc("GET /{$}", s.home)
+	s.mux.HandleFunc("GET /login", s.login)
+	s.mux.HandleFunc("GET /auth/callback", s.callback)
+	s.mux.HandleFunc("POST /logout", s.requireSession(s.logout))
+	s.mux.HandleFunc("/", s.notFound)
+}
+
+// Handler returns the HTTP handler with the common middleware.
+func (s *Server) Handler() http.Handler {
+	return s.recoverer(securityHeaders(limitBody(s.mux)))
+}
+
+// page is the data every page template gets.
+type page struct {
+	Title    string
+	User     *auth.Identity
+	CSRF     string
+	Heading  string
+	Message  string
+	Error    bool
+	Back     string
+	BackText string
+	Refusal  *auth.Refusal
+	Next     []link
+	Data     any
+}
+
+type link struct{ Text, Href string }
+
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
+	t, ok := s.pages[name]
+	if !ok {
+		s.log.Error("missing template", slog.String("name", name))
+		http.Error(w, "Something went wrong on our side.", http.StatusInternalServerError)
+		return
+	}
+	if sess := sessionFrom(r.Context()); sess != nil && p.User == nil {
+		p.User, p.CSRF = &sess.Identity, sess.CSRFToken
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	if err := t.ExecuteTemplate(w, "layout", p); err != nil {
+		s.log.Error("render", slog.String("page", name), slog.Any("err", err))
+	}
+}
+
+// message renders a plain page with a heading and a sentence.
+func (s *Server) message(w http.ResponseWriter, r *http.Request, status int, heading, msg string) {
+	s.render(w, r, status, "message", page{Title: heading, Heading: heading, Message: msg, Error: status >= 400})
+}
+
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	s.withOptionalSession(func(w http.ResponseWriter, r *http.Request) {
+		s.message(w, r, http.StatusNotFound, "Page not found", "There is no page at this address. Check the link, or go back to the start page.")
+	})(w, r)
+}
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprintln(w, "ok")
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	checks := map[string]func(context.Context) error{"database": s.store.Ping, "identity_provider": s.auth.Ping}
+	for k, f := range s.cfg.Checks {
+		checks[k] = f
+	}
+	result := map[string]string{}
+	ok := true
+	for name, check := range checks {
+		if err := check(ctx); err != nil {
+			s.log.Warn("readiness check failed", slog.String("check", name), slog.Any("err", err))
+			result[name] = "unavailable"
+			ok = false
+		} else {
+			result[name] = "ok"
+		}
+	}
+	status := http.StatusOK
+	if !ok {
+		status = http.StatusServiceUnavailable
+	}
+	writeJSON(w, status, map[string]any{"ready": ok, "checks": result})
+}
+
+func (s *Server) home(w http.ResponseWriter, r *http.Request) {
+	s.withOptionalSession(func(w http.ResponseWriter, r *http.Request) {
+		p := page{Title: "Home"}
+		if sess := sessionFrom(r.Context()); sess != nil {
+			p.Next = nextSteps(sess.Identity)
+		}
+		s.render(w, r, http.StatusOK, "home", p)
+	})(w, r)
+}
+
+// nextSteps lists what a person in these roles can do from the home page.
+func nextSteps(id auth.Identity) []link {
+	var l []link
+	if id.Has(auth.RolePupil) {
+		l = append(l, link{Text: "Your live lessons will be listed here when your teacher opens them."})
+	}
+	if id.Has(auth.RoleStaff) {
+		l = append(l, link{Text: "Run a live lesson: request a session for your class; the headteacher approves it."})
+	}
+	if id.Has(auth.RoleHead) || id.Has(auth.RoleSLT) {
+		l = append(l, link{Text: "Approve or reject live lesson requests from staff."})
+	}
+	if id.Has(auth.RoleDSL) {
+		l = append(l, link{Text: "Find and review lesson recordings and safeguarding concerns."})
+	}
+	if id.Has(auth.RoleAdmin) {
+		l = append(l, link{Text: "Check the gateway's health at /readyz and its audit log.", Href: "/readyz"})
+	}
+	return l
+}
+
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	u, c, err := s.auth.BeginLogin(r.Context(), r.URL.Query().Get("next"))
+	if err != nil {
+		s.log.Error("begin login", slog.Any("err", err))
+		s.message(w, r, http.StatusServiceUnavailable, "Sign-in is not available", "chaperone could not start your sign-in. Try again in a minute; if it keeps happening, tell your school's IT team.")
+		return
+	}
+	http.SetCookie(w, c)
+	http.Redirect(w, r, u, http.StatusFound)
+}
+
+func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
+	res, err := s.auth.FinishLogin(r.Context(), r)
+	http.SetCookie(w, s.auth.ClearLoginCookie())
+	var ref *auth.Refusal
+	if errors.As(err, &ref) {
+		s.render(w, r, http.StatusForbidden, "refused", page{Title: "You cannot sign in", Refusal: ref})
+		return
+	}
+	if err != nil {
+		s.log.Error("finish login", slog.Any("err", err))
+		s.message(w, r, http.StatusInternalServerError, "Sign-in failed", "chaperone could not complete your sign-in. Try again in a minute.")
+		return
+	}
+	http.SetCookie(w, res.Cookie)
+	http.Redirect(w, r, res.ReturnTo, http.StatusSeeOther)
+}
+
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+	sess := sessionFrom(r.Context())
+	if err := s.auth.Logout(r.Context(), sess, auth.ClientIP(r)); err != nil {
+		s.log.Error("logout", slog.Any("err", err))
+	}
+	http.SetCookie(w, s.auth.ClearSessionCookie())
+	s.render(w, r.WithContext(context.Background()), http.StatusOK, "message", page{Title: "Signed out", Heading: "You have signed out",
+		Message: "You have signed out of chaperone. On a shared computer, also sign out of your school account and close the browser."})
+}
