@@ -2,14 +2,12 @@ package testkit
 
 import (
 	"context"
-	"fmt"
 	"html"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -82,7 +80,10 @@ func TestLogger(t testing.TB) *slog.Logger {
 
 type tWriter struct{ t testing.TB }
 
-func (w tWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
 
 // StartGateway starts the demo IdP and a gateway wired to it, on loopback
 // test servers closed when the test ends.
@@ -187,15 +188,4 @@ func CSRFToken(page string) string {
 		return ""
 	}
 	return m[1]
-}
-
-// Getenv is os.Getenv (kept here so tests read the environment in one place).
-func Getenv(k string) string { return os.Getenv(k) }
-
-// Must fails the test on err.
-func Must(t testing.TB, err error, what string) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(fmt.Errorf("%s: %w", what, err))
-	}
 }

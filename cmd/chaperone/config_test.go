@@ -1,0 +1,86 @@
+package main
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+var validEnv = map[string]string{
+	"CHAPERONE_PUBLIC_URL":      "https://lessons.oakfield.example",
+	"CHAPERONE_OIDC_ISSUER":     "https://login.microsoftonline.com/tid/v2.0",
+	"CHAPERONE_OIDC_CLIENT_ID":  "abc",
+	"CHAPERONE_ALLOWED_DOMAINS": "oakfield.example, pupils.oakfield.example",
+	"CHAPERONE_STAFF_GROUPS":    "g-staff",
+	"CHAPERONE_PUPIL_GROUPS":    "g-pupils",
+}
+
+func with(k, v string) map[string]string {
+	m := map[string]string{}
+	for a, b := range validEnv {
+		m[a] = b
+	}
+	m[k] = v
+	return m
+}
+
+func TestParseConfig(t *testing.T) {
+	t.Parallel()
+	c, err := parseConfig("serve", nil, env(validEnv), nil)
+	require.NoError(t, err)
+	require.Equal(t, []string{"oakfield.example", "pupils.oakfield.example"}, c.AllowedDomains)
+	require.Equal(t, ":8080", c.Listen)
+	require.Equal(t, "sqlite:data/chaperone.db", c.Database)
+
+	// A flag wins over the environment.
+	c, err = parseConfig("serve", []string{"-listen", ":9000"}, env(with("CHAPERONE_LISTEN", ":7000")), nil)
+	require.NoError(t, err)
+	require.Equal(t, ":9000", c.Listen)
+
+	bad := []struct{ key, value, want string }{
+		{"CHAPERONE_PUBLIC_URL", "", "public_url"},
+		{"CHAPERONE_PUBLIC_URL", "lessons.example", "public_url"},
+		{"CHAPERONE_OIDC_ISSUER", "ftp://x", "oidc_issuer"},
+		{"CHAPERONE_OIDC_CLIENT_ID", "", "oidc_client_id"},
+		{"CHAPERONE_ALLOWED_DOMAINS", "", "allowed_domains"},
+		{"CHAPERONE_ALLOWED_DOMAINS", "@gmail.com", "allowed_domains"},
+		{"CHAPERONE_STAFF_GROUPS", "", "staff_groups"},
+		{"CHAPERONE_PUPIL_GROUPS", "", "pupil_groups"},
+		{"CHAPERONE_DATABASE", "mysql://x", "database"},
+		{"CHAPERONE_SESSION_IDLE", "forever", "session_idle"},
+		{"CHAPERONE_LOG_LEVEL", "loud", "log_level"},
+		{"CHAPERONE_TLS_CERT", "/cert.pem", "tls_cert"},
+		{"CHAPERONE_OIDC_CLIENT_SECRET_FILE", "/nonexistent/secret", "oidc_client_secret_file"},
+	}
+	for _, b := range bad {
+		_, err := parseConfig("serve", nil, env(with(b.key, b.value)), nil)
+		var ce *ConfigError
+		require.True(t, errors.As(err, &ce), "%s=%q: %v", b.key, b.value, err)
+		require.Equal(t, b.want, ce.Key)
+		require.Contains(t, err.Error(), "CHAPERONE_"+strings.ToUpper(b.want))
+	}
+}
+
+func FuzzParseConfig(f *testing.F) {
+	f.Add("https://x.example", "oakfield.example", "8h", "info")
+	f.Add("", "", "", "")
+	f.Fuzz(func(t *testing.T, public, domains, idle, level string) {
+		m := with("CHAPERONE_PUBLIC_URL", public)
+		m["CHAPERONE_ALLOWED_DOMAINS"], m["CHAPERONE_SESSION_IDLE"], m["CHAPERONE_LOG_LEVEL"] = domains, idle, level
+		c, err := parseConfig("serve", nil, env(m), nil)
+		if err != nil {
+			var ce *ConfigError
+			if !errors.As(err, &ce) || ce.Key == "" {
+				t.Fatalf("error without a key: %v", err)
+			}
+			return
+		}
+		if len(c.AllowedDomains) == 0 || c.PublicURL == "" {
+			t.Fatalf("accepted config missing required values: %+v", c)
+		}
+	})
+}

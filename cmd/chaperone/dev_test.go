@@ -1,0 +1,64 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"html"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/chaperone-edu/chaperone/internal/testkit"
+)
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// TestDevMode runs `chaperone dev` as `make run` does (on free ports) and
+// signs in as the teacher through the demo IdP.
+func TestDevMode(t *testing.T) {
+	gwPort, idpPort := testkit.FreePort(t), testkit.FreePort(t)
+	public := fmt.Sprintf("http://localhost:%d", gwPort)
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errOut syncBuf
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"dev", "-listen", fmt.Sprintf("127.0.0.1:%d", gwPort), "-idp_listen", fmt.Sprintf("localhost:%d", idpPort),
+			"-public_url", public, "-database", "sqlite:" + filepath.Join(t.TempDir(), "dev.db")}, func(string) string { return "" }, &out, &errOut)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+		case <-time.After(25 * time.Second):
+			t.Error("dev mode did not shut down")
+		}
+	})
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), "Press Ctrl+C") }, 20*time.Second, 50*time.Millisecond, errOut.String())
+	banner := out.String()
+	require.Contains(t, banner, "chaperone is running (dev mode) at "+public)
+	require.Contains(t, banner, "teacher")
+	require.Contains(t, banner, "Sarah Whitfield")
+	require.Contains(t, banner, "refused: placeholder name")
+
+	c := testkit.CookieClient(t)
+	status, body := testkit.Login(t, c, public, "teacher", testkit.DemoPassword, "")
+	require.Equal(t, http.StatusOK, status, body)
+	require.Contains(t, html.UnescapeString(body), "Signed in as <strong>Sarah Whitfield</strong> (teacher)")
+
+	status, body = testkit.Login(t, testkit.CookieClient(t), public, "placeholder", testkit.DemoPassword, "")
+	require.Equal(t, http.StatusForbidden, status)
+	require.Contains(t, html.UnescapeString(body), `"Student 12" has numbers in it`)
+}
