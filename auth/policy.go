@@ -71,6 +71,7 @@ type Identity struct {
 	Name    string // verified full name: the display name everywhere
 	Email   string
 	Roles   []Role
+	Groups  []string // the IdP groups as sent (class rosters match on them)
 }
 
 // Has reports whether the identity holds role r.
@@ -127,7 +128,7 @@ func (p Policy) Check(c Claims) (Identity, *Refusal) {
 	if r != nil {
 		return Identity{}, r
 	}
-	return Identity{Issuer: c.Issuer, Subject: c.Subject, Name: name, Email: strings.ToLower(strings.TrimSpace(c.Email)), Roles: roles}, nil
+	return Identity{Issuer: c.Issuer, Subject: c.Subject, Name: name, Email: strings.ToLower(strings.TrimSpace(c.Email)), Roles: roles, Groups: c.Groups}, nil
 }
 
 func (p Policy) checkAccount(c Claims) *Refusal {

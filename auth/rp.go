@@ -277,11 +277,11 @@ func (s *Service) createSession(ctx context.Context, id Identity, authTime time.
 	for i, r := range id.Roles {
 		roles[i] = string(r)
 	}
-	if err := s.store.UpsertUser(ctx, store.User{Issuer: id.Issuer, Subject: id.Subject, Name: id.Name, Email: id.Email, Roles: roles, LastSeen: now}); err != nil {
+	if err := s.store.UpsertUser(ctx, store.User{Issuer: id.Issuer, Subject: id.Subject, Name: id.Name, Email: id.Email, Roles: roles, Groups: id.Groups, LastSeen: now}); err != nil {
 		return Session{}, nil, fmt.Errorf("record user: %w", err)
 	}
 	err := s.store.CreateWebSession(ctx, store.WebSession{ID: sess.ID, Issuer: id.Issuer, Subject: id.Subject, Name: id.Name, Email: id.Email,
-		Roles: roles, CSRFToken: sess.CSRFToken, AuthTime: authTime, AMR: amr, Created: now, LastSeen: now, Expires: now.Add(s.cfg.SessionMax)})
+		Roles: roles, Groups: id.Groups, CSRFToken: sess.CSRFToken, AuthTime: authTime, AMR: amr, Created: now, LastSeen: now, Expires: now.Add(s.cfg.SessionMax)})
 	if err != nil {
 		return Session{}, nil, fmt.Errorf("store session: %w", err)
 	}
@@ -319,7 +319,7 @@ func (s *Service) SessionFromRequest(r *http.Request) (*Session, error) {
 		roles[i] = Role(r)
 	}
 	return &Session{ID: ws.ID, CSRFToken: ws.CSRFToken, AuthTime: ws.AuthTime, AMR: ws.AMR, Created: ws.Created,
-		Identity: Identity{Issuer: ws.Issuer, Subject: ws.Subject, Name: ws.Name, Email: ws.Email, Roles: roles}}, nil
+		Identity: Identity{Issuer: ws.Issuer, Subject: ws.Subject, Name: ws.Name, Email: ws.Email, Roles: roles, Groups: ws.Groups}}, nil
 }
 
 // Logout deletes the session and audits it.

@@ -77,10 +77,10 @@ func (s *SQLite) CreateWebSession(ctx context.Context, ws WebSession) error {
 		return fmt.Errorf("store: create web session: %w", enc.err)
 	}
 	_, err := s.db.ExecContext(ctx, `
-		INSERT INTO web_sessions (id, issuer, subject, name, email, roles,
+		INSERT INTO web_sessions (id, issuer, subject, name, email, roles, groups,
 			csrf_token, auth_time, amr, created, last_seen, expires)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-		ws.ID, ws.Issuer, ws.Subject, ws.Name, ws.Email, encodeList(ws.Roles),
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		ws.ID, ws.Issuer, ws.Subject, ws.Name, ws.Email, encodeList(ws.Roles), encodeList(ws.Groups),
 		ws.CSRFToken, authTime, encodeList(ws.AMR), created, lastSeen, expires)
 	if err != nil {
 		return fmt.Errorf("store: create web session: %w", err)
@@ -93,12 +93,12 @@ func (s *SQLite) CreateWebSession(ctx context.Context, ws WebSession) error {
 // check off). Otherwise it returns ErrNotFound.
 func (s *SQLite) GetWebSession(ctx context.Context, id string, now time.Time, idle time.Duration) (WebSession, error) {
 	ws := WebSession{ID: id}
-	var roles, authTime, amr, created, lastSeen, expires string
+	var roles, groups, authTime, amr, created, lastSeen, expires string
 	err := s.db.QueryRowContext(ctx, `
-		SELECT issuer, subject, name, email, roles, csrf_token, auth_time, amr,
+		SELECT issuer, subject, name, email, roles, groups, csrf_token, auth_time, amr,
 			created, last_seen, expires
 		FROM web_sessions WHERE id = $1`, id).Scan(
-		&ws.Issuer, &ws.Subject, &ws.Name, &ws.Email, &roles, &ws.CSRFToken,
+		&ws.Issuer, &ws.Subject, &ws.Name, &ws.Email, &roles, &groups, &ws.CSRFToken,
 		&authTime, &amr, &created, &lastSeen, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return WebSession{}, ErrNotFound
@@ -108,6 +108,7 @@ func (s *SQLite) GetWebSession(ctx context.Context, id string, now time.Time, id
 	}
 	var dec rowDecoder
 	ws.Roles = dec.list("roles", roles)
+	ws.Groups = dec.list("groups", groups)
 	ws.AuthTime = dec.time("auth time", authTime)
 	ws.AMR = dec.list("amr", amr)
 	ws.Created = dec.time("created", created)

@@ -16,6 +16,7 @@ type User struct {
 	Name     string
 	Email    string
 	Roles    []string
+	Groups   []string // the IdP groups at the last sign-in (class rosters use them)
 	LastSeen time.Time
 }
 
@@ -28,6 +29,7 @@ type WebSession struct {
 	Name      string
 	Email     string
 	Roles     []string
+	Groups    []string // IdP groups at sign-in
 	CSRFToken string
 	AuthTime  time.Time // when the person authenticated at the IdP
 	AMR       []string  // authentication methods the IdP reported
@@ -80,6 +82,8 @@ type AuditFilter struct {
 // Store is everything the gateway persists. Implementations must be safe for
 // concurrent use.
 type Store interface {
+	Schedule
+
 	// UpsertUser records a sign-in: creates the user or refreshes name, e-mail,
 	// roles and last-seen time.
 	UpsertUser(ctx context.Context, u User) error

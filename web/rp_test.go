@@ -18,7 +18,7 @@ import (
 func badGateway(t *testing.T, now func() time.Time) (*testkit.BadIdP, *testkit.Gateway) {
 	bad := testkit.NewBadIdP(t)
 	bad.RegisterClient("chaperone", "s3cret")
-	gw := testkit.StartGateway(t, testkit.GatewayOptions{Issuer: bad.URL, ClientID: "chaperone", ClientSecret: "s3cret", Now: now})
+	gw := testkit.StartGateway(t, testkit.GatewayOptions{Issuer: bad.URL, ClientID: "chaperone", ClientSecret: "s3cret", AuthNow: now})
 	return bad, gw
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/chaperone-edu/chaperone/auth"
+	"github.com/chaperone-edu/chaperone/lobby"
 	"github.com/chaperone-edu/chaperone/store"
 )
 
@@ -31,6 +32,10 @@ type Config struct {
 	Now       func() time.Time
 	// Checks are extra readiness checks (S3, ...) run by /readyz, by name.
 	Checks map[string]func(context.Context) error
+	// Schedule is the school's policy for requesting and opening sessions.
+	Schedule lobby.SchedulePolicy
+	// RosterGroups are IdP groups offered as class rosters.
+	RosterGroups []string
 }
 
 // Server holds the handlers' dependencies.
@@ -60,7 +65,7 @@ func New(cfg Config, a *auth.Service, st store.Store) (*Server, error) {
 }
 
 func (s *Server) parseTemplates() error {
-	funcs := template.FuncMap{"roleLabel": auth.RoleLabel}
+	funcs := template.FuncMap{"roleLabel": auth.RoleLabel, "add": func(a, b int) int { return a + b }}
 	s.pages = map[string]*template.Template{}
 	entries, err := fs.Glob(templateFS, "templates/*.html")
 	if err != nil {
@@ -89,6 +94,46 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /login", s.login)
 	s.mux.HandleFunc("GET /auth/callback", s.callback)
 	s.mux.HandleFunc("POST /logout", s.requireSession(s.logout))
+
+	rs := s.requireSession
+	s.mux.HandleFunc("GET /sessions", rs(s.pageMySessions))
+	s.mux.HandleFunc("GET /sessions/new", rs(s.pageNewSession))
+	s.mux.HandleFunc("POST /sessions", rs(s.postNewSession))
+	s.mux.HandleFunc("GET /sessions/{id}", rs(s.pageSession))
+	s.mux.HandleFunc("POST /sessions/{id}/approve", rs(s.postDecide(true)))
+	s.mux.HandleFunc("POST /sessions/{id}/reject", rs(s.postDecide(false)))
+	s.mux.HandleFunc("POST /sessions/{id}/cancel", rs(s.formAction(func(r *http.Request, who auth.Identity) (string, error) {
+		ss, err := s.cancel(r.Context(), who, r.PathValue("id"), r.PostFormValue("reason"), auth.ClientIP(r))
+		return "/sessions/" + ss.ID + "?done=cancelled", err
+	})))
+	s.mux.HandleFunc("POST /sessions/{id}/open", rs(s.formAction(func(r *http.Request, who auth.Identity) (string, error) {
+		ss, err := s.open(r.Context(), who, r.PathValue("id"), auth.ClientIP(r))
+		return "/rooms/" + ss.ID, err
+	})))
+	s.mux.HandleFunc("GET /approvals", rs(s.pageApprovals))
+	s.mux.HandleFunc("GET /delegations", rs(s.pageDelegations))
+	s.mux.HandleFunc("POST /delegations", rs(s.postDelegation))
+	s.mux.HandleFunc("POST /delegations/{id}/revoke", rs(s.formAction(func(r *http.Request, who auth.Identity) (string, error) {
+		_, err := s.revokeDelegation(r.Context(), who, r.PathValue("id"), auth.ClientIP(r))
+		return "/delegations?done=revoked", err
+	})))
+	s.mux.HandleFunc("GET /rooms/{id}", rs(s.pageRoom))
+
+	s.mux.HandleFunc("GET /api/me", rs(s.apiMe))
+	s.mux.HandleFunc("GET /api/sessions", rs(s.apiListSessions))
+	s.mux.HandleFunc("POST /api/sessions", rs(s.apiCreateSession))
+	s.mux.HandleFunc("GET /api/sessions/{id}", rs(s.apiGetSession))
+	s.mux.HandleFunc("POST /api/sessions/{id}/approve", rs(s.apiDecide(true)))
+	s.mux.HandleFunc("POST /api/sessions/{id}/reject", rs(s.apiDecide(false)))
+	s.mux.HandleFunc("POST /api/sessions/{id}/cancel", rs(s.apiCancel))
+	s.mux.HandleFunc("POST /api/sessions/{id}/open", rs(s.apiOpen))
+	s.mux.HandleFunc("GET /api/approvals", rs(s.apiApprovals))
+	s.mux.HandleFunc("GET /api/delegations", rs(s.apiListDelegations))
+	s.mux.HandleFunc("POST /api/delegations", rs(s.apiCreateDelegation))
+	s.mux.HandleFunc("POST /api/delegations/{id}/revoke", rs(s.apiRevokeDelegation))
+	s.mux.HandleFunc("/api/", rs(func(w http.ResponseWriter, r *http.Request) {
+		s.fail(w, r, http.StatusNotFound, "not_found", "There is no such API endpoint.")
+	}))
 	s.mux.HandleFunc("/", s.notFound)
 }
 
@@ -177,29 +222,36 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 	s.withOptionalSession(func(w http.ResponseWriter, r *http.Request) {
 		p := page{Title: "Home"}
 		if sess := sessionFrom(r.Context()); sess != nil {
-			p.Next = nextSteps(sess.Identity)
+			p.Next = s.nextSteps(r, sess.Identity)
 		}
 		s.render(w, r, http.StatusOK, "home", p)
 	})(w, r)
 }
 
 // nextSteps lists what a person in these roles can do from the home page.
-func nextSteps(id auth.Identity) []link {
+func (s *Server) nextSteps(r *http.Request, id auth.Identity) []link {
 	var l []link
 	if id.Has(auth.RolePupil) {
-		l = append(l, link{Text: "Your live lessons will be listed here when your teacher opens them."})
+		l = append(l, link{Text: "My lessons: join a live lesson when your teacher opens it", Href: "/sessions"})
 	}
 	if id.Has(auth.RoleStaff) {
-		l = append(l, link{Text: "Run a live lesson: request a session for your class; the headteacher approves it."})
+		l = append(l, link{Text: "My sessions", Href: "/sessions"}, link{Text: "Request a live session", Href: "/sessions/new"})
 	}
-	if id.Has(auth.RoleHead) || id.Has(auth.RoleSLT) {
-		l = append(l, link{Text: "Approve or reject live lesson requests from staff."})
+	if ds, err := s.delegations(r.Context()); err == nil && lobby.IsApprover(id, ds, s.now()) {
+		text := "Waiting for approval"
+		if pending, err := s.store.ListSessions(r.Context(), store.SessionFilter{States: []string{store.StateRequested}, EndAfter: s.now()}); err == nil {
+			text = fmt.Sprintf("Waiting for approval (%d)", len(pending))
+		}
+		l = append(l, link{Text: text, Href: "/approvals"})
+	}
+	if id.Has(auth.RoleHead) {
+		l = append(l, link{Text: "Delegate approval to a senior leader", Href: "/delegations"})
 	}
 	if id.Has(auth.RoleDSL) {
-		l = append(l, link{Text: "Find and review lesson recordings and safeguarding concerns."})
+		l = append(l, link{Text: "Recordings and safeguarding concerns will appear here."})
 	}
 	if id.Has(auth.RoleAdmin) {
-		l = append(l, link{Text: "Check the gateway's health at /readyz and its audit log.", Href: "/readyz"})
+		l = append(l, link{Text: "Gateway readiness (database and identity provider)", Href: "/readyz"})
 	}
 	return l
 }

@@ -33,6 +33,9 @@ type Config struct {
 	Database         string
 	SessionIdle      time.Duration
 	LogLevel         string
+	Location         *time.Location
+	RosterGroups     []string
+	RecordPolicy     string
 }
 
 // ConfigError names the configuration key that is missing or invalid.
@@ -83,6 +86,9 @@ func parseConfig(name string, args []string, getenv func(string) string, default
 	database := def("database", "sqlite:PATH or postgres://...")
 	idle := def("session_idle", "signed-in session idle expiry, e.g. 8h")
 	logLevel := def("log_level", "debug, info, warn or error")
+	timezone := def("timezone", "the school's time zone (default Europe/London)")
+	rosterGroups := def("roster_groups", "comma-separated IdP groups offered as class rosters (e.g. year-7,year-8,7A)")
+	recordPolicy := def("record_policy", "one_to_one (record when a pupil is alone with one member of staff) or always")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
@@ -157,6 +163,15 @@ func parseConfig(name string, args []string, getenv func(string) string, default
 	case "debug", "info", "warn", "error":
 	default:
 		return Config{}, &ConfigError{"log_level", fmt.Sprintf("%q is not one of debug, info, warn, error", c.LogLevel)}
+	}
+	if c.Location, err = time.LoadLocation(orDefault(*timezone, "Europe/London")); err != nil {
+		return Config{}, &ConfigError{"timezone", fmt.Sprintf("%q is not a time zone name like Europe/London", *timezone)}
+	}
+	c.RosterGroups = list(*rosterGroups)
+	switch c.RecordPolicy = orDefault(*recordPolicy, "one_to_one"); c.RecordPolicy {
+	case "one_to_one", "always":
+	default:
+		return Config{}, &ConfigError{"record_policy", fmt.Sprintf("%q is not one_to_one or always", c.RecordPolicy)}
 	}
 	return c, nil
 }

@@ -34,6 +34,7 @@ func devDefaults(publicURL, issuer string) configDefaults {
 		"dsl_groups":         "dsl",
 		"admin_groups":       "it-admins",
 		"database":           "sqlite:data/chaperone.db",
+		"roster_groups":      "year-7,year-8,year-9,year-10,year-11",
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chaperone-edu/chaperone/auth"
+	"github.com/chaperone-edu/chaperone/lobby"
 	"github.com/chaperone-edu/chaperone/store"
 	"github.com/chaperone-edu/chaperone/web"
 )
@@ -48,7 +49,10 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- strin
 	if err != nil {
 		return fmt.Errorf("identity provider %s (check oidc_issuer): %w", cfg.OIDCIssuer, err)
 	}
-	w, err := web.New(web.Config{PublicURL: cfg.PublicURL, Logger: log.With(slog.String("component", "web"))}, a, st)
+	sched := lobby.DefaultSchedulePolicy(cfg.AllowedDomains, cfg.Location)
+	sched.RecordPolicy = cfg.RecordPolicy
+	w, err := web.New(web.Config{PublicURL: cfg.PublicURL, Logger: log.With(slog.String("component", "web")),
+		Schedule: sched, RosterGroups: cfg.RosterGroups}, a, st)
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/chaperone-edu/chaperone/auth"
 	"github.com/chaperone-edu/chaperone/auth/demoidp"
+	"github.com/chaperone-edu/chaperone/lobby"
 	"github.com/chaperone-edu/chaperone/store"
 	"github.com/chaperone-edu/chaperone/web"
 )
@@ -47,8 +48,12 @@ type GatewayOptions struct {
 	// Issuer, ClientID and ClientSecret point the gateway at another provider
 	// (a BadIdP) instead of starting the demo IdP.
 	Issuer, ClientID, ClientSecret string
-	// Now is the gateway's clock; nil means time.Now.
+	// Now is the clock of the web layer (scheduling, approval windows, audit
+	// times); nil means time.Now.
 	Now func() time.Time
+	// AuthNow is the clock of sign-in and web sessions; nil means time.Now.
+	// It is separate because ID tokens from the real demo IdP carry real times.
+	AuthNow func() time.Time
 	// Policy overrides the demo school's identity policy when set.
 	Policy *auth.Policy
 }
@@ -71,6 +76,22 @@ func DemoPolicy() auth.Policy {
 		PupilGroups:    []string{"pupils"}, StaffGroups: []string{"staff"}, SLTGroups: []string{"slt"},
 		HeadGroups: []string{"head"}, DSLGroups: []string{"dsl"}, AdminGroups: []string{"it-admins"},
 	}
+}
+
+// London is the demo school's time zone.
+var London = mustLoad("Europe/London")
+
+func mustLoad(name string) *time.Location {
+	l, err := time.LoadLocation(name)
+	if err != nil {
+		panic(err)
+	}
+	return l
+}
+
+// DemoSchedule is the demo school's scheduling policy.
+func DemoSchedule() lobby.SchedulePolicy {
+	return lobby.DefaultSchedulePolicy([]string{"oakfield.example"}, London)
 }
 
 // TestLogger logs to the test's output at warn level and above.
@@ -124,11 +145,12 @@ func StartGateway(t testing.TB, o GatewayOptions) *Gateway {
 		policy = *o.Policy
 	}
 	gw.Auth, err = auth.New(ctx, auth.Config{Issuer: o.Issuer, ClientID: o.ClientID, ClientSecret: o.ClientSecret,
-		RedirectURL: gw.URL + "/auth/callback", Policy: policy, Now: o.Now, Logger: TestLogger(t)}, st)
+		RedirectURL: gw.URL + "/auth/callback", Policy: policy, Now: o.AuthNow, Logger: TestLogger(t)}, st)
 	if err != nil {
 		t.Fatalf("auth: %v", err)
 	}
-	w, err := web.New(web.Config{PublicURL: gw.URL, Logger: TestLogger(t), Now: o.Now}, gw.Auth, st)
+	w, err := web.New(web.Config{PublicURL: gw.URL, Logger: TestLogger(t), Now: o.Now, Schedule: DemoSchedule(),
+		RosterGroups: []string{"year-7", "year-8", "year-9"}}, gw.Auth, st)
 	if err != nil {
 		t.Fatalf("web: %v", err)
 	}

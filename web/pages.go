@@ -1,0 +1,299 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/chaperone-edu/chaperone/auth"
+	"github.com/chaperone-edu/chaperone/lobby"
+	"github.com/chaperone-edu/chaperone/store"
+)
+
+// doneMessages are the confirmations shown after a form action (?done=...).
+// Only these fixed texts are shown: nothing from the URL is reflected.
+var doneMessages = map[string]string{
+	"requested": "Your request has been sent to the headteacher for approval.",
+	"approved":  "Approved. The member of staff can now open the room from 15 minutes before the start.",
+	"rejected":  "Rejected. The member of staff will see your reason.",
+	"cancelled": "The session has been cancelled.",
+	"delegated": "Delegation saved. The senior leader can approve sessions until the date you gave.",
+	"revoked":   "Delegation revoked.",
+}
+
+// sessionRow is a session with what the viewer can do with it.
+type sessionRow struct {
+	S            store.Session
+	When         string
+	StateWords   string
+	CanOpen      bool
+	OpenMessage  string
+	CanCancel    bool
+	CanDecide    bool
+	Pupils       int
+	Recording    string
+	MoreInSeries int
+}
+
+func (s *Server) when(ss store.Session) string {
+	loc := s.loc()
+	st, en := ss.Start.In(loc), ss.End.In(loc)
+	return st.Format("Mon 2 Jan 2006, 15:04") + "–" + en.Format("15:04")
+}
+
+func (s *Server) row(r *http.Request, who auth.Identity, ss store.Session, ds []store.Delegation) sessionRow {
+	now := s.now()
+	row := sessionRow{S: ss, When: s.when(ss), StateWords: lobby.StateWords(ss.State)}
+	v := s.sessionView(who, ss)
+	row.CanOpen, row.OpenMessage = v.CanOpen, v.OpenMessage
+	row.CanCancel = lobby.CanCancel(who, ss, ds, now) == nil
+	row.CanDecide = lobby.CanDecide(who, ss, ds, now) == nil
+	row.Pupils = s.rosterSize(r.Context(), ss)
+	row.Recording = lobby.RecordingExpectation(ss, row.Pupils, s.cfg.Schedule.RecordPolicy)
+	return row
+}
+
+func (s *Server) pageMySessions(w http.ResponseWriter, r *http.Request) {
+	sess := sessionFrom(r.Context())
+	who := sess.Identity
+	if err := lobby.CanRequest(who); err != nil && !who.Has(auth.RolePupil) {
+		s.failErr(w, r, err)
+		return
+	}
+	list, err := s.sessionsFor(r, who)
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	ds, err := s.delegations(r.Context())
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	now := s.now()
+	var upcoming, past []sessionRow
+	seenSeries := map[string]int{} // series ID → index in upcoming
+	for _, ss := range list {
+		if !ss.End.After(now) || ss.State == store.StateEnded || ss.State == store.StateCancelled || ss.State == store.StateRejected {
+			past = append(past, s.row(r, who, ss, ds))
+			continue
+		}
+		if i, ok := seenSeries[ss.SeriesID]; ok && ss.SeriesID != "" {
+			upcoming[i].MoreInSeries++ // show the next occurrence; count the rest
+			continue
+		}
+		if ss.SeriesID != "" {
+			seenSeries[ss.SeriesID] = len(upcoming)
+		}
+		upcoming = append(upcoming, s.row(r, who, ss, ds))
+	}
+	title := "My sessions"
+	if who.Has(auth.RolePupil) {
+		title = "My lessons"
+	}
+	s.render(w, r, http.StatusOK, "sessions", page{Title: title, Message: doneMessages[r.URL.Query().Get("done")],
+		Data: map[string]any{"Upcoming": upcoming, "Past": past, "Staff": who.Has(auth.RoleStaff)}})
+}
+
+// requestForm is the request page's form values, kept to re-show on error.
+type requestForm struct {
+	Title, Kind, Date, StartTime, EndTime, CoStaff, RosterGroup, RosterEmails, WeeklyUntil string
+	Weekly                                                                                 bool
+}
+
+func (s *Server) pageNewSession(w http.ResponseWriter, r *http.Request) {
+	who := sessionFrom(r.Context()).Identity
+	if err := lobby.CanRequest(who); err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	s.renderRequestForm(w, r, http.StatusOK, requestForm{Kind: lobby.KindInteractive, Date: s.now().In(s.loc()).Format("2006-01-02")}, nil)
+}
+
+func (s *Server) renderRequestForm(w http.ResponseWriter, r *http.Request, status int, f requestForm, err error) {
+	p := page{Title: "Request a live session", Data: map[string]any{"Form": f, "Groups": s.cfg.RosterGroups, "Zone": s.loc().String()}}
+	if err != nil {
+		_, _, msg := s.statusOf(err)
+		p.Message, p.Error = msg, true
+		var le *lobby.Error
+		if errors.As(err, &le) {
+			p.Data.(map[string]any)["Field"] = le.Field
+		}
+	}
+	s.render(w, r, status, "request", p)
+}
+
+func splitList(v string) []string {
+	return strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ';' || r == '\n' || r == '\r' || r == ' ' || r == '\t' })
+}
+
+func (s *Server) postNewSession(w http.ResponseWriter, r *http.Request) {
+	who := sessionFrom(r.Context()).Identity
+	if err := lobby.CanRequest(who); err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	f := requestForm{Title: r.PostFormValue("title"), Kind: r.PostFormValue("kind"), Date: r.PostFormValue("date"),
+		StartTime: r.PostFormValue("start_time"), EndTime: r.PostFormValue("end_time"), CoStaff: r.PostFormValue("co_staff"),
+		RosterGroup: r.PostFormValue("roster_group"), RosterEmails: r.PostFormValue("roster_emails"),
+		Weekly: r.PostFormValue("weekly") != "", WeeklyUntil: r.PostFormValue("weekly_until")}
+	req := lobby.Request{Title: f.Title, Kind: f.Kind, CoStaff: splitList(f.CoStaff), RosterGroup: f.RosterGroup, RosterEmails: splitList(f.RosterEmails)}
+	var err error
+	loc := s.loc()
+	if req.Start, err = time.ParseInLocation("2006-01-02 15:04", f.Date+" "+f.StartTime, loc); err != nil {
+		s.renderRequestForm(w, r, http.StatusBadRequest, f, &lobby.Error{Kind: lobby.Invalid, Field: "start", Message: "Give the date and start time."})
+		return
+	}
+	if req.End, err = time.ParseInLocation("2006-01-02 15:04", f.Date+" "+f.EndTime, loc); err != nil {
+		s.renderRequestForm(w, r, http.StatusBadRequest, f, &lobby.Error{Kind: lobby.Invalid, Field: "end", Message: "Give the end time."})
+		return
+	}
+	if f.Weekly {
+		if req.WeeklyUntil, err = time.ParseInLocation("2006-01-02", f.WeeklyUntil, loc); err != nil {
+			s.renderRequestForm(w, r, http.StatusBadRequest, f, &lobby.Error{Kind: lobby.Invalid, Field: "weekly_until", Message: "Give the date of the last weekly session."})
+			return
+		}
+	}
+	created, err := s.requestSession(r.Context(), who, req, auth.ClientIP(r))
+	if err != nil {
+		status, _, _ := s.statusOf(err)
+		s.renderRequestForm(w, r, status, f, err)
+		return
+	}
+	http.Redirect(w, r, "/sessions/"+created[0].ID+"?done=requested", http.StatusSeeOther)
+}
+
+func (s *Server) pageSession(w http.ResponseWriter, r *http.Request) {
+	who := sessionFrom(r.Context()).Identity
+	ss, err := s.loadSession(r.Context(), who, r.PathValue("id"))
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	ds, err := s.delegations(r.Context())
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	row := s.row(r, who, ss, ds)
+	if ss.SeriesID != "" {
+		if all, err := s.store.ListSessions(r.Context(), store.SessionFilter{SeriesID: ss.SeriesID}); err == nil {
+			row.MoreInSeries = len(all) - 1
+		}
+	}
+	s.render(w, r, http.StatusOK, "session", page{Title: ss.Title, Message: doneMessages[r.URL.Query().Get("done")],
+		Data: map[string]any{"Row": row, "Staff": lobby.IsSessionStaff(who, ss) || !who.Has(auth.RolePupil)}})
+}
+
+// formAction runs an action posted from a page and redirects on success.
+func (s *Server) formAction(act func(r *http.Request, who auth.Identity) (string, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		who := sessionFrom(r.Context()).Identity
+		to, err := act(r, who)
+		if err != nil {
+			s.failErr(w, r, err)
+			return
+		}
+		http.Redirect(w, r, to, http.StatusSeeOther)
+	}
+}
+
+func (s *Server) postDecide(approve bool) http.HandlerFunc {
+	return s.formAction(func(r *http.Request, who auth.Identity) (string, error) {
+		if _, err := s.decide(r.Context(), who, r.PathValue("id"), approve, r.PostFormValue("reason"), auth.ClientIP(r)); err != nil {
+			return "", err
+		}
+		done := "approved"
+		if !approve {
+			done = "rejected"
+		}
+		return "/approvals?done=" + done, nil
+	})
+}
+
+func (s *Server) pageApprovals(w http.ResponseWriter, r *http.Request) {
+	who := sessionFrom(r.Context()).Identity
+	pending, err := s.pendingFor(r, who)
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	ds, err := s.delegations(r.Context())
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	rows := make([]sessionRow, 0, len(pending))
+	seen := map[string]int{}
+	for _, ss := range pending {
+		if i, ok := seen[ss.SeriesID]; ok && ss.SeriesID != "" {
+			rows[i].MoreInSeries++
+			continue
+		}
+		if ss.SeriesID != "" {
+			seen[ss.SeriesID] = len(rows)
+		}
+		rows = append(rows, s.row(r, who, ss, ds))
+	}
+	s.render(w, r, http.StatusOK, "approvals", page{Title: "Waiting for approval", Message: doneMessages[r.URL.Query().Get("done")],
+		Data: map[string]any{"Rows": rows}})
+}
+
+func (s *Server) pageDelegations(w http.ResponseWriter, r *http.Request) {
+	who := sessionFrom(r.Context()).Identity
+	if !who.Has(auth.RoleHead) {
+		s.failErr(w, r, &lobby.Error{Kind: lobby.Forbidden, Message: "Only the headteacher manages delegations."})
+		return
+	}
+	ds, err := s.store.ListDelegations(r.Context(), time.Time{})
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	views := make([]delegationJSON, len(ds))
+	for i, d := range ds {
+		views[i] = s.delegationView(d)
+	}
+	s.render(w, r, http.StatusOK, "delegations", page{Title: "Delegate approval", Message: doneMessages[r.URL.Query().Get("done")],
+		Data: map[string]any{"Delegations": views, "Zone": s.loc()}})
+}
+
+func (s *Server) postDelegation(w http.ResponseWriter, r *http.Request) {
+	s.formAction(func(r *http.Request, who auth.Identity) (string, error) {
+		until, err := s.parseUntilDate(r.PostFormValue("until"))
+		if err != nil {
+			return "", err
+		}
+		if _, err := s.createDelegation(r.Context(), who, r.PostFormValue("email"), r.PostFormValue("name"), until, auth.ClientIP(r)); err != nil {
+			return "", err
+		}
+		return "/delegations?done=delegated", nil
+	})(w, r)
+}
+
+func (s *Server) pageRoom(w http.ResponseWriter, r *http.Request) {
+	who := sessionFrom(r.Context()).Identity
+	ss, err := s.loadSession(r.Context(), who, r.PathValue("id"))
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	check := lobby.OpenCheck(s.liveOnlyForPupils(ss), s.now(), s.cfg.Schedule)
+	if lobby.IsSessionStaff(who, ss) {
+		check = lobby.CanOpen(who, ss, s.now(), s.cfg.Schedule)
+		if check == nil && ss.State != store.StateLive {
+			check = &lobby.Error{Kind: lobby.Conflict, Message: "The room is not open yet. Open it from the session's page."}
+		}
+	} else if !who.Has(auth.RolePupil) {
+		check = &lobby.Error{Kind: lobby.Forbidden, Message: "Only the staff of this session and the pupils of its class can join its room."}
+	}
+	if check != nil {
+		status, _, msg := s.statusOf(check)
+		s.render(w, r, status, "message", page{Title: ss.Title, Heading: ss.Title, Message: msg, Error: true,
+			Back: "/sessions/" + url.PathEscape(ss.ID), BackText: "Back to the session"})
+		return
+	}
+	s.render(w, r, http.StatusOK, "room", page{Title: ss.Title, Data: map[string]any{"S": ss, "When": s.when(ss)}})
+}
