@@ -320,6 +320,23 @@ func StateWords(state string) string {
 	return state
 }
 
+// DisplayState is the state to show at now: a live session past its end
+// has ended, an approved one never opened was not held.
+func DisplayState(s store.Session, now time.Time) string {
+	if now.Before(s.End) {
+		return StateWords(s.State)
+	}
+	switch s.State {
+	case store.StateLive:
+		return "ended"
+	case store.StateApproved:
+		return "not held"
+	case store.StateRequested:
+		return "not decided in time"
+	}
+	return StateWords(s.State)
+}
+
 // RecordingExpectation tells the approver whether the session is expected
 // to be recorded under the one-to-one rule.
 func RecordingExpectation(s store.Session, rosterSize int, recordPolicy string) string {

@@ -45,7 +45,7 @@ func (s *Server) when(ss store.Session) string {
 
 func (s *Server) row(r *http.Request, who auth.Identity, ss store.Session, ds []store.Delegation) sessionRow {
 	now := s.now()
-	row := sessionRow{S: ss, When: s.when(ss), StateWords: lobby.StateWords(ss.State)}
+	row := sessionRow{S: ss, When: s.when(ss), StateWords: lobby.DisplayState(ss, now)}
 	v := s.sessionView(who, ss)
 	row.CanOpen, row.OpenMessage = v.CanOpen, v.OpenMessage
 	row.CanCancel = lobby.CanCancel(who, ss, ds, now) == nil
@@ -296,4 +296,18 @@ func (s *Server) pageRoom(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.render(w, r, http.StatusOK, "room", page{Title: ss.Title, Data: map[string]any{"S": ss, "When": s.when(ss)}})
+}
+
+// pupilLessons lists a pupil's approved and open lessons that are not over.
+func (s *Server) pupilLessons(r *http.Request, who auth.Identity) []sessionRow {
+	list, err := s.sessionsFor(r, who)
+	if err != nil {
+		s.log.Error("list pupil lessons", "err", err)
+		return nil
+	}
+	rows := make([]sessionRow, 0, len(list))
+	for _, ss := range list {
+		rows = append(rows, s.row(r, who, ss, nil))
+	}
+	return rows
 }

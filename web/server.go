@@ -223,6 +223,9 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 		p := page{Title: "Home"}
 		if sess := sessionFrom(r.Context()); sess != nil {
 			p.Next = s.nextSteps(r, sess.Identity)
+			if sess.Identity.Has(auth.RolePupil) {
+				p.Data = map[string]any{"Lessons": s.pupilLessons(r, sess.Identity)}
+			}
 		}
 		s.render(w, r, http.StatusOK, "home", p)
 	})(w, r)

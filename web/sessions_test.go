@@ -2,7 +2,9 @@ package web_test
 
 import (
 	"context"
+	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -246,7 +248,9 @@ func TestOpenWindow(t *testing.T) {
 	start := schoolDay.Add(2 * time.Hour) // 10:00
 	id := sc.request(t, "teacher", map[string]any{"co_staff": []string{"j.patel@oakfield.example"}})
 
-	open := func(a *testkit.APIClient) (int, map[string]any) { return a.Call(http.MethodPost, "/api/sessions/"+id+"/open", nil) }
+	open := func(a *testkit.APIClient) (int, map[string]any) {
+		return a.Call(http.MethodPost, "/api/sessions/"+id+"/open", nil)
+	}
 	sc.clock.Set(start.Add(-5 * time.Minute))
 	status, out := open(teacher)
 	require.Equal(t, http.StatusConflict, status)
@@ -263,6 +267,9 @@ func TestOpenWindow(t *testing.T) {
 	require.Equal(t, http.StatusOK, status)
 	require.Len(t, out["sessions"], 1)
 	require.Equal(t, false, out["sessions"].([]any)[0].(map[string]any)["can_open"])
+	_, home := get(t, pupil.HTTP, sc.gw.URL+"/")
+	require.Contains(t, home, "Year 8 maths")
+	require.NotContains(t, home, "Join the lesson", "no join link before staff open the room")
 	status, _ = sc.people["pupil3"].Call(http.MethodGet, "/api/sessions/"+id, nil)
 	require.Equal(t, http.StatusNotFound, status, "a Year 9 pupil is not on the Year 8 roster")
 
@@ -280,12 +287,20 @@ func TestOpenWindow(t *testing.T) {
 	require.Equal(t, http.StatusOK, status)
 	require.Equal(t, true, out["can_open"])
 	require.Contains(t, out["room_url"], "/rooms/"+id)
+	_, home = get(t, pupil.HTTP, sc.gw.URL+"/")
+	require.Contains(t, home, `href="/rooms/`+id+`">Join the lesson`)
+	status, _ = get(t, pupil.HTTP, sc.gw.URL+"/rooms/"+id)
+	require.Equal(t, http.StatusOK, status)
+	status, _ = get(t, sc.people["pupil3"].HTTP, sc.gw.URL+"/rooms/"+id)
+	require.Equal(t, http.StatusNotFound, status, "not on the roster: no room")
 
 	sc.clock.Set(start.Add(time.Hour)) // the end
 	status, out = pupil.Call(http.MethodGet, "/api/sessions/"+id, nil)
 	require.Equal(t, http.StatusOK, status)
 	require.Equal(t, false, out["can_open"])
 	require.Contains(t, out["open_message"], "ended")
+	status, _ = get(t, pupil.HTTP, sc.gw.URL+"/rooms/"+id)
+	require.Equal(t, http.StatusConflict, status, "the room cannot be joined after the end")
 
 	rows, err := sc.gw.Store.ListAudit(context.Background(), store.AuditFilter{Action: "session.opened"})
 	require.NoError(t, err)
@@ -310,4 +325,46 @@ func TestWeeklySeries(t *testing.T) {
 		require.Equal(t, store.StateApproved, ss.State)
 		require.Equal(t, 9, ss.Start.In(testkit.London).Hour())
 	}
+}
+
+// TestRequestFormPage: the HTML form needs the CSRF token, shows errors in
+// place with the values kept, and redirects to the new session on success.
+func TestRequestFormPage(t *testing.T) {
+	t.Parallel()
+	sc := newSchool(t, "teacher", "pupil")
+	teacher := sc.people["teacher"]
+	form := url.Values{"title": {"Revision"}, "date": {"2026-12-01"}, "start_time": {"10:00"}, "end_time": {"11:00"}, "roster_group": {"year-8"}, "kind": {"interactive"}}
+	resp, err := teacher.HTTP.PostForm(sc.gw.URL+"/sessions", form)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusForbidden, resp.StatusCode, "no CSRF token")
+
+	bad := url.Values{"csrf_token": {teacher.CSRF}}
+	for k, v := range form {
+		bad[k] = v
+	}
+	bad.Set("end_time", "09:00")
+	resp, err = teacher.HTTP.PostForm(sc.gw.URL+"/sessions", bad)
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	require.Contains(t, string(body), "The session must end after it starts.")
+	require.Contains(t, string(body), `value="Revision"`, "the form keeps what was typed")
+	list, _ := sc.gw.Store.ListSessions(context.Background(), store.SessionFilter{})
+	require.Empty(t, list)
+
+	form.Set("csrf_token", teacher.CSRF)
+	resp, err = teacher.HTTP.PostForm(sc.gw.URL+"/sessions", form)
+	require.NoError(t, err)
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, resp.Request.URL.Path, "/sessions/")
+	require.Contains(t, string(body), "waiting for approval")
+	require.Contains(t, string(body), "sent to the headteacher")
+
+	// A pupil cannot reach the request form.
+	status, _ := get(t, sc.people["pupil"].HTTP, sc.gw.URL+"/sessions/new")
+	require.Equal(t, http.StatusForbidden, status)
 }
