@@ -1,0 +1,151 @@
+package lobby
+
+// Role is a participant's role in a room.
+type Role string
+
+// Participant roles.
+const (
+	Pupil Role = "pupil"
+	Staff Role = "staff"
+)
+
+// PState is where a participant is in the room.
+type PState string
+
+// Participant states.
+const (
+	Waiting  PState = "waiting"  // in the lobby
+	Admitted PState = "admitted" // in the room
+	Denied   PState = "denied"   // turned away by staff, with a reason
+	Removed  PState = "removed"  // removed by staff: never admitted again this session
+	Left     PState = "left"     // gone (closed the page or lost connection)
+)
+
+// RecState is the state of the session's recording.
+type RecState string
+
+// Recording states.
+const (
+	RecOff       RecState = "off"
+	RecStarting  RecState = "starting"
+	RecConfirmed RecState = "confirmed"
+	RecFailed    RecState = "failed"
+)
+
+// Participant is one person in a live room.
+type Participant struct {
+	ID           string
+	Subject      string
+	Name         string // verified full name
+	Email        string
+	Role         Role
+	SessionStaff bool // staff of this session (host or co-staff)
+	OnRoster     bool // pupil on the class roster
+	State        PState
+	Connected    bool
+	Reason       string // deny or removal reason
+	AudioMuted   bool   // by staff: the SFU forwards none of its audio
+	VideoMuted   bool   // by staff: the SFU forwards none of its video
+}
+
+// RoomState is everything Decide looks at.
+type RoomState struct {
+	Participants []Participant
+	Recording    RecState
+	// RecordingTriggered is set once the one-to-one rule has applied in
+	// this session; with policy one_to_one recording then runs to the end.
+	RecordingTriggered bool
+	Streamed           bool // a streamed session: pupils watch only
+	Locked             bool
+	Ended              bool
+}
+
+// Policy is the school's recording policy.
+type Policy struct {
+	Record string // "one_to_one" (default) or "always"
+}
+
+// Edge is a direction media may flow in: from a publisher to a subscriber.
+type Edge struct{ From, To string }
+
+// Hold reasons: why pupils' media is held.
+const (
+	HoldNone        = ""
+	HoldNoStaff     = "no_staff"
+	HoldRecStarting = "recording_starting"
+	HoldRecFailed   = "recording_failed"
+)
+
+// Decision is what the room must do now.
+type Decision struct {
+	Edges         []Edge // the edges that may carry media; every other edge is closed
+	NeedRecording bool   // recording must run (start it if it is not running)
+	// RecordingTriggered is the new value of RoomState.RecordingTriggered.
+	RecordingTriggered bool
+	// PupilMedia says whether pupils' media may flow at all; Hold says why not.
+	PupilMedia bool
+	Hold       string
+	Staff      int // admitted, connected staff
+	Pupils     int // admitted, connected pupils
+}
+
+// inRoom reports whether p counts as present for the media rules.
+func inRoom(p Participant) bool { return p.State == Admitted && p.Connected }
+
+// Decide applies the safeguarding rules to a room's state. It is pure.
+//
+// With P admitted pupils and S admitted staff connected:
+//   - S = 0: no edge to or from a pupil carries media;
+//   - P = 1 and S < 2: recording is required, and no edge to or from a
+//     pupil carries media unless the recording is confirmed;
+//   - policy "always" requires (and waits for) recording whenever a pupil
+//     is present; "one_to_one" keeps recording, once triggered, to the end;
+//   - in a streamed session no pupil's media is forwarded at all.
+func Decide(s RoomState, p Policy) Decision {
+	var d Decision
+	for _, x := range s.Participants {
+		if !inRoom(x) {
+			continue
+		}
+		if x.Role == Staff {
+			d.Staff++
+		} else {
+			d.Pupils++
+		}
+	}
+	if s.Ended {
+		return d
+	}
+	oneToOne := d.Pupils == 1 && d.Staff < 2
+	required := oneToOne || (p.Record == "always" && d.Pupils > 0)
+	d.RecordingTriggered = s.RecordingTriggered || oneToOne
+	d.NeedRecording = required || (p.Record == "always" && d.Staff > 0) || d.RecordingTriggered
+	switch {
+	case d.Staff == 0:
+		d.Hold = HoldNoStaff
+	case required && s.Recording == RecFailed:
+		d.Hold = HoldRecFailed
+	case required && s.Recording != RecConfirmed:
+		d.Hold = HoldRecStarting
+	default:
+		d.PupilMedia = true
+	}
+	for _, from := range s.Participants {
+		if !inRoom(from) {
+			continue
+		}
+		for _, to := range s.Participants {
+			if to.ID == from.ID || !inRoom(to) {
+				continue
+			}
+			if from.Role == Pupil && (s.Streamed || !d.PupilMedia) {
+				continue
+			}
+			if to.Role == Pupil && !d.PupilMedia {
+				continue
+			}
+			d.Edges = append(d.Edges, Edge{From: from.ID, To: to.ID})
+		}
+	}
+	return d
+}

@@ -1,0 +1,531 @@
+package lobby
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"reflect"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/chaperone-edu/chaperone/store"
+)
+
+// Client is one participant's connection, implemented by the web layer.
+// Its methods are called from the Room's goroutine and must not block.
+type Client interface {
+	Send(msg any)        // queue a message (StateMsg, RosterMsg, ...)
+	StartMedia()         // the participant is admitted: set up their media
+	Close(reason string) // terminal (removed, ended, replaced): close the connection
+}
+
+// Gate is the media gate the Room drives (package sfu implements it).
+type Gate interface {
+	SetEdge(from, to string, open bool)
+	SetSourceAllowed(peer, kind string, allowed bool)
+}
+
+// Audit appends to the audit log (package store implements it).
+type Audit interface {
+	AppendAudit(ctx context.Context, e store.AuditEntry) (store.AuditRecord, error)
+}
+
+// Errors a Join can return.
+var (
+	ErrRemoved = &Error{Kind: Forbidden, Message: "A member of staff removed you from this session, so you cannot rejoin it."}
+	ErrLocked  = &Error{Kind: Conflict, Message: "The lobby is locked: your teacher is not letting anyone else in right now."}
+	ErrEnded   = &Error{Kind: Conflict, Message: "This session has ended."}
+)
+
+// RoomConfig configures a Room.
+type RoomConfig struct {
+	Session store.Session
+	Policy  Policy
+	Gate    Gate
+	Audit   Audit
+	Now     func() time.Time
+	Grace   time.Duration       // after the last staff member leaves, end after this (0 = 5 min)
+	OnEnd   func(reason string) // called once, from the Room's goroutine, when the session ends
+	Logger  *slog.Logger
+}
+
+// Joiner is a signed-in person entering the room.
+type Joiner struct {
+	Subject, Name, Email string
+	IsStaff              bool // school staff
+	SessionStaff         bool // host or co-staff of this session
+	OnRoster             bool
+	IP                   string
+}
+
+// Room is the actor that owns one live session's state. Every change goes
+// through its goroutine; after each, it recomputes Decide and pushes the
+// result to the gate, the audit log and the clients.
+type Room struct {
+	cfg      RoomConfig
+	ops      chan func()
+	done     chan struct{}
+	state    RoomState
+	clients  map[string]Client
+	edges    map[Edge]bool
+	muted    map[string]Muted
+	sent     map[string]any // last message of each kind sent to each participant
+	media    bool           // last PupilMedia, for gate audit rows
+	hadStaff bool
+	grace    *time.Timer
+	log      *slog.Logger
+}
+
+// NewRoom starts the actor of a live session.
+func NewRoom(cfg RoomConfig) *Room {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Grace == 0 {
+		cfg.Grace = 5 * time.Minute
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	r := &Room{cfg: cfg, ops: make(chan func()), done: make(chan struct{}), clients: map[string]Client{}, edges: map[Edge]bool{},
+		muted: map[string]Muted{}, sent: map[string]any{}, log: cfg.Logger.With(slog.String("session", cfg.Session.ID))}
+	r.state.Recording = RecOff
+	r.state.Streamed = cfg.Session.Kind == KindStreamed
+	go r.loop()
+	return r
+}
+
+func (r *Room) loop() {
+	for {
+		select {
+		case f := <-r.ops:
+			f()
+			if r.state.Ended {
+				r.stopGrace()
+				close(r.done)
+				return
+			}
+		case <-r.done:
+			return
+		}
+	}
+}
+
+// do runs f on the Room's goroutine and waits for it. It returns ErrEnded
+// once the room has ended.
+func (r *Room) do(f func()) error {
+	ran := make(chan struct{})
+	select {
+	case r.ops <- func() { f(); close(ran) }:
+	case <-r.done:
+		return ErrEnded
+	}
+	select {
+	case <-ran:
+	case <-r.done:
+	}
+	return nil
+}
+
+// Done is closed when the session has ended and the Room has stopped.
+func (r *Room) Done() <-chan struct{} { return r.done }
+
+// ParticipantID is the stable ID of a person in a session.
+func ParticipantID(sessionID, subject string) string {
+	h := sha256.Sum256([]byte(sessionID + "\x00" + subject))
+	return "p" + hex.EncodeToString(h[:6])
+}
+
+// Join adds (or reconnects) a participant with their connection. Staff of
+// the session are admitted at once; everyone else waits in the lobby.
+func (r *Room) Join(j Joiner, c Client) (string, error) {
+	id := ParticipantID(r.cfg.Session.ID, j.Subject)
+	var err error
+	if derr := r.do(func() { err = r.join(id, j, c) }); derr != nil {
+		return id, derr
+	}
+	return id, err
+}
+
+func (r *Room) join(id string, j Joiner, c Client) error {
+	p := r.find(id)
+	if p != nil && p.State == Removed {
+		r.audit(j.Subject, j.Name, "room.join_refused", id, map[string]any{"reason": "removed"}, j.IP)
+		return ErrRemoved
+	}
+	role := Pupil
+	if j.IsStaff {
+		role = Staff
+	}
+	if r.state.Locked && !j.SessionStaff && (p == nil || p.State != Denied) {
+		r.audit(j.Subject, j.Name, "room.join_refused", id, map[string]any{"reason": "locked"}, j.IP)
+		return ErrLocked
+	}
+	if old, ok := r.clients[id]; ok && old != c {
+		old.Close("You opened this lesson in another window, so this one has closed.")
+	}
+	if p == nil {
+		r.state.Participants = append(r.state.Participants, Participant{ID: id})
+		p = &r.state.Participants[len(r.state.Participants)-1]
+	}
+	p.Subject, p.Name, p.Email, p.Role, p.SessionStaff, p.OnRoster = j.Subject, j.Name, j.Email, role, j.SessionStaff, j.OnRoster
+	p.Connected = true
+	r.clients[id] = c
+	delete(r.sent, id+"/state")
+	delete(r.sent, id+"/roster")
+	delete(r.sent, id+"/lobby")
+	if p.State != Denied {
+		p.State = Waiting
+		p.Reason = ""
+	}
+	if j.SessionStaff {
+		p.State = Admitted
+	}
+	r.audit(j.Subject, j.Name, "room.join", id, map[string]any{"role": string(role), "on_roster": j.OnRoster, "session_staff": j.SessionStaff}, j.IP)
+	if p.State == Admitted {
+		r.audit(j.Subject, j.Name, "room.admit", id, map[string]any{"by": "session staff: joined directly"}, j.IP)
+		c.StartMedia()
+	}
+	r.apply()
+	return nil
+}
+
+// Leave records that a participant's connection c closed. A stale
+// connection (replaced by a newer one) changes nothing.
+func (r *Room) Leave(id string, c Client) {
+	_ = r.do(func() {
+		if r.clients[id] != c {
+			return
+		}
+		delete(r.clients, id)
+		p := r.find(id)
+		if p == nil {
+			return
+		}
+		p.Connected = false
+		if p.State == Admitted || p.State == Waiting {
+			p.State = Left
+		}
+		r.audit(p.Subject, p.Name, "room.leave", id, nil, "")
+		r.apply()
+	})
+}
+
+// MediaReady tells the Room that a participant's media connection exists,
+// so the gate is applied to it again.
+func (r *Room) MediaReady(id string) {
+	_ = r.do(func() {
+		for e, open := range r.edges {
+			if e.From == id || e.To == id {
+				r.cfg.Gate.SetEdge(e.From, e.To, open)
+			}
+		}
+		m := r.muted[id]
+		r.cfg.Gate.SetSourceAllowed(id, "audio", !m.Audio && !r.streamedPupil(id))
+		r.cfg.Gate.SetSourceAllowed(id, "video", !m.Video && !r.streamedPupil(id))
+	})
+}
+
+// Command is a staff action on the room.
+type Command struct {
+	Type   string // admit, deny, remove, mute, unmute, lock, end
+	Target string // participant ID
+	Reason string
+	Kind   string // for mute/unmute: "audio" or "video"
+	Locked bool   // for lock
+}
+
+// Do runs a command from participant by. Refusals are *Error and change nothing.
+func (r *Room) Do(by string, cmd Command) error {
+	var err error
+	if derr := r.do(func() { err = r.command(by, cmd) }); derr != nil {
+		return derr
+	}
+	return err
+}
+
+func (r *Room) command(by string, cmd Command) error {
+	actor := r.find(by)
+	if actor == nil || actor.State != Admitted || !actor.Connected || actor.Role != Staff {
+		return &Error{Kind: Forbidden, Message: "Only staff in the room can do that."}
+	}
+	reason := strings.Join(strings.Fields(cmd.Reason), " ")
+	if utf8.RuneCountInString(reason) > 300 {
+		return &Error{Kind: Invalid, Field: "reason", Message: "Keep the reason to 300 characters."}
+	}
+	switch cmd.Type {
+	case "lock":
+		r.state.Locked = cmd.Locked
+		r.audit(actor.Subject, actor.Name, "room.lock", "", map[string]any{"locked": cmd.Locked}, "")
+		r.apply()
+		return nil
+	case "end":
+		r.audit(actor.Subject, actor.Name, "session.ended", r.cfg.Session.ID, map[string]any{"reason": "ended by staff"}, "")
+		r.end("The session was ended by " + actor.Name + ".")
+		return nil
+	}
+	t := r.find(cmd.Target)
+	if t == nil || t.ID == actor.ID {
+		return &Error{Kind: NotFound, Field: "id", Message: "There is no such participant."}
+	}
+	switch cmd.Type {
+	case "admit":
+		if t.State != Waiting && t.State != Denied || !t.Connected {
+			return &Error{Kind: Conflict, Message: t.Name + " is not waiting to join."}
+		}
+		t.State, t.Reason = Admitted, ""
+		r.audit(actor.Subject, actor.Name, "room.admit", t.ID, map[string]any{"whom": t.Name, "on_roster": t.OnRoster}, "")
+		if c := r.clients[t.ID]; c != nil {
+			c.StartMedia()
+		}
+	case "deny":
+		if reason == "" {
+			return &Error{Kind: Invalid, Field: "reason", Message: "Give a reason; the pupil will see it."}
+		}
+		if t.State != Waiting {
+			return &Error{Kind: Conflict, Message: t.Name + " is not waiting to join."}
+		}
+		t.State, t.Reason = Denied, reason
+		r.audit(actor.Subject, actor.Name, "room.deny", t.ID, map[string]any{"whom": t.Name, "reason": reason}, "")
+	case "remove":
+		if t.State == Removed {
+			return &Error{Kind: Conflict, Message: t.Name + " has already been removed."}
+		}
+		if t.SessionStaff {
+			return &Error{Kind: Forbidden, Message: "Staff of the session cannot be removed."}
+		}
+		t.State, t.Reason, t.Connected = Removed, reason, false
+		r.audit(actor.Subject, actor.Name, "room.remove", t.ID, map[string]any{"whom": t.Name, "reason": reason}, "")
+		r.apply() // close the gate before the connection goes
+		if c := r.clients[t.ID]; c != nil {
+			c.Send(r.stateMsg(*t, Decide(r.state, r.cfg.Policy)))
+			c.Close("removed")
+			delete(r.clients, t.ID)
+		}
+	case "mute", "unmute":
+		if cmd.Kind != "audio" && cmd.Kind != "video" {
+			return &Error{Kind: Invalid, Field: "kind", Message: "Say which: audio or video."}
+		}
+		m := r.muted[t.ID]
+		on := cmd.Type == "mute"
+		if cmd.Kind == "audio" {
+			m.Audio = on
+		} else {
+			m.Video = on
+		}
+		r.muted[t.ID] = m
+		r.audit(actor.Subject, actor.Name, "room."+cmd.Type, t.ID, map[string]any{"whom": t.Name, "kind": cmd.Kind}, "")
+	default:
+		return &Error{Kind: Invalid, Message: "Unknown command."}
+	}
+	r.apply()
+	return nil
+}
+
+// SetRecording reports the recorder's state (from the recording package).
+func (r *Room) SetRecording(s RecState) {
+	_ = r.do(func() {
+		if r.state.Recording == s {
+			return
+		}
+		r.state.Recording = s
+		r.audit("", "", "recording."+string(s), r.cfg.Session.ID, nil, "")
+		r.apply()
+	})
+}
+
+// End ends the session for everyone (e.g. its time is over).
+func (r *Room) End(reason string) {
+	_ = r.do(func() {
+		r.audit("", "", "session.ended", r.cfg.Session.ID, map[string]any{"reason": reason}, "")
+		r.end(reason)
+	})
+}
+
+// Snapshot returns a copy of the room's state (for tests and pages).
+func (r *Room) Snapshot() RoomState {
+	var s RoomState
+	if err := r.do(func() {
+		s = r.state
+		s.Participants = append([]Participant(nil), r.state.Participants...)
+	}); err != nil {
+		return RoomState{Ended: true}
+	}
+	return s
+}
+
+func (r *Room) end(reason string) {
+	r.state.Ended = true
+	for e, open := range r.edges {
+		if open {
+			r.cfg.Gate.SetEdge(e.From, e.To, false)
+		}
+	}
+	for id, c := range r.clients {
+		c.Send(StateMsg{Type: "state", Phase: "ended", Gate: "held", Banner: "This session has ended.", Reason: reason, Recording: string(r.state.Recording)})
+		c.Close("ended")
+		delete(r.clients, id)
+	}
+	if r.cfg.OnEnd != nil {
+		r.cfg.OnEnd(reason)
+	}
+}
+
+func (r *Room) find(id string) *Participant {
+	for i := range r.state.Participants {
+		if r.state.Participants[i].ID == id {
+			return &r.state.Participants[i]
+		}
+	}
+	return nil
+}
+
+func (r *Room) streamedPupil(id string) bool {
+	p := r.find(id)
+	return r.state.Streamed && p != nil && p.Role == Pupil
+}
+
+// apply recomputes the decision and pushes it out.
+func (r *Room) apply() {
+	d := Decide(r.state, r.cfg.Policy)
+	r.state.RecordingTriggered = d.RecordingTriggered
+	if d.NeedRecording && r.state.Recording == RecOff {
+		// No recorder is attached yet: recording cannot be guaranteed, so
+		// the rule holds media (fail closed).
+		r.state.Recording = RecFailed
+		r.audit("", "", "recording.failed", r.cfg.Session.ID, map[string]any{"reason": "no recorder configured"}, "")
+		d = Decide(r.state, r.cfg.Policy)
+	}
+	want := make(map[Edge]bool, len(d.Edges))
+	for _, e := range d.Edges {
+		want[e] = true
+	}
+	for e, open := range r.edges {
+		if open && !want[e] {
+			r.cfg.Gate.SetEdge(e.From, e.To, false)
+			r.edges[e] = false
+		}
+	}
+	for e := range want {
+		if !r.edges[e] {
+			r.cfg.Gate.SetEdge(e.From, e.To, true)
+			r.edges[e] = true
+		}
+	}
+	for _, p := range r.state.Participants {
+		m := r.muted[p.ID]
+		r.cfg.Gate.SetSourceAllowed(p.ID, "audio", !m.Audio && !r.streamedPupil(p.ID))
+		r.cfg.Gate.SetSourceAllowed(p.ID, "video", !m.Video && !r.streamedPupil(p.ID))
+	}
+	if d.Pupils > 0 && d.PupilMedia != r.media {
+		action := "gate.open"
+		if !d.PupilMedia {
+			action = "gate.held"
+		}
+		r.audit("", "", action, r.cfg.Session.ID, map[string]any{"reason": d.Hold, "pupils": d.Pupils, "staff": d.Staff}, "")
+		r.media = d.PupilMedia
+	}
+	r.graceTimer(d)
+	r.broadcast(d)
+}
+
+func (r *Room) graceTimer(d Decision) {
+	if d.Staff > 0 {
+		r.hadStaff = true
+		r.stopGrace()
+		return
+	}
+	if r.hadStaff && r.grace == nil {
+		r.grace = time.AfterFunc(r.cfg.Grace, func() {
+			_ = r.do(func() {
+				if Decide(r.state, r.cfg.Policy).Staff == 0 && !r.state.Ended {
+					r.audit("", "", "session.ended", r.cfg.Session.ID, map[string]any{"reason": "no staff returned"}, "")
+					r.end("No member of staff returned, so the session has ended.")
+				}
+			})
+		})
+	}
+}
+
+func (r *Room) stopGrace() {
+	if r.grace != nil {
+		r.grace.Stop()
+		r.grace = nil
+	}
+}
+
+func (r *Room) stateMsg(p Participant, d Decision) StateMsg {
+	gate := "open"
+	if !d.PupilMedia && (p.Role == Pupil || d.Pupils > 0) || p.State != Admitted {
+		gate = "held"
+	}
+	phase := string(p.State)
+	if p.State == Left {
+		phase = "waiting"
+	}
+	return StateMsg{Type: "state", Phase: phase, Gate: gate, Banner: Banner(p, r.state, d), Reason: p.Reason,
+		Recording: string(r.state.Recording), Locked: r.state.Locked, Muted: r.muted[p.ID]}
+}
+
+// broadcast sends each connected participant what changed for them.
+func (r *Room) broadcast(d Decision) {
+	roster := RosterMsg{Type: "roster", Participants: []Person{}}
+	lobby := LobbyMsg{Type: "lobby", Waiting: []WaitingPerson{}}
+	for _, p := range r.state.Participants {
+		switch {
+		case inRoom(p):
+			roster.Participants = append(roster.Participants, Person{ID: p.ID, Name: p.Name, Role: string(p.Role)})
+		case p.Connected && (p.State == Waiting || p.State == Denied):
+			lobby.Waiting = append(lobby.Waiting, WaitingPerson{ID: p.ID, Name: p.Name, Email: p.Email, Role: string(p.Role),
+				OnRoster: p.OnRoster, Denied: p.State == Denied, Reason: p.Reason})
+		}
+	}
+	for _, p := range r.state.Participants {
+		c := r.clients[p.ID]
+		if c == nil {
+			continue
+		}
+		r.sendIfChanged(c, p.ID+"/state", r.stateMsg(p, d))
+		if p.State == Admitted {
+			r.sendIfChanged(c, p.ID+"/roster", roster)
+			if p.Role == Staff {
+				r.sendIfChanged(c, p.ID+"/lobby", lobby)
+			}
+		}
+	}
+}
+
+func (r *Room) sendIfChanged(c Client, key string, msg any) {
+	if prev, ok := r.sent[key]; ok && reflect.DeepEqual(prev, msg) {
+		return
+	}
+	r.sent[key] = msg
+	c.Send(msg)
+}
+
+func (r *Room) audit(sub, name, action, target string, detail map[string]any, ip string) {
+	if r.cfg.Audit == nil {
+		return
+	}
+	d := "{}"
+	if detail != nil {
+		if b, err := json.Marshal(detail); err == nil {
+			d = string(b)
+		}
+	}
+	_, err := r.cfg.Audit.AppendAudit(context.Background(), store.AuditEntry{Time: r.cfg.Now(), ActorSub: sub, ActorName: name,
+		Action: action, Target: target, SessionID: r.cfg.Session.ID, Detail: d, RemoteIP: ip})
+	if err != nil {
+		r.log.Error("audit append failed", slog.String("action", action), slog.Any("err", err))
+	}
+}
+
+// IsRefusal reports whether err is a rule refusal (not an internal fault).
+func IsRefusal(err error) bool {
+	var e *Error
+	return errors.As(err, &e)
+}

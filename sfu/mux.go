@@ -1,0 +1,110 @@
+package sfu
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"syscall"
+
+	"github.com/pion/ice/v2"
+	"github.com/pion/logging"
+)
+
+// listenMux binds the single ICE UDP port. With a specific ListenIP it is one
+// socket; with "" or 0.0.0.0 it is one socket per local IPv4 address, all on
+// the same port, so that host candidates carry real addresses (a socket on
+// 0.0.0.0 cannot tell pion which address a packet came to). It returns the
+// mux and the address for logs.
+func listenMux(cfg Config, log logging.LeveledLogger) (ice.UDPMux, string, error) {
+	if cfg.UDPPort < 0 || cfg.UDPPort > 65535 {
+		return nil, "", fmt.Errorf("sfu: udp port %d out of range", cfg.UDPPort)
+	}
+	if cfg.ListenIP != "" {
+		ip := net.ParseIP(cfg.ListenIP)
+		if ip == nil || ip.To4() == nil {
+			return nil, "", fmt.Errorf("sfu: listen IP %q is not an IPv4 address", cfg.ListenIP)
+		}
+		if !ip.IsUnspecified() {
+			conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: ip, Port: cfg.UDPPort})
+			if err != nil {
+				return nil, "", fmt.Errorf("sfu: listen udp %s: %w", net.JoinHostPort(cfg.ListenIP, strconv.Itoa(cfg.UDPPort)), err)
+			}
+			mux := ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: conn, Logger: log})
+			return mux, conn.LocalAddr().String(), nil
+		}
+	}
+
+	ips, err := localIPv4s(cfg.Loopback)
+	if err != nil {
+		return nil, "", err
+	}
+	// With an ephemeral port the first socket picks it and the others must
+	// get the same one; if another process holds it there, try again.
+	for attempt := 0; ; attempt++ {
+		conns, port, err := listenAll(ips, cfg.UDPPort)
+		if err != nil {
+			if cfg.UDPPort == 0 && attempt < 5 && errors.Is(err, syscall.EADDRINUSE) {
+				continue
+			}
+			return nil, "", err
+		}
+		muxes := make([]ice.UDPMux, len(conns))
+		for i, c := range conns {
+			muxes[i] = ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: c, Logger: log})
+		}
+		return ice.NewMultiUDPMuxDefault(muxes...), net.JoinHostPort("0.0.0.0", strconv.Itoa(port)), nil
+	}
+}
+
+func listenAll(ips []net.IP, port int) ([]*net.UDPConn, int, error) {
+	conns := make([]*net.UDPConn, 0, len(ips))
+	for _, ip := range ips {
+		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: ip, Port: port})
+		if err != nil {
+			for _, c := range conns {
+				_ = c.Close()
+			}
+			return nil, 0, fmt.Errorf("sfu: listen udp %s: %w", net.JoinHostPort(ip.String(), strconv.Itoa(port)), err)
+		}
+		if port == 0 {
+			port = c.LocalAddr().(*net.UDPAddr).Port
+		}
+		conns = append(conns, c)
+	}
+	return conns, port, nil
+}
+
+// localIPv4s lists the IPv4 addresses of the interfaces that are up,
+// loopback only when asked, link-local never.
+func localIPv4s(loopback bool) ([]net.IP, error) {
+	ifaces, err := net.Interfaces()
+	if err != nil {
+		return nil, fmt.Errorf("sfu: list interfaces: %w", err)
+	}
+	var ips []net.IP
+	for _, ifc := range ifaces {
+		if ifc.Flags&net.FlagUp == 0 {
+			continue
+		}
+		addrs, err := ifc.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			n, ok := a.(*net.IPNet)
+			if !ok {
+				continue
+			}
+			ip := n.IP.To4()
+			if ip == nil || ip.IsLinkLocalUnicast() || (ip.IsLoopback() && !loopback) {
+				continue
+			}
+			ips = append(ips, ip)
+		}
+	}
+	if len(ips) == 0 {
+		return nil, errors.New("sfu: no usable IPv4 address to listen on (set ListenIP, or Loopback for a loopback-only host)")
+	}
+	return ips, nil
+}

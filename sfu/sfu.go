@@ -1,0 +1,163 @@
+package sfu
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+
+	"github.com/pion/dtls/v2"
+	"github.com/pion/ice/v2"
+	"github.com/pion/webrtc/v3"
+)
+
+// Errors returned (wrapped with context) by the SFU; compare with errors.Is.
+var (
+	// ErrUnknownPC: a pc name other than "up" or "down".
+	ErrUnknownPC = errors.New("sfu: unknown peer connection (want \"up\" or \"down\")")
+	// ErrClosed: the SFU, room or peer has been closed.
+	ErrClosed = errors.New("sfu: closed")
+	// ErrBadSDP: a session description (or candidate) that could not be applied.
+	ErrBadSDP = errors.New("sfu: bad session description")
+)
+
+// PC names used in signalling.
+const (
+	PCUp   = "up"
+	PCDown = "down"
+)
+
+// Config configures an SFU. The zero value listens on an ephemeral UDP port on
+// every non-loopback IPv4 interface.
+type Config struct {
+	UDPPort   int      // one UDP port for all ICE traffic (ICE UDP mux); 0 = an ephemeral port
+	ListenIP  string   // "" = all interfaces; tests use "127.0.0.1"
+	PublicIPs []string // NAT 1:1 host IPs to advertise (config ice_public_ip); optional
+	Loopback  bool     // advertise loopback candidates (dev mode and tests)
+	Logger    *slog.Logger
+}
+
+// SFU is a selective forwarding unit: one WebRTC API and one UDP port shared
+// by all its rooms.
+type SFU struct {
+	api  *webrtc.API
+	mux  ice.UDPMux
+	addr string
+	log  *slog.Logger
+
+	mu     sync.Mutex
+	rooms  map[*Room]struct{}
+	closed bool
+}
+
+// New binds the UDP port and returns an SFU ready for rooms.
+func New(cfg Config) (*SFU, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	for _, ip := range cfg.PublicIPs {
+		if net.ParseIP(ip).To4() == nil {
+			return nil, fmt.Errorf("sfu: public IP %q is not an IPv4 address", ip)
+		}
+	}
+	lf := pionLoggerFactory{log: log}
+	mux, addr, err := listenMux(cfg, lf.NewLogger("ice-mux"))
+	if err != nil {
+		return nil, err
+	}
+	api, err := newAPI(cfg, mux, lf)
+	if err != nil {
+		_ = mux.Close()
+		return nil, err
+	}
+	log.Info("sfu listening", slog.String("udp", addr))
+	return &SFU{api: api, mux: mux, addr: addr, log: log, rooms: map[*Room]struct{}{}}, nil
+}
+
+// newAPI builds the one pion API of an SFU: Opus and VP8 only, no default
+// interceptors (the SFU handles PLI itself), UDP4 through the mux.
+func newAPI(cfg Config, mux ice.UDPMux, lf pionLoggerFactory) (*webrtc.API, error) {
+	me := &webrtc.MediaEngine{}
+	if err := me.RegisterCodec(webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2,
+			SDPFmtpLine: "minptime=10;useinbandfec=1",
+		},
+		PayloadType: 111,
+	}, webrtc.RTPCodecTypeAudio); err != nil {
+		return nil, fmt.Errorf("sfu: register opus: %w", err)
+	}
+	if err := me.RegisterCodec(webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType: webrtc.MimeTypeVP8, ClockRate: 90000,
+			RTCPFeedback: []webrtc.RTCPFeedback{
+				{Type: webrtc.TypeRTCPFBNACK},
+				{Type: webrtc.TypeRTCPFBNACK, Parameter: "pli"},
+				{Type: webrtc.TypeRTCPFBCCM, Parameter: "fir"},
+			},
+		},
+		PayloadType: 96,
+	}, webrtc.RTPCodecTypeVideo); err != nil {
+		return nil, fmt.Errorf("sfu: register vp8: %w", err)
+	}
+
+	se := webrtc.SettingEngine{LoggerFactory: lf}
+	se.SetICEUDPMux(mux)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetIncludeLoopbackCandidate(cfg.Loopback)
+	if len(cfg.PublicIPs) > 0 {
+		se.SetNAT1To1IPs(cfg.PublicIPs, webrtc.ICECandidateTypeHost)
+	}
+	// AES-GCM first: pion's srtp encrypts it without allocating.
+	se.SetSRTPProtectionProfiles(dtls.SRTP_AEAD_AES_128_GCM, dtls.SRTP_AES128_CM_HMAC_SHA1_80)
+
+	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se)), nil
+}
+
+// UDPAddr returns the address the ICE mux is bound to.
+func (s *SFU) UDPAddr() string { return s.addr }
+
+// NewRoom returns a new, empty room. A room is closed by Room.Close or by
+// SFU.Close. Rooms created after Close are closed already.
+func (s *SFU) NewRoom(id string) *Room {
+	r := newRoom(s, id)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		r.closed = true
+		return r
+	}
+	s.rooms[r] = struct{}{}
+	return r
+}
+
+func (s *SFU) forget(r *Room) {
+	s.mu.Lock()
+	delete(s.rooms, r)
+	s.mu.Unlock()
+}
+
+// Close closes every room and releases the UDP port.
+func (s *SFU) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	rooms := make([]*Room, 0, len(s.rooms))
+	for r := range s.rooms {
+		rooms = append(rooms, r)
+	}
+	s.mu.Unlock()
+	for _, r := range rooms {
+		r.Close()
+	}
+	if err := s.mux.Close(); err != nil {
+		return fmt.Errorf("sfu: close udp mux: %w", err)
+	}
+	return nil
+}
