@@ -22,7 +22,7 @@ func sessionFrom(ctx context.Context) *auth.Session {
 }
 
 func wantsJSON(r *http.Request) bool {
-	return strings.HasPrefix(r.URL.Path, "/api/") || strings.Contains(r.Header.Get("Accept"), "application/json")
+	return strings.HasPrefix(r.URL.Path, "/api/") || strings.HasPrefix(r.URL.Path, "/ws/") || strings.Contains(r.Header.Get("Accept"), "application/json")
 }
 
 // withOptionalSession attaches the session, if any, to the request context.

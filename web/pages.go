@@ -275,27 +275,38 @@ func (s *Server) postDelegation(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) pageRoom(w http.ResponseWriter, r *http.Request) {
 	who := sessionFrom(r.Context()).Identity
-	ss, err := s.loadSession(r.Context(), who, r.PathValue("id"))
+	ss, err := s.store.GetSession(r.Context(), r.PathValue("id"))
 	if err != nil {
-		s.failErr(w, r, err)
+		s.failErr(w, r, errUnknownSession)
 		return
 	}
-	check := lobby.OpenCheck(s.liveOnlyForPupils(ss), s.now(), s.cfg.Schedule)
-	if lobby.IsSessionStaff(who, ss) {
-		check = lobby.CanOpen(who, ss, s.now(), s.cfg.Schedule)
-		if check == nil && ss.State != store.StateLive {
+	var check error
+	switch {
+	case lobby.IsSessionStaff(who, ss):
+		if check = lobby.CanOpen(who, ss, s.now(), s.cfg.Schedule); check == nil && ss.State != store.StateLive {
 			check = &lobby.Error{Kind: lobby.Conflict, Message: "The room is not open yet. Open it from the session's page."}
 		}
-	} else if !who.Has(auth.RolePupil) {
-		check = &lobby.Error{Kind: lobby.Forbidden, Message: "Only the staff of this session and the pupils of its class can join its room."}
+	case who.Has(auth.RoleStaff) || who.Has(auth.RolePupil):
+		// Pupils (on the class list or not) and other staff wait in the
+		// lobby; staff see who is on the class list.
+		check = lobby.OpenCheck(s.liveOnlyForPupils(ss), s.now(), s.cfg.Schedule)
+		if check != nil && ss.State == store.StateApproved {
+			check = &lobby.Error{Kind: lobby.Conflict, Message: "Your teacher has not opened the room yet. Try again in a few minutes."}
+		}
+	default:
+		check = &lobby.Error{Kind: lobby.Forbidden, Message: "Only staff and pupils can join live sessions."}
 	}
 	if check != nil {
 		status, _, msg := s.statusOf(check)
-		s.render(w, r, status, "message", page{Title: ss.Title, Heading: ss.Title, Message: msg, Error: true,
-			Back: "/sessions/" + url.PathEscape(ss.ID), BackText: "Back to the session"})
+		back, backText := "/", "Back to the start page"
+		if s.visible(r.Context(), who, ss) {
+			back, backText = "/sessions/"+url.PathEscape(ss.ID), "Back to the session"
+		}
+		s.render(w, r, status, "message", page{Title: ss.Title, Heading: ss.Title, Message: msg, Error: true, Back: back, BackText: backText})
 		return
 	}
-	s.render(w, r, http.StatusOK, "room", page{Title: ss.Title, Data: map[string]any{"S": ss, "When": s.when(ss)}})
+	s.render(w, r, http.StatusOK, "room", page{Title: ss.Title, Data: map[string]any{"S": ss, "When": s.when(ss),
+		"WSPath": "/ws/rooms/" + url.PathEscape(ss.ID), "Staff": lobby.IsSessionStaff(who, ss)}})
 }
 
 // pupilLessons lists a pupil's approved and open lessons that are not over.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/chaperone-edu/chaperone/auth"
 	"github.com/chaperone-edu/chaperone/lobby"
+	"github.com/chaperone-edu/chaperone/sfu"
 	"github.com/chaperone-edu/chaperone/store"
 )
 
@@ -36,6 +37,13 @@ type Config struct {
 	Schedule lobby.SchedulePolicy
 	// RosterGroups are IdP groups offered as class rosters.
 	RosterGroups []string
+	// SFU forwards the media of live rooms; nil means rooms cannot open.
+	SFU *sfu.SFU
+	// RoomPolicy is the recording policy applied in rooms.
+	RoomPolicy lobby.Policy
+	// StaffGrace is how long a room waits for staff to return before the
+	// session ends (0 means 5 minutes).
+	StaffGrace time.Duration
 }
 
 // Server holds the handlers' dependencies.
@@ -46,6 +54,7 @@ type Server struct {
 	log   *slog.Logger
 	pages map[string]*template.Template
 	mux   *http.ServeMux
+	rooms rooms
 }
 
 // New builds the web server.
@@ -56,7 +65,7 @@ func New(cfg Config, a *auth.Service, st store.Store) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Server{cfg: cfg, auth: a, store: st, log: cfg.Logger, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, auth: a, store: st, log: cfg.Logger, mux: http.NewServeMux(), rooms: rooms{m: map[string]*liveRoom{}}}
 	if err := s.parseTemplates(); err != nil {
 		return nil, err
 	}
@@ -118,6 +127,8 @@ func (s *Server) routes() {
 		return "/delegations?done=revoked", err
 	})))
 	s.mux.HandleFunc("GET /rooms/{id}", rs(s.pageRoom))
+	s.mux.HandleFunc("GET /ws/rooms/{id}", rs(s.wsRoom))
+	s.mux.HandleFunc("GET /sessions/{id}/attendance.csv", rs(s.attendanceCSV))
 
 	s.mux.HandleFunc("GET /api/me", rs(s.apiMe))
 	s.mux.HandleFunc("GET /api/sessions", rs(s.apiListSessions))

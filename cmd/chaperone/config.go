@@ -4,8 +4,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -36,6 +38,10 @@ type Config struct {
 	Location         *time.Location
 	RosterGroups     []string
 	RecordPolicy     string
+	UDPPort          int
+	ICEPublicIPs     []string
+	ICELoopback      bool
+	StaffGrace       time.Duration
 }
 
 // ConfigError names the configuration key that is missing or invalid.
@@ -88,6 +94,10 @@ func parseConfig(name string, args []string, getenv func(string) string, default
 	logLevel := def("log_level", "debug, info, warn or error")
 	timezone := def("timezone", "the school's time zone (default Europe/London)")
 	rosterGroups := def("roster_groups", "comma-separated IdP groups offered as class rosters (e.g. year-7,year-8,7A)")
+	udpPort := def("udp_port", "the one UDP port for all media (default 50000); open it in the firewall")
+	publicIP := def("ice_public_ip", "public IP address(es) to advertise for media when behind NAT, comma-separated")
+	loopback := def("ice_loopback", "advertise loopback addresses for media (true only for a browser on the same machine)")
+	grace := def("staff_grace", "how long a room waits for staff to return before ending (default 5m)")
 	recordPolicy := def("record_policy", "one_to_one (record when a pupil is alone with one member of staff) or always")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
@@ -172,6 +182,33 @@ func parseConfig(name string, args []string, getenv func(string) string, default
 	case "one_to_one", "always":
 	default:
 		return Config{}, &ConfigError{"record_policy", fmt.Sprintf("%q is not one_to_one or always", c.RecordPolicy)}
+	}
+	c.UDPPort = 50000
+	if *udpPort != "" {
+		n, err := strconv.Atoi(*udpPort)
+		if err != nil || n < 0 || n > 65535 {
+			return Config{}, &ConfigError{"udp_port", fmt.Sprintf("%q is not a port number", *udpPort)}
+		}
+		c.UDPPort = n
+	}
+	for _, ip := range list(*publicIP) {
+		if net.ParseIP(ip) == nil {
+			return Config{}, &ConfigError{"ice_public_ip", fmt.Sprintf("%q is not an IP address", ip)}
+		}
+		c.ICEPublicIPs = append(c.ICEPublicIPs, ip)
+	}
+	if *loopback != "" {
+		if c.ICELoopback, err = strconv.ParseBool(*loopback); err != nil {
+			return Config{}, &ConfigError{"ice_loopback", "must be true or false"}
+		}
+	}
+	c.StaffGrace = 5 * time.Minute
+	if *grace != "" {
+		d, err := time.ParseDuration(*grace)
+		if err != nil || d < time.Second || d > time.Hour {
+			return Config{}, &ConfigError{"staff_grace", fmt.Sprintf("%q is not a duration between 1s and 1h", *grace)}
+		}
+		c.StaffGrace = d
 	}
 	return c, nil
 }

@@ -35,6 +35,7 @@ func devDefaults(publicURL, issuer string) configDefaults {
 		"admin_groups":       "it-admins",
 		"database":           "sqlite:data/chaperone.db",
 		"roster_groups":      "year-7,year-8,year-9,year-10,year-11",
+		"ice_loopback":       "true",
 	}
 }
 
@@ -46,6 +47,7 @@ func dev(ctx context.Context, args []string, getenv func(string) string, stdout,
 	public := fs.String("public_url", "http://localhost:8080", "URL of the gateway")
 	listen := fs.String("listen", ":8080", "gateway listen address")
 	database := fs.String("database", "sqlite:data/chaperone.db", "database")
+	udpPort := fs.String("udp_port", "50000", "UDP port for media")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -84,7 +86,7 @@ func dev(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer idpSrv.Close()
 
 	defaults := devDefaults(pub, issuer)
-	defaults["listen"], defaults["database"] = *listen, *database
+	defaults["listen"], defaults["database"], defaults["udp_port"] = *listen, *database, *udpPort
 	cfg, err := parseConfig("dev", nil, getenv, defaults)
 	if err != nil {
 		return err

@@ -35,7 +35,7 @@ func TestDevMode(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"dev", "-listen", fmt.Sprintf("127.0.0.1:%d", gwPort), "-idp_listen", fmt.Sprintf("localhost:%d", idpPort),
-			"-public_url", public, "-database", "sqlite:" + filepath.Join(t.TempDir(), "dev.db")}, func(string) string { return "" }, &out, &errOut)
+			"-public_url", public, "-udp_port", "0", "-database", "sqlite:" + filepath.Join(t.TempDir(), "dev.db")}, func(string) string { return "" }, &out, &errOut)
 	}()
 	t.Cleanup(func() {
 		cancel()

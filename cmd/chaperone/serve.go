@@ -12,6 +12,7 @@ import (
 
 	"github.com/chaperone-edu/chaperone/auth"
 	"github.com/chaperone-edu/chaperone/lobby"
+	"github.com/chaperone-edu/chaperone/sfu"
 	"github.com/chaperone-edu/chaperone/store"
 	"github.com/chaperone-edu/chaperone/web"
 )
@@ -49,10 +50,18 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- strin
 	if err != nil {
 		return fmt.Errorf("identity provider %s (check oidc_issuer): %w", cfg.OIDCIssuer, err)
 	}
+	media, err := sfu.New(sfu.Config{UDPPort: cfg.UDPPort, PublicIPs: cfg.ICEPublicIPs, Loopback: cfg.ICELoopback,
+		Logger: log.With(slog.String("component", "sfu"))})
+	if err != nil {
+		return fmt.Errorf("media server on UDP port %d (check udp_port): %w", cfg.UDPPort, err)
+	}
+	defer media.Close()
+	log.Info("media server listening", slog.String("udp", media.UDPAddr()))
 	sched := lobby.DefaultSchedulePolicy(cfg.AllowedDomains, cfg.Location)
 	sched.RecordPolicy = cfg.RecordPolicy
 	w, err := web.New(web.Config{PublicURL: cfg.PublicURL, Logger: log.With(slog.String("component", "web")),
-		Schedule: sched, RosterGroups: cfg.RosterGroups}, a, st)
+		Schedule: sched, RosterGroups: cfg.RosterGroups, SFU: media, RoomPolicy: lobby.Policy{Record: cfg.RecordPolicy},
+		StaffGrace: cfg.StaffGrace}, a, st)
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/chaperone-edu/chaperone/auth"
 	"github.com/chaperone-edu/chaperone/auth/demoidp"
 	"github.com/chaperone-edu/chaperone/lobby"
+	"github.com/chaperone-edu/chaperone/sfu"
 	"github.com/chaperone-edu/chaperone/store"
 	"github.com/chaperone-edu/chaperone/web"
 )
@@ -56,6 +57,8 @@ type GatewayOptions struct {
 	AuthNow func() time.Time
 	// Policy overrides the demo school's identity policy when set.
 	Policy *auth.Policy
+	// StaffGrace is how long a room waits for staff (0 = 5 minutes).
+	StaffGrace time.Duration
 }
 
 // Gateway is a running chaperone gateway (web + auth + SQLite store) and,
@@ -66,6 +69,7 @@ type Gateway struct {
 	IdPURL string
 	Store  store.Store
 	Auth   *auth.Service
+	Web    *web.Server
 	Server *httptest.Server
 }
 
@@ -149,8 +153,18 @@ func StartGateway(t testing.TB, o GatewayOptions) *Gateway {
 	if err != nil {
 		t.Fatalf("auth: %v", err)
 	}
-	w, err := web.New(web.Config{PublicURL: gw.URL, Logger: TestLogger(t), Now: o.Now, Schedule: DemoSchedule(),
-		RosterGroups: []string{"year-7", "year-8", "year-9"}}, gw.Auth, st)
+	media, err := sfu.New(sfu.Config{ListenIP: "127.0.0.1", Loopback: true, Logger: TestLogger(t)})
+	if err != nil {
+		t.Fatalf("sfu: %v", err)
+	}
+	t.Cleanup(func() { media.Close() })
+	grace := o.StaffGrace
+	if grace == 0 {
+		grace = 5 * time.Minute
+	}
+	gw.Web, err = web.New(web.Config{PublicURL: gw.URL, Logger: TestLogger(t), Now: o.Now, Schedule: DemoSchedule(),
+		RosterGroups: []string{"year-7", "year-8", "year-9"}, SFU: media, RoomPolicy: lobby.Policy{Record: "one_to_one"}, StaffGrace: grace}, gw.Auth, st)
+	w := gw.Web
 	if err != nil {
 		t.Fatalf("web: %v", err)
 	}

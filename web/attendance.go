@@ -1,0 +1,77 @@
+package web
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/chaperone-edu/chaperone/auth"
+	"github.com/chaperone-edu/chaperone/lobby"
+	"github.com/chaperone-edu/chaperone/store"
+)
+
+// attendanceActions are the audit rows that make up the attendance register.
+var attendanceActions = map[string]string{
+	"room.join": "joined", "room.admit": "admitted", "room.deny": "denied", "room.leave": "left",
+	"room.remove": "removed", "room.join_refused": "refused entry", "session.ended": "session ended",
+}
+
+// attendanceCSV is GET /sessions/{id}/attendance.csv: the session's
+// attendance register (from the audit log), for its staff, the head and the DSL.
+func (s *Server) attendanceCSV(w http.ResponseWriter, r *http.Request) {
+	who := sessionFrom(r.Context()).Identity
+	ss, err := s.loadSession(r.Context(), who, r.PathValue("id"))
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	if !lobby.IsSessionStaff(who, ss) && !who.Has(auth.RoleHead) && !who.Has(auth.RoleDSL) {
+		s.fail(w, r, http.StatusForbidden, "forbidden", "Only the session's staff, the headteacher and the DSL can download its attendance.")
+		return
+	}
+	rows, err := s.store.ListAudit(r.Context(), store.AuditFilter{SessionID: ss.ID})
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="attendance-%s.csv"`, ss.ID))
+	cw := csv.NewWriter(w)
+	_ = cw.Write([]string{"time", "event", "participant", "by", "detail"})
+	loc := s.loc()
+	for i := len(rows) - 1; i >= 0; i-- { // oldest first
+		row := rows[i]
+		event, ok := attendanceActions[row.Action]
+		if !ok {
+			continue
+		}
+		var d map[string]any
+		_ = json.Unmarshal([]byte(row.Detail), &d)
+		participant, by := row.ActorName, ""
+		if whom, ok := d["whom"].(string); ok {
+			participant, by = whom, row.ActorName
+		}
+		detail := ""
+		if reason, ok := d["reason"].(string); ok {
+			detail = reason
+		}
+		if role, ok := d["role"].(string); ok {
+			detail = role
+			if onRoster, ok := d["on_roster"].(bool); ok && role == "pupil" && !onRoster {
+				detail += ", not on the class list"
+			}
+		}
+		_ = cw.Write([]string{row.Time.In(loc).Format(time.DateTime), event, csvSafe(participant), csvSafe(by), csvSafe(detail)})
+	}
+	cw.Flush()
+}
+
+// csvSafe stops a cell being read as a formula by spreadsheet programs.
+func csvSafe(v string) string {
+	if v != "" && (v[0] == '=' || v[0] == '+' || v[0] == '-' || v[0] == '@') {
+		return "'" + v
+	}
+	return v
+}

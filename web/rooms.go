@@ -1,0 +1,136 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/chaperone-edu/chaperone/lobby"
+	"github.com/chaperone-edu/chaperone/sfu"
+	"github.com/chaperone-edu/chaperone/store"
+)
+
+// liveRoom is one live session on this gateway: the rules actor and the
+// media room it drives.
+type liveRoom struct {
+	session store.Session
+	room    *lobby.Room
+	media   *sfu.Room
+
+	mu    sync.Mutex
+	peers map[string]*wsConn // participant ID → the connection whose media peer exists
+}
+
+// rooms is the registry of live rooms, by session ID.
+type rooms struct {
+	mu sync.Mutex
+	m  map[string]*liveRoom
+}
+
+// roomFor returns the live room of session ss, starting it if needed.
+func (s *Server) roomFor(ss store.Session) (*liveRoom, error) {
+	if s.cfg.SFU == nil {
+		return nil, errors.New("no media server configured")
+	}
+	s.rooms.mu.Lock()
+	defer s.rooms.mu.Unlock()
+	if lr, ok := s.rooms.m[ss.ID]; ok {
+		select {
+		case <-lr.room.Done():
+		default:
+			return lr, nil
+		}
+	}
+	lr := &liveRoom{session: ss, media: s.cfg.SFU.NewRoom(ss.ID), peers: map[string]*wsConn{}}
+	log := s.log.With(slog.String("session", ss.ID))
+	lr.room = lobby.NewRoom(lobby.RoomConfig{
+		Session: ss, Policy: s.cfg.RoomPolicy, Gate: lr.media, Audit: s.store, Now: s.cfg.Now, Grace: s.cfg.StaffGrace, Logger: log,
+		OnEnd: func(reason string) {
+			// Called on the room's goroutine: persist and clean up elsewhere.
+			go s.roomEnded(lr, reason)
+		},
+	})
+	s.rooms.m[ss.ID] = lr
+	if left := ss.End.Sub(s.now()); left > 0 {
+		t := time.AfterFunc(left, func() { lr.room.End("The session's time is over.") })
+		go func() { <-lr.room.Done(); t.Stop() }()
+	}
+	return lr, nil
+}
+
+func (s *Server) roomEnded(lr *liveRoom, reason string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := s.store.TransitionSession(ctx, lr.session.ID, []string{store.StateLive}, store.StateEnded,
+		store.SessionChange{At: s.now(), Reason: reason}); err != nil && !errors.Is(err, store.ErrConflict) {
+		s.log.Error("mark session ended", slog.String("session", lr.session.ID), slog.Any("err", err))
+	}
+	lr.media.Close()
+	s.rooms.mu.Lock()
+	if s.rooms.m[lr.session.ID] == lr {
+		delete(s.rooms.m, lr.session.ID)
+	}
+	s.rooms.mu.Unlock()
+}
+
+// liveRoomOf returns the running room of a session, if any (for tests and
+// staff pages).
+func (s *Server) liveRoomOf(id string) (*liveRoom, bool) {
+	s.rooms.mu.Lock()
+	defer s.rooms.mu.Unlock()
+	lr, ok := s.rooms.m[id]
+	return lr, ok
+}
+
+// RoomSnapshot returns the state of a live room (tests use it).
+func (s *Server) RoomSnapshot(sessionID string) (lobby.RoomState, bool) {
+	lr, ok := s.liveRoomOf(sessionID)
+	if !ok {
+		return lobby.RoomState{}, false
+	}
+	return lr.room.Snapshot(), true
+}
+
+// MediaStats returns the SFU's counters of a live room (tests use them).
+func (s *Server) MediaStats(sessionID string) ([]sfu.TrackStats, []sfu.EdgeStats, bool) {
+	lr, ok := s.liveRoomOf(sessionID)
+	if !ok {
+		return nil, nil, false
+	}
+	ts, es := lr.media.Stats()
+	return ts, es, true
+}
+
+// startMedia creates the SFU peer of c's participant, replacing a stale
+// peer of an earlier connection of the same participant.
+func (lr *liveRoom) startMedia(c *wsConn) error {
+	lr.mu.Lock()
+	defer lr.mu.Unlock()
+	if old, ok := lr.peers[c.pid]; ok && old != c {
+		lr.media.RemovePeer(c.pid)
+		delete(lr.peers, c.pid)
+	}
+	if lr.peers[c.pid] == c {
+		return nil
+	}
+	p, err := lr.media.AddPeer(c.pid, c)
+	if err != nil {
+		return fmt.Errorf("add media peer: %w", err)
+	}
+	c.setPeer(p)
+	lr.peers[c.pid] = c
+	return nil
+}
+
+// stopMedia removes c's peer if it is still the current one.
+func (lr *liveRoom) stopMedia(c *wsConn) {
+	lr.mu.Lock()
+	defer lr.mu.Unlock()
+	if lr.peers[c.pid] == c {
+		lr.media.RemovePeer(c.pid)
+		delete(lr.peers, c.pid)
+	}
+}

@@ -1,0 +1,351 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/chaperone-edu/chaperone/auth"
+	"github.com/chaperone-edu/chaperone/lobby"
+	"github.com/chaperone-edu/chaperone/sfu"
+	"github.com/chaperone-edu/chaperone/store"
+)
+
+// WebSocket limits (DESIGN.md "Signalling").
+const (
+	wsMaxMessage   = 64 << 10
+	wsRatePerSec   = 50
+	wsPingEvery    = 20 * time.Second
+	wsIdleTimeout  = 60 * time.Second
+	wsWriteTimeout = 10 * time.Second
+	wsSendQueue    = 256
+)
+
+// inMsg is any client → server message; fields unused by its type are ignored.
+type inMsg struct {
+	Type      string         `json:"type"`
+	PC        string         `json:"pc"`
+	SDP       string         `json:"sdp"`
+	Candidate *sfu.Candidate `json:"candidate"`
+	ID        string         `json:"id"`
+	Reason    string         `json:"reason"`
+	Locked    *bool          `json:"locked"`
+	Kind      string         `json:"kind"`
+}
+
+// decodeMsg parses one signalling message. Every failure is an ErrorMsg
+// code and message for the client.
+func decodeMsg(data []byte) (inMsg, *lobby.ErrorMsg) {
+	var m inMsg
+	if err := json.Unmarshal(data, &m); err != nil {
+		return m, &lobby.ErrorMsg{Type: "error", Code: "bad_json", Message: "That message is not valid JSON."}
+	}
+	switch m.Type {
+	case "offer", "answer", "candidate":
+		if m.PC != "up" && m.PC != "down" {
+			return m, &lobby.ErrorMsg{Type: "error", Code: "unknown_pc", Message: `"pc" must be "up" or "down".`}
+		}
+		if m.Type != "candidate" && strings.TrimSpace(m.SDP) == "" {
+			return m, &lobby.ErrorMsg{Type: "error", Code: "bad_sdp", Message: "The message has no SDP."}
+		}
+		if m.Type == "candidate" && m.Candidate == nil {
+			return m, &lobby.ErrorMsg{Type: "error", Code: "bad_candidate", Message: "The message has no candidate."}
+		}
+	case "admit", "deny", "remove", "mute", "unmute":
+		if m.ID == "" {
+			return m, &lobby.ErrorMsg{Type: "error", Code: "bad_message", Message: `The message needs the participant's "id".`}
+		}
+	case "lock":
+		if m.Locked == nil {
+			return m, &lobby.ErrorMsg{Type: "error", Code: "bad_message", Message: `The message needs "locked": true or false.`}
+		}
+	case "end", "knock", "ack_recording_notice", "ping":
+	case "":
+		return m, &lobby.ErrorMsg{Type: "error", Code: "bad_message", Message: `The message has no "type".`}
+	default:
+		return m, &lobby.ErrorMsg{Type: "error", Code: "unknown_type", Message: "Unknown message type."}
+	}
+	return m, nil
+}
+
+// wsConn is one participant's WebSocket. It implements lobby.Client and
+// sfu.Signal.
+type wsConn struct {
+	s    *Server
+	ws   *websocket.Conn
+	lr   *liveRoom
+	pid  string
+	who  auth.Identity
+	log  *slog.Logger
+	out  chan any
+	stop chan struct{} // closed to end the connection
+	once sync.Once
+
+	mu   sync.Mutex
+	peer *sfu.Peer
+}
+
+func (c *wsConn) setPeer(p *sfu.Peer) { c.mu.Lock(); c.peer = p; c.mu.Unlock() }
+func (c *wsConn) getPeer() *sfu.Peer  { c.mu.Lock(); defer c.mu.Unlock(); return c.peer }
+
+// Send queues a message; a client too slow to keep up is disconnected.
+func (c *wsConn) Send(msg any) {
+	select {
+	case c.out <- msg:
+	case <-c.stop:
+	default:
+		c.log.Warn("send queue full: closing connection")
+		c.Close("too slow")
+	}
+}
+
+// Close ends the connection (asynchronously: it is called from the room).
+func (c *wsConn) Close(string) { c.once.Do(func() { close(c.stop) }) }
+
+// StartMedia sets up the participant's media peer once admitted.
+func (c *wsConn) StartMedia() {
+	go func() {
+		if err := c.lr.startMedia(c); err != nil {
+			c.log.Error("start media", slog.Any("err", err))
+			c.Send(lobby.ErrorMsg{Type: "error", Code: "media", Message: "Video could not be set up. Reload the page to try again."})
+			return
+		}
+		c.lr.room.MediaReady(c.pid)
+	}()
+}
+
+// Offer and Candidate implement sfu.Signal.
+func (c *wsConn) Offer(pc, sdp string) {
+	c.Send(map[string]string{"type": "offer", "pc": pc, "sdp": sdp})
+}
+
+func (c *wsConn) Candidate(pc string, cand sfu.Candidate) {
+	c.Send(map[string]any{"type": "candidate", "pc": pc, "candidate": cand})
+}
+
+func (s *Server) publicOrigin() string {
+	u, err := url.Parse(s.cfg.PublicURL)
+	if err != nil {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+// wsRoom is GET /ws/rooms/{id}: the room's signalling WebSocket.
+func (s *Server) wsRoom(w http.ResponseWriter, r *http.Request) {
+	who := sessionFrom(r.Context()).Identity
+	if origin := r.Header.Get("Origin"); origin == "" || !strings.EqualFold(origin, s.publicOrigin()) {
+		s.fail(w, r, http.StatusForbidden, "bad_origin", "This connection did not come from chaperone's own pages.")
+		return
+	}
+	ss, lr, status, msg := s.admission(r, who)
+	if status != http.StatusOK {
+		s.fail(w, r, status, "not_allowed", msg)
+		return
+	}
+	up := websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 4096, CheckOrigin: func(*http.Request) bool { return true }}
+	ws, err := up.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader has answered
+	}
+	c := &wsConn{s: s, ws: ws, lr: lr, who: who, out: make(chan any, wsSendQueue), stop: make(chan struct{}),
+		log: s.log.With(slog.String("session", ss.ID))}
+	c.pid = lobby.ParticipantID(ss.ID, who.Subject)
+	c.log = c.log.With(slog.String("participant", c.pid))
+	go c.writeLoop()
+	c.Send(map[string]any{"type": "welcome", "you": map[string]string{"id": c.pid, "name": who.Name, "role": roomRole(who)},
+		"session": map[string]string{"id": ss.ID, "title": ss.Title}, "ice_servers": []any{}})
+	_, jerr := lr.room.Join(lobby.Joiner{Subject: who.Subject, Name: who.Name, Email: who.Email, IsStaff: who.Has(auth.RoleStaff),
+		SessionStaff: lobby.IsSessionStaff(who, ss), OnRoster: lobby.OnRoster(who, ss), IP: auth.ClientIP(r)}, c)
+	if jerr != nil {
+		phase := "denied"
+		switch {
+		case errors.Is(jerr, lobby.ErrRemoved):
+			phase = "removed"
+		case errors.Is(jerr, lobby.ErrEnded):
+			phase = "ended"
+		}
+		c.Send(lobby.StateMsg{Type: "state", Phase: phase, Gate: "held", Banner: jerr.Error(), Recording: "off"})
+		c.Close("refused")
+		<-c.stop
+		return
+	}
+	c.readLoop()
+	c.Close("read loop ended")
+	c.lr.stopMedia(c)
+	lr.room.Leave(c.pid, c)
+}
+
+func roomRole(who auth.Identity) string {
+	if who.Has(auth.RoleStaff) {
+		return "staff"
+	}
+	return "pupil"
+}
+
+// admission checks that who may connect to the room of the session in the
+// request, and returns the live room.
+func (s *Server) admission(r *http.Request, who auth.Identity) (store.Session, *liveRoom, int, string) {
+	id := r.PathValue("id")
+	ss, err := s.store.GetSession(r.Context(), id)
+	if err != nil || len(id) > 64 {
+		return ss, nil, http.StatusNotFound, "There is no such session."
+	}
+	if !who.Has(auth.RoleStaff) && !who.Has(auth.RolePupil) {
+		return ss, nil, http.StatusForbidden, "Only staff and pupils can join live sessions."
+	}
+	if err := lobby.OpenCheck(ss, s.now(), s.cfg.Schedule); err != nil {
+		status, _, msg := s.statusOf(err)
+		return ss, nil, status, msg
+	}
+	if ss.State != store.StateLive {
+		return ss, nil, http.StatusConflict, "The room is not open yet: a member of staff opens it from the session's page."
+	}
+	lr, err := s.roomFor(ss)
+	if err != nil {
+		s.log.Error("start room", slog.Any("err", err))
+		return ss, nil, http.StatusServiceUnavailable, "The live room is not available right now. Try again in a minute."
+	}
+	return ss, lr, http.StatusOK, ""
+}
+
+func (c *wsConn) writeLoop() {
+	ping := time.NewTicker(wsPingEvery)
+	defer ping.Stop()
+	defer c.ws.Close()
+	write := func(v any) bool {
+		_ = c.ws.SetWriteDeadline(time.Now().Add(wsWriteTimeout))
+		return c.ws.WriteJSON(v) == nil
+	}
+	for {
+		select {
+		case m := <-c.out:
+			if !write(m) {
+				c.Close("write failed")
+				return
+			}
+		case <-ping.C:
+			_ = c.ws.SetWriteDeadline(time.Now().Add(wsWriteTimeout))
+			if err := c.ws.WriteMessage(websocket.PingMessage, nil); err != nil {
+				c.Close("ping failed")
+				return
+			}
+		case <-c.stop:
+		flush: // send what is queued (the final state message), then close
+			for {
+				select {
+				case m := <-c.out:
+					if !write(m) {
+						return
+					}
+				default:
+					break flush
+				}
+			}
+			_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+			return
+		}
+	}
+}
+
+func (c *wsConn) readLoop() {
+	c.ws.SetReadLimit(wsMaxMessage)
+	_ = c.ws.SetReadDeadline(time.Now().Add(wsIdleTimeout))
+	c.ws.SetPongHandler(func(string) error { return c.ws.SetReadDeadline(time.Now().Add(wsIdleTimeout)) })
+	window, count := time.Now(), 0
+	for {
+		kind, data, err := c.ws.ReadMessage()
+		if err != nil {
+			var ce *websocket.CloseError
+			if errors.As(err, &ce) && ce.Code == websocket.CloseMessageTooBig || errors.Is(err, websocket.ErrReadLimit) {
+				c.log.Warn("message too large")
+			}
+			return
+		}
+		_ = c.ws.SetReadDeadline(time.Now().Add(wsIdleTimeout))
+		if now := time.Now(); now.Sub(window) >= time.Second {
+			window, count = now, 0
+		}
+		if count++; count > wsRatePerSec {
+			c.Send(lobby.ErrorMsg{Type: "error", Code: "rate_limited", Message: "Too many messages: at most 50 a second."})
+			c.log.Warn("rate limit exceeded: closing")
+			return
+		}
+		if kind != websocket.TextMessage {
+			c.Send(lobby.ErrorMsg{Type: "error", Code: "bad_message", Message: "Only text (JSON) messages are accepted."})
+			continue
+		}
+		m, bad := decodeMsg(data)
+		if bad != nil {
+			c.Send(*bad)
+			continue
+		}
+		if e := c.handle(m); e != nil {
+			c.Send(*e)
+		}
+		select {
+		case <-c.stop:
+			return
+		default:
+		}
+	}
+}
+
+// handle acts on one valid message; a refusal comes back as an ErrorMsg.
+func (c *wsConn) handle(m inMsg) *lobby.ErrorMsg {
+	errMsg := func(code, msg string) *lobby.ErrorMsg {
+		return &lobby.ErrorMsg{Type: "error", Code: code, Message: msg}
+	}
+	switch m.Type {
+	case "offer", "answer", "candidate":
+		p := c.getPeer()
+		if p == nil {
+			return errMsg("not_admitted", "Media starts once you have been let in.")
+		}
+		switch {
+		case m.Type == "offer" && m.PC == "up":
+			answer, err := p.HandleOffer(m.SDP)
+			if err != nil {
+				return errMsg("bad_sdp", "That offer could not be used.")
+			}
+			c.Send(map[string]string{"type": "answer", "pc": "up", "sdp": answer})
+		case m.Type == "answer" && m.PC == "down":
+			if err := p.HandleAnswer(m.SDP); err != nil {
+				return errMsg("bad_sdp", "That answer could not be used.")
+			}
+		case m.Type == "candidate":
+			if err := p.AddCandidate(m.PC, *m.Candidate); err != nil {
+				if errors.Is(err, sfu.ErrUnknownPC) {
+					return errMsg("unknown_pc", "There is no such connection.")
+				}
+				return errMsg("bad_candidate", "That candidate could not be used.")
+			}
+		default:
+			return errMsg("unknown_pc", "The server offers on \"down\"; clients offer on \"up\".")
+		}
+	case "admit", "deny", "remove", "mute", "unmute", "lock", "end":
+		cmd := lobby.Command{Type: m.Type, Target: m.ID, Reason: m.Reason, Kind: m.Kind}
+		if m.Locked != nil {
+			cmd.Locked = *m.Locked
+		}
+		if err := c.lr.room.Do(c.pid, cmd); err != nil {
+			var le *lobby.Error
+			if errors.As(err, &le) {
+				code := map[lobby.ErrorKind]string{lobby.Invalid: "invalid", lobby.Forbidden: "forbidden", lobby.Conflict: "conflict", lobby.NotFound: "not_found"}[le.Kind]
+				return errMsg(code, le.Message)
+			}
+			return errMsg("internal", "That did not work; nothing changed.")
+		}
+	case "knock", "ack_recording_notice", "ping":
+		// Nothing to do yet: a denied pupil cannot knock again until staff
+		// admit them from the lobby list.
+	}
+	return nil
+}
