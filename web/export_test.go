@@ -1,0 +1,4 @@
+package web
+
+// Exported for the external tests.
+var DecodeMsg = decodeMsg
