@@ -9,7 +9,8 @@ import (
 )
 
 // pionLoggerFactory sends pion's logs to slog, tagged with pion's scope.
-// Pion's trace level is dropped; it is far too chatty.
+// Pion's trace level is dropped and its info level (every state change of
+// every connection) becomes debug.
 type pionLoggerFactory struct{ log *slog.Logger }
 
 func (f pionLoggerFactory) NewLogger(scope string) logging.LeveledLogger {
@@ -26,13 +27,13 @@ func (l pionLogger) logf(level slog.Level, format string, args ...any) {
 	l.log.Log(ctx, level, fmt.Sprintf(format, args...))
 }
 
-func (l pionLogger) Trace(string)                  {}
-func (l pionLogger) Tracef(string, ...any)         {}
-func (l pionLogger) Debug(msg string)              { l.logf(slog.LevelDebug, "%s", msg) }
-func (l pionLogger) Debugf(f string, args ...any)  { l.logf(slog.LevelDebug, f, args...) }
-func (l pionLogger) Info(msg string)               { l.logf(slog.LevelInfo, "%s", msg) }
-func (l pionLogger) Infof(f string, args ...any)   { l.logf(slog.LevelInfo, f, args...) }
-func (l pionLogger) Warn(msg string)               { l.logf(slog.LevelWarn, "%s", msg) }
-func (l pionLogger) Warnf(f string, args ...any)   { l.logf(slog.LevelWarn, f, args...) }
-func (l pionLogger) Error(msg string)              { l.logf(slog.LevelError, "%s", msg) }
-func (l pionLogger) Errorf(f string, args ...any)  { l.logf(slog.LevelError, f, args...) }
+func (l pionLogger) Trace(string)                 {}
+func (l pionLogger) Tracef(string, ...any)        {}
+func (l pionLogger) Debug(msg string)             { l.logf(slog.LevelDebug, "%s", msg) }
+func (l pionLogger) Debugf(f string, args ...any) { l.logf(slog.LevelDebug, f, args...) }
+func (l pionLogger) Info(msg string)              { l.logf(slog.LevelDebug, "%s", msg) }
+func (l pionLogger) Infof(f string, args ...any)  { l.logf(slog.LevelDebug, f, args...) }
+func (l pionLogger) Warn(msg string)              { l.logf(slog.LevelWarn, "%s", msg) }
+func (l pionLogger) Warnf(f string, args ...any)  { l.logf(slog.LevelWarn, f, args...) }
+func (l pionLogger) Error(msg string)             { l.logf(slog.LevelError, "%s", msg) }
+func (l pionLogger) Errorf(f string, args ...any) { l.logf(slog.LevelError, f, args...) }

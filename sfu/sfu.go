@@ -111,6 +111,12 @@ func newAPI(cfg Config, mux ice.UDPMux, lf pionLoggerFactory) (*webrtc.API, erro
 	if len(cfg.PublicIPs) > 0 {
 		se.SetNAT1To1IPs(cfg.PublicIPs, webrtc.ICECandidateTypeHost)
 	}
+	// The client is the DTLS client on both connections (it offers actpass
+	// on up, answers active on down), so only clients retransmit handshake
+	// flights and the server needs no timers for them.
+	if err := se.SetAnsweringDTLSRole(webrtc.DTLSRoleServer); err != nil {
+		return nil, fmt.Errorf("sfu: dtls role: %w", err)
+	}
 	// AES-GCM first: pion's srtp encrypts it without allocating.
 	se.SetSRTPProtectionProfiles(dtls.SRTP_AEAD_AES_128_GCM, dtls.SRTP_AES128_CM_HMAC_SHA1_80)
 

@@ -93,6 +93,17 @@ func (rc *RoomConn) Next(timeout time.Duration, match func(map[string]any) bool)
 				return m
 			}
 		case <-rc.done:
+			for { // the reader stopped: look through what it had already received
+				select {
+				case m := <-rc.msgs:
+					if match(m) {
+						return m
+					}
+					continue
+				default:
+				}
+				break
+			}
 			rc.T.Fatalf("connection closed while waiting for a message")
 		case <-deadline:
 			rc.T.Fatalf("no matching message within %s", timeout)

@@ -1,0 +1,439 @@
+// Package sfutest is a pion WebRTC test client for the SFU: it publishes
+// synthetic Opus and VP8 on an "up" connection, answers the server's "down"
+// offers, trickles candidates and counts what it receives. Its signalling is
+// the JSON message shape the WebSocket uses, so the same client can be driven
+// in-process (Connect) or over a socket (Options.Send and Client.Handle).
+package sfutest
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/pion/ice/v2"
+	"github.com/pion/webrtc/v3"
+	"github.com/pion/webrtc/v3/pkg/media"
+)
+
+// Message is one signalling message, as JSON-decoded from the WebSocket:
+//
+//	{"type":"offer"|"answer"|"candidate", "pc":"up"|"down", "sdp":"…", "candidate":{…}}
+type Message = map[string]any
+
+// Options configures a Client.
+type Options struct {
+	// Send delivers an outgoing message to the server. It is called from the
+	// client's goroutines and must not block for long. Connect sets it.
+	Send func(msg Message)
+	// Audio and Video publish a synthetic Opus (every 20 ms) and VP8 (every
+	// 33 ms) track when Start is called.
+	Audio, Video bool
+	// AllInterfaces gathers candidates on every interface; by default the
+	// client uses loopback only.
+	AllInterfaces bool
+	// Logf, when set, receives the client's errors as they happen (t.Logf).
+	Logf func(format string, args ...any)
+}
+
+// Counts is what a client has received on some tracks.
+type Counts struct{ Packets, Bytes uint64 }
+
+// RemoteTrack describes one track the client has received on its down
+// connection. Ended is set once the track's reads return an error, i.e. the
+// server removed it (or the connection closed).
+type RemoteTrack struct {
+	StreamID, TrackID, Kind string
+	Ended                   bool
+	Counts
+}
+
+// Client is a test participant. Methods are safe for concurrent use.
+type Client struct {
+	opts Options
+	up   *webrtc.PeerConnection
+	down *webrtc.PeerConnection
+	done chan struct{}
+
+	mu          sync.Mutex
+	closed      bool
+	wg          sync.WaitGroup
+	upPending   []webrtc.ICECandidateInit
+	downPending []webrtc.ICECandidateInit
+	tracks      []*RemoteTrack
+	published   map[string]*published
+	plis        int
+	err         error
+}
+
+type published struct {
+	sender *webrtc.RTPSender
+	stop   chan struct{}
+}
+
+type wireMsg struct {
+	Type      string                   `json:"type"`
+	PC        string                   `json:"pc"`
+	SDP       string                   `json:"sdp,omitempty"`
+	Candidate *webrtc.ICECandidateInit `json:"candidate,omitempty"`
+}
+
+// NewClient makes a client with its own pion API: UDP4 only, mDNS off,
+// loopback candidates on. Nothing is sent until Start.
+func NewClient(opts Options) (*Client, error) {
+	if opts.Send == nil {
+		return nil, errors.New("sfutest: Options.Send is nil")
+	}
+	me := &webrtc.MediaEngine{}
+	if err := me.RegisterDefaultCodecs(); err != nil {
+		return nil, err
+	}
+	se := webrtc.SettingEngine{}
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetIncludeLoopbackCandidate(true)
+	// The client is the DTLS client; a ClientHello sent before the server's
+	// DTLS is listening is resent after this, not pion's default second.
+	se.SetDTLSRetransmissionInterval(100 * time.Millisecond)
+	if !opts.AllInterfaces {
+		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	}
+	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se))
+	up, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, err
+	}
+	down, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		_ = up.Close()
+		return nil, err
+	}
+	c := &Client{opts: opts, up: up, down: down, done: make(chan struct{}), published: map[string]*published{}}
+	for name, pc := range map[string]*webrtc.PeerConnection{"up": up, "down": down} {
+		pc.OnICECandidate(func(cand *webrtc.ICECandidate) {
+			if cand == nil {
+				return
+			}
+			c.send(Message{"type": "candidate", "pc": name, "candidate": cand.ToJSON()})
+		})
+	}
+	down.OnTrack(c.onTrack)
+	return c, nil
+}
+
+// Start publishes the tracks asked for in Options and sends the up offer;
+// with neither asked for it does nothing (the client only receives).
+func (c *Client) Start() error {
+	if !c.opts.Audio && !c.opts.Video {
+		return nil
+	}
+	if c.opts.Audio {
+		if err := c.addTrack("audio", "audio"); err != nil {
+			return err
+		}
+	}
+	if c.opts.Video {
+		if err := c.addTrack("video", "video"); err != nil {
+			return err
+		}
+	}
+	return c.offerUp()
+}
+
+// PublishVideo adds another synthetic VP8 track (a screen share, say) named
+// id and re-offers the up connection.
+func (c *Client) PublishVideo(id string) error {
+	if err := c.addTrack("video", id); err != nil {
+		return err
+	}
+	return c.offerUp()
+}
+
+// Unpublish stops the track named id ("audio", "video", or a PublishVideo
+// id) and re-offers the up connection.
+func (c *Client) Unpublish(id string) error {
+	c.mu.Lock()
+	p := c.published[id]
+	delete(c.published, id)
+	c.mu.Unlock()
+	if p == nil {
+		return fmt.Errorf("sfutest: no published track %q", id)
+	}
+	close(p.stop)
+	if err := c.up.RemoveTrack(p.sender); err != nil {
+		return err
+	}
+	return c.offerUp()
+}
+
+// Handle applies one message from the server. Candidates that arrive before
+// their connection's remote description are held until it is set.
+func (c *Client) Handle(msg Message) error {
+	err := c.handle(msg)
+	if err != nil {
+		c.fail(err)
+	}
+	return err
+}
+
+func (c *Client) handle(msg Message) error {
+	raw, err := json.Marshal(msg)
+	if err != nil {
+		return fmt.Errorf("sfutest: encode message: %w", err)
+	}
+	var m wireMsg
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return fmt.Errorf("sfutest: decode message: %w", err)
+	}
+	switch {
+	case m.Type == "offer" && m.PC == "down":
+		return c.answerDown(m.SDP)
+	case m.Type == "answer" && m.PC == "up":
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if err := c.up.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.SDP}); err != nil {
+			return fmt.Errorf("sfutest: up answer: %w", err)
+		}
+		c.upPending = addPending(c.up, c.upPending)
+		return nil
+	case m.Type == "candidate" && (m.PC == "up" || m.PC == "down") && m.Candidate != nil:
+		pc, pending := c.up, &c.upPending
+		if m.PC == "down" {
+			pc, pending = c.down, &c.downPending
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if pc.RemoteDescription() == nil {
+			*pending = append(*pending, *m.Candidate)
+			return nil
+		}
+		return pc.AddICECandidate(*m.Candidate)
+	}
+	return fmt.Errorf("sfutest: unexpected message type %q pc %q", m.Type, m.PC)
+}
+
+func (c *Client) answerDown(sdp string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.down.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
+		return fmt.Errorf("sfutest: down offer: %w", err)
+	}
+	c.downPending = addPending(c.down, c.downPending)
+	answer, err := c.down.CreateAnswer(nil)
+	if err != nil {
+		return fmt.Errorf("sfutest: down answer: %w", err)
+	}
+	if err := c.down.SetLocalDescription(answer); err != nil {
+		return fmt.Errorf("sfutest: down answer: %w", err)
+	}
+	c.send(Message{"type": "answer", "pc": "down", "sdp": answer.SDP})
+	return nil
+}
+
+func addPending(pc *webrtc.PeerConnection, pending []webrtc.ICECandidateInit) []webrtc.ICECandidateInit {
+	for _, cand := range pending {
+		_ = pc.AddICECandidate(cand)
+	}
+	return nil
+}
+
+func (c *Client) offerUp() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st := c.up.SignalingState(); st != webrtc.SignalingStateStable {
+		return fmt.Errorf("sfutest: up offer in signalling state %s", st)
+	}
+	offer, err := c.up.CreateOffer(nil)
+	if err != nil {
+		return fmt.Errorf("sfutest: up offer: %w", err)
+	}
+	if err := c.up.SetLocalDescription(offer); err != nil {
+		return fmt.Errorf("sfutest: up offer: %w", err)
+	}
+	c.send(Message{"type": "offer", "pc": "up", "sdp": offer.SDP})
+	return nil
+}
+
+// vp8Frame is a valid-looking VP8 keyframe header (16x16) with filler.
+var vp8Frame = func() []byte {
+	b := make([]byte, 1000)
+	copy(b, []byte{0x50, 0x01, 0x00, 0x9d, 0x01, 0x2a, 0x10, 0x00, 0x10, 0x00})
+	for i := 10; i < len(b); i++ {
+		b[i] = byte(i)
+	}
+	return b
+}()
+
+// opusFrame is an Opus packet (TOC for 20 ms CELT) with filler.
+var opusFrame = []byte{0xf8, 0xff, 0xfe, 0x01, 0x02, 0x03, 0x04, 0x05}
+
+func (c *Client) addTrack(kind, id string) error {
+	codec := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}
+	frame, every := opusFrame, 20*time.Millisecond
+	if kind == "video" {
+		codec = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
+		frame, every = vp8Frame, 33*time.Millisecond
+	}
+	track, err := webrtc.NewTrackLocalStaticSample(codec, id, "local")
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return errors.New("sfutest: client closed")
+	}
+	if c.published[id] != nil {
+		return fmt.Errorf("sfutest: track %q already published", id)
+	}
+	tr, err := c.up.AddTransceiverFromTrack(track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+	if err != nil {
+		return err
+	}
+	p := &published{sender: tr.Sender(), stop: make(chan struct{})}
+	c.published[id] = p
+	c.wg.Add(2)
+	go func() {
+		defer c.wg.Done()
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-c.done:
+				return
+			case <-p.stop:
+				return
+			case <-t.C:
+				_ = track.WriteSample(media.Sample{Data: frame, Duration: every})
+			}
+		}
+	}()
+	go func() {
+		defer c.wg.Done()
+		for {
+			pkts, _, err := p.sender.ReadRTCP()
+			if err != nil {
+				return
+			}
+			c.mu.Lock()
+			for _, pkt := range pkts {
+				if isKeyframeRequest(pkt) {
+					c.plis++
+				}
+			}
+			c.mu.Unlock()
+		}
+	}()
+	return nil
+}
+
+func (c *Client) onTrack(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	rt := &RemoteTrack{StreamID: remote.StreamID(), TrackID: remote.ID(), Kind: remote.Kind().String()}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.tracks = append(c.tracks, rt)
+	c.wg.Add(1)
+	c.mu.Unlock()
+	defer c.wg.Done()
+	buf := make([]byte, 1500)
+	for {
+		n, _, err := remote.Read(buf)
+		c.mu.Lock()
+		if err != nil {
+			rt.Ended = true
+			c.mu.Unlock()
+			return
+		}
+		rt.Packets++
+		rt.Bytes += uint64(n)
+		c.mu.Unlock()
+	}
+}
+
+// Received sums what arrived on the tracks of one stream (the publisher's
+// peer ID) and kind ("audio" or "video"), ended tracks included.
+func (c *Client) Received(streamID, kind string) Counts {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var n Counts
+	for _, t := range c.tracks {
+		if t.StreamID == streamID && t.Kind == kind {
+			n.Packets += t.Packets
+			n.Bytes += t.Bytes
+		}
+	}
+	return n
+}
+
+// Tracks returns a snapshot of every track received so far.
+func (c *Client) Tracks() []RemoteTrack {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]RemoteTrack, len(c.tracks))
+	for i, t := range c.tracks {
+		out[i] = *t
+	}
+	return out
+}
+
+// KeyframeRequests counts the PLIs and FIRs the server sent for published tracks.
+func (c *Client) KeyframeRequests() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.plis
+}
+
+// Connected reports whether both connections have reached "connected".
+func (c *Client) Connected() bool {
+	return c.up.ConnectionState() == webrtc.PeerConnectionStateConnected &&
+		c.down.ConnectionState() == webrtc.PeerConnectionStateConnected
+}
+
+// Err returns the first error met while handling messages asynchronously.
+func (c *Client) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+func (c *Client) fail(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return
+	}
+	if c.err == nil {
+		c.err = err
+	}
+	if c.opts.Logf != nil {
+		c.opts.Logf("sfutest: %v", err)
+	}
+}
+
+func (c *Client) send(m Message) {
+	select {
+	case <-c.done:
+	default:
+		c.opts.Send(m)
+	}
+}
+
+// Close closes both connections and waits for the client's goroutines.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	close(c.done)
+	c.mu.Unlock()
+	err := errors.Join(c.up.Close(), c.down.Close())
+	c.wg.Wait()
+	return err
+}
