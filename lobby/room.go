@@ -76,6 +76,7 @@ type Room struct {
 	sent     map[string]any // last message of each kind sent to each participant
 	media    bool           // last PupilMedia, for gate audit rows
 	hadStaff bool
+	stopped  bool
 	grace    *time.Timer
 	log      *slog.Logger
 }
@@ -104,7 +105,7 @@ func (r *Room) loop() {
 		select {
 		case f := <-r.ops:
 			f()
-			if r.state.Ended {
+			if r.state.Ended || r.stopped {
 				r.stopGrace()
 				close(r.done)
 				return
@@ -343,6 +344,19 @@ func (r *Room) End(reason string) {
 	_ = r.do(func() {
 		r.audit("", "", "session.ended", r.cfg.Session.ID, map[string]any{"reason": reason}, "")
 		r.end(reason)
+	})
+}
+
+// Stop disconnects everyone and stops the Room without ending the session
+// (the gateway is shutting down; the session can be rejoined after restart).
+func (r *Room) Stop() {
+	_ = r.do(func() {
+		for id, c := range r.clients {
+			c.Send(ErrorMsg{Type: "error", Code: "restarting", Message: "The lesson server is restarting. Reload the page in a minute to rejoin."})
+			c.Close("stopped")
+			delete(r.clients, id)
+		}
+		r.stopped = true
 	})
 }
 

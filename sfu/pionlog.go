@@ -33,7 +33,7 @@ func (l pionLogger) Debug(msg string)             { l.logf(slog.LevelDebug, "%s"
 func (l pionLogger) Debugf(f string, args ...any) { l.logf(slog.LevelDebug, f, args...) }
 func (l pionLogger) Info(msg string)              { l.logf(slog.LevelDebug, "%s", msg) }
 func (l pionLogger) Infof(f string, args ...any)  { l.logf(slog.LevelDebug, f, args...) }
-func (l pionLogger) Warn(msg string)              { l.logf(slog.LevelWarn, "%s", msg) }
-func (l pionLogger) Warnf(f string, args ...any)  { l.logf(slog.LevelWarn, f, args...) }
+func (l pionLogger) Warn(msg string)              { l.logf(slog.LevelDebug, "%s", msg) }
+func (l pionLogger) Warnf(f string, args ...any)  { l.logf(slog.LevelDebug, f, args...) }
 func (l pionLogger) Error(msg string)             { l.logf(slog.LevelError, "%s", msg) }
 func (l pionLogger) Errorf(f string, args ...any) { l.logf(slog.LevelError, f, args...) }

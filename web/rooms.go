@@ -134,3 +134,19 @@ func (lr *liveRoom) stopMedia(c *wsConn) {
 		delete(lr.peers, c.pid)
 	}
 }
+
+// Close stops every live room on this gateway (at shutdown). Sessions stay
+// live in the store, so people can rejoin once the gateway is back.
+func (s *Server) Close() {
+	s.rooms.mu.Lock()
+	all := make([]*liveRoom, 0, len(s.rooms.m))
+	for _, lr := range s.rooms.m {
+		all = append(all, lr)
+	}
+	s.rooms.m = map[string]*liveRoom{}
+	s.rooms.mu.Unlock()
+	for _, lr := range all {
+		lr.room.Stop()
+		lr.media.Close()
+	}
+}

@@ -88,12 +88,31 @@ type wsConn struct {
 	stop chan struct{} // closed to end the connection
 	once sync.Once
 
-	mu   sync.Mutex
-	peer *sfu.Peer
+	mu       sync.Mutex
+	peer     *sfu.Peer
+	starting chan struct{} // made by StartMedia, closed once the peer is set up (or failed)
 }
 
 func (c *wsConn) setPeer(p *sfu.Peer) { c.mu.Lock(); c.peer = p; c.mu.Unlock() }
-func (c *wsConn) getPeer() *sfu.Peer  { c.mu.Lock(); defer c.mu.Unlock(); return c.peer }
+
+// getPeer returns the media peer, waiting briefly while it is being set up
+// (the client may send its offer as soon as it hears it was admitted).
+func (c *wsConn) getPeer() *sfu.Peer {
+	c.mu.Lock()
+	p, starting := c.peer, c.starting
+	c.mu.Unlock()
+	if p != nil || starting == nil {
+		return p
+	}
+	select {
+	case <-starting:
+	case <-time.After(5 * time.Second):
+	case <-c.stop:
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.peer
+}
 
 // Send queues a message; a client too slow to keep up is disconnected.
 func (c *wsConn) Send(msg any) {
@@ -111,8 +130,14 @@ func (c *wsConn) Close(string) { c.once.Do(func() { close(c.stop) }) }
 
 // StartMedia sets up the participant's media peer once admitted.
 func (c *wsConn) StartMedia() {
+	started := make(chan struct{})
+	c.mu.Lock()
+	c.starting = started
+	c.mu.Unlock()
 	go func() {
-		if err := c.lr.startMedia(c); err != nil {
+		err := c.lr.startMedia(c)
+		close(started)
+		if err != nil {
 			c.log.Error("start media", slog.Any("err", err))
 			c.Send(lobby.ErrorMsg{Type: "error", Code: "media", Message: "Video could not be set up. Reload the page to try again."})
 			return

@@ -57,6 +57,8 @@ type GatewayOptions struct {
 	AuthNow func() time.Time
 	// Policy overrides the demo school's identity policy when set.
 	Policy *auth.Policy
+	// ExtraUsers are added to the demo IdP's seeded users.
+	ExtraUsers []demoidp.User
 	// StaffGrace is how long a room waits for staff (0 = 5 minutes).
 	StaffGrace time.Duration
 }
@@ -124,6 +126,7 @@ func StartGateway(t testing.TB, o GatewayOptions) *Gateway {
 		if err != nil {
 			t.Fatalf("seed users: %v", err)
 		}
+		users = append(users, o.ExtraUsers...)
 		idpSrv := httptest.NewUnstartedServer(nil)
 		gw.IdPURL = "http://" + idpSrv.Listener.Addr().String()
 		o.ClientID, o.ClientSecret, o.Issuer = "chaperone", "test-secret", gw.IdPURL
@@ -164,6 +167,7 @@ func StartGateway(t testing.TB, o GatewayOptions) *Gateway {
 	}
 	gw.Web, err = web.New(web.Config{PublicURL: gw.URL, Logger: TestLogger(t), Now: o.Now, Schedule: DemoSchedule(),
 		RosterGroups: []string{"year-7", "year-8", "year-9"}, SFU: media, RoomPolicy: lobby.Policy{Record: "one_to_one"}, StaffGrace: grace}, gw.Auth, st)
+	t.Cleanup(gw.Web.Close)
 	w := gw.Web
 	if err != nil {
 		t.Fatalf("web: %v", err)

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/chaperone-edu/chaperone/sfu/sfutest"
 )
 
 // RoomConn is a test client's signalling WebSocket to a live room.
@@ -21,6 +23,7 @@ type RoomConn struct {
 	mu   sync.Mutex
 	last map[string]map[string]any // last message of each type
 	wmu  sync.Mutex
+	hook func(map[string]any) // signalling messages go here when set
 }
 
 // DialRoom opens the room WebSocket of a session as a signed-in API
@@ -56,10 +59,16 @@ func (rc *RoomConn) read() {
 			continue
 		}
 		rc.mu.Lock()
-		if typ, _ := m["type"].(string); typ != "" {
+		typ, _ := m["type"].(string)
+		if typ != "" {
 			rc.last[typ] = m
 		}
+		hook := rc.hook
 		rc.mu.Unlock()
+		if hook != nil && (typ == "offer" || typ == "answer" || typ == "candidate") {
+			hook(m)
+			continue
+		}
 		select {
 		case rc.msgs <- m:
 		default: // tests that do not read messages must not block the reader
@@ -149,3 +158,27 @@ func (rc *RoomConn) Last(typ string) map[string]any {
 
 // Closed is closed when the server has closed the connection.
 func (rc *RoomConn) Closed() <-chan struct{} { return rc.done }
+
+// Media connects a pion test client to this room connection's signalling
+// (offer/answer/candidate messages go to it from now on). Call its Start
+// once the participant is admitted, to publish.
+func (rc *RoomConn) Media(audio, video bool) *sfutest.Client {
+	rc.T.Helper()
+	c, err := sfutest.NewClient(sfutest.Options{Audio: audio, Video: video, Send: func(m sfutest.Message) {
+		if err := rc.Send(m); err != nil {
+			rc.T.Logf("send signalling: %v", err)
+		}
+	}})
+	if err != nil {
+		rc.T.Fatalf("media client: %v", err)
+	}
+	rc.T.Cleanup(func() { c.Close() })
+	rc.mu.Lock()
+	rc.hook = func(m map[string]any) {
+		if err := c.Handle(m); err != nil {
+			rc.T.Logf("media client: handle %v: %v", m["type"], err)
+		}
+	}
+	rc.mu.Unlock()
+	return c
+}

@@ -1,0 +1,223 @@
+package web_test
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/chaperone-edu/chaperone/auth/demoidp"
+	"github.com/chaperone-edu/chaperone/internal/testkit"
+	"github.com/chaperone-edu/chaperone/sfu"
+	"github.com/chaperone-edu/chaperone/sfu/sfutest"
+	"github.com/chaperone-edu/chaperone/store"
+)
+
+// joinRoom connects a person's signalling and a pion media client.
+func joinRoom(t *testing.T, sc *school, user, id string) (*testkit.RoomConn, *sfutest.Client) {
+	t.Helper()
+	rc, _, err := testkit.DialRoom(t, sc.people[user], id, "")
+	require.NoError(t, err)
+	return rc, rc.Media(true, true)
+}
+
+func received(c *sfutest.Client, from string) uint64 {
+	return c.Received(from, "video").Packets + c.Received(from, "audio").Packets
+}
+
+func totalReceived(c *sfutest.Client) uint64 {
+	var n uint64
+	for _, tr := range c.Tracks() {
+		n += tr.Counts.Packets
+	}
+	return n
+}
+
+// TestMediaGate, with real pion clients over loopback and real signalling:
+// a pupil with no staff present sends and receives nothing (counted at the
+// SFU and at the clients); a pupil never receives media before admission;
+// media starts within 2 s of the teacher joining.
+func TestMediaGate(t *testing.T) {
+	t.Parallel()
+	sc := newSchool(t, "teacher", "head", "pupil", "pupil2")
+	id := liveSession(t, sc, nil)
+
+	// The teacher opens the room, admits two pupils and leaves for a moment.
+	teacher, tMedia := joinRoom(t, sc, "teacher", id)
+	teacher.WaitState(map[string]any{"phase": "admitted"})
+	require.NoError(t, tMedia.Start())
+	amelia, aMedia := joinRoom(t, sc, "pupil", id)
+	amelia.WaitState(map[string]any{"phase": "waiting"})
+	zoe, zMedia := joinRoom(t, sc, "pupil2", id)
+	zoe.WaitState(map[string]any{"phase": "waiting"})
+
+	// Waiting pupils have no media connection at all, so receive nothing.
+	time.Sleep(500 * time.Millisecond)
+	require.Zero(t, totalReceived(aMedia), "a waiting pupil receives nothing")
+
+	teacherID, ameliaID, zoeID := participantID(teacher), participantID(amelia), participantID(zoe)
+	require.NoError(t, teacher.Send(map[string]any{"type": "admit", "id": ameliaID}))
+	require.NoError(t, teacher.Send(map[string]any{"type": "admit", "id": zoeID}))
+	amelia.WaitState(map[string]any{"phase": "admitted", "gate": "open"})
+	zoe.WaitState(map[string]any{"phase": "admitted", "gate": "open"})
+	require.NoError(t, aMedia.Start())
+	require.NoError(t, zMedia.Start())
+	require.Eventually(t, func() bool {
+		return received(aMedia, teacherID) > 0 && received(aMedia, zoeID) > 0 && received(tMedia, ameliaID) > 0 && received(zMedia, ameliaID) > 0
+	}, 10*time.Second, 50*time.Millisecond, "media flows between teacher and pupils: %s", debugMedia(sc, id, tMedia, aMedia, zMedia))
+
+	// The teacher leaves: the pupils' media is held.
+	teacher.WS.Close()
+	amelia.WaitState(map[string]any{"gate": "held"})
+	zoe.WaitState(map[string]any{"gate": "held"})
+	time.Sleep(300 * time.Millisecond) // packets already in flight
+	a0, z0 := received(aMedia, zoeID), received(zMedia, ameliaID)
+	_, edges0, _ := sc.gw.Web.MediaStats(id)
+	time.Sleep(time.Second)
+	require.Equal(t, a0, received(aMedia, zoeID), "pupil receives nothing with no staff present")
+	require.Equal(t, z0, received(zMedia, ameliaID))
+	_, edges1, _ := sc.gw.Web.MediaStats(id)
+	require.Equal(t, sumEdges(edges0), sumEdges(edges1), "the SFU forwards no packet with no staff present")
+
+	// The teacher comes back: media is flowing again within 2 s.
+	teacher2, t2Media := joinRoom(t, sc, "teacher", id)
+	teacher2.WaitState(map[string]any{"phase": "admitted"})
+	start := time.Now()
+	require.NoError(t, t2Media.Start())
+	require.Eventually(t, func() bool {
+		return received(aMedia, zoeID) > a0+10 && received(t2Media, ameliaID) > 10 && received(aMedia, teacherID) > 0
+	}, 2*time.Second, 20*time.Millisecond, "media within 2 s of the teacher rejoining")
+	t.Logf("media resumed %s after the teacher rejoined", time.Since(start).Round(time.Millisecond))
+}
+
+func sumEdges(es []sfu.EdgeStats) uint64 {
+	var n uint64
+	for _, e := range es {
+		n += e.Packets
+	}
+	return n
+}
+
+// TestJoinStorm: 60 pion participants join one room, are admitted, receive
+// the teacher's media and leave; the room and the audit log stay
+// consistent and no goroutine leaks.
+func TestJoinStorm(t *testing.T) {
+	if testing.Short() {
+		t.Skip("join storm skipped in -short mode")
+	}
+	const n = 60
+	var extra []demoidp.User
+	for i := 0; i < n; i++ {
+		extra = append(extra, demoidp.User{Username: fmt.Sprintf("storm%02d", i), Sub: fmt.Sprintf("storm-%02d", i), GivenName: "Storm",
+			FamilyName: "Pupil" + string(rune('A'+i/26)) + string(rune('a'+i%26)), Email: fmt.Sprintf("storm%02d@oakfield.example", i),
+			EmailVerified: true, Groups: []string{"pupils", "year-8"}})
+	}
+	clock := testkit.NewClock(schoolDay)
+	gw := testkit.StartGateway(t, testkit.GatewayOptions{Now: clock.Now, ExtraUsers: extra})
+	sc := &school{gw: gw, clock: clock, people: map[string]*testkit.APIClient{}}
+	for _, u := range []string{"teacher", "head"} {
+		sc.people[u] = testkit.APILogin(t, gw, u)
+	}
+	id := liveSession(t, sc, nil)
+	teacher, tMedia := joinRoom(t, sc, "teacher", id)
+	teacher.WaitState(map[string]any{"phase": "admitted"})
+	require.NoError(t, tMedia.Start())
+	teacherID := participantID(teacher)
+	time.Sleep(200 * time.Millisecond)
+	baseline := runtime.NumGoroutine()
+
+	type member struct {
+		api   *testkit.APIClient
+		rc    *testkit.RoomConn
+		media *sfutest.Client
+	}
+	members := make([]member, n)
+	var wg sync.WaitGroup
+	for i := range members {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			a := testkit.APILogin(t, gw, fmt.Sprintf("storm%02d", i))
+			rc, _, err := testkit.DialRoom(t, a, id, "")
+			if err != nil {
+				t.Errorf("dial %d: %v", i, err)
+				return
+			}
+			members[i] = member{api: a, rc: rc, media: rc.Media(false, false)}
+			rc.WaitState(map[string]any{"phase": "waiting"})
+		}(i)
+	}
+	wg.Wait()
+	require.False(t, t.Failed())
+	for _, m := range members { // as fast as a teacher could click: under the 50 a second limit
+		require.NoError(t, teacher.Send(map[string]any{"type": "admit", "id": participantID(m.rc)}))
+		time.Sleep(25 * time.Millisecond)
+	}
+	for _, m := range members {
+		m.rc.WaitState(map[string]any{"phase": "admitted"})
+		require.NoError(t, m.media.Start())
+	}
+	require.Eventually(t, func() bool {
+		for _, m := range members {
+			if received(m.media, teacherID) == 0 {
+				return false
+			}
+		}
+		return true
+	}, 30*time.Second, 100*time.Millisecond, "every participant receives the teacher")
+	st := roomState(t, sc, id)
+	require.Len(t, st.Participants, n+1)
+
+	for _, m := range members {
+		m.rc.WS.Close()
+		m.media.Close()
+		m.api.HTTP.CloseIdleConnections()
+	}
+	require.Eventually(t, func() bool {
+		st := roomState(t, sc, id)
+		connected := 0
+		for _, p := range st.Participants {
+			if p.Connected {
+				connected++
+			}
+		}
+		return connected == 1
+	}, 10*time.Second, 50*time.Millisecond, "only the teacher is left")
+	for _, u := range sc.people {
+		u.HTTP.CloseIdleConnections()
+	}
+	var now int
+	require.Eventually(t, func() bool {
+		now = runtime.NumGoroutine()
+		return now <= baseline+5
+	}, 15*time.Second, 100*time.Millisecond, "goroutines back to baseline (%d, now %d)", baseline, now)
+
+	count := func(action string) int {
+		rows, err := gw.Store.ListAudit(context.Background(), store.AuditFilter{Action: action, SessionID: id})
+		require.NoError(t, err)
+		return len(rows)
+	}
+	require.Equal(t, n+1, count("room.join"))
+	require.Equal(t, n+1, count("room.admit"))
+	require.Equal(t, n, count("room.leave"))
+	require.NoError(t, gw.Store.VerifyAudit(context.Background()))
+}
+
+func debugMedia(sc *school, id string, cs ...*sfutest.Client) string {
+	out := ""
+	for i, c := range cs {
+		out += fmt.Sprintf("\nclient %d connected=%v err=%v tracks=%+v", i, c.Connected(), c.Err(), c.Tracks())
+	}
+	ts, es, _ := sc.gw.Web.MediaStats(id)
+	out += fmt.Sprintf("\ntracks %+v\nedges %+v\nroom %+v", ts, es, roomStateNoT(sc, id))
+	return out
+}
+
+func roomStateNoT(sc *school, id string) any {
+	st, _ := sc.gw.Web.RoomSnapshot(id)
+	return st
+}
