@@ -47,6 +47,8 @@ var browserFlags = []chromedp.ExecAllocatorOption{
 	chromedp.Flag("use-fake-device-for-media-stream", true),
 	chromedp.Flag("use-fake-ui-for-media-stream", true),
 	chromedp.Flag("allow-loopback-in-peer-connection", true),
+	chromedp.WindowSize(1366, 768),
+	chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
 	// Replaces chromedp's default disable-features (Translate,
 	// BlinkGenPropertyTrees), so those are kept in the list.
 	chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns,Translate,BlinkGenPropertyTrees"),
