@@ -61,6 +61,8 @@ type Room struct {
 	nextID atomic.Uint64
 	wg     sync.WaitGroup // goroutines started for this room's tracks
 
+	sink atomic.Pointer[sinkBox] // the recorder, if any
+
 	mu      sync.Mutex
 	closed  bool
 	peers   map[string]*Peer
@@ -406,6 +408,34 @@ func renegotiate(peers []*Peer) {
 		if !seen[p] {
 			seen[p] = true
 			p.renegotiate()
+		}
+	}
+}
+
+// Sink receives a copy of every packet published in a room whose source is
+// allowed, whatever the gates say (the recorder). Packet is called on the
+// track's read goroutine with a buffer that is reused afterwards: it must
+// copy what it keeps and must not block.
+type Sink interface {
+	Packet(publisher, kind string, raw []byte)
+}
+
+type sinkBox struct{ s Sink }
+
+// SetSink attaches (or, with nil, detaches) the room's sink. Attaching asks
+// every publisher for a keyframe so a recording starts on one.
+func (r *Room) SetSink(s Sink) {
+	if s == nil {
+		r.sink.Store(nil)
+		return
+	}
+	r.sink.Store(&sinkBox{s})
+	r.mu.Lock()
+	tracks := append([]*upTrack(nil), r.tracks...)
+	r.mu.Unlock()
+	for _, t := range tracks {
+		if t.kind == kindVideo {
+			t.requestKeyframe()
 		}
 	}
 }

@@ -62,6 +62,9 @@ func (t *upTrack) readLoop() {
 		t.packetsIn.Add(1)
 		t.bytesIn.Add(uint64(n))
 		t.forward(&pkt)
+		if sb := t.pub.room.sink.Load(); sb != nil && t.allowed.Load() {
+			sb.s.Packet(t.pub.id, t.kind.String(), buf[:n])
+		}
 	}
 }
 
