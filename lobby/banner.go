@@ -37,6 +37,9 @@ func Banner(p Participant, s RoomState, d Decision) string {
 		}
 		return "Media paused: the recording could not start. Please wait for your teacher."
 	}
+	if p.Role == Pupil && !p.NoticeAcked && (s.Recording == RecStarting || s.Recording == RecConfirmed) {
+		return "This lesson is being recorded. Read the notice and press “I understand” to join in."
+	}
 	msg := "You are in the lesson."
 	if s.Streamed && p.Role == Pupil {
 		msg = "You are watching a streamed lesson. Your camera and microphone are not shared."

@@ -46,6 +46,9 @@ type Participant struct {
 	Reason       string // deny or removal reason
 	AudioMuted   bool   // by staff: the SFU forwards none of its audio
 	VideoMuted   bool   // by staff: the SFU forwards none of its video
+	// NoticeAcked: the pupil has acknowledged the recording notice. While
+	// the session is recorded, a pupil's media flows only after that.
+	NoticeAcked bool
 }
 
 // RoomState is everything Decide looks at.
@@ -89,6 +92,10 @@ type Decision struct {
 	Pupils     int // admitted, connected pupils
 }
 
+// NeedsNotice reports whether p is a pupil who has not yet acknowledged the
+// recording notice (it matters only while the session is recorded).
+func NeedsNotice(p Participant) bool { return p.Role == Pupil && !p.NoticeAcked }
+
 // inRoom reports whether p counts as present for the media rules.
 func inRoom(p Participant) bool { return p.State == Admitted && p.Connected }
 
@@ -130,12 +137,13 @@ func Decide(s RoomState, p Policy) Decision {
 	default:
 		d.PupilMedia = true
 	}
+	recording := s.Recording == RecStarting || s.Recording == RecConfirmed
 	for _, from := range s.Participants {
-		if !inRoom(from) {
+		if !inRoom(from) || (recording && NeedsNotice(from)) {
 			continue
 		}
 		for _, to := range s.Participants {
-			if to.ID == from.ID || !inRoom(to) {
+			if to.ID == from.ID || !inRoom(to) || (recording && NeedsNotice(to)) {
 				continue
 			}
 			if from.Role == Pupil && (s.Streamed || !d.PupilMedia) {

@@ -9,7 +9,7 @@ import (
 )
 
 func part(id string, role Role, state PState) Participant {
-	return Participant{ID: id, Name: id, Role: role, State: state, Connected: true}
+	return Participant{ID: id, Name: id, Role: role, State: state, Connected: true, NoticeAcked: true}
 }
 
 func edgeSet(d Decision) map[Edge]bool {
@@ -48,6 +48,8 @@ func TestDecideTable(t *testing.T) {
 		{"triggered earlier keeps recording", RoomState{Participants: []Participant{T, P, P2}, RecordingTriggered: true, Recording: RecFailed}, Policy{}, []Edge{{"t", "p"}, {"t", "p2"}, {"p", "t"}, {"p", "p2"}, {"p2", "t"}, {"p2", "p"}}, true, HoldNone},
 		{"always: waits for recording", RoomState{Participants: []Participant{T, P, P2}, Recording: RecStarting}, Policy{Record: "always"}, nil, true, HoldRecStarting},
 		{"streamed: pupils only receive", RoomState{Participants: []Participant{T, P, P2}, Streamed: true}, Policy{}, []Edge{{"t", "p"}, {"t", "p2"}}, false, HoldNone},
+		{"recorded, pupil has not acknowledged the notice", RoomState{Participants: []Participant{T, P, func() Participant { x := P2; x.NoticeAcked = false; return x }()}, Recording: RecConfirmed},
+			Policy{}, []Edge{{"t", "p"}, {"p", "t"}}, false, HoldNone},
 		{"ended", RoomState{Participants: []Participant{T, P, P2}, Ended: true}, Policy{}, nil, false, HoldNone},
 	}
 	for _, tc := range cases {
@@ -90,6 +92,13 @@ func checkInvariant(t *testing.T, s RoomState, d Decision, ctx string) {
 		}
 		if s.Streamed {
 			require.NotEqual(t, Pupil, role[e.From], "%s: streamed session forwards a pupil", ctx)
+		}
+		if s.Recording == RecStarting || s.Recording == RecConfirmed {
+			for _, p := range s.Participants {
+				if (p.ID == e.From || p.ID == e.To) && NeedsNotice(p) {
+					t.Fatalf("%s: edge %v involves a pupil who has not acknowledged the recording notice", ctx, e)
+				}
+			}
 		}
 	}
 	if P == 1 && S < 2 && !s.Ended {
@@ -144,6 +153,10 @@ func TestDecideProperty(t *testing.T) {
 			case op == 5:
 				s.Recording = []RecState{RecOff, RecStarting, RecConfirmed, RecFailed}[rng.IntN(4)]
 				log = append(log, "rec "+string(s.Recording))
+			case op == 6 && rng.IntN(2) == 0:
+				i := rng.IntN(len(s.Participants))
+				s.Participants[i].NoticeAcked = !s.Participants[i].NoticeAcked
+				log = append(log, "toggle ack")
 			case op == 6 && rng.IntN(20) == 0:
 				s.Ended = true
 				log = append(log, "end")
@@ -170,6 +183,7 @@ func FuzzDecide(f *testing.F) {
 			}
 			p := part(fmt.Sprintf("f%d", i), role, []PState{Waiting, Admitted, Denied, Removed, Left}[int(b>>1)%5])
 			p.Connected = b&0x40 == 0
+			p.NoticeAcked = b&0x20 == 0
 			s.Participants = append(s.Participants, p)
 			if b&0x80 != 0 {
 				s.Recording = []RecState{RecOff, RecStarting, RecConfirmed, RecFailed}[int(b>>4)%4]

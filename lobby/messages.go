@@ -13,6 +13,8 @@ type StateMsg struct {
 	Recording string `json:"recording"`
 	Locked    bool   `json:"locked"`
 	Muted     Muted  `json:"muted"`
+	// Notice asks the participant to acknowledge that the session is recorded.
+	Notice bool `json:"notice"`
 }
 
 // Muted says which of a participant's sources staff have switched off.

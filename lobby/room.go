@@ -50,7 +50,12 @@ type RoomConfig struct {
 	Now     func() time.Time
 	Grace   time.Duration       // after the last staff member leaves, end after this (0 = 5 min)
 	OnEnd   func(reason string) // called once, from the Room's goroutine, when the session ends
-	Logger  *slog.Logger
+	// StartRecording is called (on the Room's goroutine; it must not block)
+	// when the rules need recording and none is running. The recorder
+	// reports back through SetRecording. Nil means no recorder: recording
+	// cannot be guaranteed and media that needs it stays held.
+	StartRecording func()
+	Logger         *slog.Logger
 }
 
 // Joiner is a signed-in person entering the room.
@@ -327,6 +332,31 @@ func (r *Room) command(by string, cmd Command) error {
 	return nil
 }
 
+// AckNotice records that participant id acknowledged the recording notice.
+func (r *Room) AckNotice(id string) error {
+	var err error
+	if derr := r.do(func() {
+		p := r.find(id)
+		if p == nil || p.State != Admitted {
+			err = &Error{Kind: Conflict, Message: "There is no recording notice to acknowledge."}
+			return
+		}
+		if p.NoticeAcked {
+			return
+		}
+		if r.state.Recording != RecStarting && r.state.Recording != RecConfirmed {
+			err = &Error{Kind: Conflict, Message: "This lesson is not being recorded."}
+			return
+		}
+		p.NoticeAcked = true
+		r.audit(p.Subject, p.Name, "recording.notice_acknowledged", id, nil, "")
+		r.apply()
+	}); derr != nil {
+		return derr
+	}
+	return err
+}
+
 // SetRecording reports the recorder's state (from the recording package).
 func (r *Room) SetRecording(s RecState) {
 	_ = r.do(func() {
@@ -408,10 +438,16 @@ func (r *Room) apply() {
 	d := Decide(r.state, r.cfg.Policy)
 	r.state.RecordingTriggered = d.RecordingTriggered
 	if d.NeedRecording && r.state.Recording == RecOff {
-		// No recorder is attached yet: recording cannot be guaranteed, so
-		// the rule holds media (fail closed).
-		r.state.Recording = RecFailed
-		r.audit("", "", "recording.failed", r.cfg.Session.ID, map[string]any{"reason": "no recorder configured"}, "")
+		if r.cfg.StartRecording == nil {
+			// No recorder: recording cannot be guaranteed, so the rule
+			// holds media (fail closed).
+			r.state.Recording = RecFailed
+			r.audit("", "", "recording.failed", r.cfg.Session.ID, map[string]any{"reason": "no recorder configured"}, "")
+		} else {
+			r.state.Recording = RecStarting
+			r.audit("", "", "recording.starting", r.cfg.Session.ID, nil, "")
+			r.cfg.StartRecording()
+		}
 		d = Decide(r.state, r.cfg.Policy)
 	}
 	want := make(map[Edge]bool, len(d.Edges))
@@ -481,8 +517,13 @@ func (r *Room) stateMsg(p Participant, d Decision) StateMsg {
 	if p.State == Left {
 		phase = "waiting"
 	}
+	recording := r.state.Recording == RecStarting || r.state.Recording == RecConfirmed
+	if recording && p.State == Admitted && NeedsNotice(p) {
+		gate = "held"
+	}
 	return StateMsg{Type: "state", Phase: phase, Gate: gate, Banner: Banner(p, r.state, d), Reason: p.Reason,
-		Recording: string(r.state.Recording), Locked: r.state.Locked, Muted: r.muted[p.ID]}
+		Recording: string(r.state.Recording), Locked: r.state.Locked, Muted: r.muted[p.ID],
+		Notice: recording && p.State == Admitted && NeedsNotice(p)}
 }
 
 // broadcast sends each connected participant what changed for them.

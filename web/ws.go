@@ -368,7 +368,15 @@ func (c *wsConn) handle(m inMsg) *lobby.ErrorMsg {
 			}
 			return errMsg("internal", "That did not work; nothing changed.")
 		}
-	case "knock", "ack_recording_notice", "ping":
+	case "ack_recording_notice":
+		if err := c.lr.room.AckNotice(c.pid); err != nil {
+			var le *lobby.Error
+			if errors.As(err, &le) {
+				return errMsg("conflict", le.Message)
+			}
+			return errMsg("internal", "That did not work; nothing changed.")
+		}
+	case "knock", "ping":
 		// Nothing to do yet: a denied pupil cannot knock again until staff
 		// admit them from the lobby list.
 	}

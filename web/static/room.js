@@ -369,6 +369,8 @@
     $('#end-confirm-no').addEventListener('click', () => { show(box, false); show(endBtn, true); endBtn.focus(); });
     $('#end-confirm-yes').addEventListener('click', (ev) => { ev.currentTarget.disabled = true; send({ type: 'end' }); });
   }
+  const ackBtn = $('#ack-recording');
+  if (ackBtn) ackBtn.addEventListener('click', () => { ackBtn.disabled = true; send({ type: 'ack_recording_notice' }); });
   const lockBtn = $('#lock-lobby');
   if (lockBtn) lockBtn.addEventListener('click', () => send({ type: 'lock', locked: !locked }));
 
@@ -385,7 +387,13 @@
     room.dataset.gate = s.gate || '';
     setBanner(s.banner || (s.phase === 'waiting' ? 'Waiting for your teacher to let you in' : 'You are in the lesson'));
     room.dataset.recording = s.recording || 'off';
-    show($('#recording-indicator'), s.recording === 'confirmed');
+    show($('#recording-indicator'), s.recording === 'confirmed' || s.recording === 'starting');
+    const notice = $('#recording-notice');
+    if (notice) {
+      const wasHidden = notice.hidden;
+      show(notice, s.notice === true);
+      if (s.notice === true && wasHidden) { $('#ack-recording').disabled = false; $('#ack-recording').focus(); }
+    }
     setLocked(s.locked);
     if (s.phase === 'admitted' && !joined) join();
   }
