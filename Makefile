@@ -6,22 +6,28 @@ export CGO_ENABLED ?= 0
 
 .PHONY: run build test test-short bench lint fmt e2e fuzz clean tools
 
+VERSITYGW_VERSION := v1.8.0
+
 build:
 	$(GO) build -o $(BIN)/chaperone ./cmd/chaperone
 
-## run: the gateway on embedded defaults (demo IdP, SQLite in ./data) at http://localhost:8080
-run: build
+## bin/versitygw: the local S3 server (Object Lock, versioning) for `make run` and the tests
+$(BIN)/versitygw:
+	GOBIN=$(CURDIR)/$(BIN) $(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
+
+## run: the gateway on embedded defaults (demo IdP, local S3, SQLite in ./data) at http://localhost:8080
+run: build $(BIN)/versitygw
 	./$(BIN)/chaperone dev
 
 ## test: every test: unit, integration (demo IdP over HTTP), browser (headless Chromium)
-test:
+test: $(BIN)/versitygw
 	$(GO) test -count=1 -timeout 10m $(PKGS)
 
 test-short:
 	$(GO) test -short -count=1 $(PKGS)
 
 ## e2e: only the browser tests
-e2e:
+e2e: $(BIN)/versitygw
 	$(GO) test -count=1 -run 'Browser' $(PKGS)
 
 bench:

@@ -357,14 +357,19 @@ func (r *Room) AckNotice(id string) error {
 	return err
 }
 
-// SetRecording reports the recorder's state (from the recording package).
-func (r *Room) SetRecording(s RecState) {
+// SetRecording reports the recorder's state (from the recording package),
+// with the reason for a failure.
+func (r *Room) SetRecording(s RecState, reason string) {
 	_ = r.do(func() {
 		if r.state.Recording == s {
 			return
 		}
 		r.state.Recording = s
-		r.audit("", "", "recording."+string(s), r.cfg.Session.ID, nil, "")
+		var detail map[string]any
+		if reason != "" {
+			detail = map[string]any{"reason": reason}
+		}
+		r.audit("", "", "recording."+string(s), r.cfg.Session.ID, detail, "")
 		r.apply()
 	})
 }

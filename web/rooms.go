@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/chaperone-edu/chaperone/lobby"
+	"github.com/chaperone-edu/chaperone/recording"
 	"github.com/chaperone-edu/chaperone/sfu"
 	"github.com/chaperone-edu/chaperone/store"
 )
@@ -22,6 +23,7 @@ type liveRoom struct {
 
 	mu    sync.Mutex
 	peers map[string]*wsConn // participant ID → the connection whose media peer exists
+	rec   *recording.Session // the session's recording, once started
 }
 
 // rooms is the registry of live rooms, by session ID.
@@ -48,6 +50,7 @@ func (s *Server) roomFor(ss store.Session) (*liveRoom, error) {
 	log := s.log.With(slog.String("session", ss.ID))
 	lr.room = lobby.NewRoom(lobby.RoomConfig{
 		Session: ss, Policy: s.cfg.RoomPolicy, Gate: lr.media, Audit: s.store, Now: s.cfg.Now, Grace: s.cfg.StaffGrace, Logger: log,
+		StartRecording: s.recordingStarter(lr),
 		OnEnd: func(reason string) {
 			// Called on the room's goroutine: persist and clean up elsewhere.
 			go s.roomEnded(lr, reason)
@@ -68,12 +71,22 @@ func (s *Server) roomEnded(lr *liveRoom, reason string) {
 		store.SessionChange{At: s.now(), Reason: reason}); err != nil && !errors.Is(err, store.ErrConflict) {
 		s.log.Error("mark session ended", slog.String("session", lr.session.ID), slog.Any("err", err))
 	}
+	s.finishRecording(lr, 10*time.Minute)
 	lr.media.Close()
 	s.rooms.mu.Lock()
 	if s.rooms.m[lr.session.ID] == lr {
 		delete(s.rooms.m, lr.session.ID)
 	}
 	s.rooms.mu.Unlock()
+}
+
+// recordingStarter is the room's StartRecording hook: nil (fail closed)
+// without a recorder.
+func (s *Server) recordingStarter(lr *liveRoom) func() {
+	if s.cfg.Recorder == nil {
+		return nil
+	}
+	return func() { go s.startRecording(lr) }
 }
 
 // liveRoomOf returns the running room of a session, if any (for tests and
@@ -145,8 +158,15 @@ func (s *Server) Close() {
 	}
 	s.rooms.m = map[string]*liveRoom{}
 	s.rooms.mu.Unlock()
+	var wg sync.WaitGroup
 	for _, lr := range all {
 		lr.room.Stop()
-		lr.media.Close()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.finishRecording(lr, time.Minute) // what is not uploaded by then resumes from the spool at the next start
+			lr.media.Close()
+		}()
 	}
+	wg.Wait()
 }

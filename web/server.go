@@ -13,6 +13,7 @@ import (
 
 	"github.com/chaperone-edu/chaperone/auth"
 	"github.com/chaperone-edu/chaperone/lobby"
+	"github.com/chaperone-edu/chaperone/recording"
 	"github.com/chaperone-edu/chaperone/sfu"
 	"github.com/chaperone-edu/chaperone/store"
 )
@@ -41,6 +42,9 @@ type Config struct {
 	SFU *sfu.SFU
 	// RoomPolicy is the recording policy applied in rooms.
 	RoomPolicy lobby.Policy
+	// Recorder records sessions when the rules need it; nil means none
+	// (media that needs a recording stays held).
+	Recorder *recording.Recorder
 	// StaffGrace is how long a room waits for staff to return before the
 	// session ends (0 means 5 minutes).
 	StaffGrace time.Duration

@@ -42,6 +42,15 @@ type Config struct {
 	ICEPublicIPs     []string
 	ICELoopback      bool
 	StaffGrace       time.Duration
+	S3               S3Config
+	SpoolDir         string
+}
+
+// S3Config is where recordings are stored.
+type S3Config struct {
+	Endpoint, Bucket, AccessKey, SecretKey, Region, LockMode string
+	TLS                                                      bool
+	RetentionDays                                            int
 }
 
 // ConfigError names the configuration key that is missing or invalid.
@@ -98,6 +107,17 @@ func parseConfig(name string, args []string, getenv func(string) string, default
 	publicIP := def("ice_public_ip", "public IP address(es) to advertise for media when behind NAT, comma-separated")
 	loopback := def("ice_loopback", "advertise loopback addresses for media (true only for a browser on the same machine)")
 	grace := def("staff_grace", "how long a room waits for staff to return before ending (default 5m)")
+	s3Endpoint := def("s3_endpoint", "S3-compatible endpoint for recordings, host:port (required)")
+	s3Bucket := def("s3_bucket", "bucket for recordings: must have Object Lock and versioning enabled (required)")
+	s3Access := def("s3_access_key", "S3 access key")
+	s3AccessFile := def("s3_access_key_file", "file holding the S3 access key")
+	s3Secret := def("s3_secret_key", "S3 secret key")
+	s3SecretFile := def("s3_secret_key_file", "file holding the S3 secret key")
+	s3Region := def("s3_region", "S3 region (default us-east-1)")
+	s3TLS := def("s3_tls", "use TLS to reach S3 (default true)")
+	retention := def("retention_days", "days recordings stay immutable (Object Lock); at least 28 (default 28)")
+	lockMode := def("lock_mode", "Object Lock mode: GOVERNANCE (default) or COMPLIANCE")
+	spool := def("spool_dir", "local directory where recordings are spooled before upload (default data/spool)")
 	recordPolicy := def("record_policy", "one_to_one (record when a pupil is alone with one member of staff) or always")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
@@ -202,6 +222,10 @@ func parseConfig(name string, args []string, getenv func(string) string, default
 			return Config{}, &ConfigError{"ice_loopback", "must be true or false"}
 		}
 	}
+	if c.S3, err = parseS3(*s3Endpoint, *s3Bucket, *s3Access, *s3AccessFile, *s3Secret, *s3SecretFile, *s3Region, *s3TLS, *retention, *lockMode); err != nil {
+		return Config{}, err
+	}
+	c.SpoolDir = orDefault(*spool, "data/spool")
 	c.StaffGrace = 5 * time.Minute
 	if *grace != "" {
 		d, err := time.ParseDuration(*grace)
@@ -242,3 +266,58 @@ func orDefault(v, d string) string {
 }
 
 var errUsage = errors.New("usage")
+
+func parseS3(endpoint, bucket, access, accessFile, secret, secretFile, region, tls, retention, mode string) (S3Config, error) {
+	c := S3Config{Endpoint: endpoint, Bucket: bucket, AccessKey: access, SecretKey: secret, Region: orDefault(region, "us-east-1"), TLS: true, RetentionDays: 28}
+	if c.Endpoint == "" {
+		return c, &ConfigError{"s3_endpoint", "required: the S3-compatible storage for recordings (host:port)"}
+	}
+	if strings.Contains(c.Endpoint, "://") {
+		return c, &ConfigError{"s3_endpoint", "give host:port without http:// (set s3_tls for TLS)"}
+	}
+	if c.Bucket == "" {
+		return c, &ConfigError{"s3_bucket", "required: a bucket with Object Lock and versioning enabled"}
+	}
+	for _, f := range []struct {
+		key, file string
+		dst       *string
+	}{{"s3_access_key_file", accessFile, &c.AccessKey}, {"s3_secret_key_file", secretFile, &c.SecretKey}} {
+		if f.file == "" {
+			continue
+		}
+		b, err := os.ReadFile(f.file)
+		if err != nil {
+			return c, &ConfigError{f.key, err.Error()}
+		}
+		*f.dst = strings.TrimSpace(string(b))
+	}
+	if c.AccessKey == "" || c.SecretKey == "" {
+		return c, &ConfigError{"s3_access_key", "required with s3_secret_key (or their _file variants)"}
+	}
+	if tls != "" {
+		v, err := strconv.ParseBool(tls)
+		if err != nil {
+			return c, &ConfigError{"s3_tls", "must be true or false"}
+		}
+		c.TLS = v
+	}
+	if retention != "" {
+		n, err := strconv.Atoi(retention)
+		if err != nil {
+			return c, &ConfigError{"retention_days", fmt.Sprintf("%q is not a number of days", retention)}
+		}
+		c.RetentionDays = n
+	}
+	if c.RetentionDays < 28 {
+		return c, &ConfigError{"retention_days", fmt.Sprintf("%d is too short: recordings must stay immutable for at least 28 days", c.RetentionDays)}
+	}
+	if c.RetentionDays > 3650 {
+		return c, &ConfigError{"retention_days", "at most 3650 days"}
+	}
+	switch c.LockMode = strings.ToUpper(orDefault(mode, "GOVERNANCE")); c.LockMode {
+	case "GOVERNANCE", "COMPLIANCE":
+	default:
+		return c, &ConfigError{"lock_mode", fmt.Sprintf("%q is not GOVERNANCE or COMPLIANCE", mode)}
+	}
+	return c, nil
+}

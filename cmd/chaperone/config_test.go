@@ -17,6 +17,10 @@ var validEnv = map[string]string{
 	"CHAPERONE_ALLOWED_DOMAINS": "oakfield.example, pupils.oakfield.example",
 	"CHAPERONE_STAFF_GROUPS":    "g-staff",
 	"CHAPERONE_PUPIL_GROUPS":    "g-pupils",
+	"CHAPERONE_S3_ENDPOINT":     "s3.oakfield.example:443",
+	"CHAPERONE_S3_BUCKET":       "recordings",
+	"CHAPERONE_S3_ACCESS_KEY":   "AK",
+	"CHAPERONE_S3_SECRET_KEY":   "SK",
 }
 
 func with(k, v string) map[string]string {
@@ -55,6 +59,15 @@ func TestParseConfig(t *testing.T) {
 		{"CHAPERONE_LOG_LEVEL", "loud", "log_level"},
 		{"CHAPERONE_TLS_CERT", "/cert.pem", "tls_cert"},
 		{"CHAPERONE_OIDC_CLIENT_SECRET_FILE", "/nonexistent/secret", "oidc_client_secret_file"},
+		{"CHAPERONE_S3_ENDPOINT", "", "s3_endpoint"},
+		{"CHAPERONE_S3_ENDPOINT", "https://s3.example", "s3_endpoint"},
+		{"CHAPERONE_S3_BUCKET", "", "s3_bucket"},
+		{"CHAPERONE_S3_SECRET_KEY", "", "s3_access_key"},
+		{"CHAPERONE_RETENTION_DAYS", "27", "retention_days"},
+		{"CHAPERONE_RETENTION_DAYS", "four weeks", "retention_days"},
+		{"CHAPERONE_LOCK_MODE", "forever", "lock_mode"},
+		{"CHAPERONE_S3_TLS", "maybe", "s3_tls"},
+		{"CHAPERONE_S3_SECRET_KEY_FILE", "/nonexistent/key", "s3_secret_key_file"},
 	}
 	for _, b := range bad {
 		_, err := parseConfig("serve", nil, env(with(b.key, b.value)), nil)

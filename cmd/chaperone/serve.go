@@ -12,6 +12,7 @@ import (
 
 	"github.com/chaperone-edu/chaperone/auth"
 	"github.com/chaperone-edu/chaperone/lobby"
+	"github.com/chaperone-edu/chaperone/recording"
 	"github.com/chaperone-edu/chaperone/sfu"
 	"github.com/chaperone-edu/chaperone/store"
 	"github.com/chaperone-edu/chaperone/web"
@@ -50,6 +51,23 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- strin
 	if err != nil {
 		return fmt.Errorf("identity provider %s (check oidc_issuer): %w", cfg.OIDCIssuer, err)
 	}
+	bucket, err := recording.OpenBucket(ctx, recording.BucketConfig{Endpoint: cfg.S3.Endpoint, TLS: cfg.S3.TLS, Bucket: cfg.S3.Bucket,
+		AccessKey: cfg.S3.AccessKey, SecretKey: cfg.S3.SecretKey, Region: cfg.S3.Region, RetentionDays: cfg.S3.RetentionDays, LockMode: cfg.S3.LockMode})
+	if err != nil {
+		return fmt.Errorf("recording storage (check s3_endpoint, s3_bucket): %w", err)
+	}
+	recorder, err := recording.New(recording.Config{Bucket: bucket, SpoolDir: cfg.SpoolDir, Logger: log.With(slog.String("component", "recording"))})
+	if err != nil {
+		return fmt.Errorf("recording spool (check spool_dir): %w", err)
+	}
+	go func() {
+		if n, err := recorder.Resume(ctx); err != nil {
+			log.Error("resume recording uploads", slog.Any("err", err))
+		} else if n > 0 {
+			log.Info("resumed recording uploads from the spool", slog.Int("files", n))
+		}
+	}()
+	go sweepRecordings(ctx, bucket, st, log)
 	media, err := sfu.New(sfu.Config{UDPPort: cfg.UDPPort, PublicIPs: cfg.ICEPublicIPs, Loopback: cfg.ICELoopback,
 		Logger: log.With(slog.String("component", "sfu"))})
 	if err != nil {
@@ -61,7 +79,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- strin
 	sched.RecordPolicy = cfg.RecordPolicy
 	w, err := web.New(web.Config{PublicURL: cfg.PublicURL, Logger: log.With(slog.String("component", "web")),
 		Schedule: sched, RosterGroups: cfg.RosterGroups, SFU: media, RoomPolicy: lobby.Policy{Record: cfg.RecordPolicy},
-		StaffGrace: cfg.StaffGrace}, a, st)
+		StaffGrace: cfg.StaffGrace, Recorder: recorder, Checks: map[string]func(context.Context) error{"recording_storage": bucket.Ping}}, a, st)
 	if err != nil {
 		return err
 	}
@@ -119,6 +137,30 @@ func sweepSessions(ctx context.Context, st store.Store, idle time.Duration, log 
 			} else if n > 0 {
 				log.Debug("swept sessions", slog.Int64("count", n))
 			}
+		}
+	}
+}
+
+// sweepRecordings deletes recordings past retention and not on hold, every
+// hour, and audits each deletion.
+func sweepRecordings(ctx context.Context, b *recording.Bucket, st store.Store, log *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		deleted, err := b.Sweep(ctx, time.Now(), recording.PrefixOf)
+		if err != nil {
+			log.Warn("retention sweep", slog.Any("err", err))
+		}
+		for _, o := range deleted {
+			if _, aerr := st.AppendAudit(ctx, store.AuditEntry{Time: time.Now(), Action: "recording.deleted", Target: o.Key,
+				Detail: fmt.Sprintf(`{"version":%q,"retain_until":%q}`, o.VersionID, o.RetainUntil.Format(time.RFC3339))}); aerr != nil {
+				log.Error("audit recording deletion", slog.Any("err", aerr))
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
 		}
 	}
 }

@@ -1,0 +1,6 @@
+package recording
+
+import "time"
+
+// SetHealthInterval sets how often Upload checks that S3 still answers.
+func SetHealthInterval(b *Bucket, d time.Duration) { b.health = d }

@@ -1,0 +1,92 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/chaperone-edu/chaperone/auth"
+	"github.com/chaperone-edu/chaperone/lobby"
+	"github.com/chaperone-edu/chaperone/recording"
+	"github.com/chaperone-edu/chaperone/store"
+)
+
+// startRecording starts the session's recording and attaches it to the
+// room's media. While it cannot start (S3 unreachable, spool not
+// writable) the room is told it failed — media that needs it stays held —
+// and it tries again every few seconds until the room ends.
+func (s *Server) startRecording(lr *liveRoom) {
+	retry := 5 * time.Second
+	for {
+		rs, err := s.cfg.Recorder.Start(context.Background(), lr.session.ID, s.now(), lr.participant,
+			func(st recording.State, why string) { lr.room.SetRecording(lobby.RecState(st), why) })
+		if err == nil {
+			lr.mu.Lock()
+			lr.rec = rs
+			lr.mu.Unlock()
+			lr.media.SetSink(rs)
+			return
+		}
+		s.log.Error("recording could not start", slog.String("session", lr.session.ID), slog.Any("err", err))
+		lr.room.SetRecording(lobby.RecFailed, err.Error())
+		select {
+		case <-lr.room.Done():
+			return
+		case <-time.After(retry):
+		}
+		lr.room.SetRecording(lobby.RecStarting, "retrying")
+	}
+}
+
+// auditSystem is the actor of audit rows the gateway writes by itself.
+var auditSystem = auth.Identity{}
+
+// participant tells the recorder who a publisher is.
+func (lr *liveRoom) participant(id string) recording.Participant {
+	for _, p := range lr.room.Snapshot().Participants {
+		if p.ID == id {
+			return recording.Participant{ID: id, Name: p.Name, Role: string(p.Role)}
+		}
+	}
+	return recording.Participant{ID: id}
+}
+
+// finishRecording detaches the recorder, waits for the uploads and writes
+// the manifest with the session's gate and recording history.
+func (s *Server) finishRecording(lr *liveRoom, wait time.Duration) {
+	lr.media.SetSink(nil)
+	lr.mu.Lock()
+	rs := lr.rec
+	lr.rec = nil
+	lr.mu.Unlock()
+	if rs == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	var events []recording.ManifestEvent
+	if rows, err := s.store.ListAudit(ctx, store.AuditFilter{SessionID: lr.session.ID}); err == nil {
+		for i := len(rows) - 1; i >= 0; i-- {
+			r := rows[i]
+			if strings.HasPrefix(r.Action, "gate.") || strings.HasPrefix(r.Action, "recording.") || r.Action == "room.admit" || r.Action == "room.leave" || r.Action == "room.remove" {
+				who := r.ActorName
+				var d map[string]any
+				if json.Unmarshal([]byte(r.Detail), &d) == nil {
+					if whom, ok := d["whom"].(string); ok {
+						who = whom
+					}
+				}
+				events = append(events, recording.ManifestEvent{Time: r.Time, Action: r.Action, Detail: who})
+			}
+		}
+	}
+	m, err := rs.Close(ctx, lr.session.Title, events)
+	if err != nil {
+		s.log.Error("finish recording", slog.String("session", lr.session.ID), slog.Any("err", err))
+	}
+	for _, p := range m.Participants {
+		s.audit(ctx, auditSystem, "recording.stored", p.Key, lr.session.ID, map[string]any{"participant": p.Name, "size": p.Size, "retain_until": m.RetainUntil}, "")
+	}
+}
