@@ -162,6 +162,7 @@ type file struct {
 	finished    atomic.Bool     // the writer is closed: the file is final
 	uploaded    chan UploadInfo // receives once the final upload succeeded
 	info        UploadInfo
+	spoolSize   int64
 }
 
 // Start begins recording a session: it checks the spool and that S3
@@ -359,6 +360,7 @@ type ManifestEntry struct {
 	Participant
 	Key         string    `json:"key"`
 	Size        int64     `json:"size"`
+	SpoolSize   int64     `json:"spool_size"` // the local file's size when it was closed: equals Size when nothing was lost
 	StartOffset float64   `json:"start_offset_seconds"` // from the manifest's Start
 	FirstPacket time.Time `json:"first_packet"`
 }
@@ -390,13 +392,16 @@ func (s *Session) Close(ctx context.Context, title string, events []ManifestEven
 		if err := f.w.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close %s: %w", f.path, err))
 		}
+		if fi, err := os.Stat(f.path); err == nil {
+			f.spoolSize = fi.Size()
+		}
 		f.finished.Store(true)
 	}
 	m := Manifest{Session: s.id, Title: title, Start: s.start, End: s.rec.cfg.Now(), RetainUntil: s.retainUntil, Events: events}
 	for _, f := range files {
 		select {
 		case info := <-f.uploaded:
-			m.Participants = append(m.Participants, ManifestEntry{Participant: f.participant, Key: f.key, Size: info.Size,
+			m.Participants = append(m.Participants, ManifestEntry{Participant: f.participant, Key: f.key, Size: info.Size, SpoolSize: f.spoolSize,
 				StartOffset: f.firstPacket.Sub(s.start).Seconds(), FirstPacket: f.firstPacket})
 			os.Remove(f.path)
 			os.Remove(f.path + ".json")
@@ -442,4 +447,14 @@ func (r *Recorder) Resume(ctx context.Context) (int, error) {
 		n++
 	}
 	return n, errors.Join(errs...)
+}
+
+// abandon stops the session as a crash would: no closing, no final
+// upload; the spool files stay for Resume. (Tests use it.)
+func (s *Session) abandon() {
+	s.closed.Store(true)
+	s.cancel()
+	close(s.stop)
+	<-s.wrote
+	s.wg.Wait()
 }
