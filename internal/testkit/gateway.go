@@ -18,6 +18,7 @@ import (
 	"github.com/chaperone-edu/chaperone/auth"
 	"github.com/chaperone-edu/chaperone/auth/demoidp"
 	"github.com/chaperone-edu/chaperone/lobby"
+	"github.com/chaperone-edu/chaperone/recording"
 	"github.com/chaperone-edu/chaperone/sfu"
 	"github.com/chaperone-edu/chaperone/store"
 	"github.com/chaperone-edu/chaperone/web"
@@ -59,6 +60,11 @@ type GatewayOptions struct {
 	Policy *auth.Policy
 	// ExtraUsers are added to the demo IdP's seeded users.
 	ExtraUsers []demoidp.User
+	// S3, when set, gives the gateway a recorder storing to a new locked
+	// bucket on that server; without it recording cannot start (fail closed).
+	S3 *S3
+	// SpoolDir is the recorder's spool (default: a temporary directory).
+	SpoolDir string
 	// StaffGrace is how long a room waits for staff (0 = 5 minutes).
 	StaffGrace time.Duration
 }
@@ -73,6 +79,9 @@ type Gateway struct {
 	Auth   *auth.Service
 	Web    *web.Server
 	Server *httptest.Server
+	Bucket *recording.Bucket // with GatewayOptions.S3
+	// BucketName is the bucket of Bucket.
+	BucketName string
 }
 
 // DemoPolicy is the identity policy of the demo school (the seeded users).
@@ -165,7 +174,25 @@ func StartGateway(t testing.TB, o GatewayOptions) *Gateway {
 	if grace == 0 {
 		grace = 5 * time.Minute
 	}
-	gw.Web, err = web.New(web.Config{PublicURL: gw.URL, Logger: TestLogger(t), Now: o.Now, Schedule: DemoSchedule(),
+	var rec *recording.Recorder
+	if o.S3 != nil {
+		gw.BucketName = "rec-" + randomHex(t, 6)
+		o.S3.MakeLockedBucket(t, gw.BucketName)
+		gw.Bucket, err = recording.OpenBucket(ctx, recording.BucketConfig{Endpoint: o.S3.Endpoint, Bucket: gw.BucketName, AccessKey: o.S3.AccessKey,
+			SecretKey: o.S3.SecretKey, Region: o.S3.Region, RetentionDays: 28, LockMode: recording.LockGovernance})
+		if err != nil {
+			t.Fatalf("open bucket: %v", err)
+		}
+		spool := o.SpoolDir
+		if spool == "" {
+			spool = filepath.Join(dir, "spool")
+		}
+		rec, err = recording.New(recording.Config{Bucket: gw.Bucket, SpoolDir: spool, Retry: 500 * time.Millisecond, Logger: TestLogger(t)})
+		if err != nil {
+			t.Fatalf("recorder: %v", err)
+		}
+	}
+	gw.Web, err = web.New(web.Config{Recorder: rec, PublicURL: gw.URL, Logger: TestLogger(t), Now: o.Now, Schedule: DemoSchedule(),
 		RosterGroups: []string{"year-7", "year-8", "year-9"}, SFU: media, RoomPolicy: lobby.Policy{Record: "one_to_one"}, StaffGrace: grace}, gw.Auth, st)
 	t.Cleanup(gw.Web.Close)
 	w := gw.Web
