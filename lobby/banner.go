@@ -26,6 +26,9 @@ func Banner(p Participant, s RoomState, d Decision) string {
 	case Left:
 		return "You have left the session."
 	}
+	if p.Role == Pupil && !p.NoticeAcked && (s.Recording == RecStarting || s.Recording == RecConfirmed) {
+		return "This lesson is being recorded. Read the notice and press “I understand” to join in."
+	}
 	switch d.Hold {
 	case HoldNoStaff:
 		return "Media paused: no member of staff is here. Please wait for your teacher."
@@ -36,9 +39,6 @@ func Banner(p Participant, s RoomState, d Decision) string {
 			return "Media paused: the recording could not start, so this one-to-one lesson cannot go ahead. Ask a second member of staff to join, or end the session."
 		}
 		return "Media paused: the recording could not start. Please wait for your teacher."
-	}
-	if p.Role == Pupil && !p.NoticeAcked && (s.Recording == RecStarting || s.Recording == RecConfirmed) {
-		return "This lesson is being recorded. Read the notice and press “I understand” to join in."
 	}
 	msg := "You are in the lesson."
 	if s.Streamed && p.Role == Pupil {
