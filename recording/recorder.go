@@ -360,7 +360,7 @@ type ManifestEntry struct {
 	Participant
 	Key         string    `json:"key"`
 	Size        int64     `json:"size"`
-	SpoolSize   int64     `json:"spool_size"` // the local file's size when it was closed: equals Size when nothing was lost
+	SpoolSize   int64     `json:"spool_size"`           // the local file's size when it was closed: equals Size when nothing was lost
 	StartOffset float64   `json:"start_offset_seconds"` // from the manifest's Start
 	FirstPacket time.Time `json:"first_packet"`
 }

@@ -90,3 +90,27 @@ func (s *Server) finishRecording(lr *liveRoom, wait time.Duration) {
 		s.audit(ctx, auditSystem, "recording.stored", p.Key, lr.session.ID, map[string]any{"participant": p.Name, "size": p.Size, "retain_until": m.RetainUntil}, "")
 	}
 }
+
+// SweepRecordings deletes recordings whose retention has passed at now and
+// that are not on legal hold, and audits each deletion. It returns how many
+// object versions were deleted.
+func (s *Server) SweepRecordings(ctx context.Context, now time.Time) (int, error) {
+	if s.cfg.Bucket == nil {
+		return 0, nil
+	}
+	deleted, err := s.cfg.Bucket.Sweep(ctx, now, recording.PrefixOf)
+	for _, o := range deleted {
+		s.audit(ctx, auditSystem, "recording.deleted", o.Key, sessionOfKey(o.Key), map[string]any{"version": o.VersionID,
+			"retain_until": o.RetainUntil, "size": o.Size}, "")
+	}
+	return len(deleted), err
+}
+
+// sessionOfKey is the session ID in a recording key ("sessions/<id>/...").
+func sessionOfKey(key string) string {
+	parts := strings.SplitN(key, "/", 3)
+	if len(parts) == 3 && parts[0] == "sessions" {
+		return parts[1]
+	}
+	return ""
+}

@@ -197,3 +197,40 @@ func TestSpoolNotWritable(t *testing.T) {
 	require.NotEmpty(t, rows)
 	require.Contains(t, rows[0].Detail, "spool")
 }
+
+// TestRetentionSweep, with an injected clock: expired, unheld recordings are
+// deleted and each deletion audited; held or unexpired ones are kept.
+func TestRetentionSweep(t *testing.T) {
+	t.Parallel()
+	s3 := testkit.StartS3(t)
+	sc := newRecordingSchool(t, s3)
+	ctx := context.Background()
+	b := sc.gw.Bucket
+	now := time.Now()
+	for _, key := range []string{"sessions/old/p1.webm", "sessions/held/p1.webm", "sessions/new/p1.webm"} {
+		start := now
+		if key == "sessions/new/p1.webm" {
+			start = now.Add(5 * 24 * time.Hour) // retention ends later than the others'
+		}
+		require.NoError(t, b.PutJSON(ctx, key, map[string]string{"k": key}, b.RetainUntil(start)))
+	}
+	n, err := b.SetLegalHold(ctx, "sessions/held/", true)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+
+	deleted, err := sc.gw.Web.SweepRecordings(ctx, now.Add(29*24*time.Hour))
+	require.NoError(t, err)
+	require.Equal(t, 1, deleted)
+	objs, err := b.List(ctx, "sessions/")
+	require.NoError(t, err)
+	left := map[string]bool{}
+	for _, o := range objs {
+		left[o.Key] = true
+	}
+	require.Equal(t, map[string]bool{"sessions/held/p1.webm": true, "sessions/new/p1.webm": true}, left)
+	rows, err := sc.gw.Store.ListAudit(ctx, store.AuditFilter{Action: "recording.deleted"})
+	require.NoError(t, err)
+	require.Len(t, rows, 1)
+	require.Equal(t, "sessions/old/p1.webm", rows[0].Target)
+	require.Equal(t, "old", rows[0].SessionID)
+}

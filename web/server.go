@@ -45,6 +45,8 @@ type Config struct {
 	// Recorder records sessions when the rules need it; nil means none
 	// (media that needs a recording stays held).
 	Recorder *recording.Recorder
+	// Bucket is where recordings are stored (sweeping, holds, playback).
+	Bucket *recording.Bucket
 	// StaffGrace is how long a room waits for staff to return before the
 	// session ends (0 means 5 minutes).
 	StaffGrace time.Duration

@@ -67,7 +67,6 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- strin
 			log.Info("resumed recording uploads from the spool", slog.Int("files", n))
 		}
 	}()
-	go sweepRecordings(ctx, bucket, st, log)
 	media, err := sfu.New(sfu.Config{UDPPort: cfg.UDPPort, PublicIPs: cfg.ICEPublicIPs, Loopback: cfg.ICELoopback,
 		Logger: log.With(slog.String("component", "sfu"))})
 	if err != nil {
@@ -79,11 +78,12 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- strin
 	sched.RecordPolicy = cfg.RecordPolicy
 	w, err := web.New(web.Config{PublicURL: cfg.PublicURL, Logger: log.With(slog.String("component", "web")),
 		Schedule: sched, RosterGroups: cfg.RosterGroups, SFU: media, RoomPolicy: lobby.Policy{Record: cfg.RecordPolicy},
-		StaffGrace: cfg.StaffGrace, Recorder: recorder, Checks: map[string]func(context.Context) error{"recording_storage": bucket.Ping}}, a, st)
+		StaffGrace: cfg.StaffGrace, Recorder: recorder, Bucket: bucket, Checks: map[string]func(context.Context) error{"recording_storage": bucket.Ping}}, a, st)
 	if err != nil {
 		return err
 	}
 	defer w.Close()
+	go sweepRecordings(ctx, w, log)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s (check listen): %w", cfg.Listen, err)
@@ -141,21 +141,15 @@ func sweepSessions(ctx context.Context, st store.Store, idle time.Duration, log 
 	}
 }
 
-// sweepRecordings deletes recordings past retention and not on hold, every
-// hour, and audits each deletion.
-func sweepRecordings(ctx context.Context, b *recording.Bucket, st store.Store, log *slog.Logger) {
+// sweepRecordings runs the retention sweeper every hour.
+func sweepRecordings(ctx context.Context, w *web.Server, log *slog.Logger) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
-		deleted, err := b.Sweep(ctx, time.Now(), recording.PrefixOf)
-		if err != nil {
+		if n, err := w.SweepRecordings(ctx, time.Now()); err != nil {
 			log.Warn("retention sweep", slog.Any("err", err))
-		}
-		for _, o := range deleted {
-			if _, aerr := st.AppendAudit(ctx, store.AuditEntry{Time: time.Now(), Action: "recording.deleted", Target: o.Key,
-				Detail: fmt.Sprintf(`{"version":%q,"retain_until":%q}`, o.VersionID, o.RetainUntil.Format(time.RFC3339))}); aerr != nil {
-				log.Error("audit recording deletion", slog.Any("err", aerr))
-			}
+		} else if n > 0 {
+			log.Info("retention sweep deleted expired recordings", slog.Int("objects", n))
 		}
 		select {
 		case <-ctx.Done():

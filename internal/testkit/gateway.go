@@ -192,7 +192,7 @@ func StartGateway(t testing.TB, o GatewayOptions) *Gateway {
 			t.Fatalf("recorder: %v", err)
 		}
 	}
-	gw.Web, err = web.New(web.Config{Recorder: rec, PublicURL: gw.URL, Logger: TestLogger(t), Now: o.Now, Schedule: DemoSchedule(),
+	gw.Web, err = web.New(web.Config{Recorder: rec, Bucket: gw.Bucket, PublicURL: gw.URL, Logger: TestLogger(t), Now: o.Now, Schedule: DemoSchedule(),
 		RosterGroups: []string{"year-7", "year-8", "year-9"}, SFU: media, RoomPolicy: lobby.Policy{Record: "one_to_one"}, StaffGrace: grace}, gw.Auth, st)
 	t.Cleanup(gw.Web.Close)
 	w := gw.Web
