@@ -29,6 +29,10 @@ func startDevS3(ctx context.Context, bin, addr, dataDir string, log *slog.Logger
 	if _, err := exec.LookPath(bin); err != nil {
 		return fmt.Errorf("versitygw not found at %s: run `make run` (it installs it into ./bin) or pass -versitygw", bin)
 	}
+	dataDir, err := filepath.Abs(dataDir) // versitygw resolves relative paths against its root
+	if err != nil {
+		return fmt.Errorf("dev S3 data: %w", err)
+	}
 	objects, versions := filepath.Join(dataDir, "objects"), filepath.Join(dataDir, "versions")
 	for _, d := range []string{objects, versions} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
