@@ -25,9 +25,10 @@ type Muted struct {
 
 // Person is an admitted participant as others see them.
 type Person struct {
-	ID   string `json:"id"`
-	Name string `json:"name"`
-	Role string `json:"role"`
+	ID    string `json:"id"`
+	Name  string `json:"name"`
+	Role  string `json:"role"`
+	Muted Muted  `json:"muted"`
 }
 
 // RosterMsg lists the admitted, connected participants.

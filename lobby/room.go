@@ -273,6 +273,12 @@ func (r *Room) command(by string, cmd Command) error {
 		r.audit(actor.Subject, actor.Name, "session.ended", r.cfg.Session.ID, map[string]any{"reason": "ended by staff"}, "")
 		r.end("The session was ended by " + actor.Name + ".")
 		return nil
+	case "concern":
+		// Pupils are not told why: they see that staff ended the session.
+		r.audit(actor.Subject, actor.Name, "concern.raised", r.cfg.Session.ID, map[string]any{"recording": string(r.state.Recording)}, "")
+		r.audit(actor.Subject, actor.Name, "session.ended", r.cfg.Session.ID, map[string]any{"reason": "stopped to raise a safeguarding concern"}, "")
+		r.end("The session was ended by " + actor.Name + ".")
+		return nil
 	}
 	t := r.find(cmd.Target)
 	if t == nil || t.ID == actor.ID {
@@ -538,7 +544,7 @@ func (r *Room) broadcast(d Decision) {
 	for _, p := range r.state.Participants {
 		switch {
 		case inRoom(p):
-			roster.Participants = append(roster.Participants, Person{ID: p.ID, Name: p.Name, Role: string(p.Role)})
+			roster.Participants = append(roster.Participants, Person{ID: p.ID, Name: p.Name, Role: string(p.Role), Muted: r.muted[p.ID]})
 		case p.Connected && (p.State == Waiting || p.State == Denied):
 			lobby.Waiting = append(lobby.Waiting, WaitingPerson{ID: p.ID, Name: p.Name, Email: p.Email, Role: string(p.Role),
 				OnRoster: p.OnRoster, Denied: p.State == Denied, Reason: p.Reason})

@@ -83,6 +83,7 @@ type AuditFilter struct {
 // concurrent use.
 type Store interface {
 	Schedule
+	Safeguarding
 
 	// UpsertUser records a sign-in: creates the user or refreshes name, e-mail,
 	// roles and last-seen time.

@@ -61,11 +61,12 @@ func (s *Server) finishRecording(lr *liveRoom, wait time.Duration) {
 	rs := lr.rec
 	lr.rec = nil
 	lr.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	defer s.applyConcernHold(ctx, lr)
 	if rs == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
 	var events []recording.ManifestEvent
 	if rows, err := s.store.ListAudit(ctx, store.AuditFilter{SessionID: lr.session.ID}); err == nil {
 		for i := len(rows) - 1; i >= 0; i-- {
@@ -88,6 +89,16 @@ func (s *Server) finishRecording(lr *liveRoom, wait time.Duration) {
 	}
 	for _, p := range m.Participants {
 		s.audit(ctx, auditSystem, "recording.stored", p.Key, lr.session.ID, map[string]any{"participant": p.Name, "size": p.Size, "retain_until": m.RetainUntil}, "")
+		if err := s.store.PutRecordingObject(ctx, store.RecordingObject{Key: p.Key, SessionID: lr.session.ID, ParticipantID: p.ID,
+			ParticipantName: p.Name, Role: p.Role, Size: p.Size, RetainUntil: m.RetainUntil, Created: s.now()}); err != nil {
+			s.log.Error("index recording", slog.String("key", p.Key), slog.Any("err", err))
+		}
+	}
+	if len(m.Participants) > 0 {
+		if err := s.store.PutRecordingObject(ctx, store.RecordingObject{Key: recording.ManifestKey(lr.session.ID), SessionID: lr.session.ID,
+			RetainUntil: m.RetainUntil, Created: s.now()}); err != nil {
+			s.log.Error("index manifest", slog.Any("err", err))
+		}
 	}
 }
 
@@ -100,6 +111,9 @@ func (s *Server) SweepRecordings(ctx context.Context, now time.Time) (int, error
 	}
 	deleted, err := s.cfg.Bucket.Sweep(ctx, now, recording.PrefixOf)
 	for _, o := range deleted {
+		if err := s.store.MarkRecordingDeleted(ctx, o.Key, now); err != nil {
+			s.log.Error("index deletion", slog.String("key", o.Key), slog.Any("err", err))
+		}
 		s.audit(ctx, auditSystem, "recording.deleted", o.Key, sessionOfKey(o.Key), map[string]any{"version": o.VersionID,
 			"retain_until": o.RetainUntil, "size": o.Size}, "")
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/chaperone-edu/chaperone/lobby"
@@ -24,6 +25,8 @@ type liveRoom struct {
 	mu    sync.Mutex
 	peers map[string]*wsConn // participant ID → the connection whose media peer exists
 	rec   *recording.Session // the session's recording, once started
+
+	concern atomic.Bool // staff stopped the session to raise a concern
 }
 
 // rooms is the registry of live rooms, by session ID.

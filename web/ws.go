@@ -66,7 +66,7 @@ func decodeMsg(data []byte) (inMsg, *lobby.ErrorMsg) {
 		if m.Locked == nil {
 			return m, &lobby.ErrorMsg{Type: "error", Code: "bad_message", Message: `The message needs "locked": true or false.`}
 		}
-	case "end", "knock", "ack_recording_notice", "ping":
+	case "end", "concern", "knock", "ack_recording_notice", "ping":
 	case "":
 		return m, &lobby.ErrorMsg{Type: "error", Code: "bad_message", Message: `The message has no "type".`}
 	default:
@@ -367,6 +367,18 @@ func (c *wsConn) handle(m inMsg) *lobby.ErrorMsg {
 				return errMsg(code, le.Message)
 			}
 			return errMsg("internal", "That did not work; nothing changed.")
+		}
+	case "concern":
+		// Tell the member of staff where the concern form is before the
+		// room closes every connection.
+		if !lobby.IsSessionStaff(c.who, c.lr.session) && !c.who.Has(auth.RoleHead) {
+			return errMsg("forbidden", "Only staff of this session can do that.")
+		}
+		c.lr.concern.Store(true)
+		c.Send(map[string]string{"type": "concern_form", "url": concernURL(c.lr.session.ID)})
+		if err := c.lr.room.Do(c.pid, lobby.Command{Type: "concern"}); err != nil {
+			c.lr.concern.Store(false)
+			return errMsg("forbidden", err.Error())
 		}
 	case "ack_recording_notice":
 		if err := c.lr.room.AckNotice(c.pid); err != nil {

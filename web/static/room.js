@@ -137,9 +137,42 @@
       if (!roster.has(id)) { detach(t); t.remove(); streams.delete(id); }
     });
     const people = $('#people');
-    people.replaceChildren(...list.map((p) => el('li', { 'data-participant': p.id },
-      el('span', { class: 'name', text: p.name + (p.id === me.id ? ' (you)' : '') }),
-      el('span', { class: 'role ' + p.role, text: p.role === 'staff' ? 'Staff' : 'Pupil' }))));
+    people.replaceChildren(...list.map((p) => {
+      const li = el('li', { 'data-participant': p.id },
+        el('span', { class: 'name', text: p.name + (p.id === me.id ? ' (you)' : '') }),
+        el('span', { class: 'role ' + p.role, text: p.role === 'staff' ? 'Staff' : 'Pupil' }));
+      if (isStaff && p.id !== me.id && p.role === 'pupil') li.append(staffControls(p));
+      return li;
+    }));
+  }
+
+  // ---------- staff controls on a pupil ----------
+  function staffControls(p) {
+    const muted = p.muted || {};
+    const box = el('div', { class: 'controls-for' });
+    const mic = el('button', { type: 'button', class: 'mute-audio secondary', text: muted.audio ? 'Allow microphone' : 'Mute microphone',
+      'aria-label': (muted.audio ? 'Allow microphone of ' : 'Mute microphone of ') + p.name });
+    mic.addEventListener('click', () => { mic.disabled = true; send({ type: muted.audio ? 'unmute' : 'mute', id: p.id, kind: 'audio' }); });
+    const cam = el('button', { type: 'button', class: 'mute-video secondary', text: muted.video ? 'Allow camera' : 'Stop camera',
+      'aria-label': (muted.video ? 'Allow camera of ' : 'Stop camera of ') + p.name });
+    cam.addEventListener('click', () => { cam.disabled = true; send({ type: muted.video ? 'unmute' : 'mute', id: p.id, kind: 'video' }); });
+    const reason = el('input', { type: 'text', class: 'remove-reason', id: 'remove-reason-' + p.id, maxLength: 300, autocomplete: 'off' });
+    const form = el('form', { class: 'remove-form', hidden: true, noValidate: true },
+      el('label', { htmlFor: reason.id, text: 'Why are you removing ' + p.name + '? They cannot rejoin this session.' }), reason,
+      el('div', { class: 'row' },
+        el('button', { type: 'submit', class: 'remove-confirm danger', text: 'Remove' }),
+        el('button', { type: 'button', class: 'remove-cancel secondary', text: 'Cancel' })));
+    const remove = el('button', { type: 'button', class: 'remove danger', text: 'Remove', 'aria-label': 'Remove ' + p.name });
+    remove.addEventListener('click', () => { show(form, true); reason.focus(); });
+    $('.remove-cancel', form).addEventListener('click', () => show(form, false));
+    form.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      if (!reason.value.trim()) { reason.focus(); return; }
+      $('.remove-confirm', form).disabled = true;
+      send({ type: 'remove', id: p.id, reason: reason.value.trim() });
+    });
+    box.append(el('div', { class: 'row' }, mic, cam, remove), form);
+    return box;
   }
 
   // ---------- lobby (staff) ----------
@@ -282,6 +315,23 @@
       send({ type: 'offer', pc: 'up', sdp: pc.localDescription.sdp });
     });
   }
+  // Staff switched a source off: tell the pupil (the gateway drops it anyway).
+  function applyMuted(m) {
+    const parts = [];
+    if (m.audio) parts.push('Your teacher has muted your microphone.');
+    if (m.video) parts.push('Your teacher has turned off your camera.');
+    const box = $('#muted-message');
+    if (box) { box.textContent = parts.join(' '); show(box, parts.length > 0); }
+    if (local) {
+      local.getAudioTracks().forEach((t) => { if (m.audio) t.enabled = false; });
+      local.getVideoTracks().forEach((t) => { if (m.video) t.enabled = false; });
+      updateMediaButtons();
+    }
+    const mic = $('#toggle-mic'); const cam = $('#toggle-cam');
+    if (mic && m.audio) mic.disabled = true;
+    if (cam && m.video) cam.disabled = true;
+  }
+
   function onOffer(name, sdp) {
     enqueue(name, async () => {
       if (!pcs[name]) {
@@ -371,6 +421,12 @@
   }
   const ackBtn = $('#ack-recording');
   if (ackBtn) ackBtn.addEventListener('click', () => { ackBtn.disabled = true; send({ type: 'ack_recording_notice' }); });
+  const concernBtn = $('#raise-concern');
+  if (concernBtn) {
+    concernBtn.addEventListener('click', () => { show($('#concern-confirm'), true); $('#concern-confirm-yes').focus(); });
+    $('#concern-confirm-no').addEventListener('click', () => show($('#concern-confirm'), false));
+    $('#concern-confirm-yes').addEventListener('click', (ev) => { ev.currentTarget.disabled = true; send({ type: 'concern' }); });
+  }
   const lockBtn = $('#lock-lobby');
   if (lockBtn) lockBtn.addEventListener('click', () => send({ type: 'lock', locked: !locked }));
 
@@ -395,6 +451,7 @@
       if (s.notice === true && wasHidden) { $('#ack-recording').disabled = false; $('#ack-recording').focus(); }
     }
     setLocked(s.locked);
+    applyMuted(s.muted || {});
     if (s.phase === 'admitted' && !joined) join();
   }
   const handlers = {
@@ -417,6 +474,7 @@
       room.querySelectorAll('#lobby-list li.denying').forEach((li) => li.classList.remove('denying'));
     },
     ended: (m) => { if (!final) finish('ended', '', m.reason); },
+    concern_form: (m) => { if (typeof m.url === 'string' && m.url.startsWith('/')) location.assign(m.url); },
     removed: (m) => { if (!final) finish('removed', '', m.reason); },
   };
 

@@ -1,0 +1,143 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/chaperone-edu/chaperone/auth"
+	"github.com/chaperone-edu/chaperone/lobby"
+	"github.com/chaperone-edu/chaperone/recording"
+	"github.com/chaperone-edu/chaperone/store"
+)
+
+// This file is "stop and raise a concern" (R9): the room ends for
+// everyone, the member of staff fills in the concern for the DSL, and every
+// recording object of the session goes on legal hold.
+
+// mayRaiseConcern: staff of the session and the headteacher.
+func mayRaiseConcern(who auth.Identity, ss store.Session) bool {
+	return lobby.IsSessionStaff(who, ss) || who.Has(auth.RoleHead)
+}
+
+func concernURL(sessionID string) string {
+	return "/sessions/" + url.PathEscape(sessionID) + "/concern"
+}
+
+// holdSession puts every recording object of a session on legal hold, in
+// S3 and in the index. It returns how many object versions were held.
+func (s *Server) holdSession(ctx context.Context, sessionID string) (int, error) {
+	if s.cfg.Bucket == nil {
+		return 0, nil
+	}
+	n, err := s.cfg.Bucket.SetLegalHold(ctx, recording.SessionPrefix(sessionID), true)
+	if err != nil {
+		return n, fmt.Errorf("legal hold on session %s: %w", sessionID, err)
+	}
+	if _, err := s.store.SetRecordingHeld(ctx, sessionID, true); err != nil {
+		return n, fmt.Errorf("mark held: %w", err)
+	}
+	return n, nil
+}
+
+func (s *Server) pageConcern(w http.ResponseWriter, r *http.Request) {
+	who := sessionFrom(r.Context()).Identity
+	ss, err := s.store.GetSession(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.failErr(w, r, errUnknownSession)
+		return
+	}
+	if !mayRaiseConcern(who, ss) {
+		s.fail(w, r, http.StatusForbidden, "forbidden", "Only the staff of this session can raise a concern about it here. Otherwise, tell the safeguarding lead directly.")
+		return
+	}
+	s.renderConcernForm(w, r, http.StatusOK, ss, "", "", "")
+}
+
+func (s *Server) renderConcernForm(w http.ResponseWriter, r *http.Request, status int, ss store.Session, about, details, problem string) {
+	var names []string
+	if rows, err := s.store.ListAudit(r.Context(), store.AuditFilter{SessionID: ss.ID, Action: "room.join"}); err == nil {
+		seen := map[string]bool{}
+		for i := len(rows) - 1; i >= 0; i-- {
+			if n := rows[i].ActorName; n != "" && !seen[n] {
+				seen[n] = true
+				names = append(names, n)
+			}
+		}
+	}
+	recorded := s.sessionRecorded(r.Context(), ss.ID)
+	s.render(w, r, status, "concern", page{Title: "Raise a safeguarding concern", Message: problem, Error: problem != "",
+		Data: map[string]any{"S": ss, "When": s.when(ss), "Names": names, "About": about, "Details": details, "Recorded": recorded}})
+}
+
+// sessionRecorded reports whether any part of the session was recorded.
+func (s *Server) sessionRecorded(ctx context.Context, sessionID string) bool {
+	rows, err := s.store.ListAudit(ctx, store.AuditFilter{SessionID: sessionID, Action: "recording.confirmed"})
+	return err == nil && len(rows) > 0
+}
+
+func (s *Server) postConcern(w http.ResponseWriter, r *http.Request) {
+	who := sessionFrom(r.Context()).Identity
+	ss, err := s.store.GetSession(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.failErr(w, r, errUnknownSession)
+		return
+	}
+	if !mayRaiseConcern(who, ss) {
+		s.fail(w, r, http.StatusForbidden, "forbidden", "Only the staff of this session can raise a concern about it here. Otherwise, tell the safeguarding lead directly.")
+		return
+	}
+	about := strings.TrimSpace(r.PostFormValue("about"))
+	details := strings.TrimSpace(r.PostFormValue("details"))
+	switch {
+	case details == "":
+		s.renderConcernForm(w, r, http.StatusBadRequest, ss, about, details, "Say what happened: the safeguarding lead needs it to act.")
+		return
+	case utf8.RuneCountInString(details) > 5000 || utf8.RuneCountInString(about) > 500:
+		s.renderConcernForm(w, r, http.StatusBadRequest, ss, about, details, "That is too long: keep what happened to 5,000 characters and who it is about to 500.")
+		return
+	}
+	// A room still running ends now.
+	if lr, ok := s.liveRoomOf(ss.ID); ok {
+		lr.concern.Store(true)
+		lr.room.End("The session was ended by " + who.Name + ".")
+	}
+	held, herr := s.holdSession(r.Context(), ss.ID)
+	if herr != nil {
+		s.log.Error("legal hold for concern", slog.String("session", ss.ID), slog.Any("err", herr))
+	}
+	c := store.Concern{ID: newID(), SessionID: ss.ID, RaisedBySub: who.Subject, RaisedBy: who.Name, About: about, Details: details,
+		Created: s.now(), Recorded: s.sessionRecorded(r.Context(), ss.ID), HeldObjects: held}
+	if err := s.store.CreateConcern(r.Context(), c); err != nil {
+		s.failErr(w, r, fmt.Errorf("store concern: %w", err))
+		return
+	}
+	s.audit(r.Context(), who, "concern.filed", c.ID, ss.ID, map[string]any{"about": about, "recorded": c.Recorded, "held_objects": held}, auth.ClientIP(r))
+	msg := "Your concern has been sent to the designated safeguarding lead."
+	switch {
+	case !c.Recorded:
+		msg += " This session was not being recorded, so there is no recording; the concern says so."
+	case herr != nil:
+		msg += " The recordings could not all be put on hold just now; the safeguarding lead has been told and they will be held as soon as storage answers."
+	default:
+		msg += " The session's recordings are on legal hold and cannot be deleted."
+	}
+	s.render(w, r, http.StatusOK, "message", page{Title: "Concern sent", Heading: "Concern sent", Message: msg})
+}
+
+// applyConcernHold holds a session's recordings once they are stored, if a
+// concern was raised about it (in the room or on the concern page).
+func (s *Server) applyConcernHold(ctx context.Context, lr *liveRoom) {
+	cs, err := s.store.ListConcerns(ctx, lr.session.ID)
+	if !lr.concern.Load() && (err != nil || len(cs) == 0) {
+		return
+	}
+	if _, err := s.holdSession(ctx, lr.session.ID); err != nil && !errors.Is(err, context.Canceled) {
+		s.log.Error("legal hold after recording", slog.String("session", lr.session.ID), slog.Any("err", err))
+	}
+}
