@@ -133,6 +133,8 @@ func (s *Server) routes() {
 		return "/delegations?done=revoked", err
 	})))
 	s.mux.HandleFunc("GET /rooms/{id}", rs(s.pageRoom))
+	s.mux.HandleFunc("GET /sessions/{id}/concern", rs(s.pageConcern))
+	s.mux.HandleFunc("POST /sessions/{id}/concern", rs(s.postConcern))
 	s.mux.HandleFunc("GET /ws/rooms/{id}", rs(s.wsRoom))
 	s.mux.HandleFunc("GET /sessions/{id}/attendance.csv", rs(s.attendanceCSV))
 
