@@ -82,8 +82,12 @@ type Room struct {
 	media    bool           // last PupilMedia, for gate audit rows
 	hadStaff bool
 	stopped  bool
-	grace    *time.Timer
-	log      *slog.Logger
+	// heldSince is when pupils' media was last held (zero while it flows
+	// or no pupil is present); heldTotal accumulates earlier holds.
+	heldSince time.Time
+	heldTotal time.Duration
+	grace     *time.Timer
+	log       *slog.Logger
 }
 
 // NewRoom starts the actor of a live session.
@@ -401,6 +405,22 @@ func (r *Room) Stop() {
 	})
 }
 
+// Held reports how long pupils' media has been held in this room so far,
+// and whether it is held now.
+func (r *Room) Held() (time.Duration, bool) {
+	var total time.Duration
+	var now bool
+	if err := r.do(func() {
+		total, now = r.heldTotal, !r.heldSince.IsZero()
+		if now {
+			total += r.cfg.Now().Sub(r.heldSince)
+		}
+	}); err != nil {
+		return 0, false
+	}
+	return total, now
+}
+
 // Snapshot returns a copy of the room's state (for tests and pages).
 func (r *Room) Snapshot() RoomState {
 	var s RoomState
@@ -481,6 +501,14 @@ func (r *Room) apply() {
 		m := r.muted[p.ID]
 		r.cfg.Gate.SetSourceAllowed(p.ID, "audio", !m.Audio && !r.streamedPupil(p.ID))
 		r.cfg.Gate.SetSourceAllowed(p.ID, "video", !m.Video && !r.streamedPupil(p.ID))
+	}
+	holding := d.Pupils > 0 && !d.PupilMedia
+	switch now := r.cfg.Now(); {
+	case holding && r.heldSince.IsZero():
+		r.heldSince = now
+	case !holding && !r.heldSince.IsZero():
+		r.heldTotal += now.Sub(r.heldSince)
+		r.heldSince = time.Time{}
 	}
 	if d.Pupils > 0 && d.PupilMedia != r.media {
 		action := "gate.open"

@@ -92,6 +92,14 @@ func TestMediaGate(t *testing.T) {
 		return received(aMedia, zoeID) > a0+10 && received(t2Media, ameliaID) > 10 && received(aMedia, teacherID) > 0
 	}, 2*time.Second, 20*time.Millisecond, "media within 2 s of the teacher rejoining")
 	t.Logf("media resumed %s after the teacher rejoined", time.Since(start).Round(time.Millisecond))
+
+	// The metrics show the room, its participants, forwarded packets and held time.
+	status, body := get(t, testkit.CookieClient(t), sc.gw.URL+"/metrics")
+	require.Equal(t, 200, status)
+	require.Contains(t, body, "chaperone_rooms_live 1")
+	require.Contains(t, body, `chaperone_participants{state="admitted"} 3`)
+	require.Regexp(t, `chaperone_forwarded_packets_total [1-9]`, body)
+	require.Regexp(t, `chaperone_gate_held_seconds_total [0-9]`, body) // the test clock stands still
 }
 
 func sumEdges(es []sfu.EdgeStats) uint64 {

@@ -75,6 +75,7 @@ func (s *Server) roomEnded(lr *liveRoom, reason string) {
 		s.log.Error("mark session ended", slog.String("session", lr.session.ID), slog.Any("err", err))
 	}
 	s.finishRecording(lr, 10*time.Minute)
+	s.metrics.roomEnded(lr)
 	lr.media.Close()
 	s.rooms.mu.Lock()
 	if s.rooms.m[lr.session.ID] == lr {

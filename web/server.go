@@ -54,13 +54,14 @@ type Config struct {
 
 // Server holds the handlers' dependencies.
 type Server struct {
-	cfg   Config
-	auth  *auth.Service
-	store store.Store
-	log   *slog.Logger
-	pages map[string]*template.Template
-	mux   *http.ServeMux
-	rooms rooms
+	cfg     Config
+	auth    *auth.Service
+	store   store.Store
+	log     *slog.Logger
+	pages   map[string]*template.Template
+	mux     *http.ServeMux
+	rooms   rooms
+	metrics *metrics
 }
 
 // New builds the web server.
@@ -75,6 +76,7 @@ func New(cfg Config, a *auth.Service, st store.Store) (*Server, error) {
 	if err := s.parseTemplates(); err != nil {
 		return nil, err
 	}
+	s.metrics = newMetrics(s)
 	s.routes()
 	return s, nil
 }
@@ -105,6 +107,7 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.Handle("GET /metrics", s.metricsHandler())
 	s.mux.HandleFunc("GET /{$}", s.home)
 	s.mux.HandleFunc("GET /login", s.login)
 	s.mux.HandleFunc("GET /auth/callback", s.callback)

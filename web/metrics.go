@@ -1,0 +1,115 @@
+package web
+
+import (
+	"net/http"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/chaperone-edu/chaperone/lobby"
+)
+
+// metrics exposes the gateway's counters to Prometheus at /metrics. Values
+// are read from the live rooms at scrape time; counters of rooms that have
+// ended are kept so totals only grow. No personal data is exported.
+type metrics struct {
+	s *Server
+
+	mu                                                                         sync.Mutex
+	endedPackets, endedBytes, endedIn                                          uint64
+	endedHeldSeconds                                                           float64
+	roomsDesc, partDesc, fwdPkts, fwdBytes, inPkts, heldSecs, heldNow, recDesc *prometheus.Desc
+}
+
+func newMetrics(s *Server) *metrics {
+	return &metrics{s: s,
+		roomsDesc: prometheus.NewDesc("chaperone_rooms_live", "Live rooms on this gateway.", nil, nil),
+		partDesc:  prometheus.NewDesc("chaperone_participants", "Connected participants in live rooms, by state.", []string{"state"}, nil),
+		fwdPkts:   prometheus.NewDesc("chaperone_forwarded_packets_total", "RTP packets forwarded to subscribers.", nil, nil),
+		fwdBytes:  prometheus.NewDesc("chaperone_forwarded_bytes_total", "RTP bytes forwarded to subscribers.", nil, nil),
+		inPkts:    prometheus.NewDesc("chaperone_published_packets_total", "RTP packets received from publishers.", nil, nil),
+		heldSecs:  prometheus.NewDesc("chaperone_gate_held_seconds_total", "Time pupils' media was held by the safeguarding rules, summed over rooms.", nil, nil),
+		heldNow:   prometheus.NewDesc("chaperone_rooms_media_held", "Live rooms whose pupils' media is held now.", nil, nil),
+		recDesc:   prometheus.NewDesc("chaperone_recordings_active", "Live rooms being recorded.", nil, nil),
+	}
+}
+
+func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{m.roomsDesc, m.partDesc, m.fwdPkts, m.fwdBytes, m.inPkts, m.heldSecs, m.heldNow, m.recDesc} {
+		ch <- d
+	}
+}
+
+// roomTotals reads one room's counters.
+func roomTotals(lr *liveRoom) (pkts, bytes, in uint64, held float64, holding bool) {
+	ts, es := lr.media.Stats()
+	for _, e := range es {
+		pkts += e.Packets
+		bytes += e.Bytes
+	}
+	for _, t := range ts {
+		in += t.PacketsIn
+	}
+	d, now := lr.room.Held()
+	return pkts, bytes, in, d.Seconds(), now
+}
+
+// roomEnded adds an ending room's counters to the totals.
+func (m *metrics) roomEnded(lr *liveRoom) {
+	p, b, in, held, _ := roomTotals(lr)
+	m.mu.Lock()
+	m.endedPackets += p
+	m.endedBytes += b
+	m.endedIn += in
+	m.endedHeldSeconds += held
+	m.mu.Unlock()
+}
+
+func (m *metrics) Collect(ch chan<- prometheus.Metric) {
+	m.s.rooms.mu.Lock()
+	live := make([]*liveRoom, 0, len(m.s.rooms.m))
+	for _, lr := range m.s.rooms.m {
+		live = append(live, lr)
+	}
+	m.s.rooms.mu.Unlock()
+	m.mu.Lock()
+	pkts, bytes, in, held := m.endedPackets, m.endedBytes, m.endedIn, m.endedHeldSeconds
+	m.mu.Unlock()
+	states := map[string]float64{"admitted": 0, "waiting": 0}
+	var holdingRooms, recording float64
+	for _, lr := range live {
+		p, b, i, h, holding := roomTotals(lr)
+		pkts, bytes, in, held = pkts+p, bytes+b, in+i, held+h
+		if holding {
+			holdingRooms++
+		}
+		st := lr.room.Snapshot()
+		if st.Recording == lobby.RecConfirmed {
+			recording++
+		}
+		for _, x := range st.Participants {
+			if x.Connected && (x.State == lobby.Admitted || x.State == lobby.Waiting) {
+				states[string(x.State)]++
+			}
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(m.roomsDesc, prometheus.GaugeValue, float64(len(live)))
+	for st, n := range states {
+		ch <- prometheus.MustNewConstMetric(m.partDesc, prometheus.GaugeValue, n, st)
+	}
+	ch <- prometheus.MustNewConstMetric(m.fwdPkts, prometheus.CounterValue, float64(pkts))
+	ch <- prometheus.MustNewConstMetric(m.fwdBytes, prometheus.CounterValue, float64(bytes))
+	ch <- prometheus.MustNewConstMetric(m.inPkts, prometheus.CounterValue, float64(in))
+	ch <- prometheus.MustNewConstMetric(m.heldSecs, prometheus.CounterValue, held)
+	ch <- prometheus.MustNewConstMetric(m.heldNow, prometheus.GaugeValue, holdingRooms)
+	ch <- prometheus.MustNewConstMetric(m.recDesc, prometheus.GaugeValue, recording)
+}
+
+// metricsHandler serves /metrics: the gateway's own metrics and the Go
+// runtime's, from a registry of this server's (not the global one).
+func (s *Server) metricsHandler() http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(s.metrics, prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}
