@@ -21,6 +21,8 @@ var doneMessages = map[string]string{
 	"cancelled": "The session has been cancelled.",
 	"delegated": "Delegation saved. The senior leader can approve sessions until the date you gave.",
 	"revoked":   "Delegation revoked.",
+	"held":      "The recordings of this session are on legal hold: they cannot be deleted until you release the hold.",
+	"released":  "The legal hold is released. The recordings will be deleted when their retention ends.",
 }
 
 // sessionRow is a session with what the viewer can do with it.

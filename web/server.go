@@ -139,6 +139,15 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /sessions/{id}/concern", rs(s.pageConcern))
 	s.mux.HandleFunc("POST /sessions/{id}/concern", rs(s.postConcern))
 	s.mux.HandleFunc("GET /ws/rooms/{id}", rs(s.wsRoom))
+
+	// The DSL's recordings and the audit log.
+	s.mux.HandleFunc("GET /recordings", rs(s.pageRecordings))
+	s.mux.HandleFunc("GET /recordings/{id}", rs(s.pageRecording))
+	s.mux.HandleFunc("GET /recordings/{id}/media/{file}", rs(s.recordingMedia))
+	s.mux.HandleFunc("POST /recordings/{id}/hold", rs(s.postHold(true)))
+	s.mux.HandleFunc("POST /recordings/{id}/release", rs(s.postHold(false)))
+	s.mux.HandleFunc("GET /audit", rs(s.pageAudit))
+	s.mux.HandleFunc("GET /audit.csv", rs(s.auditCSV))
 	s.mux.HandleFunc("GET /sessions/{id}/attendance.csv", rs(s.attendanceCSV))
 
 	s.mux.HandleFunc("GET /api/me", rs(s.apiMe))
@@ -248,6 +257,9 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 			if sess.Identity.Has(auth.RolePupil) {
 				p.Data = map[string]any{"Lessons": s.pupilLessons(r, sess.Identity)}
 			}
+			if sess.Identity.Has(auth.RoleDSL) {
+				p.Data = map[string]any{"Concerns": s.recentConcerns(r)}
+			}
 		}
 		s.render(w, r, http.StatusOK, "home", p)
 	})(w, r)
@@ -273,10 +285,13 @@ func (s *Server) nextSteps(r *http.Request, id auth.Identity) []link {
 		l = append(l, link{Text: "Delegate approval to a senior leader", Href: "/delegations"})
 	}
 	if id.Has(auth.RoleDSL) {
-		l = append(l, link{Text: "Recordings and safeguarding concerns will appear here."})
+		l = append(l, link{Text: "Recordings", Href: "/recordings"})
+	}
+	if id.Has(auth.RoleDSL) || id.Has(auth.RoleAdmin) {
+		l = append(l, link{Text: "Audit log", Href: "/audit"})
 	}
 	if id.Has(auth.RoleAdmin) {
-		l = append(l, link{Text: "Gateway readiness (database and identity provider)", Href: "/readyz"})
+		l = append(l, link{Text: "Gateway readiness (database, identity provider, storage)", Href: "/readyz"})
 	}
 	return l
 }
