@@ -158,6 +158,11 @@ func TestStopAndRaiseConcern(t *testing.T) {
 	require.Len(t, cs, 1)
 	require.True(t, cs[0].Recorded)
 	require.Equal(t, "Sarah Whitfield", cs[0].RaisedBy)
+	_, home := get(t, sc.people["dsl"].HTTP, sc.gw.URL+"/")
+	require.Contains(t, home, "Safeguarding concerns")
+	require.Contains(t, home, "raised by Sarah Whitfield about Amelia Jones")
+	_, home = get(t, sc.people["teacher"].HTTP, sc.gw.URL+"/")
+	require.NotContains(t, home, "Safeguarding concerns", "only the DSL sees concerns")
 
 	// Every object of the session is on hold (after the uploads finished).
 	var objs []recording.Object
