@@ -145,7 +145,12 @@ func TestStopAndRaiseConcern(t *testing.T) {
 	require.NotContains(t, ended["reason"], "concern")
 
 	// The teacher files the concern.
-	status, body := get(t, sc.people["teacher"].HTTP, sc.gw.URL+form["url"].(string))
+	status, body := get(t, sc.people["teacher"].HTTP, sc.gw.URL+"/sessions/"+id)
+	require.Equal(t, http.StatusOK, status)
+	require.Contains(t, body, "This session was recorded")
+	status, _ = get(t, sc.people["teacher"].HTTP, sc.gw.URL+"/recordings/"+id)
+	require.Equal(t, http.StatusForbidden, status, "the teacher cannot play it")
+	status, body = get(t, sc.people["teacher"].HTTP, sc.gw.URL+form["url"].(string))
 	require.Equal(t, http.StatusOK, status, body)
 	require.Contains(t, body, "This session was recorded")
 	resp, err := sc.people["teacher"].HTTP.PostForm(sc.gw.URL+form["url"].(string), url.Values{"csrf_token": {sc.people["teacher"].CSRF},
@@ -185,8 +190,11 @@ func TestStopAndRaiseConcern(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, n)
 	// ...until the hold is released.
-	_, err = sc.gw.Bucket.SetLegalHold(context.Background(), recording.SessionPrefix(id), false)
+	dsl := sc.people["dsl"]
+	resp, err = dsl.HTTP.PostForm(sc.gw.URL+"/recordings/"+id+"/release", url.Values{"csrf_token": {dsl.CSRF}, "reason": {"Reviewed: no further action needed."}})
 	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, "the DSL releases the hold")
 	n, err = sc.gw.Web.SweepRecordings(context.Background(), later)
 	require.NoError(t, err)
 	require.Equal(t, len(objs), n)
