@@ -25,6 +25,31 @@ func joinRoom(t *testing.T, sc *school, user, id string) (*testkit.RoomConn, *sf
 	return rc, rc.Media(true, true)
 }
 
+// member is a participant's signalling connection and pion media client.
+type member struct {
+	rc    *testkit.RoomConn
+	media *sfutest.Client
+}
+
+// teacherAndPupils joins the teacher (publishing), then each pupil user,
+// whom the teacher admits; every pupil publishes once admitted.
+func teacherAndPupils(t *testing.T, sc *school, id string, pupils ...string) (member, []member) {
+	t.Helper()
+	teacher, tMedia := joinRoom(t, sc, "teacher", id)
+	teacher.WaitState(map[string]any{"phase": "admitted"})
+	require.NoError(t, tMedia.Start())
+	var out []member
+	for _, u := range pupils {
+		rc, m := joinRoom(t, sc, u, id)
+		rc.WaitState(map[string]any{"phase": "waiting"})
+		require.NoError(t, teacher.Send(map[string]any{"type": "admit", "id": participantID(rc)}))
+		rc.WaitState(map[string]any{"phase": "admitted"})
+		require.NoError(t, m.Start())
+		out = append(out, member{rc, m})
+	}
+	return member{teacher, tMedia}, out
+}
+
 func received(c *sfutest.Client, from string) uint64 {
 	return c.Received(from, "video").Packets + c.Received(from, "audio").Packets
 }
@@ -138,12 +163,12 @@ func TestJoinStorm(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	baseline := runtime.NumGoroutine()
 
-	type member struct {
+	type stormMember struct {
 		api   *testkit.APIClient
 		rc    *testkit.RoomConn
 		media *sfutest.Client
 	}
-	members := make([]member, n)
+	members := make([]stormMember, n)
 	var wg sync.WaitGroup
 	for i := range members {
 		wg.Add(1)
@@ -155,7 +180,7 @@ func TestJoinStorm(t *testing.T) {
 				t.Errorf("dial %d: %v", i, err)
 				return
 			}
-			members[i] = member{api: a, rc: rc, media: rc.Media(false, false)}
+			members[i] = stormMember{api: a, rc: rc, media: rc.Media(false, false)}
 			rc.WaitState(map[string]any{"phase": "waiting"})
 		}(i)
 	}

@@ -75,22 +75,16 @@ func (s *Server) pageMySessions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.now()
-	var upcoming, past []sessionRow
-	seenSeries := map[string]int{} // series ID → index in upcoming
+	var coming []store.Session
+	var past []sessionRow
 	for _, ss := range list {
 		if !ss.End.After(now) || ss.State == store.StateEnded || ss.State == store.StateCancelled || ss.State == store.StateRejected {
 			past = append(past, s.row(r, who, ss, ds))
 			continue
 		}
-		if i, ok := seenSeries[ss.SeriesID]; ok && ss.SeriesID != "" {
-			upcoming[i].MoreInSeries++ // show the next occurrence; count the rest
-			continue
-		}
-		if ss.SeriesID != "" {
-			seenSeries[ss.SeriesID] = len(upcoming)
-		}
-		upcoming = append(upcoming, s.row(r, who, ss, ds))
+		coming = append(coming, ss)
 	}
+	upcoming := s.seriesRows(r, who, coming, ds)
 	title := "My sessions"
 	if who.Has(auth.RolePupil) {
 		title = "My lessons"
@@ -232,18 +226,7 @@ func (s *Server) pageApprovals(w http.ResponseWriter, r *http.Request) {
 		s.failErr(w, r, err)
 		return
 	}
-	rows := make([]sessionRow, 0, len(pending))
-	seen := map[string]int{}
-	for _, ss := range pending {
-		if i, ok := seen[ss.SeriesID]; ok && ss.SeriesID != "" {
-			rows[i].MoreInSeries++
-			continue
-		}
-		if ss.SeriesID != "" {
-			seen[ss.SeriesID] = len(rows)
-		}
-		rows = append(rows, s.row(r, who, ss, ds))
-	}
+	rows := s.seriesRows(r, who, pending, ds)
 	s.render(w, r, http.StatusOK, "approvals", page{Title: "Waiting for approval", Message: doneMessages[r.URL.Query().Get("done")],
 		Data: map[string]any{"Rows": rows}})
 }
@@ -326,6 +309,24 @@ func (s *Server) pupilLessons(r *http.Request, who auth.Identity) []sessionRow {
 	rows := make([]sessionRow, 0, len(list))
 	for _, ss := range list {
 		rows = append(rows, s.row(r, who, ss, nil))
+	}
+	return rows
+}
+
+// seriesRows makes a row per session, folding the later occurrences of a
+// weekly series into its first row (MoreInSeries counts them).
+func (s *Server) seriesRows(r *http.Request, who auth.Identity, list []store.Session, ds []store.Delegation) []sessionRow {
+	rows := make([]sessionRow, 0, len(list))
+	first := map[string]int{} // series ID → index in rows
+	for _, ss := range list {
+		if i, ok := first[ss.SeriesID]; ok && ss.SeriesID != "" {
+			rows[i].MoreInSeries++
+			continue
+		}
+		if ss.SeriesID != "" {
+			first[ss.SeriesID] = len(rows)
+		}
+		rows = append(rows, s.row(r, who, ss, ds))
 	}
 	return rows
 }
