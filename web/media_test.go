@@ -223,11 +223,16 @@ func TestJoinStorm(t *testing.T) {
 	for _, u := range sc.people {
 		u.HTTP.CloseIdleConnections()
 	}
-	var now int
-	require.Eventually(t, func() bool {
+	// 60 leaked participants would leave thousands of goroutines (each pion
+	// connection runs dozens); a little slack absorbs runtime housekeeping.
+	deadline := time.Now().Add(30 * time.Second)
+	now := runtime.NumGoroutine()
+	for now > baseline+20 && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
 		now = runtime.NumGoroutine()
-		return now <= baseline+5
-	}, 15*time.Second, 100*time.Millisecond, "goroutines back to baseline (%d, now %d)", baseline, now)
+	}
+	require.LessOrEqual(t, now, baseline+20, "goroutines back to baseline %d", baseline)
+	t.Logf("goroutines: %d before the storm, %d after", baseline, now)
 
 	count := func(action string) int {
 		rows, err := gw.Store.ListAudit(context.Background(), store.AuditFilter{Action: action, SessionID: id})
