@@ -1,5 +1,7 @@
 package lobby
 
+import "time"
+
 // The messages the Room sends to clients. The web layer sends them as JSON
 // over the WebSocket (DESIGN.md "Signalling").
 
@@ -15,6 +17,30 @@ type StateMsg struct {
 	Muted     Muted  `json:"muted"`
 	// Notice asks the participant to acknowledge that the session is recorded.
 	Notice bool `json:"notice"`
+	// ChatPupils says whether pupils may write in the chat.
+	ChatPupils bool `json:"chat_pupils"`
+}
+
+// ChatMsg is one chat message; it always goes to the whole room.
+type ChatMsg struct {
+	Type    string    `json:"type"` // "chat"
+	ID      string    `json:"id"`
+	From    Person    `json:"from"`
+	Text    string    `json:"text"`
+	Time    time.Time `json:"time"`
+	Deleted bool      `json:"-"`
+}
+
+// ChatHistoryMsg gives a newly admitted participant the chat so far.
+type ChatHistoryMsg struct {
+	Type     string    `json:"type"` // "chat_history"
+	Messages []ChatMsg `json:"messages"`
+}
+
+// ChatDeletedMsg tells the room that staff removed a message from view.
+type ChatDeletedMsg struct {
+	Type string `json:"type"` // "chat_deleted"
+	ID   string `json:"id"`
 }
 
 // Muted says which of a participant's sources staff have switched off.

@@ -82,6 +82,9 @@ type Room struct {
 	media    bool           // last PupilMedia, for gate audit rows
 	hadStaff bool
 	stopped  bool
+	chatLog  []ChatMsg
+	chatOff  bool                   // staff switched pupils' chat off
+	chatSent map[string][]time.Time // recent messages per pupil, for the rate limit
 	// heldSince is when pupils' media was last held (zero while it flows
 	// or no pupil is present); heldTotal accumulates earlier holds.
 	heldSince time.Time
@@ -102,7 +105,7 @@ func NewRoom(cfg RoomConfig) *Room {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	r := &Room{cfg: cfg, ops: make(chan func()), done: make(chan struct{}), clients: map[string]Client{}, edges: map[Edge]bool{},
-		muted: map[string]Muted{}, sent: map[string]any{}, log: cfg.Logger.With(slog.String("session", cfg.Session.ID))}
+		muted: map[string]Muted{}, sent: map[string]any{}, chatSent: map[string][]time.Time{}, log: cfg.Logger.With(slog.String("session", cfg.Session.ID))}
 	r.state.Recording = RecOff
 	r.state.Streamed = cfg.Session.Kind == KindStreamed
 	go r.loop()
@@ -188,6 +191,7 @@ func (r *Room) join(id string, j Joiner, c Client) error {
 	delete(r.sent, id+"/state")
 	delete(r.sent, id+"/roster")
 	delete(r.sent, id+"/lobby")
+	delete(r.sent, id+"/chat")
 	if p.State != Denied {
 		p.State = Waiting
 		p.Reason = ""
@@ -242,11 +246,13 @@ func (r *Room) MediaReady(id string) {
 
 // Command is a staff action on the room.
 type Command struct {
-	Type   string // admit, deny, remove, mute, unmute, lock, end
-	Target string // participant ID
-	Reason string
-	Kind   string // for mute/unmute: "audio" or "video"
-	Locked bool   // for lock
+	Type    string // admit, deny, remove, mute, unmute, lock, end, concern, chat, chat_delete, chat_pupils
+	Target  string // participant ID (chat_delete: the message ID)
+	Reason  string
+	Kind    string // for mute/unmute: "audio" or "video"
+	Locked  bool   // for lock
+	Text    string // for chat
+	Allowed bool   // for chat_pupils
 }
 
 // Do runs a command from participant by. Refusals are *Error and change nothing.
@@ -259,6 +265,9 @@ func (r *Room) Do(by string, cmd Command) error {
 }
 
 func (r *Room) command(by string, cmd Command) error {
+	if cmd.Type == "chat" {
+		return r.chat(by, cmd.Text)
+	}
 	actor := r.find(by)
 	if actor == nil || actor.State != Admitted || !actor.Connected || actor.Role != Staff {
 		return &Error{Kind: Forbidden, Message: "Only staff in the room can do that."}
@@ -277,6 +286,25 @@ func (r *Room) command(by string, cmd Command) error {
 		r.audit(actor.Subject, actor.Name, "session.ended", r.cfg.Session.ID, map[string]any{"reason": "ended by staff"}, "")
 		r.end("The session was ended by " + actor.Name + ".")
 		return nil
+	case "chat_pupils":
+		r.chatOff = !cmd.Allowed
+		r.audit(actor.Subject, actor.Name, "chat.pupils", "", map[string]any{"allowed": cmd.Allowed}, "")
+		r.apply()
+		return nil
+	case "chat_delete":
+		for i := range r.chatLog {
+			if m := &r.chatLog[i]; m.ID == cmd.Target && !m.Deleted {
+				m.Deleted = true
+				r.audit(actor.Subject, actor.Name, "chat.deleted", m.ID, map[string]any{"whom": m.From.Name, "text": m.Text}, "")
+				for id, c := range r.clients {
+					if p := r.find(id); p != nil && p.State == Admitted {
+						c.Send(ChatDeletedMsg{Type: "chat_deleted", ID: m.ID})
+					}
+				}
+				return nil
+			}
+		}
+		return &Error{Kind: NotFound, Field: "id", Message: "There is no such message."}
 	case "concern":
 		// Pupils are not told why: they see that staff ended the session.
 		r.audit(actor.Subject, actor.Name, "concern.raised", r.cfg.Session.ID, map[string]any{"recording": string(r.state.Recording)}, "")
@@ -561,7 +589,7 @@ func (r *Room) stateMsg(p Participant, d Decision) StateMsg {
 		gate = "held"
 	}
 	return StateMsg{Type: "state", Phase: phase, Gate: gate, Banner: Banner(p, r.state, d), Reason: p.Reason,
-		Recording: string(r.state.Recording), Locked: r.state.Locked, Muted: r.muted[p.ID],
+		Recording: string(r.state.Recording), Locked: r.state.Locked, Muted: r.muted[p.ID], ChatPupils: !r.chatOff,
 		Notice: recording && p.State == Admitted && NeedsNotice(p)}
 }
 
@@ -585,6 +613,10 @@ func (r *Room) broadcast(d Decision) {
 		}
 		r.sendIfChanged(c, p.ID+"/state", r.stateMsg(p, d))
 		if p.State == Admitted {
+			if _, ok := r.sent[p.ID+"/chat"]; !ok {
+				r.sent[p.ID+"/chat"] = true
+				c.Send(ChatHistoryMsg{Type: "chat_history", Messages: r.visibleChat()})
+			}
 			r.sendIfChanged(c, p.ID+"/roster", roster)
 			if p.Role == Staff {
 				r.sendIfChanged(c, p.ID+"/lobby", lobby)

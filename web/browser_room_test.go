@@ -127,4 +127,13 @@ func TestBrowserLiveRoom(t *testing.T) {
 	require.Contains(t, text(t, pupils["pupil"], `#tiles`), "Sarah Whitfield")
 	require.Contains(t, text(t, pupils["pupil"], `#tiles`), "Zoë Lefèvre")
 	testkit.Screenshot(t, pupils["pupil"], "pupil-in-room")
+
+	// Chat: a pupil's message shows as text (no HTML) for the teacher, with the pupil's verified name.
+	require.NoError(t, chromedp.Do(pupils["pupil"],
+		chromedp.SendKeys(chromedp.CSS(`#chat-text`), `<img src=x id=injected>Hello miss`),
+		chromedp.Click(chromedp.CSS(`#chat-send`)),
+	))
+	require.Eventually(t, func() bool { return strings.Contains(text(t, teacher, `#chat-list`), "Hello miss") }, 5*time.Second, 100*time.Millisecond)
+	require.Contains(t, text(t, teacher, `#chat-list`), `Amelia Jones: <img src=x id=injected>Hello miss`)
+	require.Equal(t, "0", evalString(t, teacher, `String(document.querySelectorAll('#chat-list img, #injected').length)`), "no HTML from a message")
 }

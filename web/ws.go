@@ -38,6 +38,8 @@ type inMsg struct {
 	Reason    string         `json:"reason"`
 	Locked    *bool          `json:"locked"`
 	Kind      string         `json:"kind"`
+	Text      string         `json:"text"`
+	Allowed   *bool          `json:"allowed"`
 }
 
 // decodeMsg parses one signalling message. Every failure is an ErrorMsg
@@ -65,6 +67,18 @@ func decodeMsg(data []byte) (inMsg, *lobby.ErrorMsg) {
 	case "lock":
 		if m.Locked == nil {
 			return m, &lobby.ErrorMsg{Type: "error", Code: "bad_message", Message: `The message needs "locked": true or false.`}
+		}
+	case "chat":
+		if strings.TrimSpace(m.Text) == "" {
+			return m, &lobby.ErrorMsg{Type: "error", Code: "bad_message", Message: `The message needs "text".`}
+		}
+	case "chat_delete":
+		if m.ID == "" {
+			return m, &lobby.ErrorMsg{Type: "error", Code: "bad_message", Message: `The message needs the chat message's "id".`}
+		}
+	case "chat_pupils":
+		if m.Allowed == nil {
+			return m, &lobby.ErrorMsg{Type: "error", Code: "bad_message", Message: `The message needs "allowed": true or false.`}
 		}
 	case "end", "concern", "knock", "ack_recording_notice", "ping":
 	case "":
@@ -355,10 +369,13 @@ func (c *wsConn) handle(m inMsg) *lobby.ErrorMsg {
 		default:
 			return errMsg("unknown_pc", "The server offers on \"down\"; clients offer on \"up\".")
 		}
-	case "admit", "deny", "remove", "mute", "unmute", "lock", "end":
-		cmd := lobby.Command{Type: m.Type, Target: m.ID, Reason: m.Reason, Kind: m.Kind}
+	case "admit", "deny", "remove", "mute", "unmute", "lock", "end", "chat", "chat_delete", "chat_pupils":
+		cmd := lobby.Command{Type: m.Type, Target: m.ID, Reason: m.Reason, Kind: m.Kind, Text: m.Text}
 		if m.Locked != nil {
 			cmd.Locked = *m.Locked
+		}
+		if m.Allowed != nil {
+			cmd.Allowed = *m.Allowed
 		}
 		if err := c.lr.room.Do(c.pid, cmd); err != nil {
 			var le *lobby.Error

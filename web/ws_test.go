@@ -158,7 +158,7 @@ func FuzzDecodeMsg(f *testing.F) {
 			return
 		}
 		switch m.Type {
-		case "offer", "answer", "candidate", "admit", "deny", "remove", "mute", "unmute", "lock", "end", "knock", "ack_recording_notice", "ping":
+		case "offer", "answer", "candidate", "admit", "deny", "remove", "mute", "unmute", "lock", "end", "knock", "ack_recording_notice", "ping", "concern", "chat", "chat_delete", "chat_pupils":
 		default:
 			t.Fatalf("accepted unknown type %q", m.Type)
 		}

@@ -28,7 +28,7 @@ const EnvBrowserTimeout = "CHAPERONE_BROWSER_TIMEOUT"
 
 // DefaultBrowserTimeout is how long a browser from Browser lives before its
 // context ends.
-const DefaultBrowserTimeout = 60 * time.Second
+const DefaultBrowserTimeout = 3 * time.Minute
 
 // browserFlags are the Chromium switches for tests, on top of chromedp's
 // defaults (which already include headless, no-first-run,

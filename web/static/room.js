@@ -421,6 +421,41 @@
   }
   const ackBtn = $('#ack-recording');
   if (ackBtn) ackBtn.addEventListener('click', () => { ackBtn.disabled = true; send({ type: 'ack_recording_notice' }); });
+  // ---------- chat: every message goes to the whole room ----------
+  const chatList = $('#chat-list');
+  let chatPupils = true;
+  function chatItem(m) {
+    const li = el('li', { 'data-message': m.id },
+      el('strong', { text: m.from.name + (m.from.role === 'staff' ? ' (staff)' : '') + ': ' }),
+      el('span', { class: 'text', text: m.text })); // text, never HTML
+    if (isStaff) {
+      const del = el('button', { type: 'button', class: 'chat-delete link', text: 'Delete', 'aria-label': 'Delete message from ' + m.from.name });
+      del.addEventListener('click', () => { del.disabled = true; send({ type: 'chat_delete', id: m.id }); });
+      li.append(' ', del);
+    }
+    return li;
+  }
+  function addChat(m) { if (chatList) { chatList.append(chatItem(m)); chatList.scrollTop = chatList.scrollHeight; } }
+  function applyChatAllowed(on) {
+    chatPupils = on;
+    const b = $('#chat-pupils');
+    if (b) { b.textContent = on ? "Turn pupils' chat off" : "Turn pupils' chat on"; b.setAttribute('aria-pressed', String(!on)); }
+    if (!isStaff) { show($('#chat-form'), on); show($('#chat-off'), !on); }
+  }
+  const chatForm = $('#chat-form');
+  if (chatForm) {
+    chatForm.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      const input = $('#chat-text');
+      const text = input.value.trim();
+      if (!text) return;
+      send({ type: 'chat', text });
+      input.value = '';
+    });
+  }
+  const chatPupilsBtn = $('#chat-pupils');
+  if (chatPupilsBtn) chatPupilsBtn.addEventListener('click', () => send({ type: 'chat_pupils', allowed: !chatPupils }));
+
   const concernBtn = $('#raise-concern');
   if (concernBtn) {
     concernBtn.addEventListener('click', () => { show($('#concern-confirm'), true); $('#concern-confirm-yes').focus(); });
@@ -452,6 +487,7 @@
     }
     setLocked(s.locked);
     applyMuted(s.muted || {});
+    applyChatAllowed(s.chat_pupils !== false);
     if (s.phase === 'admitted' && !joined) join();
   }
   const handlers = {
@@ -474,6 +510,9 @@
       room.querySelectorAll('#lobby-list li.denying').forEach((li) => li.classList.remove('denying'));
     },
     ended: (m) => { if (!final) finish('ended', '', m.reason); },
+    chat: (m) => addChat(m),
+    chat_history: (m) => { if (chatList) { chatList.replaceChildren(); (m.messages || []).forEach(addChat); } },
+    chat_deleted: (m) => { const li = chatList && chatList.querySelector(`li[data-message="${CSS.escape(m.id)}"]`); if (li) li.remove(); },
     concern_form: (m) => { if (typeof m.url === 'string' && m.url.startsWith('/')) location.assign(m.url); },
     removed: (m) => { if (!final) finish('removed', '', m.reason); },
   };
