@@ -135,6 +135,9 @@ func (s *SQLite) ListAudit(ctx context.Context, f AuditFilter) ([]AuditRecord, e
 	if f.SessionID != "" {
 		add("session_id = $?", f.SessionID)
 	}
+	if f.Before > 0 {
+		add("seq < $?", f.Before)
+	}
 	var enc rowEncoder
 	if !f.Since.IsZero() {
 		add("time >= $?", enc.time("since", f.Since))

@@ -151,6 +151,8 @@ func TestListAuditFilters(t *testing.T) {
 		{"until exclusive", AuditFilter{Until: t0.Add(2 * time.Minute)}, []int64{2, 1}},
 		{"window", AuditFilter{Since: t0.Add(time.Minute), Until: t0.Add(3 * time.Minute)}, []int64{3, 2}},
 		{"limit", AuditFilter{Limit: 2}, []int64{6, 5}},
+		{"before, paging back", AuditFilter{Before: 5, Limit: 2}, []int64{4, 3}},
+		{"before with a filter", AuditFilter{ActorSub: "ada", Before: 3}, []int64{1}},
 		{"combined", AuditFilter{ActorSub: "ada", Target: "lesson-1", Limit: 1}, []int64{4}},
 		{"since in another zone", AuditFilter{Since: t0.Add(5 * time.Minute).In(time.FixedZone("X", -5*3600))}, []int64{6}},
 	} {

@@ -179,15 +179,20 @@ func (s *SQLite) SetRecordingHeld(ctx context.Context, sessionID string, held bo
 	return int(n), nil
 }
 
-// MarkRecordingDeleted records that the sweeper deleted an object.
+// MarkRecordingDeleted records that the sweeper deleted an object; an
+// object not in the index is an error wrapping ErrNotFound.
 func (s *SQLite) MarkRecordingDeleted(ctx context.Context, key string, at time.Time) error {
 	var enc rowEncoder
 	t := enc.time("deleted", at)
 	if enc.err != nil {
 		return fmt.Errorf("store: mark deleted: %w", enc.err)
 	}
-	if _, err := s.db.ExecContext(ctx, `UPDATE recording_objects SET deleted = $1 WHERE key = $2`, t, key); err != nil {
+	res, err := s.db.ExecContext(ctx, `UPDATE recording_objects SET deleted = $1 WHERE key = $2`, t, key)
+	if err != nil {
 		return fmt.Errorf("store: mark deleted %s: %w", key, err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return fmt.Errorf("store: mark deleted: recording object %s: %w", key, ErrNotFound)
 	}
 	return nil
 }

@@ -76,6 +76,7 @@ type AuditFilter struct {
 	SessionID string
 	Since     time.Time // inclusive
 	Until     time.Time // exclusive
+	Before    int64     // only rows with a lower seq (paging back); 0 means no bound
 	Limit     int       // 0 means no limit
 }
 

@@ -41,7 +41,23 @@ func (s *Server) attendanceCSV(w http.ResponseWriter, r *http.Request) {
 	cw := csv.NewWriter(w)
 	_ = cw.Write([]string{"time", "event", "participant", "by", "detail"})
 	loc := s.loc()
-	for i := len(rows) - 1; i >= 0; i-- { // oldest first
+	for _, e := range attendanceRegister(rows) {
+		_ = cw.Write([]string{e.Time.In(loc).Format(time.DateTime), e.Event, csvSafe(e.Participant), csvSafe(e.By), csvSafe(e.Detail)})
+	}
+	cw.Flush()
+}
+
+// attendanceEntry is one line of a session's attendance register.
+type attendanceEntry struct {
+	Time                           time.Time
+	Event, Participant, By, Detail string
+}
+
+// attendanceRegister picks the attendance rows out of a session's audit rows
+// (newest first, as ListAudit returns them) and returns them oldest first.
+func attendanceRegister(rows []store.AuditRecord) []attendanceEntry {
+	var out []attendanceEntry
+	for i := len(rows) - 1; i >= 0; i-- {
 		row := rows[i]
 		event, ok := attendanceActions[row.Action]
 		if !ok {
@@ -49,23 +65,22 @@ func (s *Server) attendanceCSV(w http.ResponseWriter, r *http.Request) {
 		}
 		var d map[string]any
 		_ = json.Unmarshal([]byte(row.Detail), &d)
-		participant, by := row.ActorName, ""
+		e := attendanceEntry{Time: row.Time, Event: event, Participant: row.ActorName}
 		if whom, ok := d["whom"].(string); ok {
-			participant, by = whom, row.ActorName
+			e.Participant, e.By = whom, row.ActorName
 		}
-		detail := ""
 		if reason, ok := d["reason"].(string); ok {
-			detail = reason
+			e.Detail = reason
 		}
 		if role, ok := d["role"].(string); ok {
-			detail = role
+			e.Detail = role
 			if onRoster, ok := d["on_roster"].(bool); ok && role == "pupil" && !onRoster {
-				detail += ", not on the class list"
+				e.Detail += ", not on the class list"
 			}
 		}
-		_ = cw.Write([]string{row.Time.In(loc).Format(time.DateTime), event, csvSafe(participant), csvSafe(by), csvSafe(detail)})
+		out = append(out, e)
 	}
-	cw.Flush()
+	return out
 }
 
 // csvSafe stops a cell being read as a formula by spreadsheet programs.

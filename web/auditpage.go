@@ -1,8 +1,10 @@
 package web
 
 import (
+	"context"
 	"encoding/csv"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -12,20 +14,44 @@ import (
 	"github.com/chaperone-edu/chaperone/store"
 )
 
-// auditFilter reads the audit page's filters from the query.
-func (s *Server) auditFilter(r *http.Request) (store.AuditFilter, string) {
-	q := r.URL.Query()
-	f := store.AuditFilter{Action: strings.TrimSpace(q.Get("action")), SessionID: strings.TrimSpace(q.Get("session")), Limit: 200}
-	loc := s.loc()
-	if d, err := time.ParseInLocation("2006-01-02", q.Get("from"), loc); err == nil {
-		f.Since = d
-	}
-	if d, err := time.ParseInLocation("2006-01-02", q.Get("to"), loc); err == nil {
-		f.Until = d.AddDate(0, 0, 1)
-	}
-	return f, strings.ToLower(strings.TrimSpace(q.Get("who")))
+// auditPageSize is how many rows the audit page shows at a time.
+const auditPageSize = 200
+
+// auditQuery is the audit page's filter: the store's filter plus the actor's
+// name, which is matched here (case-insensitive, any script).
+type auditQuery struct {
+	store.AuditFilter
+	Who string // lower-case; "" matches everyone
 }
 
+// auditQueryOf reads the audit page's filters from the request.
+func (s *Server) auditQueryOf(r *http.Request) auditQuery {
+	q := r.URL.Query()
+	aq := auditQuery{AuditFilter: store.AuditFilter{Action: strings.TrimSpace(q.Get("action")), SessionID: strings.TrimSpace(q.Get("session"))},
+		Who: strings.ToLower(strings.TrimSpace(q.Get("who")))}
+	aq.Since, aq.Until = s.dateFilter(q)
+	if b, err := strconv.ParseInt(q.Get("before"), 10, 64); err == nil && b > 0 {
+		aq.Before = b
+	}
+	return aq
+}
+
+// detail is what the audit log records about a read of itself.
+func (aq auditQuery) detail() map[string]any {
+	d := map[string]any{"action": aq.Action, "who": aq.Who, "session": aq.SessionID}
+	if !aq.Since.IsZero() {
+		d["since"] = aq.Since
+	}
+	if !aq.Until.IsZero() {
+		d["until"] = aq.Until
+	}
+	if aq.Before > 0 {
+		d["before"] = aq.Before
+	}
+	return d
+}
+
+// mayReadAudit is the access check for the audit log: the DSL and IT admins.
 func mayReadAudit(who auth.Identity) error {
 	if who.Has(auth.RoleDSL) || who.Has(auth.RoleAdmin) {
 		return nil
@@ -33,69 +59,120 @@ func mayReadAudit(who auth.Identity) error {
 	return &lobby.Error{Kind: lobby.Forbidden, Message: "Only the safeguarding lead and IT admins can read the audit log."}
 }
 
-func (s *Server) auditRows(r *http.Request, f store.AuditFilter, who string) ([]store.AuditRecord, error) {
-	rows, err := s.store.ListAudit(r.Context(), f)
-	if err != nil || who == "" {
-		return rows, err
-	}
-	var out []store.AuditRecord
-	for _, a := range rows {
-		if strings.Contains(strings.ToLower(a.ActorName), who) {
-			out = append(out, a)
+// auditRows returns up to limit rows matching aq, newest first (limit 0:
+// all), and whether there are more. The name filter is applied here, so
+// rows are read from the store in batches until enough match.
+func (s *Server) auditRows(ctx context.Context, aq auditQuery, limit int) ([]store.AuditRecord, bool, error) {
+	f := aq.AuditFilter
+	if aq.Who == "" {
+		if limit > 0 {
+			f.Limit = limit + 1
 		}
+		rows, err := s.store.ListAudit(ctx, f)
+		if err != nil {
+			return nil, false, err
+		}
+		if limit > 0 && len(rows) > limit {
+			return rows[:limit], true, nil
+		}
+		return rows, false, nil
 	}
-	return out, nil
+	const batch = 1000
+	var out []store.AuditRecord
+	for {
+		f.Limit = batch
+		rows, err := s.store.ListAudit(ctx, f)
+		if err != nil {
+			return nil, false, err
+		}
+		for _, a := range rows {
+			if strings.Contains(strings.ToLower(a.ActorName), aq.Who) {
+				if limit > 0 && len(out) == limit {
+					return out, true, nil
+				}
+				out = append(out, a)
+			}
+		}
+		if len(rows) < batch {
+			return out, false, nil
+		}
+		f.Before = rows[len(rows)-1].Seq
+	}
 }
 
+// auditRow is an audit record as the page shows it.
+type auditRow struct{ When, Who, Action, Target, Session, Detail string }
+
+// pageAudit is GET /audit: the audit log, newest first, filtered, a page at
+// a time, with the result of checking its hash chain.
 func (s *Server) pageAudit(w http.ResponseWriter, r *http.Request) {
 	me := sessionFrom(r.Context()).Identity
 	if err := mayReadAudit(me); err != nil {
 		s.failErr(w, r, err)
 		return
 	}
-	f, who := s.auditFilter(r)
-	rows, err := s.auditRows(r, f, who)
+	aq := s.auditQueryOf(r)
+	rows, more, err := s.auditRows(r.Context(), aq, auditPageSize)
 	if err != nil {
 		s.failErr(w, r, err)
 		return
 	}
 	chain := s.store.VerifyAudit(r.Context())
-	s.audit(r.Context(), me, "audit.viewed", "", f.SessionID, map[string]any{"action": f.Action, "who": who}, auth.ClientIP(r))
-	type row struct{ When, Who, Action, Target, Session, Detail string }
-	view := make([]row, len(rows))
+	if err := s.auditOrErr(r.Context(), me, "audit.viewed", "", aq.SessionID, aq.detail(), auth.ClientIP(r)); err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	view := make([]auditRow, len(rows))
 	for i, a := range rows {
-		view[i] = row{a.Time.In(s.loc()).Format("2006-01-02 15:04:05"), a.ActorName, a.Action, a.Target, a.SessionID, a.Detail}
+		view[i] = auditRow{a.Time.In(s.loc()).Format(time.DateTime), a.ActorName, a.Action, a.Target, a.SessionID, a.Detail}
 	}
 	chainMsg := ""
 	if chain != nil {
 		chainMsg = chain.Error()
 	}
+	q := r.URL.Query()
+	q.Del("before")
+	older := ""
+	if more {
+		next := url.Values{}
+		for k, v := range q {
+			next[k] = v
+		}
+		next.Set("before", strconv.FormatInt(rows[len(rows)-1].Seq, 10))
+		older = "/audit?" + next.Encode()
+	}
 	s.render(w, r, http.StatusOK, "audit", page{Title: "Audit log", Data: map[string]any{"Rows": view, "ChainOK": chain == nil,
-		"ChainProblem": chainMsg, "Q": r.URL.Query(), "CSV": "/audit.csv?" + r.URL.RawQuery}})
+		"ChainProblem": chainMsg, "Q": r.URL.Query(), "CSV": "/audit.csv?" + q.Encode(), "Older": older,
+		"Newest": aq.Before > 0, "First": "/audit?" + q.Encode()}})
 }
 
+// auditCSV is GET /audit.csv: every row matching the audit page's filter.
 func (s *Server) auditCSV(w http.ResponseWriter, r *http.Request) {
 	me := sessionFrom(r.Context()).Identity
 	if err := mayReadAudit(me); err != nil {
 		s.failErr(w, r, err)
 		return
 	}
-	f, who := s.auditFilter(r)
-	f.Limit = 0
-	rows, err := s.auditRows(r, f, who)
+	aq := s.auditQueryOf(r)
+	rows, _, err := s.auditRows(r.Context(), aq, 0)
 	if err != nil {
 		s.failErr(w, r, err)
 		return
 	}
-	s.audit(r.Context(), me, "audit.exported", "", f.SessionID, map[string]any{"action": f.Action, "who": who, "rows": len(rows)}, auth.ClientIP(r))
+	d := aq.detail()
+	d["rows"] = len(rows)
+	if err := s.auditOrErr(r.Context(), me, "audit.exported", "", aq.SessionID, d, auth.ClientIP(r)); err != nil {
+		s.failErr(w, r, err)
+		return
+	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="chaperone-audit.csv"`)
+	w.Header().Set("Cache-Control", "no-store")
 	cw := csv.NewWriter(w)
 	_ = cw.Write([]string{"seq", "time", "who", "action", "target", "session", "detail", "hash"})
 	for _, a := range rows {
-		_ = cw.Write([]string{itoa(a.Seq), a.Time.UTC().Format(time.RFC3339), csvSafe(a.ActorName), a.Action, csvSafe(a.Target), a.SessionID, csvSafe(a.Detail), a.Hash})
+		_ = cw.Write([]string{strconv.FormatInt(a.Seq, 10), a.Time.UTC().Format(time.RFC3339Nano), csvSafe(a.ActorName), csvSafe(a.Action),
+			csvSafe(a.Target), csvSafe(a.SessionID), csvSafe(a.Detail), a.Hash})
 	}
 	cw.Flush()
 }
-
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }

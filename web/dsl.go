@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,12 +30,19 @@ import (
 // errNotDSL is the refusal for everyone but the DSL and deputies.
 var errNotDSL = &lobby.Error{Kind: lobby.Forbidden, Message: "Only the designated safeguarding lead (and deputies) can see, play or download recordings."}
 
-// requireDSL is the one access check for recordings.
-func requireDSL(who auth.Identity) error {
-	if !who.Has(auth.RoleDSL) {
-		return errNotDSL
+// errNoSuchRecording is the answer for a session or file that is not there.
+var errNoSuchRecording = &lobby.Error{Kind: lobby.NotFound, Message: "There is no such recorded session or file."}
+
+// requireDSL is the one access check for recordings: every handler in this
+// file calls it first. It takes the request, not just the identity, so that a
+// stronger check (MFA, a fresh sign-in: the session's AuthTime and AMR) can be
+// added here alone.
+func (s *Server) requireDSL(r *http.Request) (auth.Identity, error) {
+	sess := sessionFrom(r.Context())
+	if sess == nil || !sess.Identity.Has(auth.RoleDSL) {
+		return auth.Identity{}, errNotDSL
 	}
-	return nil
+	return sess.Identity, nil
 }
 
 // recordingRow is a recorded session in the search results.
@@ -45,130 +54,193 @@ type recordingRow struct {
 	Concerns int
 }
 
-func (s *Server) pageRecordings(w http.ResponseWriter, r *http.Request) {
-	who := sessionFrom(r.Context()).Identity
-	if err := requireDSL(who); err != nil {
-		s.failErr(w, r, err)
-		return
-	}
-	q := r.URL.Query()
-	f := store.RecordingFilter{Name: strings.TrimSpace(q.Get("pupil"))}
+// dateFilter reads the from/to dates (YYYY-MM-DD, school time) of a search:
+// from its midnight, to the midnight after to.
+func (s *Server) dateFilter(q url.Values) (since, until time.Time) {
 	loc := s.loc()
-	if d, err := time.ParseInLocation("2006-01-02", q.Get("from"), loc); err == nil {
-		f.Since = d
+	if d, err := time.ParseInLocation(time.DateOnly, q.Get("from"), loc); err == nil {
+		since = d
 	}
-	if d, err := time.ParseInLocation("2006-01-02", q.Get("to"), loc); err == nil {
-		f.Until = d.AddDate(0, 0, 1)
+	if d, err := time.ParseInLocation(time.DateOnly, q.Get("to"), loc); err == nil {
+		until = d.AddDate(0, 0, 1)
 	}
-	if q.Get("on_hold") == "1" {
-		held := true
-		f.Held = &held
-	}
-	objs, err := s.store.ListRecordingObjects(r.Context(), f)
+	return since, until
+}
+
+// pageRecordings is GET /recordings: the DSL's search of recorded sessions.
+func (s *Server) pageRecordings(w http.ResponseWriter, r *http.Request) {
+	who, err := s.requireDSL(r)
 	if err != nil {
 		s.failErr(w, r, err)
 		return
 	}
+	ctx := r.Context()
+	q := r.URL.Query()
+	f := store.RecordingFilter{Name: strings.TrimSpace(q.Get("pupil"))}
+	f.Since, f.Until = s.dateFilter(q)
+	onHold, hasConcern := q.Get("on_hold") == "1", q.Get("has_concern") == "1"
 	teacher := strings.ToLower(strings.TrimSpace(q.Get("teacher")))
-	rows := map[string]*recordingRow{}
-	var order []string
-	for _, o := range objs {
-		if o.ParticipantID == "" {
-			continue
-		}
-		row, ok := rows[o.SessionID]
-		if !ok {
-			ss, err := s.store.GetSession(r.Context(), o.SessionID)
-			if err != nil || (teacher != "" && !strings.Contains(strings.ToLower(ss.HostName), teacher)) {
-				rows[o.SessionID] = nil
-				continue
-			}
-			cs, _ := s.store.ListConcerns(r.Context(), ss.ID)
-			row = &recordingRow{S: ss, When: s.when(ss), Concerns: len(cs)}
-			rows[o.SessionID] = row
-			order = append(order, o.SessionID)
-		}
-		if row == nil {
-			continue
-		}
-		row.People = append(row.People, o.ParticipantName)
-		row.Held = row.Held || o.Held
+	objs, err := s.store.ListRecordingObjects(ctx, f)
+	if err != nil {
+		s.failErr(w, r, err)
+		return
 	}
+	// The filters pick sessions; each row then lists everyone recorded in it.
+	seen := map[string]bool{}
 	var list []*recordingRow
-	for _, id := range order {
-		if row := rows[id]; row != nil && (q.Get("has_concern") != "1" || row.Concerns > 0) {
-			list = append(list, row)
+	for _, o := range objs {
+		if o.ParticipantID == "" || seen[o.SessionID] {
+			continue
 		}
+		seen[o.SessionID] = true
+		ss, err := s.store.GetSession(ctx, o.SessionID)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			s.failErr(w, r, err)
+			return
+		}
+		if teacher != "" && !strings.Contains(strings.ToLower(ss.HostName), teacher) {
+			continue
+		}
+		all, err := s.store.ListRecordingObjects(ctx, store.RecordingFilter{SessionID: ss.ID})
+		if err != nil {
+			s.failErr(w, r, err)
+			return
+		}
+		cs, err := s.store.ListConcerns(ctx, ss.ID)
+		if err != nil {
+			s.failErr(w, r, err)
+			return
+		}
+		row := &recordingRow{S: ss, When: s.when(ss), Concerns: len(cs)}
+		for _, o := range all {
+			row.Held = row.Held || o.Held
+			if o.ParticipantID != "" {
+				row.People = append(row.People, o.ParticipantName)
+			}
+		}
+		if (onHold && !row.Held) || (hasConcern && row.Concerns == 0) {
+			continue
+		}
+		list = append(list, row)
 	}
-	sort.Slice(list, func(i, j int) bool { return list[i].S.Start.After(list[j].S.Start) })
-	s.audit(r.Context(), who, "recordings.listed", "", "", map[string]any{"pupil": f.Name, "teacher": teacher, "from": q.Get("from"),
-		"to": q.Get("to"), "has_concern": q.Get("has_concern"), "on_hold": q.Get("on_hold"), "results": len(list)}, auth.ClientIP(r))
-	s.render(w, r, http.StatusOK, "recordings", page{Title: "Recordings", Data: map[string]any{"Rows": list, "Q": q}})
+	sort.SliceStable(list, func(i, j int) bool { return list[i].S.Start.After(list[j].S.Start) })
+	if err := s.auditOrErr(ctx, who, "recordings.listed", "", "", map[string]any{"pupil": f.Name, "teacher": teacher,
+		"from": q.Get("from"), "to": q.Get("to"), "has_concern": hasConcern, "on_hold": onHold, "results": len(list)}, auth.ClientIP(r)); err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "recordings", page{Title: "Recordings", Data: map[string]any{"Rows": list, "Q": q,
+		"Searched": len(q) > 0}})
 }
 
 // playerEntry is one participant's file on the session page.
 type playerEntry struct {
 	store.RecordingObject
-	Offset float64
+	Offset float64 // seconds from the session's first file to this one's start
 	File   string
+	Bytes  string // size for people
+	Retain string // retain-until date, school time
 }
 
-func (s *Server) pageRecording(w http.ResponseWriter, r *http.Request) {
-	who := sessionFrom(r.Context()).Identity
-	if err := requireDSL(who); err != nil {
-		s.failErr(w, r, err)
-		return
+// byteSize formats a size for people: "12.3 MB".
+func byteSize(n int64) string {
+	switch {
+	case n >= 1e9:
+		return fmt.Sprintf("%.1f GB", float64(n)/1e9)
+	case n >= 1e6:
+		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
+	case n >= 1e3:
+		return fmt.Sprintf("%.0f kB", float64(n)/1e3)
 	}
-	ss, objs, err := s.recordedSession(r.Context(), r.PathValue("id"))
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// historyEntry is a line of a session's media-gate and recording history.
+type historyEntry struct{ When, What, Who, Detail string }
+
+// pageRecording is GET /recordings/{id}: what the DSL needs to review a
+// session: its facts, concerns, recordings in a synchronised player,
+// attendance, gate and recording history, and the legal hold.
+func (s *Server) pageRecording(w http.ResponseWriter, r *http.Request) {
+	who, err := s.requireDSL(r)
 	if err != nil {
 		s.failErr(w, r, err)
 		return
 	}
-	offsets := s.manifestOffsets(r.Context(), ss.ID)
-	var files []playerEntry
-	for _, o := range objs {
-		if o.ParticipantID != "" {
-			files = append(files, playerEntry{RecordingObject: o, Offset: offsets[o.ParticipantID], File: o.ParticipantID + ".webm"})
-		}
+	ctx := r.Context()
+	ss, objs, err := s.recordedSession(ctx, r.PathValue("id"))
+	if err != nil {
+		s.failErr(w, r, err)
+		return
 	}
-	cs, _ := s.store.ListConcerns(r.Context(), ss.ID)
-	rows, _ := s.store.ListAudit(r.Context(), store.AuditFilter{SessionID: ss.ID})
-	type event struct{ When, What, Who, Detail string }
-	var attendance, history []event
+	cs, err := s.store.ListConcerns(ctx, ss.ID)
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	rows, err := s.store.ListAudit(ctx, store.AuditFilter{SessionID: ss.ID})
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
 	loc := s.loc()
-	for i := len(rows) - 1; i >= 0; i-- {
-		a := rows[i]
-		var d map[string]any
-		_ = json.Unmarshal([]byte(a.Detail), &d)
-		whom, _ := d["whom"].(string)
-		reason, _ := d["reason"].(string)
-		e := event{When: a.Time.In(loc).Format("15:04:05"), Who: a.ActorName, Detail: reason}
-		if whom != "" {
-			e.Who = whom + " (by " + a.ActorName + ")"
-		}
-		if what, ok := attendanceActions[a.Action]; ok {
-			e.What = what
-			attendance = append(attendance, e)
-		}
-		if strings.HasPrefix(a.Action, "gate.") || strings.HasPrefix(a.Action, "recording.") || strings.HasPrefix(a.Action, "concern.") {
-			e.What = a.Action
-			history = append(history, e)
-		}
+	type concernView struct {
+		store.Concern
+		When string
 	}
+	concerns := make([]concernView, len(cs))
+	for i, c := range cs {
+		concerns[i] = concernView{c, c.Created.In(loc).Format("Mon 2 Jan 2006 15:04")}
+	}
+	offsets := s.manifestOffsets(ctx, ss.ID)
+	var files []playerEntry
 	held := false
 	for _, o := range objs {
 		held = held || o.Held
+		if o.ParticipantID != "" {
+			files = append(files, playerEntry{RecordingObject: o, Offset: offsets[o.ParticipantID], File: o.ParticipantID + ".webm",
+				Bytes: byteSize(o.Size), Retain: o.RetainUntil.In(loc).Format("2 Jan 2006")})
+		}
 	}
-	s.audit(r.Context(), who, "recording.session_viewed", ss.ID, ss.ID, nil, auth.ClientIP(r))
+	var attendance []historyEntry
+	for _, e := range attendanceRegister(rows) {
+		who := e.Participant
+		if e.By != "" {
+			who += " (by " + e.By + ")"
+		}
+		attendance = append(attendance, historyEntry{When: e.Time.In(loc).Format("15:04:05"), What: e.Event, Who: who, Detail: e.Detail})
+	}
+	var history []historyEntry
+	for i := len(rows) - 1; i >= 0; i-- { // oldest first
+		a := rows[i]
+		if !strings.HasPrefix(a.Action, "gate.") && !strings.HasPrefix(a.Action, "recording.") && !strings.HasPrefix(a.Action, "concern.") {
+			continue
+		}
+		var d map[string]any
+		_ = json.Unmarshal([]byte(a.Detail), &d)
+		reason, _ := d["reason"].(string)
+		history = append(history, historyEntry{When: a.Time.In(loc).Format("15:04:05"), What: a.Action, Who: a.ActorName, Detail: reason})
+	}
+	if err := s.auditOrErr(ctx, who, "recording.session_viewed", ss.ID, ss.ID, nil, auth.ClientIP(r)); err != nil {
+		s.failErr(w, r, err)
+		return
+	}
 	s.render(w, r, http.StatusOK, "recording", page{Title: "Recording: " + ss.Title, Message: doneMessages[r.URL.Query().Get("done")],
-		Data: map[string]any{"S": ss, "When": s.when(ss), "Files": files, "Concerns": cs, "Attendance": attendance, "History": history, "Held": held}})
+		Data: map[string]any{"S": ss, "When": s.when(ss), "Files": files, "Concerns": concerns, "Attendance": attendance,
+			"History": history, "Held": held}})
 }
 
 // recordedSession loads a session and its stored recording objects.
 func (s *Server) recordedSession(ctx context.Context, id string) (store.Session, []store.RecordingObject, error) {
 	ss, err := s.store.GetSession(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return ss, nil, errNoSuchRecording
+	}
 	if err != nil {
-		return ss, nil, &lobby.Error{Kind: lobby.NotFound, Message: "There is no such recorded session."}
+		return ss, nil, err
 	}
 	objs, err := s.store.ListRecordingObjects(ctx, store.RecordingFilter{SessionID: id})
 	if err != nil {
@@ -177,7 +249,8 @@ func (s *Server) recordedSession(ctx context.Context, id string) (store.Session,
 	return ss, objs, nil
 }
 
-// manifestOffsets reads each participant's start offset from the manifest.
+// manifestOffsets reads each participant's start offset, in seconds, from the
+// session's manifest; without a manifest every file starts at 0.
 func (s *Server) manifestOffsets(ctx context.Context, sessionID string) map[string]float64 {
 	out := map[string]float64{}
 	if s.cfg.Bucket == nil {
@@ -189,20 +262,23 @@ func (s *Server) manifestOffsets(ctx context.Context, sessionID string) map[stri
 	}
 	defer rc.Close()
 	var m recording.Manifest
-	if json.NewDecoder(io.LimitReader(rc, 1<<20)).Decode(&m) == nil {
-		for _, p := range m.Participants {
-			out[p.ID] = p.StartOffset
-		}
+	if err := json.NewDecoder(io.LimitReader(rc, 1<<20)).Decode(&m); err != nil {
+		s.log.Warn("recording manifest unreadable", slog.String("session", sessionID), slog.Any("err", err))
+		return out
+	}
+	for _, p := range m.Participants {
+		out[p.ID] = p.StartOffset
 	}
 	return out
 }
 
 // recordingMedia is GET /recordings/{id}/media/{file}: a participant's
-// file streamed from S3 with Range support. The view (or download) is
-// audited before any byte is sent; a bad Range gets 416 and no audit row.
+// file streamed from S3 through the gateway (never a presigned URL) with
+// Range support. The view (or download) is audited before any byte is sent,
+// and refused if it cannot be; a bad Range gets 416 and no audit row.
 func (s *Server) recordingMedia(w http.ResponseWriter, r *http.Request) {
-	who := sessionFrom(r.Context()).Identity
-	if err := requireDSL(who); err != nil {
+	who, err := s.requireDSL(r)
+	if err != nil {
 		s.failErr(w, r, err)
 		return
 	}
@@ -210,23 +286,26 @@ func (s *Server) recordingMedia(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusServiceUnavailable, "unavailable", "Recording storage is not configured.")
 		return
 	}
+	ctx := r.Context()
 	sid, file := r.PathValue("id"), r.PathValue("file")
 	pid, ok := strings.CutSuffix(file, ".webm")
-	if !ok || pid == "" || strings.ContainsAny(pid, "/.") {
-		s.fail(w, r, http.StatusNotFound, "not_found", "There is no such recording file.")
+	if !ok || pid == "" {
+		s.failErr(w, r, errNoSuchRecording)
 		return
 	}
+	// Only a key in the session's index is served: the path cannot name
+	// the manifest or another session's object.
 	key := recording.ObjectKey(sid, pid)
-	objs, err := s.store.ListRecordingObjects(r.Context(), store.RecordingFilter{SessionID: sid})
-	found := false
-	for _, o := range objs {
-		found = found || (o.Key == key && o.ParticipantID != "")
-	}
-	if err != nil || !found {
-		s.fail(w, r, http.StatusNotFound, "not_found", "There is no such recording file.")
+	objs, err := s.store.ListRecordingObjects(ctx, store.RecordingFilter{SessionID: sid})
+	if err != nil {
+		s.failErr(w, r, err)
 		return
 	}
-	info, err := s.cfg.Bucket.Stat(r.Context(), key)
+	if !slices.ContainsFunc(objs, func(o store.RecordingObject) bool { return o.Key == key && o.ParticipantID == pid }) {
+		s.failErr(w, r, errNoSuchRecording)
+		return
+	}
+	info, err := s.cfg.Bucket.Stat(ctx, key)
 	if err != nil {
 		s.failErr(w, r, fmt.Errorf("stat %s: %w", key, err))
 		return
@@ -243,8 +322,12 @@ func (s *Server) recordingMedia(w http.ResponseWriter, r *http.Request) {
 	if download {
 		action = "recording.downloaded"
 	}
-	s.audit(r.Context(), who, action, key, sid, map[string]any{"range": rangeHdr, "bytes": length}, auth.ClientIP(r))
-	rc, info, err := s.cfg.Bucket.Open(r.Context(), key, start, length)
+	if err := s.auditOrErr(ctx, who, action, key, sid, map[string]any{"key": key, "range": rangeHdr, "bytes": length},
+		auth.ClientIP(r)); err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	rc, info, err := s.cfg.Bucket.Open(ctx, key, start, length)
 	if err != nil {
 		s.failErr(w, r, fmt.Errorf("open %s: %w", key, err))
 		return
@@ -272,10 +355,13 @@ func (s *Server) recordingMedia(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// postHold places (on=true) or releases a legal hold on a session's recordings.
+// postHold is POST /recordings/{id}/hold (on) and /release (off): places or
+// releases a legal hold on every stored object of a session. Releasing needs
+// a reason, which goes into the audit log.
 func (s *Server) postHold(on bool) http.HandlerFunc {
-	return s.formAction(func(r *http.Request, who auth.Identity) (string, error) {
-		if err := requireDSL(who); err != nil {
+	return s.formAction(func(r *http.Request, _ auth.Identity) (string, error) {
+		who, err := s.requireDSL(r)
+		if err != nil {
 			return "", err
 		}
 		ss, _, err := s.recordedSession(r.Context(), r.PathValue("id"))
@@ -283,15 +369,17 @@ func (s *Server) postHold(on bool) http.HandlerFunc {
 			return "", err
 		}
 		reason := strings.TrimSpace(r.PostFormValue("reason"))
-		if !on && utf8.RuneCountInString(reason) < 10 {
+		if n := utf8.RuneCountInString(reason); !on && n < 10 {
 			return "", &lobby.Error{Kind: lobby.Invalid, Field: "reason", Message: "Give a reason (at least 10 characters) for releasing the hold; it is kept in the audit log."}
+		} else if n > 500 {
+			return "", &lobby.Error{Kind: lobby.Invalid, Field: "reason", Message: "Keep the reason under 500 characters."}
 		}
 		if s.cfg.Bucket == nil {
-			return "", errors.New("no recording storage")
+			return "", errors.New("legal hold: no recording storage configured")
 		}
 		n, err := s.cfg.Bucket.SetLegalHold(r.Context(), recording.SessionPrefix(ss.ID), on)
 		if err != nil {
-			return "", fmt.Errorf("legal hold: %w", err)
+			return "", fmt.Errorf("legal hold on %s: %w", ss.ID, err)
 		}
 		if _, err := s.store.SetRecordingHeld(r.Context(), ss.ID, on); err != nil {
 			return "", err
@@ -308,6 +396,8 @@ func (s *Server) postHold(on bool) http.HandlerFunc {
 // concernItem is a concern as the DSL's home page lists it.
 type concernItem struct{ When, Title, RaisedBy, About, Link string }
 
+// recentConcerns returns the newest concerns (at most 20) for the DSL's home
+// page, each linking to the session's recordings page.
 func (s *Server) recentConcerns(r *http.Request) []concernItem {
 	cs, err := s.store.ListConcerns(r.Context(), "")
 	if err != nil {

@@ -122,6 +122,10 @@ func TestRecordingAccess(t *testing.T) {
 		require.Equal(t, "bytes */"+itoa(len(whole)), h.Get("Content-Range"))
 	}
 	require.Equal(t, before+2, auditCount(t, sc.gw.Store, "recording.viewed"), "no view row for a bad range")
+	status, body = get(t, dsl, sc.gw.URL+"/audit.csv?action=recording.")
+	require.Equal(t, http.StatusOK, status)
+	require.Equal(t, 2, strings.Count(body, ",recording.viewed,"), "the CSV has the view rows")
+	require.Contains(t, body, "bytes=100-1099")
 	status, _ = get(t, dsl, sc.gw.URL+"/recordings/"+sid+"/media/nobody.webm")
 	require.Equal(t, http.StatusNotFound, status)
 	status, _ = get(t, dsl, sc.gw.URL+"/recordings/"+sid+"/media/..%2fmanifest.json")
@@ -170,9 +174,25 @@ func TestLegalHoldAndAuditPage(t *testing.T) {
 	require.Contains(t, body, "recording.hold_placed")
 	require.Contains(t, body, "recording.hold_released")
 	require.Contains(t, body, "Helen Murray")
+	require.Equal(t, 1, auditCount(t, sc.gw.Store, "recording.hold_placed"))
+	require.Equal(t, 1, auditCount(t, sc.gw.Store, "recording.hold_released"))
+	objs, err := sc.gw.Store.ListRecordingObjects(context.Background(), store.RecordingFilter{SessionID: sid})
+	require.NoError(t, err)
+	for _, o := range objs {
+		require.False(t, o.Held, "the index follows the release")
+	}
 	status, body = get(t, dsl.HTTP, sc.gw.URL+"/audit.csv?action=recording.hold_released")
 	require.Equal(t, http.StatusOK, status)
 	require.Contains(t, body, "Reviewed with the police")
+	status, _ = get(t, sc.people["teacher"].HTTP, sc.gw.URL+"/audit.csv")
+	require.Equal(t, http.StatusForbidden, status)
+	status, _ = get(t, sc.people["teacher"].HTTP, sc.gw.URL+"/recordings/"+sid)
+	require.Equal(t, http.StatusForbidden, status)
+	resp, err := sc.people["teacher"].HTTP.PostForm(sc.gw.URL+"/recordings/"+sid+"/release",
+		url.Values{"csrf_token": {sc.people["teacher"].CSRF}, "reason": {"I would like it released please."}})
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusForbidden, resp.StatusCode, "only the DSL releases")
 	status, _ = get(t, sc.people["itadmin"].HTTP, sc.gw.URL+"/audit")
 	require.Equal(t, http.StatusOK, status, "IT admins read the audit log")
 	status, _ = get(t, sc.people["teacher"].HTTP, sc.gw.URL+"/audit")
@@ -193,6 +213,8 @@ func TestBrowserDSLPlaysRecording(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`#pupil`)),
 		chromedp.SendKeys(chromedp.CSS(`#pupil`), "Amelia"),
 		chromedp.Submit(chromedp.CSS(`#pupil`)),
+		// The unfiltered page lists the session too: wait for the results.
+		chromedp.WaitVisible(chromedp.CSS(`#pupil[value="Amelia"]`)),
 		chromedp.Click(chromedp.CSS(`a[href="/recordings/`+sid+`"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#play-all`)),
 		chromedp.Click(chromedp.CSS(`#play-all`)),
@@ -205,4 +227,120 @@ func TestBrowserDSLPlaysRecording(t *testing.T) {
 	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(sc.gw.URL+"/audit?action=recording.viewed"), chromedp.WaitVisible(chromedp.CSS(`table.audit`))))
 	require.Contains(t, text(t, ctx, `table.audit`), "Helen Murray")
 	require.Contains(t, text(t, ctx, `table.audit`), "recording.viewed")
+}
+
+// TestRecordingSearchFilters: the DSL's search picks sessions by pupil,
+// teacher, date, concern and hold, and lists everyone recorded in each;
+// each search is audited; concerns show on the DSL's home page only.
+func TestRecordingSearchFilters(t *testing.T) {
+	t.Parallel()
+	sc := newSchool(t, "dsl", "teacher")
+	ctx := context.Background()
+	st := sc.gw.Store
+	day := func(d int) time.Time { return schoolDay.AddDate(0, 0, d).Add(2 * time.Hour) }
+	type rec struct {
+		id, title, host string
+		start           time.Time
+		people          []string
+		held, concern   bool
+	}
+	for _, r := range []rec{
+		{"srch1", "Maths with Amelia", "Sarah Whitfield", day(0), []string{"Sarah Whitfield", "Amelia Jones"}, false, true},
+		{"srch2", "Physics catch-up", "Tom Baker", day(1), []string{"Tom Baker", "Zoë Ångström"}, true, false},
+		{"srch3", "Chemistry tutorial", "Sarah Whitfield", day(3), []string{"Sarah Whitfield", "Oliver Smith"}, false, false},
+	} {
+		require.NoError(t, st.CreateSessions(ctx, []store.Session{{ID: r.id, Title: r.title, Kind: "interactive", HostName: r.host,
+			Start: r.start, End: r.start.Add(time.Hour), State: store.StateEnded, Created: r.start, Updated: r.start}}))
+		for i, p := range r.people {
+			pid := r.id + "p" + itoa(i)
+			require.NoError(t, st.PutRecordingObject(ctx, store.RecordingObject{Key: recording.ObjectKey(r.id, pid), SessionID: r.id,
+				ParticipantID: pid, ParticipantName: p, Role: "pupil", Size: 1000, RetainUntil: r.start.AddDate(0, 0, 28),
+				Held: r.held, Created: r.start.Add(time.Hour)}))
+		}
+		if r.concern {
+			require.NoError(t, st.CreateConcern(ctx, store.Concern{ID: "c-" + r.id, SessionID: r.id, RaisedBy: r.host,
+				About: "Amelia Jones", Details: "Worrying remark.", Created: r.start.Add(30 * time.Minute), Recorded: true}))
+		}
+	}
+	dsl := sc.people["dsl"].HTTP
+	search := func(query string) []string {
+		t.Helper()
+		status, body := get(t, dsl, sc.gw.URL+"/recordings?"+query)
+		require.Equal(t, http.StatusOK, status, query)
+		var found []string
+		for _, part := range strings.Split(body, `href="/recordings/`)[1:] {
+			if id, _, _ := strings.Cut(part, `"`); strings.HasPrefix(id, "srch") {
+				found = append(found, id)
+			}
+		}
+		return found
+	}
+	before := auditCount(t, st, "recordings.listed")
+	require.Equal(t, []string{"srch3", "srch2", "srch1"}, search(""), "newest first")
+	require.Equal(t, []string{"srch1"}, search("pupil=AMELIA"))
+	require.Equal(t, []string{"srch2"}, search("pupil="+url.QueryEscape("zoë")))
+	require.Equal(t, []string{"srch3", "srch1"}, search("teacher=whitfield"))
+	require.Equal(t, []string{"srch2"}, search("from=2026-12-02&to=2026-12-03"))
+	require.Equal(t, []string{"srch1"}, search("has_concern=1"))
+	require.Equal(t, []string{"srch2"}, search("on_hold=1"))
+	require.Empty(t, search("teacher=baker&has_concern=1"))
+	require.Equal(t, before+8, auditCount(t, st, "recordings.listed"), "one row per search")
+
+	// A row lists everyone recorded, not just the one searched for.
+	_, body := get(t, dsl, sc.gw.URL+"/recordings?pupil=oliver")
+	require.Contains(t, body, "Sarah Whitfield, Oliver Smith")
+
+	_, body = get(t, dsl, sc.gw.URL+"/")
+	require.Contains(t, body, "Safeguarding concerns")
+	require.Contains(t, body, `href="/recordings/srch1"`)
+	require.Contains(t, body, "Maths with Amelia, raised by Sarah Whitfield about Amelia Jones")
+	_, body = get(t, sc.people["teacher"].HTTP, sc.gw.URL+"/")
+	require.NotContains(t, body, "Safeguarding concerns")
+	require.NotContains(t, body, `href="/recordings`)
+
+	status, body := get(t, dsl, sc.gw.URL+"/recordings/srch1")
+	require.Equal(t, http.StatusOK, status)
+	require.Contains(t, body, "Worrying remark.")
+	status, _ = get(t, dsl, sc.gw.URL+"/recordings/no-such-session")
+	require.Equal(t, http.StatusNotFound, status)
+}
+
+// TestAuditPageNameFilterAndPaging: the name filter finds rows beyond the
+// newest page, and the page goes back through the log 200 rows at a time.
+func TestAuditPageNameFilterAndPaging(t *testing.T) {
+	t.Parallel()
+	sc := newSchool(t, "itadmin")
+	ctx := context.Background()
+	for i := range 1500 {
+		name := "Tom Baker"
+		if i < 250 { // the oldest rows: more than a page, behind a full batch of others
+			name = "Zoë Ångström"
+		}
+		_, err := sc.gw.Store.AppendAudit(ctx, store.AuditEntry{Time: schoolDay.Add(time.Duration(i) * time.Second), ActorName: name,
+			Action: "test.row", Target: itoa(i)})
+		require.NoError(t, err)
+	}
+	admin := sc.people["itadmin"].HTTP
+	rowsOf := func(body string) int { return strings.Count(body, "<td>test.row</td>") }
+	status, body := get(t, admin, sc.gw.URL+"/audit?action=test.row")
+	require.Equal(t, http.StatusOK, status)
+	require.Equal(t, 200, rowsOf(body))
+	require.Contains(t, body, "hash chain verifies")
+
+	status, body = get(t, admin, sc.gw.URL+"/audit?action=test.row&who="+url.QueryEscape("ZOË"))
+	require.Equal(t, http.StatusOK, status)
+	require.Equal(t, 200, rowsOf(body))
+	require.NotContains(t, body, "Tom Baker")
+	i := strings.Index(body, `rel="next"`)
+	require.Positive(t, i, "an older page")
+	href := body[strings.LastIndex(body[:i], `href="`)+len(`href="`):]
+	href = strings.ReplaceAll(href[:strings.Index(href, `"`)], "&amp;", "&")
+	status, body = get(t, admin, sc.gw.URL+href)
+	require.Equal(t, http.StatusOK, status)
+	require.Equal(t, 50, rowsOf(body))
+	require.NotContains(t, body, `rel="next"`)
+
+	status, body = get(t, admin, sc.gw.URL+"/audit.csv?action=test.row&who=zo")
+	require.Equal(t, http.StatusOK, status)
+	require.Equal(t, 250, strings.Count(body, ",test.row,"))
 }

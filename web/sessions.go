@@ -35,6 +35,14 @@ func newID() string {
 func (s *Server) now() time.Time { return s.cfg.Now() }
 
 func (s *Server) audit(ctx context.Context, who auth.Identity, action, target, sessionID string, detail map[string]any, ip string) {
+	if err := s.auditOrErr(ctx, who, action, target, sessionID, detail, ip); err != nil {
+		s.log.Error("audit append failed", slog.String("action", action), slog.Any("err", err))
+	}
+}
+
+// auditOrErr is audit for accesses that must not happen unrecorded (R10:
+// viewing a recording): the caller refuses the access if it fails.
+func (s *Server) auditOrErr(ctx context.Context, who auth.Identity, action, target, sessionID string, detail map[string]any, ip string) error {
 	d := "{}"
 	if detail != nil {
 		if b, err := json.Marshal(detail); err == nil {
@@ -43,8 +51,9 @@ func (s *Server) audit(ctx context.Context, who auth.Identity, action, target, s
 	}
 	if _, err := s.store.AppendAudit(ctx, store.AuditEntry{Time: s.now(), ActorSub: who.Subject, ActorName: who.Name,
 		Action: action, Target: target, SessionID: sessionID, Detail: d, RemoteIP: ip}); err != nil {
-		s.log.Error("audit append failed", slog.String("action", action), slog.Any("err", err))
+		return fmt.Errorf("audit %s: %w", action, err)
 	}
+	return nil
 }
 
 // knownGroup reports whether an IdP group can be a class roster: it is

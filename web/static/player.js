@@ -1,5 +1,6 @@
-// Plays a session's recordings side by side, in sync: each file starts at
-// its participant's offset from the session's start.
+// Plays a session's recordings side by side, in sync, from one Play/Pause
+// button: each file starts at its participant's offset (data-offset, in
+// seconds) from the session's first recording.
 (function () {
   'use strict';
   const videos = Array.from(document.querySelectorAll('#player video'));
@@ -7,27 +8,49 @@
   const clock = document.getElementById('player-time');
   if (!btn || !videos.length) return;
   let playing = false;
-  let t0 = 0; // session time when play was pressed
+  let t0 = 0; // session time when play was last pressed
   let started = 0; // performance.now() then
   const offset = (v) => parseFloat(v.dataset.offset) || 0;
+  const length = (v) => (isFinite(v.duration) ? v.duration : Infinity);
   const fmt = (s) => Math.floor(s / 60) + ':' + String(Math.floor(s % 60)).padStart(2, '0');
-  function sessionTime() { return playing ? t0 + (performance.now() - started) / 1000 : t0; }
+  const sessionTime = () => (playing ? t0 + (performance.now() - started) / 1000 : t0);
+  // The session ends when the last file does.
+  const end = () => Math.max(...videos.map((v) => offset(v) + length(v)));
+
+  function pause(rewind) {
+    t0 = rewind ? 0 : sessionTime();
+    playing = false;
+    videos.forEach((v) => v.pause());
+    btn.textContent = 'Play';
+  }
+
   function sync() {
-    const t = sessionTime();
+    let t = sessionTime();
+    if (playing && t >= end()) {
+      pause(true);
+      t = 0;
+    }
     for (const v of videos) {
       const local = t - offset(v);
-      if (local < 0) { if (!v.paused) v.pause(); v.currentTime = 0; continue; }
-      if (Math.abs(v.currentTime - local) > 0.5 && local < (v.duration || Infinity)) v.currentTime = local;
-      if (playing && v.paused && local < (v.duration || Infinity)) v.play().catch(() => {});
+      if (local < 0 || local >= length(v)) {
+        if (!v.paused) v.pause();
+        continue;
+      }
+      if (Math.abs(v.currentTime - local) > 0.5) v.currentTime = local;
+      if (playing && v.paused) v.play().catch(() => {});
     }
     clock.textContent = fmt(t);
   }
+
   btn.addEventListener('click', () => {
     if (playing) {
-      t0 = sessionTime(); playing = false; videos.forEach((v) => v.pause()); btn.textContent = 'Play';
+      pause(false);
     } else {
-      started = performance.now(); playing = true; btn.textContent = 'Pause'; sync();
+      started = performance.now();
+      playing = true;
+      btn.textContent = 'Pause';
     }
+    sync();
   });
-  setInterval(() => { if (playing) sync(); }, 500);
+  setInterval(() => { if (playing) sync(); }, 250);
 })();
