@@ -15,4 +15,13 @@
 // independent of whether the peers are connected, so the lobby may set it
 // before or after AddPeer. The forwarding path reads them with atomic loads
 // only; see forward.go.
+//
+// Each published track has one goroutine that reads its packets straight
+// into a fixed ring of packet buffers (ring.go), parses the header once and
+// writes the packet to every open down-track with that subscriber's SSRC,
+// payload type and sequence number set on a header value of its own; the
+// packet's bytes are shared and never copied before SRTP. The ring is also
+// the cache from which subscribers' NACKs are answered (the SFU registers no
+// pion interceptors). Nothing on this path allocates; pion's SRTP write
+// path below it does (see BENCHMARKS.md).
 package sfu

@@ -2,37 +2,79 @@ package sfu
 
 import "github.com/pion/rtp"
 
+// maxRunSpan bounds how far back a run's start is kept: well beyond the
+// ring, well within the 1<<15 that 16-bit serial-number comparison allows.
+const maxRunSpan = 1 << 14
+
+// maxReorder is the furthest a packet may come behind the highest number
+// seen and still count as late rather than as the publisher's numbering
+// starting again elsewhere.
+const maxReorder = 1 << 10
+
 // forward writes one packet of t to every subscriber whose gate is open. It
-// runs on t's read goroutine for every packet, so it takes no lock: the
-// source permission, the subscriber list, each edge and each binding are
-// atomic loads. The header is copied into the down-track's own scratch value
-// (SSRC and payload type are the subscriber's); the payload is shared and
-// only read. Header extensions are dropped: their IDs were negotiated on the
+// runs on t's read goroutine for every packet, so it takes no lock and
+// allocates nothing: the source permission, the subscriber list, each edge
+// and each binding are atomic loads. hdr and payload are the packet in t's
+// ring; they are only read. Each down-track gets its own header value with
+// its SSRC, payload type and sequence number (see downTrack); CSRCs and
+// header extensions are dropped: the extension IDs were negotiated on the
 // publisher's connection, not the subscriber's.
-func (t *upTrack) forward(pkt *rtp.Packet) {
-	if !t.allowed.Load() || len(pkt.Payload) == 0 {
-		return
-	}
+func (t *upTrack) forward(hdr *rtp.Header, payload []byte) {
 	subs := t.subs.Load()
 	if subs == nil {
 		return
 	}
+	if !t.allowed.Load() || len(payload) == 0 {
+		// Nothing is sent to anyone: every run breaks.
+		for _, d := range *subs {
+			d.sending = false
+		}
+		return
+	}
+	in := hdr.SequenceNumber
 	for _, d := range *subs {
-		if !d.edge.open.Load() {
+		b := d.local.out.Load()
+		if b == nil || !d.edge.open.Load() {
+			d.sending = false
 			continue
 		}
-		b := d.local.out.Load()
-		if b == nil {
-			continue // not negotiated yet
+		if back := d.lastIn - in; d.sending && int16(back) > 0 {
+			if back > maxReorder {
+				d.sending = false // the publisher's numbers jumped back: start again
+			} else if int16(in-d.runIn) < 0 {
+				continue // late, from before this run: its number may be taken
+			}
 		}
-		d.hdr = pkt.Header
+		if !d.sending {
+			// A new run: go on from the subscriber's last number.
+			d.sending, d.runIn, d.lastIn = true, in, in
+			if d.started {
+				d.offset = in - (d.lastOut + 1)
+			} else {
+				d.started, d.lastOut = true, in-d.offset-1
+			}
+		}
+		out := in - d.offset
+		if int16(out-d.lastOut) > 0 {
+			d.lastOut, d.lastIn = out, in
+			if d.lastIn-d.runIn > maxRunSpan {
+				// Keep the run's start near enough for the int16
+				// comparisons; older packets are out of the ring anyway.
+				d.runIn = d.lastIn - maxRunSpan
+			}
+		}
+		d.run.Store(uint64(d.runIn) | uint64(d.lastIn)<<16 | uint64(d.offset)<<32 | 1<<48)
+
+		d.hdr = *hdr
 		d.hdr.SSRC = b.ssrc
 		d.hdr.PayloadType = b.pt
+		d.hdr.SequenceNumber = out
 		d.hdr.Padding = false
 		d.hdr.Extension = false
 		d.hdr.ExtensionProfile = 0
 		d.hdr.Extensions = nil
-		n, err := b.w.WriteRTP(&d.hdr, pkt.Payload)
+		d.hdr.CSRC = nil
+		n, err := b.w.WriteRTP(&d.hdr, payload)
 		if err != nil || n == 0 {
 			continue
 		}

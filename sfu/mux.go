@@ -30,7 +30,7 @@ func listenMux(cfg Config, log logging.LeveledLogger) (ice.UDPMux, string, error
 			if err != nil {
 				return nil, "", fmt.Errorf("sfu: listen udp %s: %w", net.JoinHostPort(cfg.ListenIP, strconv.Itoa(cfg.UDPPort)), err)
 			}
-			mux := ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: conn, Logger: log})
+			mux := ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: cfg.wrap(conn), Logger: log})
 			return mux, conn.LocalAddr().String(), nil
 		}
 	}
@@ -51,7 +51,7 @@ func listenMux(cfg Config, log logging.LeveledLogger) (ice.UDPMux, string, error
 		}
 		muxes := make([]ice.UDPMux, len(conns))
 		for i, c := range conns {
-			muxes[i] = ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: c, Logger: log})
+			muxes[i] = ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: cfg.wrap(c), Logger: log})
 		}
 		return ice.NewMultiUDPMuxDefault(muxes...), net.JoinHostPort("0.0.0.0", strconv.Itoa(port)), nil
 	}
@@ -107,4 +107,11 @@ func localIPv4s(loopback bool) ([]net.IP, error) {
 		return nil, errors.New("sfu: no usable IPv4 address to listen on (set ListenIP, or Loopback for a loopback-only host)")
 	}
 	return ips, nil
+}
+
+func (cfg Config) wrap(c net.PacketConn) net.PacketConn {
+	if cfg.wrapConn != nil {
+		return cfg.wrapConn(c)
+	}
+	return c
 }

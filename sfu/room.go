@@ -7,6 +7,8 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+
+	"github.com/pion/webrtc/v3"
 )
 
 // kind is a track's media kind, usable as an array index.
@@ -23,6 +25,13 @@ func (k kind) String() string {
 		return "video"
 	}
 	return "audio"
+}
+
+func (k kind) codecType() webrtc.RTPCodecType {
+	if k == kindVideo {
+		return webrtc.RTPCodecTypeVideo
+	}
+	return webrtc.RTPCodecTypeAudio
 }
 
 func parseKind(s string) (kind, bool) {
@@ -44,6 +53,8 @@ type edge struct {
 	used    [numKinds]atomic.Bool // a down-track of this kind has existed
 	packets [numKinds]atomic.Uint64
 	bytes   [numKinds]atomic.Uint64
+	// retransmits counts packets sent again in answer to NACKs (not in packets).
+	retransmits [numKinds]atomic.Uint64
 }
 
 // source is the per-kind permission of one publisher.
@@ -204,17 +215,21 @@ func (r *Room) SetSourceAllowed(peer, kindName string, allowed bool) {
 	}
 }
 
-// TrackStats counts what one published track has received.
+// TrackStats counts what one published track has received, and how many
+// of its packets were sent again to subscribers that asked (NACKs served).
 type TrackStats struct {
 	Publisher, Kind, TrackID string
 	PacketsIn, BytesIn       uint64
+	Retransmits              uint64
 }
 
 // EdgeStats counts the packets of one kind actually written from publisher
-// From to subscriber To.
+// From to subscriber To: first sends in Packets and Bytes, resends in answer
+// to the subscriber's NACKs in Retransmits.
 type EdgeStats struct {
 	From, To, Kind string
 	Packets, Bytes uint64
+	Retransmits    uint64
 }
 
 // Stats returns counters for the room's current tracks and for every edge
@@ -227,6 +242,7 @@ func (r *Room) Stats() ([]TrackStats, []EdgeStats) {
 		ts = append(ts, TrackStats{
 			Publisher: t.pub.id, Kind: t.kind.String(), TrackID: t.id,
 			PacketsIn: t.packetsIn.Load(), BytesIn: t.bytesIn.Load(),
+			Retransmits: t.retransmits.Load(),
 		})
 	}
 	var es []EdgeStats
@@ -238,6 +254,7 @@ func (r *Room) Stats() ([]TrackStats, []EdgeStats) {
 			es = append(es, EdgeStats{
 				From: k.from, To: k.to, Kind: kd.String(),
 				Packets: e.packets[kd].Load(), Bytes: e.bytes[kd].Load(),
+				Retransmits: e.retransmits[kd].Load(),
 			})
 		}
 	}
@@ -303,10 +320,23 @@ func (r *Room) spawn(f func()) {
 // other peer, then forwards its packets until it ends. It runs on the
 // goroutine pion starts for OnTrack.
 func (r *Room) publish(p *Peer, t *upTrack) {
+	if !r.attach(p, t, t.drainRTCP, t.reportLoop) {
+		return
+	}
+	defer r.wg.Done()
+	t.readLoop()
+	r.end(t)
+}
+
+// attach adds t, published by p, to the room, subscribes every other peer
+// to it and starts the track's helper goroutines. If it returns true, the
+// caller holds a count on r.wg and feeds t's packets until the track ends,
+// then calls end and wg.Done.
+func (r *Room) attach(p *Peer, t *upTrack, helpers ...func()) bool {
 	r.mu.Lock()
 	if r.closed || r.peers[p.id] != p {
 		r.mu.Unlock()
-		return
+		return false
 	}
 	t.allowed = &r.sourceLocked(p.id).allowed[t.kind]
 	r.tracks = append(r.tracks, t)
@@ -319,19 +349,23 @@ func (r *Room) publish(p *Peer, t *upTrack) {
 		}
 	}
 	r.wg.Add(1)
-	r.goLocked(t.drainRTCP)
+	for _, f := range helpers {
+		r.goLocked(f)
+	}
 	r.mu.Unlock()
-	defer r.wg.Done()
 
 	r.log.Debug("track published", slog.String("peer", p.id), slog.String("track", t.id))
 	renegotiate(renego)
-	t.readLoop()
+	return true
+}
 
+// end takes t, whose packets have stopped, out of the room.
+func (r *Room) end(t *upTrack) {
 	r.mu.Lock()
-	renego = r.detachTrackLocked(t)
+	renego := r.detachTrackLocked(t)
 	r.mu.Unlock()
 	renegotiate(renego)
-	r.log.Debug("track ended", slog.String("peer", p.id), slog.String("track", t.id))
+	r.log.Debug("track ended", slog.String("peer", t.pub.id), slog.String("track", t.id))
 }
 
 // subscribeLocked adds a down-track of t to q's down connection. The caller

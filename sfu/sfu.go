@@ -36,6 +36,8 @@ type Config struct {
 	PublicIPs []string // NAT 1:1 host IPs to advertise (config ice_public_ip); optional
 	Loopback  bool     // advertise loopback candidates (dev mode and tests)
 	Logger    *slog.Logger
+
+	wrapConn func(net.PacketConn) net.PacketConn // tests: wraps the UDP sockets
 }
 
 // SFU is a selective forwarding unit: one WebRTC API and one UDP port shared

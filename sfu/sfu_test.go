@@ -36,9 +36,18 @@ func newRoom(t *testing.T) *sfu.Room {
 	return r
 }
 
+// join connects a client that publishes audio and video.
 func join(t *testing.T, r *sfu.Room, id string) (*sfutest.Client, *sfu.Peer) {
 	t.Helper()
-	c, p, err := sfutest.Connect(r, id, sfutest.Options{Audio: true, Video: true, Logf: t.Logf})
+	return connect(t, r, id, sfutest.Options{Audio: true, Video: true})
+}
+
+// connect connects a client with opts; the test's cleanup closes it and
+// checks it met no error.
+func connect(t *testing.T, r *sfu.Room, id string, opts sfutest.Options) (*sfutest.Client, *sfu.Peer) {
+	t.Helper()
+	opts.Logf = t.Logf
+	c, p, err := sfutest.Connect(r, id, opts)
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		_ = c.Close()

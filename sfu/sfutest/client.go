@@ -10,10 +10,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/pion/ice/v2"
+	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v3"
 	"github.com/pion/webrtc/v3/pkg/media"
 )
@@ -36,6 +40,17 @@ type Options struct {
 	AllInterfaces bool
 	// Logf, when set, receives the client's errors as they happen (t.Logf).
 	Logf func(format string, args ...any)
+	// VideoFrameBytes is the size of each synthetic VP8 frame; 0 means 1000
+	// (one packet a frame). Larger frames span several packets.
+	VideoFrameBytes int
+	// DropRTP, above 0, is the fraction of the RTP packets arriving for the
+	// client that are dropped at random before SRTP, as on a lossy link
+	// (RTCP, ICE and DTLS pass). The client then has a single UDP socket on
+	// 127.0.0.1. See SetDropRTP and Dropped.
+	DropRTP float64
+	// NoNACK turns off the NACKs the client sends for packets it missed
+	// (benchmarks that overrun the client on purpose).
+	NoNACK bool
 }
 
 // Counts is what a client has received on some tracks.
@@ -52,10 +67,12 @@ type RemoteTrack struct {
 
 // Client is a test participant. Methods are safe for concurrent use.
 type Client struct {
-	opts Options
-	up   *webrtc.PeerConnection
-	down *webrtc.PeerConnection
-	done chan struct{}
+	opts  Options
+	up    *webrtc.PeerConnection
+	down  *webrtc.PeerConnection
+	done  chan struct{}
+	mux   ice.UDPMux // with DropRTP
+	lossy *lossyConn // with DropRTP
 
 	mu          sync.Mutex
 	closed      bool
@@ -65,6 +82,7 @@ type Client struct {
 	tracks      []*RemoteTrack
 	published   map[string]*published
 	plis        int
+	rrs         []rtcp.ReceptionReport
 	err         error
 }
 
@@ -81,7 +99,9 @@ type wireMsg struct {
 }
 
 // NewClient makes a client with its own pion API: UDP4 only, mDNS off,
-// loopback candidates on. Nothing is sent until Start.
+// loopback candidates on. Like a browser, it sends NACKs for the packets it
+// misses on its down connection (pion's NACK generator interceptor) unless
+// Options.NoNACK. Nothing is sent until Start.
 func NewClient(opts Options) (*Client, error) {
 	if opts.Send == nil {
 		return nil, errors.New("sfutest: Options.Send is nil")
@@ -100,17 +120,46 @@ func NewClient(opts Options) (*Client, error) {
 	if !opts.AllInterfaces {
 		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 	}
-	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se))
+	ir := &interceptor.Registry{}
+	if !opts.NoNACK {
+		gen, err := nack.NewGeneratorInterceptor()
+		if err != nil {
+			return nil, err
+		}
+		ir.Add(gen)
+	}
+	var (
+		mux   ice.UDPMux
+		lossy *lossyConn
+	)
+	if opts.DropRTP > 0 {
+		conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			return nil, err
+		}
+		lossy = &lossyConn{PacketConn: conn}
+		lossy.setRate(opts.DropRTP)
+		mux = ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: lossy})
+		se.SetICEUDPMux(mux)
+	}
+	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(ir))
+	closeMux := func() {
+		if mux != nil {
+			_ = mux.Close()
+		}
+	}
 	up, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
+		closeMux()
 		return nil, err
 	}
 	down, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		_ = up.Close()
+		closeMux()
 		return nil, err
 	}
-	c := &Client{opts: opts, up: up, down: down, done: make(chan struct{}), published: map[string]*published{}}
+	c := &Client{opts: opts, up: up, down: down, mux: mux, lossy: lossy, done: make(chan struct{}), published: map[string]*published{}}
 	for name, pc := range map[string]*webrtc.PeerConnection{"up": up, "down": down} {
 		pc.OnICECandidate(func(cand *webrtc.ICECandidate) {
 			if cand == nil {
@@ -275,6 +324,10 @@ func (c *Client) addTrack(kind, id string) error {
 	if kind == "video" {
 		codec = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
 		frame, every = vp8Frame, 33*time.Millisecond
+		if n := c.opts.VideoFrameBytes; n > 0 {
+			frame = make([]byte, n)
+			copy(frame, vp8Frame)
+		}
 	}
 	track, err := webrtc.NewTrackLocalStaticSample(codec, id, "local")
 	if err != nil {
@@ -321,6 +374,9 @@ func (c *Client) addTrack(kind, id string) error {
 			for _, pkt := range pkts {
 				if isKeyframeRequest(pkt) {
 					c.plis++
+				}
+				if rr, ok := pkt.(*rtcp.ReceiverReport); ok {
+					c.rrs = append(c.rrs, rr.Reports...)
 				}
 			}
 			c.mu.Unlock()
@@ -388,6 +444,14 @@ func (c *Client) KeyframeRequests() int {
 	return c.plis
 }
 
+// ReceiverReports returns the reception reports the server sent about the
+// client's published tracks, oldest first.
+func (c *Client) ReceiverReports() []rtcp.ReceptionReport {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.rrs)
+}
+
 // Connected reports whether both connections have reached "connected".
 func (c *Client) Connected() bool {
 	return c.up.ConnectionState() == webrtc.PeerConnectionStateConnected &&
@@ -434,6 +498,25 @@ func (c *Client) Close() error {
 	close(c.done)
 	c.mu.Unlock()
 	err := errors.Join(c.up.Close(), c.down.Close())
+	if c.mux != nil {
+		err = errors.Join(err, c.mux.Close())
+	}
 	c.wg.Wait()
 	return err
+}
+
+// SetDropRTP changes the fraction of arriving RTP packets dropped; it works
+// only for a client made with Options.DropRTP above 0.
+func (c *Client) SetDropRTP(f float64) {
+	if c.lossy != nil {
+		c.lossy.setRate(f)
+	}
+}
+
+// Dropped counts the RTP packets dropped because of Options.DropRTP.
+func (c *Client) Dropped() uint64 {
+	if c.lossy == nil {
+		return 0
+	}
+	return c.lossy.dropped.Load()
 }

@@ -1,0 +1,472 @@
+//go:build unix
+
+package sfu_test
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v3"
+
+	"github.com/chaperone-edu/chaperone/sfu"
+	"github.com/chaperone-edu/chaperone/sfu/sfutest"
+)
+
+// The forwarding benchmark: one publisher, K subscribers. The subscribers
+// are real pion clients (sfutest) in a child process (this test binary run
+// as TestBenchSubscribers), so that the allocations counted are the SFU's
+// alone; they are connected over loopback with DTLS-SRTP (AES-GCM) to the
+// SFU. The publisher's packets are fed to the SFU's receive path directly
+// (sfu.BenchTrack: ring, parse, forward to every down-track), and, in the
+// same fixture, to a naive forwarder made of what pion offers: the
+// equivalent of TrackRemote.ReadRTP (a new buffer and rtp.Packet per packet)
+// and one TrackLocalStaticRTP per subscriber, each written with WriteRTP.
+// Both write to the same subscribers' SRTP sessions on the same UDP socket.
+//
+//	go test -run '^$' -bench Forward -benchmem ./sfu/
+
+const benchChildEnv = "CHAPERONE_SFU_BENCH_SUBSCRIBERS"
+
+func BenchmarkForward(b *testing.B) {
+	for _, k := range []int{1, 10, 50} {
+		b.Run(fmt.Sprintf("K=%d", k), func(b *testing.B) {
+			f := newBenchFixture(b, k)
+			for _, wire := range []bool{true, false} {
+				mode := "wire"
+				if !wire {
+					mode = "nosend"
+				}
+				b.Run(mode+"/chaperone", func(b *testing.B) { f.run(b, wire, true, f.feedChaperone) })
+				b.Run(mode+"/naive", func(b *testing.B) { f.run(b, wire, false, f.feedNaive) })
+			}
+		})
+	}
+}
+
+// benchConn wraps the SFU's UDP socket. With discard set it drops outgoing
+// RTP instead of sending it, for figures without the kernel's share.
+type benchConn struct {
+	net.PacketConn
+	discard atomic.Bool
+}
+
+func (c *benchConn) WriteTo(p []byte, addr net.Addr) (int, error) {
+	if c.discard.Load() && sfutest.IsRTP(p) {
+		return len(p), nil
+	}
+	return c.PacketConn.WriteTo(p, addr)
+}
+
+type benchFixture struct {
+	room  *sfu.Room
+	k     int
+	conn  *benchConn
+	child *benchChild
+	track *sfu.BenchTrack
+	naive []*webrtc.TrackLocalStaticRTP
+	pkt   []byte // the packet fed, its sequence number and timestamp rewritten
+
+	seqChaperone, seqNaive uint16
+}
+
+// packet returns the packet numbered seq: a 1000-byte VP8 payload, three
+// packets a frame.
+func (f *benchFixture) packet(seq uint16) []byte {
+	binary.BigEndian.PutUint16(f.pkt[2:], seq)
+	binary.BigEndian.PutUint32(f.pkt[4:], uint32(seq/3)*3000)
+	if seq%3 == 0 {
+		f.pkt[1] |= 0x80 // marker
+	} else {
+		f.pkt[1] &^= 0x80
+	}
+	return f.pkt
+}
+
+func (f *benchFixture) feedChaperone() {
+	f.seqChaperone++
+	f.track.Feed(f.packet(f.seqChaperone))
+}
+
+// feedNaive is what a pion SFU written the obvious way does per packet:
+// TrackRemote.ReadRTP (make a receive-MTU buffer, read into it, unmarshal
+// into a new rtp.Packet), then WriteRTP on each subscriber's
+// TrackLocalStaticRTP.
+func (f *benchFixture) feedNaive() {
+	f.seqNaive++
+	p := readRTP(f.packet(f.seqNaive))
+	for _, t := range f.naive {
+		_ = t.WriteRTP(p)
+	}
+}
+
+// readRTP does what TrackRemote.ReadRTP does once the packet has been read
+// (copied here from raw).
+//
+//go:noinline
+func readRTP(raw []byte) *rtp.Packet {
+	buf := make([]byte, 1460) // pion's receive MTU
+	n := copy(buf, raw)
+	p := &rtp.Packet{}
+	if err := p.Unmarshal(buf[:n]); err != nil {
+		panic(err)
+	}
+	return p
+}
+
+// run measures feed; counted says whether the room counts what it sends
+// (the naive forwarder's sends are not counted).
+func (f *benchFixture) run(b *testing.B, wire, counted bool, feed func()) {
+	f.conn.discard.Store(!wire)
+	defer f.conn.discard.Store(false)
+	for range 1000 { // warm: the ring fills, pools fill
+		feed()
+	}
+	// The subscribers stop while the clock runs: their sockets fill and the
+	// kernel drops what follows, as a remote client's would not slow the
+	// SFU. Measured is the SFU's work, encryption and sendto included.
+	f.child.pause(b)
+	defer f.child.resume(b)
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	sent0, _ := f.room.Sent()
+	cpu0 := cpuTime()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		feed()
+	}
+	b.StopTimer()
+	cpu := cpuTime() - cpu0
+	runtime.ReadMemStats(&after)
+	if sent1, _ := f.room.Sent(); counted && sent1-sent0 != uint64(b.N*f.k) {
+		b.Errorf("sent %d packets, want %d", sent1-sent0, b.N*f.k)
+	}
+	sends := float64(b.N) * float64(f.k)
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/sends, "ns/pkt-sub")
+	b.ReportMetric(float64(cpu.Nanoseconds())/sends, "cpu-ns/pkt-sub")
+	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/sends, "allocs/pkt-sub")
+}
+
+// cpuTime is the CPU time (user and system) this process has used: on a
+// shared machine, steadier than the wall clock.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		panic(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func newBenchFixture(b *testing.B, k int) *benchFixture {
+	b.Helper()
+	conn := &benchConn{}
+	cfg := sfu.WithConnWrapper(sfu.Config{ListenIP: "127.0.0.1", Loopback: true, Logger: testLogger()},
+		func(c net.PacketConn) net.PacketConn { conn.PacketConn = c; return conn })
+	s, err := sfu.New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = s.Close() })
+	r := s.NewRoom("bench")
+	b.Cleanup(r.Close)
+
+	child, err := startBenchSubscribers(b, r, k)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pub, err := r.AddPeer("pub", nopSignal{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, p := range child.peers {
+		r.SetEdge("pub", p.ID(), true)
+	}
+	f := &benchFixture{room: r, k: k, child: child, conn: conn}
+	track, ok := sfu.AttachBenchTrack(r, pub, 0x1234abcd)
+	if !ok {
+		b.Fatal("attach bench track")
+	}
+	f.track = track
+	b.Cleanup(track.End) // before r.Close, which waits for it
+	for _, p := range child.peers {
+		t, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "naive", "naive")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := sfu.AddDownTrack(p, t); err != nil {
+			b.Fatal(err)
+		}
+		f.naive = append(f.naive, t)
+	}
+	hdr := rtp.Header{Version: 2, PayloadType: 96, SSRC: 0x1234abcd}
+	f.pkt, _ = hdr.Marshal()
+	payload := make([]byte, 1000)
+	copy(payload, []byte{0x10, 0x00, 0x9d, 0x01, 0x2a}) // VP8 descriptor, start of partition
+	f.pkt = append(f.pkt, payload...)
+
+	// Feed both paths slowly until every subscriber receives both tracks.
+	deadline := time.Now().Add(30*time.Second + time.Duration(k)*time.Second)
+	for !child.ready() {
+		if time.Now().After(deadline) {
+			b.Fatalf("subscribers not receiving after %v: %d of %d ready", time.Until(deadline), child.readyCount(), k)
+		}
+		f.feedChaperone()
+		f.feedNaive()
+		time.Sleep(5 * time.Millisecond)
+	}
+	return f
+}
+
+// benchChild is the parent's side of the subscriber process.
+type benchChild struct {
+	cmd   *exec.Cmd
+	peers []*sfu.Peer
+	out   chan benchMsg // to the child; buffered so that signalling never blocks the reader of the child's output
+	stop  chan struct{}
+
+	mu     sync.Mutex
+	nReady int
+	k      int
+}
+
+type benchMsg struct {
+	ID      string          `json:"id"`
+	Msg     sfutest.Message `json:"msg,omitempty"`
+	Streams int             `json:"streams,omitempty"` // streams receiving, child → parent
+}
+
+func (c *benchChild) pause(b *testing.B) {
+	if err := c.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func (c *benchChild) resume(b *testing.B) {
+	if err := c.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		b.Error(err)
+	}
+}
+
+func (c *benchChild) ready() bool { return c.readyCount() == c.k }
+
+func (c *benchChild) readyCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nReady
+}
+
+func (c *benchChild) send(m benchMsg) {
+	select {
+	case c.out <- m:
+	case <-c.stop:
+	}
+}
+
+// benchSignal carries one peer's offers and candidates to the child.
+type benchSignal struct {
+	c  *benchChild
+	id string
+}
+
+func (s benchSignal) Offer(pc, sdp string) {
+	s.c.send(benchMsg{ID: s.id, Msg: sfutest.Message{"type": "offer", "pc": pc, "sdp": sdp}})
+}
+
+func (s benchSignal) Candidate(pc string, cand sfu.Candidate) {
+	s.c.send(benchMsg{ID: s.id, Msg: sfutest.Message{"type": "candidate", "pc": pc, "candidate": cand}})
+}
+
+func startBenchSubscribers(b *testing.B, r *sfu.Room, k int) (*benchChild, error) {
+	cmd := exec.Command(os.Args[0], "-test.run=^TestBenchSubscribers$", "-test.count=1")
+	cmd.Env = append(os.Environ(), benchChildEnv+"=1")
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	c := &benchChild{cmd: cmd, out: make(chan benchMsg, 1<<16), stop: make(chan struct{}), k: k}
+	wrote := make(chan struct{})
+	go func() {
+		defer close(wrote)
+		enc := json.NewEncoder(stdin)
+		for {
+			select {
+			case m := <-c.out:
+				_ = enc.Encode(m)
+			case <-c.stop:
+				_ = stdin.Close()
+				return
+			}
+		}
+	}()
+	byID := map[string]*sfu.Peer{}
+	for i := range k {
+		id := fmt.Sprintf("sub%d", i)
+		p, err := r.AddPeer(id, benchSignal{c: c, id: id})
+		if err != nil {
+			return nil, err
+		}
+		c.peers = append(c.peers, p)
+		byID[id] = p
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			if !strings.HasPrefix(line, "{") {
+				continue // the child's test output
+			}
+			var m benchMsg
+			if err := json.Unmarshal([]byte(line), &m); err != nil {
+				b.Error(err)
+				continue
+			}
+			p := byID[m.ID]
+			if p == nil {
+				continue
+			}
+			if m.Streams == 2 {
+				c.mu.Lock()
+				c.nReady++
+				c.mu.Unlock()
+				continue
+			}
+			if err := serveBench(p, m.Msg); err != nil {
+				b.Error(err)
+			}
+		}
+	}()
+	b.Cleanup(func() {
+		close(c.stop)
+		<-wrote
+		<-done
+		_ = cmd.Wait()
+	})
+	return c, nil
+}
+
+// serveBench plays the WebSocket layer's part for one message from a client.
+func serveBench(p *sfu.Peer, m sfutest.Message) error {
+	switch m["type"] {
+	case "answer":
+		return p.HandleAnswer(m["sdp"].(string))
+	case "candidate":
+		raw, err := json.Marshal(m["candidate"])
+		if err != nil {
+			return err
+		}
+		var cand sfu.Candidate
+		if err := json.Unmarshal(raw, &cand); err != nil {
+			return err
+		}
+		return p.AddCandidate(m["pc"].(string), cand)
+	}
+	return fmt.Errorf("unexpected message %v", m["type"])
+}
+
+// TestBenchSubscribers is the benchmark's subscriber process; it does
+// nothing unless started by BenchmarkForward. It reads the SFU's messages
+// for each subscriber from stdin, runs a receive-only sfutest client per
+// subscriber, and writes the clients' messages to stdout, with a line
+// {"id":…,"streams":2} once a client receives both tracks.
+func TestBenchSubscribers(t *testing.T) {
+	if os.Getenv(benchChildEnv) == "" {
+		t.Skip("the benchmark's subscriber process")
+	}
+	var outMu sync.Mutex
+	enc := json.NewEncoder(os.Stdout)
+	out := func(m benchMsg) {
+		outMu.Lock()
+		defer outMu.Unlock()
+		_ = enc.Encode(m)
+	}
+	clients := map[string]*sfutest.Client{}
+	defer func() {
+		for _, c := range clients {
+			_ = c.Close()
+		}
+	}()
+	stop := make(chan struct{})
+	defer close(stop)
+	var mu sync.Mutex
+	ready := map[string]bool{}
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			mu.Lock()
+			for id, c := range clients {
+				if ready[id] {
+					continue
+				}
+				live := 0
+				for _, tr := range c.Tracks() {
+					if tr.Packets > 0 {
+						live++
+					}
+				}
+				if live == 2 {
+					ready[id] = true
+					out(benchMsg{ID: id, Streams: 2})
+				}
+			}
+			mu.Unlock()
+		}
+	}()
+	dec := json.NewDecoder(os.Stdin)
+	for {
+		var m benchMsg
+		if err := dec.Decode(&m); err != nil {
+			if err != io.EOF {
+				t.Error(err)
+			}
+			return
+		}
+		mu.Lock()
+		c := clients[m.ID]
+		if c == nil {
+			id := m.ID
+			var err error
+			c, err = sfutest.NewClient(sfutest.Options{NoNACK: true, Send: func(msg sfutest.Message) {
+				out(benchMsg{ID: id, Msg: msg})
+			}})
+			if err != nil {
+				mu.Unlock()
+				t.Fatal(err)
+			}
+			clients[id] = c
+		}
+		mu.Unlock()
+		if err := c.Handle(m.Msg); err != nil {
+			t.Error(err)
+		}
+	}
+}

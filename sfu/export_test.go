@@ -1,0 +1,66 @@
+package sfu
+
+import (
+	"net"
+
+	"github.com/pion/webrtc/v3"
+)
+
+// Hooks for the external tests and benchmarks (package sfu_test).
+
+// BenchTrack is a VP8 track published by a peer, fed by the test instead of
+// a connection: Feed plays the read loop's part for one packet.
+type BenchTrack struct {
+	r *Room
+	t *upTrack
+}
+
+// AttachBenchTrack publishes a test-fed video track from p to the room.
+func AttachBenchTrack(r *Room, p *Peer, ssrc uint32) (*BenchTrack, bool) {
+	t := makeUpTrack(r, p, kindVideo, webrtc.MimeTypeVP8, ssrc)
+	if !r.attach(p, t) {
+		return nil, false
+	}
+	return &BenchTrack{r: r, t: t}, true
+}
+
+// Feed receives one RTP packet as the read loop does after pion has read
+// it into the ring: pkt is copied to where the read would have put it.
+func (b *BenchTrack) Feed(pkt []byte) {
+	b.t.receive(copy(b.t.ring.readBuf(), pkt))
+}
+
+// End ends the track as if its publisher had stopped it.
+func (b *BenchTrack) End() {
+	b.r.end(b.t)
+	b.r.wg.Done()
+}
+
+// AddDownTrack adds a track of the test's own to p's down connection and
+// offers it (the naive forwarder of the benchmark).
+func AddDownTrack(p *Peer, track webrtc.TrackLocal) error {
+	p.negMu.Lock()
+	_, err := p.down.AddTrack(track)
+	p.negMu.Unlock()
+	if err != nil {
+		return err
+	}
+	p.renegotiate()
+	return nil
+}
+
+// WithConnWrapper returns cfg with f wrapping each of the SFU's UDP sockets.
+func WithConnWrapper(cfg Config, f func(net.PacketConn) net.PacketConn) Config {
+	cfg.wrapConn = f
+	return cfg
+}
+
+// Sent sums the packets the room has sent, first sends and resends.
+func (r *Room) Sent() (first, again uint64) {
+	_, es := r.Stats()
+	for _, e := range es {
+		first += e.Packets
+		again += e.Retransmits
+	}
+	return first, again
+}
