@@ -45,15 +45,25 @@ func (s *Server) holdSession(ctx context.Context, sessionID string) (int, error)
 	return n, nil
 }
 
-func (s *Server) pageConcern(w http.ResponseWriter, r *http.Request) {
+// concernSession loads the session of a concern request and checks that
+// the person may raise a concern about it; on refusal it has answered.
+func (s *Server) concernSession(w http.ResponseWriter, r *http.Request) (auth.Identity, store.Session, bool) {
 	who := sessionFrom(r.Context()).Identity
 	ss, err := s.store.GetSession(r.Context(), r.PathValue("id"))
 	if err != nil {
 		s.failErr(w, r, errUnknownSession)
-		return
+		return who, ss, false
 	}
 	if !mayRaiseConcern(who, ss) {
 		s.fail(w, r, http.StatusForbidden, "forbidden", "Only the staff of this session can raise a concern about it here. Otherwise, tell the safeguarding lead directly.")
+		return who, ss, false
+	}
+	return who, ss, true
+}
+
+func (s *Server) pageConcern(w http.ResponseWriter, r *http.Request) {
+	_, ss, ok := s.concernSession(w, r)
+	if !ok {
 		return
 	}
 	s.renderConcernForm(w, r, http.StatusOK, ss, "", "", "")
@@ -82,14 +92,8 @@ func (s *Server) sessionRecorded(ctx context.Context, sessionID string) bool {
 }
 
 func (s *Server) postConcern(w http.ResponseWriter, r *http.Request) {
-	who := sessionFrom(r.Context()).Identity
-	ss, err := s.store.GetSession(r.Context(), r.PathValue("id"))
-	if err != nil {
-		s.failErr(w, r, errUnknownSession)
-		return
-	}
-	if !mayRaiseConcern(who, ss) {
-		s.fail(w, r, http.StatusForbidden, "forbidden", "Only the staff of this session can raise a concern about it here. Otherwise, tell the safeguarding lead directly.")
+	who, ss, ok := s.concernSession(w, r)
+	if !ok {
 		return
 	}
 	about := strings.TrimSpace(r.PostFormValue("about"))

@@ -144,6 +144,8 @@ func TestStopAndRaiseConcern(t *testing.T) {
 	require.Contains(t, body, "This session was recorded")
 	status, _ = get(t, sc.people["teacher"].HTTP, sc.gw.URL+"/recordings/"+id)
 	require.Equal(t, http.StatusForbidden, status, "the teacher cannot play it")
+	status, _ = get(t, sc.people["pupil"].HTTP, sc.gw.URL+form["url"].(string))
+	require.Equal(t, http.StatusForbidden, status, "a pupil cannot open the concern form")
 	status, body = get(t, sc.people["teacher"].HTTP, sc.gw.URL+form["url"].(string))
 	require.Equal(t, http.StatusOK, status, body)
 	require.Contains(t, body, "This session was recorded")
