@@ -62,7 +62,18 @@ type Policy struct {
 	HeadGroups       []string
 	DSLGroups        []string
 	AdminGroups      []string
+	// MFARoles are the roles that need a multi-factor sign-in (amr contains
+	// "mfa", or acr is one of MFAACR). Without it the person is signed in
+	// with their other roles only. nil means DefaultMFARoles; an empty,
+	// non-nil slice means no role needs it.
+	MFARoles []Role
+	// MFAACR are acr values that also count as multi-factor.
+	MFAACR []string
 }
+
+// DefaultMFARoles are the roles with access to sensitive data: recordings,
+// concerns, the audit log, approvals.
+var DefaultMFARoles = []Role{RoleDSL, RoleHead, RoleAdmin}
 
 // Identity is a person the policy accepted.
 type Identity struct {
@@ -72,6 +83,9 @@ type Identity struct {
 	Email   string
 	Roles   []Role
 	Groups  []string // the IdP groups as sent (class rosters match on them)
+	// Withheld are roles the person's groups give but this sign-in did not
+	// unlock: they need a multi-factor sign-in.
+	Withheld []Role
 }
 
 // Has reports whether the identity holds role r.
@@ -94,6 +108,7 @@ const (
 	RefuseNamePlaceholder = "name_placeholder"
 	RefuseNoRole          = "no_role"
 	RefuseRoleConflict    = "role_conflict"
+	RefuseMFARequired     = "mfa_required"
 )
 
 // Refusal explains, in words for the person refused, why they cannot sign in.
@@ -128,7 +143,43 @@ func (p Policy) Check(c Claims) (Identity, *Refusal) {
 	if r != nil {
 		return Identity{}, r
 	}
-	return Identity{Issuer: c.Issuer, Subject: c.Subject, Name: name, Email: strings.ToLower(strings.TrimSpace(c.Email)), Roles: roles, Groups: c.Groups}, nil
+	roles, withheld := p.ApplyMFA(roles, c.AMR, c.ACR)
+	if len(roles) == 0 {
+		return Identity{}, refuse(RefuseMFARequired, "Your account needs a second factor: you signed in with your password only.",
+			"Sign in again and give your one-time code (or approve the sign-in on your phone). If you have no second factor, ask your school's IT team to set one up.")
+	}
+	return Identity{Issuer: c.Issuer, Subject: c.Subject, Name: name, Email: strings.ToLower(strings.TrimSpace(c.Email)), Roles: roles, Groups: c.Groups, Withheld: withheld}, nil
+}
+
+// MultiFactor reports whether a sign-in with these amr and acr values counts
+// as multi-factor under the policy.
+func (p Policy) MultiFactor(amr []string, acr string) bool {
+	if slices.Contains(amr, "mfa") {
+		return true
+	}
+	return acr != "" && slices.Contains(p.MFAACR, acr)
+}
+
+// ApplyMFA splits roles into those this sign-in unlocks and those withheld
+// because they need a multi-factor sign-in it did not have. The staff role
+// that comes with a withheld head or DSL role stays: a headteacher without
+// a second factor can still teach.
+func (p Policy) ApplyMFA(roles []Role, amr []string, acr string) (kept, withheld []Role) {
+	need := p.MFARoles
+	if need == nil {
+		need = DefaultMFARoles
+	}
+	if p.MultiFactor(amr, acr) {
+		return roles, nil
+	}
+	for _, r := range roles {
+		if slices.Contains(need, r) {
+			withheld = append(withheld, r)
+		} else {
+			kept = append(kept, r)
+		}
+	}
+	return kept, withheld
 }
 
 func (p Policy) checkAccount(c Claims) *Refusal {

@@ -85,10 +85,19 @@ func TestPlaceholderWordsConfigurable(t *testing.T) {
 
 func TestCheckAccount(t *testing.T) {
 	t.Parallel()
-	base := Claims{Issuer: "https://idp", Subject: "s1", Email: "a.b@oakfield.example", EmailVerified: ptr(true), GivenName: "Ann", FamilyName: "Bell", Groups: []string{"staff"}}
+	base := Claims{Issuer: "https://idp", Subject: "s1", Email: "a.b@oakfield.example", EmailVerified: ptr(true), GivenName: "Ann", FamilyName: "Bell", Groups: []string{"staff"}, AMR: []string{"pwd", "mfa"}}
 	with := func(f func(*Claims)) Claims { c := base; f(&c); return c }
 	tenant := testPolicy
 	tenant.Tenant = "0b3f-tenant"
+	acr := testPolicy
+	acr.MFAACR = []string{"possessionorinherence"}
+	noMFA := testPolicy
+	noMFA.MFARoles = []Role{}
+	sltMFA := testPolicy
+	sltMFA.MFARoles = []Role{RoleSLT}
+	pwd := func(groups ...string) func(*Claims) {
+		return func(c *Claims) { c.Groups, c.AMR = groups, []string{"pwd"} }
+	}
 	cases := []struct {
 		name   string
 		policy Policy
@@ -124,6 +133,18 @@ func TestCheckAccount(t *testing.T) {
 		{"unmapped group only", testPolicy, with(func(c *Claims) { c.Groups = []string{"year-8"} }), RefuseNoRole, nil},
 		{"group case differs", testPolicy, with(func(c *Claims) { c.Groups = []string{"Staff"} }), RefuseNoRole, nil},
 		{"pupil and staff", testPolicy, with(func(c *Claims) { c.Groups = []string{"pupils", "staff"} }), RefuseRoleConflict, nil},
+		// Multi-factor sign-in for sensitive roles (default dsl, head, admin).
+		{"head without mfa teaches", testPolicy, with(pwd("staff", "head")), "", []Role{RoleStaff}},
+		{"dsl without mfa teaches", testPolicy, with(pwd("dsl")), "", []Role{RoleStaff}},
+		{"admin without mfa refused", testPolicy, with(pwd("it-admins")), RefuseMFARequired, nil},
+		{"slt without mfa by default", testPolicy, with(pwd("slt")), "", []Role{RoleSLT, RoleStaff}},
+		{"teacher and pupil need none", testPolicy, with(pwd("pupils")), "", []Role{RolePupil}},
+		{"amr without mfa value", testPolicy, with(func(c *Claims) { c.Groups, c.AMR = []string{"dsl"}, []string{"pwd", "otp"} }), "", []Role{RoleStaff}},
+		{"no amr at all", testPolicy, with(func(c *Claims) { c.Groups, c.AMR = []string{"dsl"}, nil }), "", []Role{RoleStaff}},
+		{"configured acr counts", acr, with(func(c *Claims) { c.Groups, c.AMR, c.ACR = []string{"dsl"}, nil, "possessionorinherence" }), "", []Role{RoleDSL, RoleStaff}},
+		{"other acr does not", acr, with(func(c *Claims) { c.Groups, c.AMR, c.ACR = []string{"dsl"}, nil, "1" }), "", []Role{RoleStaff}},
+		{"mfa roles none", noMFA, with(pwd("it-admins")), "", []Role{RoleAdmin}},
+		{"mfa roles slt only", sltMFA, with(pwd("slt", "dsl")), "", []Role{RoleDSL, RoleStaff}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -227,4 +248,20 @@ func FuzzParseClaims(f *testing.F) {
 			t.Fatalf("accepted an identity without name, role or subject: %+v", id)
 		}
 	})
+}
+
+// TestWithheldRoles: a sign-in without a second factor names the roles it
+// did not unlock, so the person can be told why.
+func TestWithheldRoles(t *testing.T) {
+	t.Parallel()
+	c := Claims{Issuer: "https://idp", Subject: "s1", Email: "h.m@oakfield.example", GivenName: "Helen", FamilyName: "Murray", Groups: []string{"dsl", "head"}, AMR: []string{"pwd"}}
+	id, ref := testPolicy.Check(c)
+	require.Nil(t, ref)
+	require.Equal(t, []Role{RoleStaff}, id.Roles)
+	require.ElementsMatch(t, []Role{RoleDSL, RoleHead}, id.Withheld)
+	c.AMR = []string{"pwd", "mfa", "otp"}
+	id, ref = testPolicy.Check(c)
+	require.Nil(t, ref)
+	require.Equal(t, []Role{RoleDSL, RoleHead, RoleStaff}, id.Roles)
+	require.Empty(t, id.Withheld)
 }

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -39,6 +40,8 @@ const (
 	RefuseIssuedAt     = "iat_invalid"
 	RefuseAudience     = "audience_invalid"
 	RefuseInternal     = "internal_error"
+	RefuseAuthTooOld   = "auth_time_too_old"
+	RefuseTooMany      = "too_many_sign_ins"
 	loginStateLifetime = 10 * time.Minute
 	maxClockSkew       = 60 * time.Second
 )
@@ -64,6 +67,9 @@ type Config struct {
 	Now           func() time.Time
 	HTTPClient    *http.Client // for talking to the IdP; nil means a client with a 15 s timeout
 	Logger        *slog.Logger
+	// SigninsPerAccount limits completed sign-ins per account per minute
+	// (0 means 20): a stolen IdP session cannot mint sessions in bulk.
+	SigninsPerAccount int
 }
 
 // Service is the relying party and session manager.
@@ -74,6 +80,7 @@ type Service struct {
 	verifier *oidc.IDTokenVerifier
 	oauth    oauth2.Config
 	log      *slog.Logger
+	perAcct  *Throttle
 }
 
 // Session is a signed-in browser.
@@ -114,7 +121,10 @@ func New(ctx context.Context, cfg Config, st store.Store) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("discover OIDC provider %s: %w", cfg.Issuer, err)
 	}
-	s := &Service{cfg: cfg, store: st, provider: provider, log: cfg.Logger}
+	if cfg.SigninsPerAccount <= 0 {
+		cfg.SigninsPerAccount = 20
+	}
+	s := &Service{cfg: cfg, store: st, provider: provider, log: cfg.Logger, perAcct: NewThrottle(cfg.SigninsPerAccount, time.Minute, cfg.Now)}
 	s.verifier = provider.Verifier(&oidc.Config{
 		ClientID:             cfg.ClientID,
 		SupportedSigningAlgs: cfg.SigningAlgs,
@@ -130,6 +140,10 @@ func New(ctx context.Context, cfg Config, st store.Store) (*Service, error) {
 	}
 	return s, nil
 }
+
+// Now is the relying party's clock: the one sign-in times (auth_time)
+// are judged by.
+func (s *Service) Now() time.Time { return s.cfg.Now() }
 
 // Ping checks that the provider's discovery document is reachable.
 func (s *Service) Ping(ctx context.Context) error {
@@ -148,18 +162,39 @@ func (s *Service) Ping(ctx context.Context) error {
 	return nil
 }
 
+// LoginOptions ask the IdP for a particular kind of sign-in.
+type LoginOptions struct {
+	// MaxAge, when not zero, is sent as max_age: the person must have
+	// authenticated at the IdP within it, and the callback checks the ID
+	// token's auth_time against it.
+	MaxAge time.Duration
+	// Again sends prompt=login: the IdP asks for credentials even if it
+	// has a session (used to sign in again with a second factor).
+	Again bool
+}
+
 // BeginLogin starts a sign-in: it stores state, nonce and PKCE verifier and
 // returns the IdP URL to redirect to and a cookie binding the state to this
 // browser (so a state from another browser fails: login CSRF).
-func (s *Service) BeginLogin(ctx context.Context, returnTo string, opts ...oauth2.AuthCodeOption) (string, *http.Cookie, error) {
+func (s *Service) BeginLogin(ctx context.Context, returnTo string, lo LoginOptions) (string, *http.Cookie, error) {
 	state, nonce, verifier := randomToken(), randomToken(), oauth2.GenerateVerifier()
+	if lo.MaxAge < 0 {
+		lo.MaxAge = 0
+	}
+	lo.MaxAge = lo.MaxAge.Truncate(time.Second)
 	err := s.store.CreateLoginState(ctx, store.LoginState{
-		ID: hashToken(state), Nonce: nonce, PKCEVerifier: verifier, ReturnTo: SafeReturnTo(returnTo), Created: s.cfg.Now(),
+		ID: hashToken(state), Nonce: nonce, PKCEVerifier: verifier, ReturnTo: SafeReturnTo(returnTo), Created: s.cfg.Now(), MaxAge: lo.MaxAge,
 	})
 	if err != nil {
 		return "", nil, fmt.Errorf("begin sign-in: %w", err)
 	}
-	opts = append([]oauth2.AuthCodeOption{oidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier)}, opts...)
+	opts := []oauth2.AuthCodeOption{oidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier)}
+	if lo.MaxAge > 0 {
+		opts = append(opts, oauth2.SetAuthURLParam("max_age", strconv.FormatInt(int64(lo.MaxAge/time.Second), 10)))
+	}
+	if lo.Again || lo.MaxAge > 0 {
+		opts = append(opts, oauth2.SetAuthURLParam("prompt", "login"))
+	}
 	u := s.oauth.AuthCodeURL(state, opts...)
 	c := &http.Cookie{Name: loginCookie, Value: state, Path: "/auth/", MaxAge: int(loginStateLifetime / time.Second),
 		HttpOnly: true, Secure: s.cfg.SecureCookies, SameSite: http.SameSiteLaxMode}
@@ -195,7 +230,7 @@ func (s *Service) FinishLogin(ctx context.Context, r *http.Request) (LoginResult
 	}
 	id := res.Session.Identity
 	s.audit(ctx, store.AuditEntry{ActorSub: id.Subject, ActorName: id.Name, Action: "login.accepted", Target: id.Subject,
-		Detail: jsonDetail(map[string]any{"roles": id.Roles, "email": id.Email, "amr": res.Session.AMR}), RemoteIP: ip})
+		Detail: jsonDetail(map[string]any{"roles": id.Roles, "withheld": id.Withheld, "email": id.Email, "amr": res.Session.AMR}), RemoteIP: ip})
 	return res, nil
 }
 
@@ -258,7 +293,17 @@ func (s *Service) finishLogin(ctx context.Context, r *http.Request) (LoginResult
 	if ref != nil {
 		return LoginResult{}, tc.Claims, ref
 	}
+	if !s.perAcct.Allow(ident.Issuer + "|" + ident.Subject) {
+		return LoginResult{}, tc.Claims, refuse(RefuseTooMany, "There have been too many sign-ins to your account in the last minute.",
+			"Wait a minute, then sign in again. If you did not try to sign in several times, tell your school's IT team.")
+	}
 	authTime := tc.AuthTime
+	if ls.MaxAge > 0 && (authTime.IsZero() || now.Sub(authTime) > ls.MaxAge+maxClockSkew) {
+		// The IdP ignored max_age (or sent no auth_time): the fresh sign-in
+		// this was for did not happen, so no session comes of it.
+		return LoginResult{}, tc.Claims, refuse(RefuseAuthTooOld, "Your school's sign-in service did not ask for your password again, so chaperone cannot tell that it is really you.",
+			"Sign out of your school account, then sign in again. "+askIT)
+	}
 	if authTime.IsZero() {
 		authTime = tc.IssuedAt
 	}
@@ -318,8 +363,27 @@ func (s *Service) SessionFromRequest(r *http.Request) (*Session, error) {
 	for i, r := range ws.Roles {
 		roles[i] = Role(r)
 	}
+	// Roles the groups give but this sign-in did not unlock (no second
+	// factor): shown to the person so they know why, never granted.
+	var withheld []Role
+	if all, ref := s.cfg.Policy.Roles(ws.Groups); ref == nil {
+		for _, r := range all {
+			if !slices.Contains(roles, r) {
+				withheld = append(withheld, r)
+			}
+		}
+	}
 	return &Session{ID: ws.ID, CSRFToken: ws.CSRFToken, AuthTime: ws.AuthTime, AMR: ws.AMR, Created: ws.Created,
-		Identity: Identity{Issuer: ws.Issuer, Subject: ws.Subject, Name: ws.Name, Email: ws.Email, Roles: roles, Groups: ws.Groups}}, nil
+		Identity: Identity{Issuer: ws.Issuer, Subject: ws.Subject, Name: ws.Name, Email: ws.Email, Roles: roles, Groups: ws.Groups, Withheld: withheld}}, nil
+}
+
+// Supersede deletes a browser's previous session when it signs in again, so
+// the session ID changes at every sign-in and the old cookie is worthless.
+func (s *Service) Supersede(ctx context.Context, old *Session) error {
+	if err := s.store.DeleteWebSession(ctx, old.ID); err != nil {
+		return fmt.Errorf("end previous session: %w", err)
+	}
+	return nil
 }
 
 // Logout deletes the session and audits it.

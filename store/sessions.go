@@ -23,9 +23,9 @@ func (s *SQLite) CreateLoginState(ctx context.Context, ls LoginState) error {
 		return fmt.Errorf("store: create login state: %w", enc.err)
 	}
 	_, err := s.db.ExecContext(ctx, `
-		INSERT INTO login_states (id, nonce, pkce_verifier, return_to, created)
-		VALUES ($1, $2, $3, $4, $5)`,
-		ls.ID, ls.Nonce, ls.PKCEVerifier, ls.ReturnTo, created)
+		INSERT INTO login_states (id, nonce, pkce_verifier, return_to, created, max_age_seconds)
+		VALUES ($1, $2, $3, $4, $5, $6)`,
+		ls.ID, ls.Nonce, ls.PKCEVerifier, ls.ReturnTo, created, int64(ls.MaxAge/time.Second))
 	if err != nil {
 		return fmt.Errorf("store: create login state: %w", err)
 	}
@@ -39,10 +39,12 @@ func (s *SQLite) CreateLoginState(ctx context.Context, ls LoginState) error {
 func (s *SQLite) TakeLoginState(ctx context.Context, id string, now time.Time, maxAge time.Duration) (LoginState, error) {
 	ls := LoginState{ID: id}
 	var created string
+	var maxAgeSec int64
 	err := s.db.QueryRowContext(ctx, `
 		DELETE FROM login_states WHERE id = $1
-		RETURNING nonce, pkce_verifier, return_to, created`,
-		id).Scan(&ls.Nonce, &ls.PKCEVerifier, &ls.ReturnTo, &created)
+		RETURNING nonce, pkce_verifier, return_to, created, max_age_seconds`,
+		id).Scan(&ls.Nonce, &ls.PKCEVerifier, &ls.ReturnTo, &created, &maxAgeSec)
+	ls.MaxAge = time.Duration(maxAgeSec) * time.Second
 	if errors.Is(err, sql.ErrNoRows) {
 		return LoginState{}, ErrNotFound
 	}

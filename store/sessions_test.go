@@ -16,7 +16,7 @@ func TestLoginStateTakeOnce(t *testing.T) {
 	ctx := context.Background()
 	s := newTestStore(t)
 
-	ls := LoginState{ID: "state-hash", Nonce: "n", PKCEVerifier: "v", ReturnTo: "/lesson/42", Created: t0}
+	ls := LoginState{ID: "state-hash", Nonce: "n", PKCEVerifier: "v", ReturnTo: "/lesson/42", Created: t0, MaxAge: 15 * time.Minute}
 	require.NoError(t, s.CreateLoginState(ctx, ls))
 	require.Error(t, s.CreateLoginState(ctx, ls), "IDs are unique")
 

@@ -46,6 +46,9 @@ type LoginState struct {
 	PKCEVerifier string
 	ReturnTo     string
 	Created      time.Time
+	// MaxAge, when not zero, is the max_age sent to the IdP: the ID token's
+	// auth_time must be no older than this.
+	MaxAge time.Duration
 }
 
 // AuditEntry is what a caller appends to the audit log.

@@ -21,6 +21,7 @@ func signInBrowser(t *testing.T, gw *testkit.Gateway, username string) context.C
 		chromedp.WaitVisible(chromedp.CSS(`#username`)),
 		chromedp.SendKeys(chromedp.CSS(`#username`), username),
 		chromedp.SendKeys(chromedp.CSS(`#password`), testkit.DemoPassword),
+		chromedp.SendKeys(chromedp.CSS(`#otp`), testkit.DemoOTP),
 		chromedp.Submit(chromedp.CSS(`#password`)),
 		chromedp.WaitVisible(chromedp.CSS(`p.signed-in`)),
 	))

@@ -30,6 +30,9 @@ import (
 // errNotDSL is the refusal for everyone but the DSL and deputies.
 var errNotDSL = &lobby.Error{Kind: lobby.Forbidden, Message: "Only the designated safeguarding lead (and deputies) can see, play or download recordings."}
 
+// errNeedMFA is the refusal for a DSL signed in without a second factor.
+var errNeedMFA = &lobby.Error{Kind: lobby.Forbidden, Message: "Recordings need a sign-in with your second factor (a one-time code, or a sign-in approved on your phone). You signed in with your password only. Sign in again with your second factor."}
+
 // errNoSuchRecording is the answer for a session or file that is not there.
 var errNoSuchRecording = &lobby.Error{Kind: lobby.NotFound, Message: "There is no such recorded session or file."}
 
@@ -39,10 +42,23 @@ var errNoSuchRecording = &lobby.Error{Kind: lobby.NotFound, Message: "There is n
 // added here alone.
 func (s *Server) requireDSL(r *http.Request) (auth.Identity, error) {
 	sess := sessionFrom(r.Context())
+	if sess != nil && !sess.Identity.Has(auth.RoleDSL) && slices.Contains(sess.Identity.Withheld, auth.RoleDSL) {
+		return auth.Identity{}, errNeedMFA
+	}
 	if sess == nil || !sess.Identity.Has(auth.RoleDSL) {
 		return auth.Identity{}, errNotDSL
 	}
 	return sess.Identity, nil
+}
+
+// freshOrGranted lets a media request through when the sign-in is recent,
+// or when it is the player of a page opened with a recent sign-in (not a
+// download: that always needs a recent sign-in).
+func (s *Server) freshOrGranted(w http.ResponseWriter, r *http.Request, sessionID string, download bool) bool {
+	if sess := sessionFrom(r.Context()); !download && sess != nil && s.grants.valid(sess.ID, sessionID, s.now()) {
+		return true
+	}
+	return s.requireFresh(w, r, r.URL.RequestURI())
 }
 
 // recordingRow is a recorded session in the search results.
@@ -176,6 +192,12 @@ func (s *Server) pageRecording(w http.ResponseWriter, r *http.Request) {
 		s.failErr(w, r, err)
 		return
 	}
+	// The page plays the recordings: it needs a recent sign-in, and the
+	// player may then fetch the media for as long as the session lasted.
+	if !s.requireFresh(w, r, r.URL.RequestURI()) {
+		return
+	}
+	s.grants.grant(sessionFrom(ctx).ID, ss.ID, s.now(), s.now().Add(s.reauthWindow()+ss.End.Sub(ss.Start)))
 	cs, err := s.store.ListConcerns(ctx, ss.ID)
 	if err != nil {
 		s.failErr(w, r, err)
@@ -305,6 +327,10 @@ func (s *Server) recordingMedia(w http.ResponseWriter, r *http.Request) {
 		s.failErr(w, r, errNoSuchRecording)
 		return
 	}
+	download := r.URL.Query().Get("download") == "1"
+	if !s.freshOrGranted(w, r, sid, download) {
+		return
+	}
 	info, err := s.cfg.Bucket.Stat(ctx, key)
 	if err != nil {
 		s.failErr(w, r, fmt.Errorf("stat %s: %w", key, err))
@@ -317,7 +343,6 @@ func (s *Server) recordingMedia(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "That byte range is not valid for this recording.", http.StatusRequestedRangeNotSatisfiable)
 		return
 	}
-	download := r.URL.Query().Get("download") == "1"
 	action := "recording.viewed"
 	if download {
 		action = "recording.downloaded"
@@ -367,6 +392,11 @@ func (s *Server) postHold(on bool) http.HandlerFunc {
 		ss, _, err := s.recordedSession(r.Context(), r.PathValue("id"))
 		if err != nil {
 			return "", err
+		}
+		if !on && !s.isFresh(r) {
+			// Releasing a hold lets recordings be deleted: it needs a recent
+			// sign-in. Nothing changes; the DSL comes back to the page.
+			return freshLogin("/recordings/" + ss.ID + "?done=reauthenticated"), nil
 		}
 		reason := strings.TrimSpace(r.PostFormValue("reason"))
 		if n := utf8.RuneCountInString(reason); !on && n < 10 {

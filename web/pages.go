@@ -15,14 +15,15 @@ import (
 // doneMessages are the confirmations shown after a form action (?done=...).
 // Only these fixed texts are shown: nothing from the URL is reflected.
 var doneMessages = map[string]string{
-	"requested": "Your request has been sent to the headteacher for approval.",
-	"approved":  "Approved. The member of staff can now open the room from 15 minutes before the start.",
-	"rejected":  "Rejected. The member of staff will see your reason.",
-	"cancelled": "The session has been cancelled.",
-	"delegated": "Delegation saved. The senior leader can approve sessions until the date you gave.",
-	"revoked":   "Delegation revoked.",
-	"held":      "The recordings of this session are on legal hold: they cannot be deleted until you release the hold.",
-	"released":  "The legal hold is released. The recordings will be deleted when their retention ends.",
+	"requested":       "Your request has been sent to the headteacher for approval.",
+	"approved":        "Approved. The member of staff can now open the room from 15 minutes before the start.",
+	"rejected":        "Rejected. The member of staff will see your reason.",
+	"cancelled":       "The session has been cancelled.",
+	"delegated":       "Delegation saved. The senior leader can approve sessions until the date you gave.",
+	"revoked":         "Delegation revoked.",
+	"held":            "The recordings of this session are on legal hold: they cannot be deleted until you release the hold.",
+	"released":        "The legal hold is released. The recordings will be deleted when their retention ends.",
+	"reauthenticated": "You have signed in again. To release the hold, give the reason again and press the button.",
 }
 
 // sessionRow is a session with what the viewer can do with it.

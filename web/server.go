@@ -50,6 +50,11 @@ type Config struct {
 	// StaffGrace is how long a room waits for staff to return before the
 	// session ends (0 means 5 minutes).
 	StaffGrace time.Duration
+	// RecordingReauth is how recent a sign-in must be to play, download or
+	// release recordings (0 means 15 minutes).
+	RecordingReauth time.Duration
+	// Limits are the sign-in and connection attempt limits.
+	Limits Limits
 }
 
 // Server holds the handlers' dependencies.
@@ -62,6 +67,8 @@ type Server struct {
 	mux     *http.ServeMux
 	rooms   rooms
 	metrics *metrics
+	limits  throttles
+	grants  playbackGrants
 }
 
 // New builds the web server.
@@ -77,6 +84,8 @@ func New(cfg Config, a *auth.Service, st store.Store) (*Server, error) {
 		return nil, err
 	}
 	s.metrics = newMetrics(s)
+	s.limits = newThrottles(cfg.Limits, cfg.Now)
+	s.grants = playbackGrants{m: map[string]time.Time{}}
 	s.routes()
 	return s, nil
 }
@@ -297,7 +306,17 @@ func (s *Server) nextSteps(r *http.Request, id auth.Identity) []link {
 }
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
-	u, c, err := s.auth.BeginLogin(r.Context(), r.URL.Query().Get("next"))
+	ip := auth.ClientIP(r)
+	if s.limits.signinFail.Blocked(ip) || !s.limits.signinStart.Allow(ip) {
+		s.tooMany(w, r, "There have been too many sign-in attempts from this network. Wait a minute, then try again.")
+		return
+	}
+	q := r.URL.Query()
+	lo := auth.LoginOptions{Again: q.Get("again") == "1"}
+	if q.Get("fresh") == "1" {
+		lo.MaxAge = s.reauthWindow()
+	}
+	u, c, err := s.auth.BeginLogin(r.Context(), q.Get("next"), lo)
 	if err != nil {
 		s.log.Error("begin login", slog.Any("err", err))
 		s.message(w, r, http.StatusServiceUnavailable, "Sign-in is not available", "chaperone could not start your sign-in. Try again in a minute; if it keeps happening, tell your school's IT team.")
@@ -308,17 +327,35 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
+	ip := auth.ClientIP(r)
+	if s.limits.signinFail.Blocked(ip) {
+		s.tooMany(w, r, "There have been too many failed sign-ins from this network. Wait a minute, then try again.")
+		return
+	}
 	res, err := s.auth.FinishLogin(r.Context(), r)
 	http.SetCookie(w, s.auth.ClearLoginCookie())
 	var ref *auth.Refusal
 	if errors.As(err, &ref) {
-		s.render(w, r, http.StatusForbidden, "refused", page{Title: "You cannot sign in", Refusal: ref})
+		s.limits.signinFail.Add(ip)
+		status := http.StatusForbidden
+		if ref.Code == auth.RefuseTooMany {
+			status = http.StatusTooManyRequests
+			w.Header().Set("Retry-After", "60")
+		}
+		s.render(w, r, status, "refused", page{Title: "You cannot sign in", Refusal: ref})
 		return
 	}
 	if err != nil {
 		s.log.Error("finish login", slog.Any("err", err))
 		s.message(w, r, http.StatusInternalServerError, "Sign-in failed", "chaperone could not complete your sign-in. Try again in a minute.")
 		return
+	}
+	// A new session ID at every sign-in: the browser's previous session (if
+	// any) ends, so a cookie planted or seen before sign-in is worthless.
+	if old, err := s.auth.SessionFromRequest(r); err == nil && old.ID != res.Session.ID {
+		if err := s.auth.Supersede(r.Context(), old); err != nil {
+			s.log.Error("end previous session", slog.Any("err", err))
+		}
 	}
 	http.SetCookie(w, res.Cookie)
 	http.Redirect(w, r, res.ReturnTo, http.StatusSeeOther)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -334,6 +335,15 @@ func (s *Server) statusOf(err error) (int, string, string) {
 }
 
 func (s *Server) failErr(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, errNeedMFA) {
+		if wantsJSON(r) {
+			writeJSON(w, http.StatusForbidden, apiError{Error: auth.RefuseMFARequired, Message: errNeedMFA.Message})
+			return
+		}
+		s.render(w, r, http.StatusForbidden, "message", page{Title: "Second factor needed", Heading: "Second factor needed", Message: errNeedMFA.Message,
+			Error: true, Back: "/login?again=1&next=" + url.QueryEscape(r.URL.RequestURI()), BackText: "Sign in again with your second factor"})
+		return
+	}
 	status, code, msg := s.statusOf(err)
 	s.fail(w, r, status, code, msg)
 }

@@ -23,14 +23,18 @@ func TestSignInDemoAccounts(t *testing.T) {
 	t.Parallel()
 	gw := testkit.StartGateway(t, testkit.GatewayOptions{})
 	cases := []struct {
-		user, name, label, refusal string
+		user, otp, name, label, refusal string
 	}{
-		{user: "head", name: "Margaret Okafor", label: "headteacher"},
+		{user: "head", otp: testkit.DemoOTP, name: "Margaret Okafor", label: "headteacher"},
 		{user: "slt", name: "David Chen", label: "senior leader"},
 		{user: "teacher", name: "Sarah Whitfield", label: "teacher"},
 		{user: "teacher2", name: "James Patel", label: "teacher"},
-		{user: "dsl", name: "Helen Murray", label: "designated safeguarding lead"},
-		{user: "itadmin", name: "Tom Briggs", label: "IT admin"},
+		{user: "dsl", otp: testkit.DemoOTP, name: "Helen Murray", label: "designated safeguarding lead"},
+		{user: "itadmin", otp: testkit.DemoOTP, name: "Tom Briggs", label: "IT admin"},
+		// Without the second factor: the sensitive role is withheld.
+		{user: "head", name: "Margaret Okafor", label: "teacher"},
+		{user: "dsl", name: "Helen Murray", label: "teacher"},
+		{user: "itadmin", refusal: auth.RefuseMFARequired},
 		{user: "pupil", name: "Amelia Jones", label: "pupil"},
 		{user: "pupil2", name: "Zoë Lefèvre", label: "pupil"},
 		{user: "pupil3", name: "Oliver Smith-Baker", label: "pupil"},
@@ -42,9 +46,25 @@ func TestSignInDemoAccounts(t *testing.T) {
 		{user: "nogroup", refusal: auth.RefuseNoRole},
 	}
 	for _, tc := range cases {
-		t.Run(tc.user, func(t *testing.T) {
+		name := tc.user
+		if tc.otp == "" && (tc.user == "head" || tc.user == "dsl" || tc.user == "itadmin") {
+			name += "-without-mfa"
+		}
+		t.Run(name, func(t *testing.T) {
 			c := testkit.CookieClient(t)
-			status, body := testkit.Login(t, c, gw.URL, tc.user, testkit.DemoPassword, "")
+			accepted := func() int {
+				rows, err := gw.Store.ListAudit(context.Background(), store.AuditFilter{Action: "login.accepted"})
+				require.NoError(t, err)
+				n := 0
+				for _, r := range rows {
+					if r.ActorName == tc.name {
+						n++
+					}
+				}
+				return n
+			}
+			before := accepted()
+			status, body := testkit.Login(t, c, gw.URL, tc.user, testkit.DemoPassword, tc.otp)
 			u, _ := url.Parse(gw.URL)
 			if tc.refusal != "" {
 				require.Equal(t, http.StatusForbidden, status, body)
@@ -60,15 +80,12 @@ func TestSignInDemoAccounts(t *testing.T) {
 			require.Equal(t, http.StatusOK, status, body)
 			require.Contains(t, html.UnescapeString(body), "Signed in as <strong>"+tc.name+"</strong> ("+tc.label+")")
 			require.Len(t, sessionCookies(c, u), 1)
-			rows, err := gw.Store.ListAudit(context.Background(), store.AuditFilter{Action: "login.accepted"})
-			require.NoError(t, err)
-			n := 0
-			for _, r := range rows {
-				if r.ActorName == tc.name {
-					n++
-				}
+			require.Equal(t, before+1, accepted(), "one login.accepted audit row for %s", tc.name)
+			if tc.otp == "" && name != tc.user {
+				require.Contains(t, body, `id="mfa-needed"`, "the page says why a role is missing")
+			} else {
+				require.NotContains(t, body, `id="mfa-needed"`)
 			}
-			require.Equal(t, 1, n, "one login.accepted audit row for %s", tc.name)
 		})
 	}
 	require.NoError(t, gw.Store.VerifyAudit(context.Background()))

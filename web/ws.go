@@ -184,6 +184,9 @@ func (s *Server) wsRoom(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusForbidden, "bad_origin", "This connection did not come from chaperone's own pages.")
 		return
 	}
+	if !s.allowWS(w, r, who) {
+		return
+	}
 	ss, lr, status, msg := s.admission(r, who)
 	if status != http.StatusOK {
 		s.fail(w, r, status, "not_allowed", msg)

@@ -44,6 +44,10 @@ type Config struct {
 	StaffGrace       time.Duration
 	S3               S3Config
 	SpoolDir         string
+	MFARoles         []string // nil: the default (dsl, head, admin)
+	MFAACR           []string
+	RecordingReauth  time.Duration
+	SigninFailures   int
 }
 
 // S3Config is where recordings are stored.
@@ -119,6 +123,10 @@ func parseConfig(name string, args []string, getenv func(string) string, default
 	lockMode := def("lock_mode", "Object Lock mode: GOVERNANCE (default) or COMPLIANCE")
 	spool := def("spool_dir", "local directory where recordings are spooled before upload (default data/spool)")
 	recordPolicy := def("record_policy", "one_to_one (record when a pupil is alone with one member of staff) or always")
+	mfaRoles := def("mfa_roles", "roles that need a multi-factor sign-in: comma-separated from dsl, head, slt, admin, staff, or none (default dsl,head,admin)")
+	mfaACR := def("mfa_acr", "acr values that count as multi-factor sign-in, comma-separated (amr containing mfa always counts)")
+	reauth := def("recording_reauth", "how recent a sign-in must be to play, download or release recordings (default 15m)")
+	signinFailures := def("signin_failures_per_minute", "failed sign-ins allowed per minute from one address or account before 429 (default 10)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
@@ -233,6 +241,35 @@ func parseConfig(name string, args []string, getenv func(string) string, default
 			return Config{}, &ConfigError{"staff_grace", fmt.Sprintf("%q is not a duration between 1s and 1h", *grace)}
 		}
 		c.StaffGrace = d
+	}
+	if *mfaRoles != "" {
+		c.MFARoles = []string{}
+		for _, r := range list(*mfaRoles) {
+			switch r {
+			case "none":
+			case "dsl", "head", "slt", "admin", "staff":
+				c.MFARoles = append(c.MFARoles, r)
+			default:
+				return Config{}, &ConfigError{"mfa_roles", fmt.Sprintf("%q is not one of dsl, head, slt, admin, staff, none", r)}
+			}
+		}
+	}
+	c.MFAACR = list(*mfaACR)
+	c.RecordingReauth = 15 * time.Minute
+	if *reauth != "" {
+		d, err := time.ParseDuration(*reauth)
+		if err != nil || d < time.Minute || d > 12*time.Hour {
+			return Config{}, &ConfigError{"recording_reauth", fmt.Sprintf("%q is not a duration between 1m and 12h", *reauth)}
+		}
+		c.RecordingReauth = d
+	}
+	c.SigninFailures = 10
+	if *signinFailures != "" {
+		n, err := strconv.Atoi(*signinFailures)
+		if err != nil || n < 1 || n > 10000 {
+			return Config{}, &ConfigError{"signin_failures_per_minute", fmt.Sprintf("%q is not a number between 1 and 10000", *signinFailures)}
+		}
+		c.SigninFailures = n
 	}
 	return c, nil
 }

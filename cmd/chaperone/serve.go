@@ -46,6 +46,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- strin
 			HeadGroups:       cfg.HeadGroups,
 			DSLGroups:        cfg.DSLGroups,
 			AdminGroups:      cfg.AdminGroups,
+			MFARoles:         mfaRoles(cfg.MFARoles),
+			MFAACR:           cfg.MFAACR,
 		},
 	}, st)
 	if err != nil {
@@ -78,7 +80,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- strin
 	sched.RecordPolicy = cfg.RecordPolicy
 	w, err := web.New(web.Config{PublicURL: cfg.PublicURL, Logger: log.With(slog.String("component", "web")),
 		Schedule: sched, RosterGroups: cfg.RosterGroups, SFU: media, RoomPolicy: lobby.Policy{Record: cfg.RecordPolicy},
-		StaffGrace: cfg.StaffGrace, Recorder: recorder, Bucket: bucket, Checks: map[string]func(context.Context) error{"recording_storage": bucket.Ping}}, a, st)
+		StaffGrace: cfg.StaffGrace, RecordingReauth: cfg.RecordingReauth, Limits: web.Limits{SigninFailures: cfg.SigninFailures}, Recorder: recorder, Bucket: bucket, Checks: map[string]func(context.Context) error{"recording_storage": bucket.Ping}}, a, st)
 	if err != nil {
 		return err
 	}
@@ -157,4 +159,16 @@ func sweepRecordings(ctx context.Context, w *web.Server, log *slog.Logger) {
 		case <-t.C:
 		}
 	}
+}
+
+// mfaRoles maps the configured role names to roles; nil keeps the default.
+func mfaRoles(names []string) []auth.Role {
+	if names == nil {
+		return nil
+	}
+	roles := []auth.Role{}
+	for _, n := range names {
+		roles = append(roles, auth.Role(n))
+	}
+	return roles
 }

@@ -17,12 +17,20 @@ type APIClient struct {
 	Name string
 }
 
-// APILogin signs in as a demo user through the demo IdP and fetches the
-// CSRF token from /api/me.
+// APILogin signs in as a demo user through the demo IdP (with the demo
+// one-time code, so accounts with a second factor sign in with it) and
+// fetches the CSRF token from /api/me.
 func APILogin(t testing.TB, gw *Gateway, username string) *APIClient {
 	t.Helper()
+	return APILoginOTP(t, gw, username, DemoOTP)
+}
+
+// APILoginOTP signs in like APILogin with the given one-time code; "" is a
+// sign-in with the password only (no second factor).
+func APILoginOTP(t testing.TB, gw *Gateway, username, otp string) *APIClient {
+	t.Helper()
 	c := CookieClient(t)
-	status, body := Login(t, c, gw.URL, username, DemoPassword, "")
+	status, body := Login(t, c, gw.URL, username, DemoPassword, otp)
 	if status != http.StatusOK {
 		t.Fatalf("sign in as %s: status %d: %s", username, status, body)
 	}

@@ -27,6 +27,10 @@ import (
 // DemoPassword is the password of every seeded demo account.
 const DemoPassword = "oakfield"
 
+// DemoOTP is the demo IdP's one-time code for accounts with a second
+// factor (head, slt, dsl, itadmin); other accounts ignore it.
+const DemoOTP = "123456"
+
 // Clock is a settable clock for tests.
 type Clock struct {
 	mu sync.Mutex

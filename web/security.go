@@ -1,0 +1,132 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/chaperone-edu/chaperone/auth"
+)
+
+// Limits are the attempt limits per minute. Zero fields take the defaults.
+// Behind a school's NAT every pupil shares one address, so the per-address
+// limits on normal use are generous; failed sign-ins are not.
+type Limits struct {
+	SigninFailures   int // failed sign-ins per address (default 10)
+	SigninStarts     int // sign-ins started per address (default 300)
+	WSPerAddress     int // room connections per address (default 600)
+	WSPerAccount     int // room connections per account (default 30)
+	SigninPerAccount int // completed sign-ins per account (default 20)
+}
+
+func (l Limits) withDefaults() Limits {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&l.SigninFailures, 10)
+	def(&l.SigninStarts, 300)
+	def(&l.WSPerAddress, 600)
+	def(&l.WSPerAccount, 30)
+	def(&l.SigninPerAccount, 20)
+	return l
+}
+
+// throttles hold the per-minute counters of Limits.
+type throttles struct {
+	signinFail, signinStart, wsAddr, wsAcct *auth.Throttle
+}
+
+func newThrottles(l Limits, now func() time.Time) throttles {
+	l = l.withDefaults()
+	return throttles{
+		signinFail:  auth.NewThrottle(l.SigninFailures, time.Minute, now),
+		signinStart: auth.NewThrottle(l.SigninStarts, time.Minute, now),
+		wsAddr:      auth.NewThrottle(l.WSPerAddress, time.Minute, now),
+		wsAcct:      auth.NewThrottle(l.WSPerAccount, time.Minute, now),
+	}
+}
+
+// tooMany answers 429 with a page (or JSON) saying when to try again.
+func (s *Server) tooMany(w http.ResponseWriter, r *http.Request, msg string) {
+	w.Header().Set("Retry-After", "60")
+	s.fail(w, r, http.StatusTooManyRequests, "too_many_attempts", msg)
+}
+
+// allowWS applies the connection limits to a room connection attempt.
+func (s *Server) allowWS(w http.ResponseWriter, r *http.Request, who auth.Identity) bool {
+	if !s.limits.wsAddr.Allow(auth.ClientIP(r)) || !s.limits.wsAcct.Allow(who.Subject) {
+		s.tooMany(w, r, "Too many attempts to join a live lesson. Wait a minute, then reload the page.")
+		return false
+	}
+	return true
+}
+
+// reauthWindow is how recent a sign-in must be for recordings.
+func (s *Server) reauthWindow() time.Duration {
+	if s.cfg.RecordingReauth > 0 {
+		return s.cfg.RecordingReauth
+	}
+	return 15 * time.Minute
+}
+
+// requireFresh lets a request through when the person signed in at the IdP
+// within the re-authentication window. Otherwise it sends them through the
+// IdP again (with max_age, so the IdP asks for the password) and back to
+// where they were, and reports false. Nothing has been served by then.
+func (s *Server) requireFresh(w http.ResponseWriter, r *http.Request, back string) bool {
+	if s.isFresh(r) {
+		return true
+	}
+	target := freshLogin(back)
+	if wantsJSON(r) {
+		w.Header().Set("Location", target)
+		s.fail(w, r, http.StatusUnauthorized, "reauthentication_required",
+			"Recordings need a recent sign-in. Sign in again, then try again.")
+		return false
+	}
+	http.Redirect(w, r, target, http.StatusSeeOther)
+	return false
+}
+
+// isFresh reports whether the request's sign-in at the IdP is within the
+// re-authentication window.
+func (s *Server) isFresh(r *http.Request) bool {
+	sess := sessionFrom(r.Context())
+	return sess != nil && !sess.AuthTime.IsZero() && s.auth.Now().Sub(sess.AuthTime) <= s.reauthWindow()
+}
+
+// freshLogin is the sign-in that asks the IdP for a new authentication and
+// comes back to back.
+func freshLogin(back string) string {
+	return "/login?fresh=1&next=" + url.QueryEscape(back)
+}
+
+// playbackGrants let the player of a recording page, opened with a fresh
+// sign-in, keep fetching its media for as long as the recording lasts,
+// although the sign-in ages past the window while it plays. A grant is for
+// one browser session and one recorded session, and is never a download.
+type playbackGrants struct {
+	mu sync.Mutex
+	m  map[string]time.Time // web session ID + "/" + session ID → until
+}
+
+func (g *playbackGrants) grant(webSession, sessionID string, now, until time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for k, u := range g.m {
+		if now.After(u) {
+			delete(g.m, k)
+		}
+	}
+	g.m[webSession+"/"+sessionID] = until
+}
+
+func (g *playbackGrants) valid(webSession, sessionID string, now time.Time) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	until, ok := g.m[webSession+"/"+sessionID]
+	return ok && !now.After(until)
+}
