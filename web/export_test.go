@@ -2,3 +2,6 @@ package web
 
 // Exported for the external tests.
 var DecodeMsg = decodeMsg
+
+// SecurityHeaders is the header middleware, for the HSTS test.
+var SecurityHeaders = securityHeaders

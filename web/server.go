@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/chaperone-edu/chaperone/auth"
@@ -179,7 +180,7 @@ func (s *Server) routes() {
 
 // Handler returns the HTTP handler with the common middleware.
 func (s *Server) Handler() http.Handler {
-	return s.recoverer(securityHeaders(limitBody(s.mux)))
+	return s.recoverer(securityHeaders(limitBody(s.mux), strings.HasPrefix(s.cfg.PublicURL, "https://")))
 }
 
 // page is the data every page template gets.

@@ -71,6 +71,11 @@ type GatewayOptions struct {
 	SpoolDir string
 	// StaffGrace is how long a room waits for staff (0 = 5 minutes).
 	StaffGrace time.Duration
+	// LogTo, when set, also receives every log line of the gateway (debug
+	// level and up), e.g. to check that no secret is ever logged.
+	LogTo io.Writer
+	// Limits override the gateway's attempt limits.
+	Limits web.Limits
 }
 
 // Gateway is a running chaperone gateway (web + auth + SQLite store) and,
@@ -164,8 +169,12 @@ func StartGateway(t testing.TB, o GatewayOptions) *Gateway {
 	if o.Policy != nil {
 		policy = *o.Policy
 	}
+	logger := TestLogger(t)
+	if o.LogTo != nil {
+		logger = slog.New(slog.NewTextHandler(io.MultiWriter(o.LogTo, tWriter{t}), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	gw.Auth, err = auth.New(ctx, auth.Config{Issuer: o.Issuer, ClientID: o.ClientID, ClientSecret: o.ClientSecret,
-		RedirectURL: gw.URL + "/auth/callback", Policy: policy, Now: o.AuthNow, Logger: TestLogger(t)}, st)
+		RedirectURL: gw.URL + "/auth/callback", Policy: policy, Now: o.AuthNow, Logger: logger}, st)
 	if err != nil {
 		t.Fatalf("auth: %v", err)
 	}
@@ -196,8 +205,8 @@ func StartGateway(t testing.TB, o GatewayOptions) *Gateway {
 			t.Fatalf("recorder: %v", err)
 		}
 	}
-	gw.Web, err = web.New(web.Config{Recorder: rec, Bucket: gw.Bucket, PublicURL: gw.URL, Logger: TestLogger(t), Now: o.Now, Schedule: DemoSchedule(),
-		RosterGroups: []string{"year-7", "year-8", "year-9"}, SFU: media, RoomPolicy: lobby.Policy{Record: "one_to_one"}, StaffGrace: grace}, gw.Auth, st)
+	gw.Web, err = web.New(web.Config{Recorder: rec, Bucket: gw.Bucket, PublicURL: gw.URL, Logger: logger, Now: o.Now, Schedule: DemoSchedule(),
+		RosterGroups: []string{"year-7", "year-8", "year-9"}, SFU: media, RoomPolicy: lobby.Policy{Record: "one_to_one"}, StaffGrace: grace, Limits: o.Limits}, gw.Auth, st)
 	t.Cleanup(gw.Web.Close)
 	w := gw.Web
 	if err != nil {
@@ -220,7 +229,14 @@ var (
 // response's status and body.
 func Login(t testing.TB, c *http.Client, gatewayURL, username, password, otp string) (int, string) {
 	t.Helper()
-	resp, err := c.Get(gatewayURL + "/login")
+	return LoginAt(t, c, gatewayURL+"/login", username, password, otp)
+}
+
+// LoginAt is Login starting from startURL: any gateway address that leads to
+// the IdP's login form (e.g. a sign-in asked for by a page).
+func LoginAt(t testing.TB, c *http.Client, startURL, username, password, otp string) (int, string) {
+	t.Helper()
+	resp, err := c.Get(startURL)
 	if err != nil {
 		t.Fatalf("start sign-in: %v", err)
 	}
