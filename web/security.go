@@ -13,11 +13,10 @@ import (
 // Behind a school's NAT every pupil shares one address, so the per-address
 // limits on normal use are generous; failed sign-ins are not.
 type Limits struct {
-	SigninFailures   int // failed sign-ins per address (default 10)
-	SigninStarts     int // sign-ins started per address (default 300)
-	WSPerAddress     int // room connections per address (default 600)
-	WSPerAccount     int // room connections per account (default 30)
-	SigninPerAccount int // completed sign-ins per account (default 20)
+	SigninFailures int // failed sign-ins per address (default 10)
+	SigninStarts   int // sign-ins started per address (default 300)
+	WSPerAddress   int // room connections per address (default 600)
+	WSPerAccount   int // room connections per account (default 30)
 }
 
 func (l Limits) withDefaults() Limits {
@@ -30,7 +29,6 @@ func (l Limits) withDefaults() Limits {
 	def(&l.SigninStarts, 300)
 	def(&l.WSPerAddress, 600)
 	def(&l.WSPerAccount, 30)
-	def(&l.SigninPerAccount, 20)
 	return l
 }
 

@@ -232,6 +232,25 @@ func TestSignInBruteForce(t *testing.T) {
 	require.Contains(t, body2, "Signed in as")
 }
 
+// TestSignInsPerAccountLimited: the 21st completed sign-in to one account
+// within a minute is refused with 429 and creates no session.
+func TestSignInsPerAccountLimited(t *testing.T) {
+	t.Parallel()
+	gw := testkit.StartGateway(t, testkit.GatewayOptions{})
+	u, _ := url.Parse(gw.URL)
+	for i := 1; i <= 20; i++ {
+		status, _ := testkit.Login(t, testkit.CookieClient(t), gw.URL, "teacher2", testkit.DemoPassword, "")
+		require.Equal(t, http.StatusOK, status, "sign-in %d", i)
+	}
+	c := testkit.CookieClient(t)
+	status, body := testkit.Login(t, c, gw.URL, "teacher2", testkit.DemoPassword, "")
+	require.Equal(t, http.StatusTooManyRequests, status)
+	require.Contains(t, body, auth.RefuseTooMany)
+	require.Empty(t, sessionCookies(c, u))
+	status, _ = testkit.Login(t, testkit.CookieClient(t), gw.URL, "teacher", testkit.DemoPassword, "")
+	require.Equal(t, http.StatusOK, status, "other accounts are not affected")
+}
+
 // TestRoomConnectionLimit: the 31st room connection attempt in a minute
 // from one account gets 429 before anything else is looked at.
 func TestRoomConnectionLimit(t *testing.T) {

@@ -68,6 +68,10 @@ func TestParseConfig(t *testing.T) {
 		{"CHAPERONE_LOCK_MODE", "forever", "lock_mode"},
 		{"CHAPERONE_S3_TLS", "maybe", "s3_tls"},
 		{"CHAPERONE_S3_SECRET_KEY_FILE", "/nonexistent/key", "s3_secret_key_file"},
+		{"CHAPERONE_MFA_ROLES", "dsl,pupil", "mfa_roles"},
+		{"CHAPERONE_RECORDING_REAUTH", "10s", "recording_reauth"},
+		{"CHAPERONE_RECORDING_REAUTH", "soon", "recording_reauth"},
+		{"CHAPERONE_SIGNIN_FAILURES_PER_MINUTE", "0", "signin_failures_per_minute"},
 	}
 	for _, b := range bad {
 		_, err := parseConfig("serve", nil, env(with(b.key, b.value)), nil)
