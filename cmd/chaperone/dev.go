@@ -114,14 +114,14 @@ func dev(ctx context.Context, args []string, getenv func(string) string, stdout,
 func printDevBanner(w io.Writer, pub, issuer string, users []demoidp.User) {
 	fmt.Fprintf(w, "\nchaperone is running (dev mode) at %s\n", pub)
 	fmt.Fprintf(w, "Demo identity provider: %s\n\n", issuer)
-	fmt.Fprintln(w, "Demo sign-ins (password for every account: oakfield; one-time code for accounts marked MFA: 123456).")
+	fmt.Fprintln(w, "Demo sign-ins (password for every account: oakfield).")
 	fmt.Fprintln(w, "The DSL, head and IT admin roles need the one-time code; without it those accounts sign in with their other roles only.")
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  username\tname\tgroups\texpected")
 	for _, u := range users {
 		exp := "signed in"
 		if u.MFA {
-			exp = "signed in (MFA: give the code)"
+			exp = "signed in (second factor: code 123456)"
 		}
 		if u.Refused != "" {
 			exp = "refused: " + u.Refused
