@@ -393,12 +393,26 @@ func (s *Server) postHold(on bool) http.HandlerFunc {
 	})
 }
 
-// concernItem is a concern as the DSL's home page lists it.
-type concernItem struct{ When, Title, RaisedBy, About, Link string }
+// concernItem is a concern as a home page lists it.
+type concernItem struct {
+	When, Title, RaisedBy, About, Link string
+	Recordings                         string // the session's recordings page, for the DSL
+	New                                bool   // sent to the viewer, who has not opened it yet
+}
+
+// concernItem describes c for a home page, linking to the concern's page.
+func (s *Server) concernItem(r *http.Request, c store.Concern, isNew bool) concernItem {
+	title := c.SessionID
+	if ss, err := s.store.GetSession(r.Context(), c.SessionID); err == nil {
+		title = ss.Title
+	}
+	return concernItem{When: c.Created.In(s.loc()).Format("Mon 2 Jan 15:04"), Title: title, RaisedBy: c.RaisedBy, About: c.About,
+		Link: "/concerns/" + url.PathEscape(c.ID), New: isNew}
+}
 
 // recentConcerns returns the newest concerns (at most 20) for the DSL's home
-// page, each linking to the session's recordings page.
-func (s *Server) recentConcerns(r *http.Request) []concernItem {
+// page; those sent to this DSL and not yet opened are marked new.
+func (s *Server) recentConcerns(r *http.Request, who auth.Identity) []concernItem {
 	cs, err := s.store.ListConcerns(r.Context(), "")
 	if err != nil {
 		s.log.Error("list concerns", slog.Any("err", err))
@@ -407,14 +421,17 @@ func (s *Server) recentConcerns(r *http.Request) []concernItem {
 	if len(cs) > 20 {
 		cs = cs[:20]
 	}
+	unopened := map[string]bool{}
+	if ns, err := s.store.ListNotifications(r.Context(), store.NotificationFilter{Email: who.Email}); err == nil && who.Email != "" {
+		for _, n := range ns {
+			unopened[n.ConcernID] = n.Opened.IsZero()
+		}
+	}
 	out := make([]concernItem, 0, len(cs))
 	for _, c := range cs {
-		title := c.SessionID
-		if ss, err := s.store.GetSession(r.Context(), c.SessionID); err == nil {
-			title = ss.Title
-		}
-		out = append(out, concernItem{When: c.Created.In(s.loc()).Format("Mon 2 Jan 15:04"), Title: title, RaisedBy: c.RaisedBy, About: c.About,
-			Link: "/recordings/" + c.SessionID})
+		it := s.concernItem(r, c, unopened[c.ID])
+		it.Recordings = "/recordings/" + url.PathEscape(c.SessionID)
+		out = append(out, it)
 	}
 	return out
 }

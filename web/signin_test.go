@@ -30,6 +30,8 @@ func TestSignInDemoAccounts(t *testing.T) {
 		{user: "teacher", name: "Sarah Whitfield", label: "teacher"},
 		{user: "teacher2", name: "James Patel", label: "teacher"},
 		{user: "dsl", name: "Helen Murray", label: "designated safeguarding lead"},
+		{user: "year8lead", name: "Priya Sharma", label: "teacher"},
+		{user: "year9lead", name: "Daniel Hughes", label: "teacher"},
 		{user: "itadmin", name: "Tom Briggs", label: "IT admin"},
 		{user: "pupil", name: "Amelia Jones", label: "pupil"},
 		{user: "pupil2", name: "Zoë Lefèvre", label: "pupil"},
