@@ -89,7 +89,7 @@ func (s *Server) pageRecordings(w http.ResponseWriter, r *http.Request) {
 	seen := map[string]bool{}
 	var list []*recordingRow
 	for _, o := range objs {
-		if o.ParticipantID == "" || seen[o.SessionID] {
+		if (o.ParticipantID == "" && o.Role != roleTranscript) || seen[o.SessionID] {
 			continue
 		}
 		seen[o.SessionID] = true
@@ -205,6 +205,20 @@ func (s *Server) pageRecording(w http.ResponseWriter, r *http.Request) {
 				Bytes: byteSize(o.Size), Retain: o.RetainUntil.In(loc).Format("2 Jan 2006")})
 		}
 	}
+	var chat []chatView
+	for _, l := range chatTranscript(rows) {
+		v := chatView{chatLine: l, When: l.Time.In(loc).Format("15:04:05")}
+		if l.Deleted {
+			v.DeletedWhen = l.DeletedAt.In(loc).Format("15:04:05")
+		}
+		chat = append(chat, v)
+	}
+	var chatStored *playerEntry
+	for _, o := range objs {
+		if o.Role == roleTranscript && o.ParticipantID == "" {
+			chatStored = &playerEntry{RecordingObject: o, Bytes: byteSize(o.Size), Retain: o.RetainUntil.In(loc).Format("2 Jan 2006")}
+		}
+	}
 	var attendance []historyEntry
 	for _, e := range attendanceRegister(rows) {
 		who := e.Participant
@@ -230,7 +244,13 @@ func (s *Server) pageRecording(w http.ResponseWriter, r *http.Request) {
 	}
 	s.render(w, r, http.StatusOK, "recording", page{Title: "Recording: " + ss.Title, Message: doneMessages[r.URL.Query().Get("done")],
 		Data: map[string]any{"S": ss, "When": s.when(ss), "Files": files, "Concerns": concerns, "Attendance": attendance,
-			"History": history, "Held": held}})
+			"History": history, "Held": held, "Chat": chat, "ChatStored": chatStored}})
+}
+
+// chatView is a chat message on the DSL's session page.
+type chatView struct {
+	chatLine
+	When, DeletedWhen string
 }
 
 // recordedSession loads a session and its stored recording objects.

@@ -152,6 +152,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /recordings", rs(s.pageRecordings))
 	s.mux.HandleFunc("GET /recordings/{id}", rs(s.pageRecording))
 	s.mux.HandleFunc("GET /recordings/{id}/media/{file}", rs(s.recordingMedia))
+	s.mux.HandleFunc("GET /recordings/{id}/chat.csv", rs(s.transcriptDownload))
 	s.mux.HandleFunc("POST /recordings/{id}/hold", rs(s.postHold(true)))
 	s.mux.HandleFunc("POST /recordings/{id}/release", rs(s.postHold(false)))
 	s.mux.HandleFunc("GET /audit", rs(s.pageAudit))
