@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -52,4 +53,20 @@ func TestRoute(t *testing.T) {
 	rs := Route([]Recipient{{Email: "p.sharma@oakfield.example"}}, leads, []string{"year-8"})
 	require.Equal(t, []Recipient{{Email: "p.sharma@oakfield.example", Reason: ReasonDSL}}, rs)
 	require.Equal(t, "year lead (year-8)", Route(nil, leads, []string{"year-8"})[0].Reason)
+}
+
+func FuzzParseYearLeads(f *testing.F) {
+	f.Add("year-8=p.sharma@oakfield.example,year-9=d.hughes@oakfield.example")
+	f.Add("=,==,a=b")
+	f.Fuzz(func(t *testing.T, s string) {
+		leads, err := ParseYearLeads(s)
+		if err != nil {
+			return
+		}
+		for g, email := range leads {
+			if g == "" || email == "" || strings.ContainsAny(g, ",=") || strings.ContainsAny(email, ", ") {
+				t.Fatalf("accepted %q → %q=%q", s, g, email)
+			}
+		}
+	})
 }
