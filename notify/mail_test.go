@@ -1,6 +1,7 @@
 package notify_test
 
 import (
+	"crypto/tls"
 	"errors"
 	"strings"
 	"sync"
@@ -109,4 +110,41 @@ func TestSMTPConfigValidate(t *testing.T) {
 		require.False(t, errors.Is(err, notify.ErrQueueFull))
 		require.True(t, strings.HasPrefix(err.Error(), "notify: "), name)
 	}
+}
+
+// TestMailerTLS: implicit TLS and STARTTLS against servers with their own
+// certificate; a server that does not offer STARTTLS is refused in
+// starttls mode (the message is never sent in clear).
+func TestMailerTLS(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		mode     string
+		implicit bool
+	}{{notify.TLSImplicit, true}, {notify.TLSStartTLS, false}} {
+		t.Run(tc.mode, func(t *testing.T) {
+			t.Parallel()
+			srv := testkit.StartSMTPTLS(t, tc.implicit)
+			m, err := notify.NewMailer(notify.SMTPConfig{Host: srv.Host, Port: srv.Port, From: "chaperone@oakfield.example", TLS: tc.mode,
+				TLSConfig: &tls.Config{RootCAs: srv.Roots, ServerName: srv.Host}, Retries: []time.Duration{}}, testkit.TestLogger(t))
+			require.NoError(t, err)
+			t.Cleanup(m.Close)
+			rep := &reports{got: map[string][]outcome{}}
+			require.NoError(t, m.Send(notify.Message{To: "h.murray@oakfield.example", Subject: "s", Body: "b"}, rep.reportTo("h")))
+			srv.WaitMails(t, 1, 10*time.Second)
+			require.Eventually(t, func() bool { r := rep.of("h"); return len(r) == 1 && r[0].err == nil }, 5*time.Second, 10*time.Millisecond)
+		})
+	}
+	t.Run("no STARTTLS offered", func(t *testing.T) {
+		t.Parallel()
+		srv := testkit.StartSMTP(t)
+		m, err := notify.NewMailer(notify.SMTPConfig{Host: srv.Host, Port: srv.Port, From: "chaperone@oakfield.example", TLS: notify.TLSStartTLS,
+			Retries: []time.Duration{}}, testkit.TestLogger(t))
+		require.NoError(t, err)
+		t.Cleanup(m.Close)
+		rep := &reports{got: map[string][]outcome{}}
+		require.NoError(t, m.Send(notify.Message{To: "h.murray@oakfield.example", Subject: "s", Body: "b"}, rep.reportTo("h")))
+		require.Eventually(t, func() bool { r := rep.of("h"); return len(r) == 1 && r[0].final && r[0].err != nil }, 5*time.Second, 10*time.Millisecond)
+		require.Contains(t, rep.of("h")[0].err.Error(), "does not offer STARTTLS")
+		require.Empty(t, srv.Mails())
+	})
 }

@@ -2,6 +2,13 @@ package testkit
 
 import (
 	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
 	"net"
 	"strconv"
 	"strings"
@@ -19,11 +26,16 @@ type Mail struct {
 }
 
 // SMTPServer is a small in-process SMTP server for tests: it speaks EHLO,
-// HELO, MAIL, RCPT, DATA, RSET, NOOP and QUIT on loopback (no TLS, no
-// AUTH) and keeps what it accepted.
+// HELO, MAIL, RCPT, DATA, RSET, NOOP, QUIT and (with a certificate)
+// STARTTLS on loopback, no AUTH, and keeps what it accepted.
 type SMTPServer struct {
 	Host string
 	Port int
+	// Roots trusts the server's certificate (StartSMTPTLS only).
+	Roots *x509.CertPool
+
+	tls      *tls.Config // nil: plain only
+	implicit bool        // TLS from the first byte
 
 	ln       net.Listener
 	mu       sync.Mutex
@@ -32,14 +44,46 @@ type SMTPServer struct {
 	failRcpt atomic.Int32 // the next this many RCPTs get a temporary failure
 }
 
-// StartSMTP starts an SMTP server on loopback, stopped when the test ends.
-func StartSMTP(t testing.TB) *SMTPServer {
+// StartSMTP starts a plain SMTP server on loopback, stopped when the test
+// ends.
+func StartSMTP(t testing.TB) *SMTPServer { return startSMTP(t, nil, false) }
+
+// StartSMTPTLS starts an SMTP server with a new self-signed certificate for
+// 127.0.0.1 (trusted by Roots): TLS from the first byte when implicit, else
+// plain with STARTTLS.
+func StartSMTPTLS(t testing.TB, implicit bool) *SMTPServer {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatalf("smtp key: %v", err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "testkit smtp"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, BasicConstraintsValid: true, IsCA: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatalf("smtp certificate: %v", err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatalf("smtp certificate: %v", err)
+	}
+	s := startSMTP(t, &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}, implicit)
+	s.Roots = x509.NewCertPool()
+	s.Roots.AddCert(cert)
+	return s
+}
+
+func startSMTP(t testing.TB, tlsCfg *tls.Config, implicit bool) *SMTPServer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("smtp listen: %v", err)
 	}
-	s := &SMTPServer{Host: "127.0.0.1", Port: ln.Addr().(*net.TCPAddr).Port, ln: ln, arrived: make(chan struct{}, 1)}
+	s := &SMTPServer{Host: "127.0.0.1", Port: ln.Addr().(*net.TCPAddr).Port, ln: ln, arrived: make(chan struct{}, 1), tls: tlsCfg, implicit: implicit}
+	if implicit {
+		ln = tls.NewListener(ln, tlsCfg)
+	}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -99,6 +143,7 @@ func (s *SMTPServer) serve(c net.Conn) {
 		return
 	}
 	var cur Mail
+	upgraded := false
 	for {
 		line, err := r.ReadString('\n')
 		if err != nil {
@@ -108,12 +153,31 @@ func (s *SMTPServer) serve(c net.Conn) {
 		verb, arg, _ := strings.Cut(line, " ")
 		switch strings.ToUpper(verb) {
 		case "EHLO":
-			reply("250-testkit greets "+arg, "250-8BITMIME", "250 SIZE 1048576")
-		case "HELO":
-			reply("250 testkit")
+			if s.tls != nil && !s.implicit && !upgraded {
+				reply("250-testkit greets "+arg, "250-STARTTLS", "250 8BITMIME")
+			} else {
+				reply("250-testkit greets "+arg, "250 8BITMIME")
+			}
+		case "STARTTLS":
+			if s.tls == nil || s.implicit || upgraded {
+				reply("502 5.5.2 no STARTTLS here")
+				continue
+			}
+			reply("220 go ahead")
+			tc := tls.Server(c, s.tls)
+			if tc.Handshake() != nil {
+				return
+			}
+			upgraded, r, w, cur = true, bufio.NewReader(tc), bufio.NewWriter(tc), Mail{}
 		case "MAIL":
+			if s.tls != nil && !s.implicit && !upgraded {
+				reply("530 5.7.0 must issue STARTTLS first")
+				continue
+			}
 			cur = Mail{From: addrOf(arg)}
 			reply("250 OK")
+		case "HELO":
+			reply("250 testkit")
 		case "RCPT":
 			if s.failRcpt.Load() > 0 {
 				s.failRcpt.Add(-1)
