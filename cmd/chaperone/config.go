@@ -297,18 +297,8 @@ func parseS3(endpoint, bucket, access, accessFile, secret, secretFile, region, t
 	if c.Bucket == "" {
 		return c, &ConfigError{"s3_bucket", "required: a bucket with Object Lock and versioning enabled"}
 	}
-	for _, f := range []struct {
-		key, file string
-		dst       *string
-	}{{"s3_access_key_file", accessFile, &c.AccessKey}, {"s3_secret_key_file", secretFile, &c.SecretKey}} {
-		if f.file == "" {
-			continue
-		}
-		b, err := os.ReadFile(f.file)
-		if err != nil {
-			return c, &ConfigError{f.key, err.Error()}
-		}
-		*f.dst = strings.TrimSpace(string(b))
+	if err := readSecretFiles(secretFromFile{"s3_access_key_file", accessFile, &c.AccessKey}, secretFromFile{"s3_secret_key_file", secretFile, &c.SecretKey}); err != nil {
+		return c, err
 	}
 	if c.AccessKey == "" || c.SecretKey == "" {
 		return c, &ConfigError{"s3_access_key", "required with s3_secret_key (or their _file variants)"}
@@ -351,18 +341,8 @@ func parseSMTP(host, port, from, mode, user, userFile, pass, passFile string) (*
 		return nil, nil
 	}
 	c := &notify.SMTPConfig{Host: host, From: from, TLS: strings.ToLower(orDefault(mode, notify.TLSStartTLS)), Username: user, Password: pass}
-	for _, f := range []struct {
-		key, file string
-		dst       *string
-	}{{"smtp_username_file", userFile, &c.Username}, {"smtp_password_file", passFile, &c.Password}} {
-		if f.file == "" {
-			continue
-		}
-		b, err := os.ReadFile(f.file)
-		if err != nil {
-			return nil, &ConfigError{f.key, err.Error()}
-		}
-		*f.dst = strings.TrimSpace(string(b))
+	if err := readSecretFiles(secretFromFile{"smtp_username_file", userFile, &c.Username}, secretFromFile{"smtp_password_file", passFile, &c.Password}); err != nil {
+		return nil, err
 	}
 	switch c.TLS {
 	case notify.TLSStartTLS:
@@ -398,4 +378,26 @@ func parseSMTP(host, port, from, mode, user, userFile, pass, passFile string) (*
 		return nil, &ConfigError{key, strings.TrimPrefix(err.Error(), "notify: ")}
 	}
 	return c, nil
+}
+
+// secretFromFile is a *_file key: when file is set, dst is read from it.
+type secretFromFile struct {
+	key, file string
+	dst       *string
+}
+
+// readSecretFiles reads each given file (trimmed) into its value; a file
+// that cannot be read is a ConfigError naming its key.
+func readSecretFiles(fs ...secretFromFile) error {
+	for _, f := range fs {
+		if f.file == "" {
+			continue
+		}
+		b, err := os.ReadFile(f.file)
+		if err != nil {
+			return &ConfigError{f.key, err.Error()}
+		}
+		*f.dst = strings.TrimSpace(string(b))
+	}
+	return nil
 }
