@@ -38,6 +38,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzFullName -fuzztime 20s ./auth/
 	$(GO) test -run '^$$' -fuzz FuzzParseClaims -fuzztime 20s ./auth/
 	$(GO) test -run '^$$' -fuzz FuzzAuditHash -fuzztime 20s ./store/
+	$(GO) test -run '^$$' -fuzz FuzzParseYearLeads -fuzztime 20s ./notify/
 
 STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
 $(STATICCHECK):

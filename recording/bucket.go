@@ -343,6 +343,8 @@ func contentType(key string) string {
 		return "video/webm"
 	case strings.HasSuffix(key, ".json"):
 		return "application/json"
+	case strings.HasSuffix(key, ".csv"):
+		return "text/csv; charset=utf-8"
 	}
 	return "application/octet-stream"
 }

@@ -95,6 +95,9 @@ func ObjectKey(sessionID, participantID string) string {
 // ManifestKey is the S3 key of a session's manifest.
 func ManifestKey(sessionID string) string { return "sessions/" + sessionID + "/manifest.json" }
 
+// TranscriptKey is the S3 key of a session's chat transcript (CSV).
+func TranscriptKey(sessionID string) string { return "sessions/" + sessionID + "/chat.csv" }
+
 // PrefixOf returns the session prefix of an object key ("sessions/<id>/"),
 // so the sweeper keeps a whole session while any of it is on hold.
 func PrefixOf(key string) string {

@@ -18,6 +18,19 @@ import (
 // in memory per upload.
 const PartSize = 5 << 20
 
+// PutBytes stores body at key under Object Lock retention until
+// retainUntil and returns the stored version.
+func (b *Bucket) PutBytes(ctx context.Context, key string, body []byte, retainUntil time.Time) (UploadInfo, error) {
+	if err := checkRetainUntil(key, retainUntil); err != nil {
+		return UploadInfo{}, err
+	}
+	info, err := b.client.PutObject(ctx, b.name, key, bytes.NewReader(body), int64(len(body)), b.putOptions(key, retainUntil, nil))
+	if err != nil {
+		return UploadInfo{}, fmt.Errorf("recording: put %s: %w", key, err)
+	}
+	return UploadInfo{Key: key, VersionID: info.VersionID, Size: info.Size}, nil
+}
+
 // Source is a file that may still be growing, as the uploader reads it.
 type Source interface {
 	// ReadAt reads like io.ReaderAt; the uploader reads only below Synced.

@@ -59,3 +59,50 @@ type Safeguarding interface {
 	// MarkRecordingDeleted records that an object was deleted by the sweeper.
 	MarkRecordingDeleted(ctx context.Context, key string, at time.Time) error
 }
+
+// E-mail states of a Notification.
+const (
+	EmailNone     = ""         // no SMTP server configured
+	EmailQueued   = "queued"   // waiting to be sent
+	EmailRetrying = "retrying" // an attempt failed; it will be tried again
+	EmailSent     = "sent"     // the SMTP server accepted it
+	EmailFailed   = "failed"   // given up; EmailError says why
+)
+
+// Notification records that one person was told of a concern.
+type Notification struct {
+	ID             string
+	ConcernID      string
+	RecipientEmail string // lower case
+	RecipientName  string
+	Reason         string // e.g. "safeguarding lead", "year lead (year-8)"
+	Created        time.Time
+	Opened         time.Time // zero until the recipient opens the concern
+	EmailStatus    string    // one of the Email* states
+	EmailError     string
+	EmailAt        time.Time // when EmailStatus last changed (zero: never)
+}
+
+// NotificationFilter selects notifications; zero fields match everything.
+type NotificationFilter struct {
+	ConcernID string
+	Email     string // recipient, compared in lower case
+	Limit     int    // 0 means no limit
+}
+
+// Notifications is the part of Store that records who was told of a
+// concern.
+type Notifications interface {
+	// CreateNotification stores a notification; a second one for the same
+	// concern and recipient is ErrConflict.
+	CreateNotification(ctx context.Context, n Notification) error
+	// ListNotifications returns matching notifications, newest first.
+	ListNotifications(ctx context.Context, f NotificationFilter) ([]Notification, error)
+	// MarkNotificationOpened sets the opened time of the recipient's
+	// notification of a concern, if it is not set yet (and their name, if
+	// it was not known); it reports whether the recipient has a
+	// notification of that concern.
+	MarkNotificationOpened(ctx context.Context, concernID, email, name string, at time.Time) (bool, error)
+	// SetNotificationEmail records the e-mail state of a notification.
+	SetNotificationEmail(ctx context.Context, id, status, errText string, at time.Time) error
+}

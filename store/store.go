@@ -88,12 +88,16 @@ type AuditFilter struct {
 type Store interface {
 	Schedule
 	Safeguarding
+	Notifications
 
 	// UpsertUser records a sign-in: creates the user or refreshes name, e-mail,
 	// roles and last-seen time.
 	UpsertUser(ctx context.Context, u User) error
 	// GetUser returns a user by issuer and subject.
 	GetUser(ctx context.Context, issuer, subject string) (User, error)
+	// ListUsersWithRole returns the users whose roles at their last sign-in
+	// include role, by name.
+	ListUsersWithRole(ctx context.Context, role string) ([]User, error)
 
 	CreateLoginState(ctx context.Context, s LoginState) error
 	// TakeLoginState returns and deletes a login state in one step, so a state

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // UpsertUser creates the user or refreshes name, e-mail, roles, groups and
@@ -56,4 +57,36 @@ func (s *SQLite) GetUser(ctx context.Context, issuer, subject string) (User, err
 		return User{}, fmt.Errorf("store: get user: %w", dec.err)
 	}
 	return u, nil
+}
+
+// ListUsersWithRole returns the users whose roles at their last sign-in
+// include role, by name.
+func (s *SQLite) ListUsersWithRole(ctx context.Context, role string) ([]User, error) {
+	// roles is a JSON list of plain role words; the LIKE narrows, the
+	// decoded list decides.
+	rows, err := s.db.QueryContext(ctx, `SELECT issuer, subject, name, email, roles, groups, last_seen FROM users
+		WHERE roles LIKE $1 ORDER BY name, subject`, `%"`+role+`"%`)
+	if err != nil {
+		return nil, fmt.Errorf("store: list users with role %s: %w", role, err)
+	}
+	defer rows.Close()
+	var out []User
+	for rows.Next() {
+		var u User
+		var roles, groups, lastSeen string
+		if err := rows.Scan(&u.Issuer, &u.Subject, &u.Name, &u.Email, &roles, &groups, &lastSeen); err != nil {
+			return nil, fmt.Errorf("store: list users with role %s: %w", role, err)
+		}
+		var dec rowDecoder
+		u.Roles = dec.list("roles", roles)
+		u.Groups = dec.list("groups", groups)
+		u.LastSeen = dec.time("last seen", lastSeen)
+		if dec.err != nil {
+			return nil, fmt.Errorf("store: user %s: %w", u.Subject, dec.err)
+		}
+		if slices.Contains(u.Roles, role) {
+			out = append(out, u)
+		}
+	}
+	return out, rows.Err()
 }

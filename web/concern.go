@@ -7,11 +7,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/chaperone-edu/chaperone/auth"
 	"github.com/chaperone-edu/chaperone/lobby"
+	"github.com/chaperone-edu/chaperone/notify"
 	"github.com/chaperone-edu/chaperone/recording"
 	"github.com/chaperone-edu/chaperone/store"
 )
@@ -81,8 +83,17 @@ func (s *Server) renderConcernForm(w http.ResponseWriter, r *http.Request, statu
 		}
 	}
 	recorded := s.sessionRecorded(r.Context(), ss.ID)
+	ticked := r.PostForm["pupil"]
+	type pupilBox struct {
+		pupilRef
+		Checked bool
+	}
+	var pupils []pupilBox
+	for _, p := range s.sessionPupils(r.Context(), ss.ID) {
+		pupils = append(pupils, pupilBox{p, slices.Contains(ticked, p.Sub)})
+	}
 	s.render(w, r, status, "concern", page{Title: "Raise a safeguarding concern", Message: problem, Error: problem != "",
-		Data: map[string]any{"S": ss, "When": s.when(ss), "Names": names, "About": about, "Details": details, "Recorded": recorded}})
+		Data: map[string]any{"S": ss, "When": s.when(ss), "Names": names, "Pupils": pupils, "About": about, "Details": details, "Recorded": recorded}})
 }
 
 // sessionRecorded reports whether any part of the session was recorded.
@@ -122,7 +133,11 @@ func (s *Server) postConcern(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.audit(r.Context(), who, "concern.filed", c.ID, ss.ID, map[string]any{"about": about, "recorded": c.Recorded, "held_objects": held}, auth.ClientIP(r))
+	told := s.notifyConcern(r.Context(), who, c, concernPupils(s.sessionPupils(r.Context(), ss.ID), r.PostForm["pupil"], about))
 	msg := "Your concern has been sent to the designated safeguarding lead."
+	if slices.ContainsFunc(told, func(n store.Notification) bool { return n.Reason != notify.ReasonDSL }) {
+		msg = "Your concern has been sent to the designated safeguarding lead and the pupil's year lead."
+	}
 	switch {
 	case !c.Recorded:
 		msg += " This session was not being recorded, so there is no recording; the concern says so."

@@ -105,7 +105,7 @@ func (s *Server) pageRecordings(w http.ResponseWriter, r *http.Request) {
 	seen := map[string]bool{}
 	var list []*recordingRow
 	for _, o := range objs {
-		if o.ParticipantID == "" || seen[o.SessionID] {
+		if (o.ParticipantID == "" && o.Role != roleTranscript) || seen[o.SessionID] {
 			continue
 		}
 		seen[o.SessionID] = true
@@ -227,6 +227,20 @@ func (s *Server) pageRecording(w http.ResponseWriter, r *http.Request) {
 				Bytes: byteSize(o.Size), Retain: o.RetainUntil.In(loc).Format("2 Jan 2006")})
 		}
 	}
+	var chat []chatView
+	for _, l := range chatTranscript(rows) {
+		v := chatView{chatLine: l, When: l.Time.In(loc).Format("15:04:05")}
+		if l.Deleted {
+			v.DeletedWhen = l.DeletedAt.In(loc).Format("15:04:05")
+		}
+		chat = append(chat, v)
+	}
+	var chatStored *playerEntry
+	for _, o := range objs {
+		if o.Role == roleTranscript && o.ParticipantID == "" {
+			chatStored = &playerEntry{RecordingObject: o, Bytes: byteSize(o.Size), Retain: o.RetainUntil.In(loc).Format("2 Jan 2006")}
+		}
+	}
 	var attendance []historyEntry
 	for _, e := range attendanceRegister(rows) {
 		who := e.Participant
@@ -252,7 +266,13 @@ func (s *Server) pageRecording(w http.ResponseWriter, r *http.Request) {
 	}
 	s.render(w, r, http.StatusOK, "recording", page{Title: "Recording: " + ss.Title, Message: doneMessages[r.URL.Query().Get("done")],
 		Data: map[string]any{"S": ss, "When": s.when(ss), "Files": files, "Concerns": concerns, "Attendance": attendance,
-			"History": history, "Held": held}})
+			"History": history, "Held": held, "Chat": chat, "ChatStored": chatStored}})
+}
+
+// chatView is a chat message on the DSL's session page.
+type chatView struct {
+	chatLine
+	When, DeletedWhen string
 }
 
 // recordedSession loads a session and its stored recording objects.
@@ -423,12 +443,26 @@ func (s *Server) postHold(on bool) http.HandlerFunc {
 	})
 }
 
-// concernItem is a concern as the DSL's home page lists it.
-type concernItem struct{ When, Title, RaisedBy, About, Link string }
+// concernItem is a concern as a home page lists it.
+type concernItem struct {
+	When, Title, RaisedBy, About, Link string
+	Recordings                         string // the session's recordings page, for the DSL
+	New                                bool   // sent to the viewer, who has not opened it yet
+}
+
+// concernItem describes c for a home page, linking to the concern's page.
+func (s *Server) concernItem(r *http.Request, c store.Concern, isNew bool) concernItem {
+	title := c.SessionID
+	if ss, err := s.store.GetSession(r.Context(), c.SessionID); err == nil {
+		title = ss.Title
+	}
+	return concernItem{When: c.Created.In(s.loc()).Format("Mon 2 Jan 15:04"), Title: title, RaisedBy: c.RaisedBy, About: c.About,
+		Link: "/concerns/" + url.PathEscape(c.ID), New: isNew}
+}
 
 // recentConcerns returns the newest concerns (at most 20) for the DSL's home
-// page, each linking to the session's recordings page.
-func (s *Server) recentConcerns(r *http.Request) []concernItem {
+// page; those sent to this DSL and not yet opened are marked new.
+func (s *Server) recentConcerns(r *http.Request, who auth.Identity) []concernItem {
 	cs, err := s.store.ListConcerns(r.Context(), "")
 	if err != nil {
 		s.log.Error("list concerns", slog.Any("err", err))
@@ -437,14 +471,17 @@ func (s *Server) recentConcerns(r *http.Request) []concernItem {
 	if len(cs) > 20 {
 		cs = cs[:20]
 	}
+	unopened := map[string]bool{}
+	if ns, err := s.store.ListNotifications(r.Context(), store.NotificationFilter{Email: who.Email}); err == nil && who.Email != "" {
+		for _, n := range ns {
+			unopened[n.ConcernID] = n.Opened.IsZero()
+		}
+	}
 	out := make([]concernItem, 0, len(cs))
 	for _, c := range cs {
-		title := c.SessionID
-		if ss, err := s.store.GetSession(r.Context(), c.SessionID); err == nil {
-			title = ss.Title
-		}
-		out = append(out, concernItem{When: c.Created.In(s.loc()).Format("Mon 2 Jan 15:04"), Title: title, RaisedBy: c.RaisedBy, About: c.About,
-			Link: "/recordings/" + c.SessionID})
+		it := s.concernItem(r, c, unopened[c.ID])
+		it.Recordings = "/recordings/" + url.PathEscape(c.SessionID)
+		out = append(out, it)
 	}
 	return out
 }

@@ -40,6 +40,21 @@ type sessionRow struct {
 	MoreInSeries int
 }
 
+// homeData is what the home page shows a signed-in person beyond the next
+// steps: a pupil's lessons; the concerns for the DSL (all of them) or for a
+// member of staff they were sent to (a year lead: only their own).
+func (s *Server) homeData(r *http.Request, who auth.Identity) map[string]any {
+	switch {
+	case who.Has(auth.RoleDSL):
+		return map[string]any{"Concerns": s.recentConcerns(r, who)}
+	case who.Has(auth.RolePupil):
+		return map[string]any{"Lessons": s.pupilLessons(r, who)}
+	case who.Has(auth.RoleStaff):
+		return map[string]any{"Concerns": s.myConcerns(r, who)}
+	}
+	return nil
+}
+
 func (s *Server) when(ss store.Session) string {
 	loc := s.loc()
 	st, en := ss.Start.In(loc), ss.End.In(loc)

@@ -64,6 +64,7 @@ func (s *Server) finishRecording(lr *liveRoom, wait time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	defer s.applyConcernHold(ctx, lr)
+	s.storeTranscript(ctx, lr.session)
 	if rs == nil {
 		return
 	}

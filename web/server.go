@@ -14,6 +14,7 @@ import (
 
 	"github.com/chaperone-edu/chaperone/auth"
 	"github.com/chaperone-edu/chaperone/lobby"
+	"github.com/chaperone-edu/chaperone/notify"
 	"github.com/chaperone-edu/chaperone/recording"
 	"github.com/chaperone-edu/chaperone/sfu"
 	"github.com/chaperone-edu/chaperone/store"
@@ -56,6 +57,12 @@ type Config struct {
 	RecordingReauth time.Duration
 	// Limits are the sign-in and connection attempt limits.
 	Limits Limits
+	// YearLeads maps a year group's IdP group to its lead's e-mail: they are
+	// told of concerns about pupils in that group (R14).
+	YearLeads notify.YearLeads
+	// Mailer sends the e-mail that tells people of a concern; nil means
+	// no e-mail (they see it on their home page).
+	Mailer *notify.Mailer
 }
 
 // Server holds the handlers' dependencies.
@@ -148,12 +155,14 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /rooms/{id}", rs(s.pageRoom))
 	s.mux.HandleFunc("GET /sessions/{id}/concern", rs(s.pageConcern))
 	s.mux.HandleFunc("POST /sessions/{id}/concern", rs(s.postConcern))
+	s.mux.HandleFunc("GET /concerns/{id}", rs(s.pageConcernView))
 	s.mux.HandleFunc("GET /ws/rooms/{id}", rs(s.wsRoom))
 
 	// The DSL's recordings and the audit log.
 	s.mux.HandleFunc("GET /recordings", rs(s.pageRecordings))
 	s.mux.HandleFunc("GET /recordings/{id}", rs(s.pageRecording))
 	s.mux.HandleFunc("GET /recordings/{id}/media/{file}", rs(s.recordingMedia))
+	s.mux.HandleFunc("GET /recordings/{id}/chat.csv", rs(s.transcriptDownload))
 	s.mux.HandleFunc("POST /recordings/{id}/hold", rs(s.postHold(true)))
 	s.mux.HandleFunc("POST /recordings/{id}/release", rs(s.postHold(false)))
 	s.mux.HandleFunc("GET /audit", rs(s.pageAudit))
@@ -264,12 +273,7 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 		p := page{Title: "Home"}
 		if sess := sessionFrom(r.Context()); sess != nil {
 			p.Next = s.nextSteps(r, sess.Identity)
-			if sess.Identity.Has(auth.RolePupil) {
-				p.Data = map[string]any{"Lessons": s.pupilLessons(r, sess.Identity)}
-			}
-			if sess.Identity.Has(auth.RoleDSL) {
-				p.Data = map[string]any{"Concerns": s.recentConcerns(r)}
-			}
+			p.Data = s.homeData(r, sess.Identity)
 		}
 		s.render(w, r, http.StatusOK, "home", p)
 	})(w, r)

@@ -35,6 +35,8 @@ func TestSignInDemoAccounts(t *testing.T) {
 		{user: "head", name: "Margaret Okafor", label: "teacher"},
 		{user: "dsl", name: "Helen Murray", label: "teacher"},
 		{user: "itadmin", refusal: auth.RefuseMFARequired},
+		{user: "year8lead", name: "Priya Sharma", label: "teacher"},
+		{user: "year9lead", name: "Daniel Hughes", label: "teacher"},
 		{user: "pupil", name: "Amelia Jones", label: "pupil"},
 		{user: "pupil2", name: "Zoë Lefèvre", label: "pupil"},
 		{user: "pupil3", name: "Oliver Smith-Baker", label: "pupil"},

@@ -482,7 +482,7 @@ func TestConcurrentSignIns(t *testing.T) {
 func TestUsers(t *testing.T) {
 	seed, err := SeedUsers()
 	require.NoError(t, err)
-	require.Len(t, seed, 15)
+	require.Len(t, seed, 17)
 	byName := map[string]User{}
 	for _, u := range seed {
 		byName[u.Username] = u

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/chaperone-edu/chaperone/notify"
 )
 
 // Config is the gateway's configuration, read once at start-up from flags
@@ -48,6 +50,8 @@ type Config struct {
 	MFAACR           []string
 	RecordingReauth  time.Duration
 	SigninFailures   int
+	YearLeads        notify.YearLeads
+	SMTP             *notify.SMTPConfig // nil: no e-mail
 }
 
 // S3Config is where recordings are stored.
@@ -127,6 +131,15 @@ func parseConfig(name string, args []string, getenv func(string) string, default
 	mfaACR := def("mfa_acr", "acr values that count as multi-factor sign-in, comma-separated (amr containing mfa always counts)")
 	reauth := def("recording_reauth", "how recent a sign-in must be to play, download or release recordings (default 15m)")
 	signinFailures := def("signin_failures_per_minute", "failed sign-ins allowed per minute from one address or account before 429 (default 10)")
+	yearLeads := def("year_leads", "year group leads told of concerns: comma-separated group=e-mail, e.g. year-8=j.lead@school.example")
+	smtpHost := def("smtp_host", "SMTP server for concern e-mail (unset: no e-mail)")
+	smtpPort := def("smtp_port", "SMTP port (default 587 for starttls, 465 for tls, 25 for none)")
+	smtpFrom := def("smtp_from", "sender address of concern e-mail, e.g. chaperone@school.example")
+	smtpTLS := def("smtp_tls", "none, starttls (default) or tls")
+	smtpUser := def("smtp_username", "SMTP username (unset: no authentication)")
+	smtpUserFile := def("smtp_username_file", "file holding the SMTP username")
+	smtpPass := def("smtp_password", "SMTP password")
+	smtpPassFile := def("smtp_password_file", "file holding the SMTP password")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
@@ -234,6 +247,12 @@ func parseConfig(name string, args []string, getenv func(string) string, default
 		return Config{}, err
 	}
 	c.SpoolDir = orDefault(*spool, "data/spool")
+	if c.YearLeads, err = notify.ParseYearLeads(*yearLeads); err != nil {
+		return Config{}, &ConfigError{"year_leads", err.Error()}
+	}
+	if c.SMTP, err = parseSMTP(*smtpHost, *smtpPort, *smtpFrom, *smtpTLS, *smtpUser, *smtpUserFile, *smtpPass, *smtpPassFile); err != nil {
+		return Config{}, err
+	}
 	c.StaffGrace = 5 * time.Minute
 	if *grace != "" {
 		d, err := time.ParseDuration(*grace)
@@ -315,18 +334,8 @@ func parseS3(endpoint, bucket, access, accessFile, secret, secretFile, region, t
 	if c.Bucket == "" {
 		return c, &ConfigError{"s3_bucket", "required: a bucket with Object Lock and versioning enabled"}
 	}
-	for _, f := range []struct {
-		key, file string
-		dst       *string
-	}{{"s3_access_key_file", accessFile, &c.AccessKey}, {"s3_secret_key_file", secretFile, &c.SecretKey}} {
-		if f.file == "" {
-			continue
-		}
-		b, err := os.ReadFile(f.file)
-		if err != nil {
-			return c, &ConfigError{f.key, err.Error()}
-		}
-		*f.dst = strings.TrimSpace(string(b))
+	if err := readSecretFiles(secretFromFile{"s3_access_key_file", accessFile, &c.AccessKey}, secretFromFile{"s3_secret_key_file", secretFile, &c.SecretKey}); err != nil {
+		return c, err
 	}
 	if c.AccessKey == "" || c.SecretKey == "" {
 		return c, &ConfigError{"s3_access_key", "required with s3_secret_key (or their _file variants)"}
@@ -357,4 +366,75 @@ func parseS3(endpoint, bucket, access, accessFile, secret, secretFile, region, t
 		return c, &ConfigError{"lock_mode", fmt.Sprintf("%q is not GOVERNANCE or COMPLIANCE", mode)}
 	}
 	return c, nil
+}
+
+// parseSMTP reads the SMTP settings; without smtp_host there is no e-mail
+// (and no other smtp_ key may be set).
+func parseSMTP(host, port, from, mode, user, userFile, pass, passFile string) (*notify.SMTPConfig, error) {
+	if host == "" {
+		if from != "" || port != "" || mode != "" || user != "" || userFile != "" || pass != "" || passFile != "" {
+			return nil, &ConfigError{"smtp_host", "required when other smtp_ settings are given"}
+		}
+		return nil, nil
+	}
+	c := &notify.SMTPConfig{Host: host, From: from, TLS: strings.ToLower(orDefault(mode, notify.TLSStartTLS)), Username: user, Password: pass}
+	if err := readSecretFiles(secretFromFile{"smtp_username_file", userFile, &c.Username}, secretFromFile{"smtp_password_file", passFile, &c.Password}); err != nil {
+		return nil, err
+	}
+	switch c.TLS {
+	case notify.TLSStartTLS:
+		c.Port = 587
+	case notify.TLSImplicit:
+		c.Port = 465
+	case notify.TLSNone:
+		c.Port = 25
+		if c.Username != "" && host != "localhost" && !net.ParseIP(host).IsLoopback() {
+			return nil, &ConfigError{"smtp_tls", "none would send the SMTP password unencrypted: use starttls or tls, or a relay on localhost"}
+		}
+	default:
+		return nil, &ConfigError{"smtp_tls", fmt.Sprintf("%q is not none, starttls or tls", mode)}
+	}
+	if port != "" {
+		n, err := strconv.Atoi(port)
+		if err != nil || n <= 0 || n > 65535 {
+			return nil, &ConfigError{"smtp_port", fmt.Sprintf("%q is not a port number", port)}
+		}
+		c.Port = n
+	}
+	if c.From == "" {
+		return nil, &ConfigError{"smtp_from", "required with smtp_host: the sender address, e.g. chaperone@school.example"}
+	}
+	if (c.Username == "") != (c.Password == "") {
+		return nil, &ConfigError{"smtp_password", "set smtp_username and smtp_password together (or their _file variants)"}
+	}
+	if err := c.Validate(); err != nil {
+		key := "smtp_host"
+		if strings.Contains(err.Error(), "from") {
+			key = "smtp_from"
+		}
+		return nil, &ConfigError{key, strings.TrimPrefix(err.Error(), "notify: ")}
+	}
+	return c, nil
+}
+
+// secretFromFile is a *_file key: when file is set, dst is read from it.
+type secretFromFile struct {
+	key, file string
+	dst       *string
+}
+
+// readSecretFiles reads each given file (trimmed) into its value; a file
+// that cannot be read is a ConfigError naming its key.
+func readSecretFiles(fs ...secretFromFile) error {
+	for _, f := range fs {
+		if f.file == "" {
+			continue
+		}
+		b, err := os.ReadFile(f.file)
+		if err != nil {
+			return &ConfigError{f.key, err.Error()}
+		}
+		*f.dst = strings.TrimSpace(string(b))
+	}
+	return nil
 }

@@ -2,10 +2,14 @@ package main
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/chaperone-edu/chaperone/notify"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -72,6 +76,11 @@ func TestParseConfig(t *testing.T) {
 		{"CHAPERONE_RECORDING_REAUTH", "10s", "recording_reauth"},
 		{"CHAPERONE_RECORDING_REAUTH", "soon", "recording_reauth"},
 		{"CHAPERONE_SIGNIN_FAILURES_PER_MINUTE", "0", "signin_failures_per_minute"},
+		{"CHAPERONE_YEAR_LEADS", "year-8", "year_leads"},
+		{"CHAPERONE_YEAR_LEADS", "year-8=not-an-address", "year_leads"},
+		{"CHAPERONE_YEAR_LEADS", "year-8=a@oakfield.example,year-8=b@oakfield.example", "year_leads"},
+		{"CHAPERONE_SMTP_FROM", "chaperone@oakfield.example", "smtp_host"},
+		{"CHAPERONE_SMTP_HOST", "mail.oakfield.example", "smtp_from"},
 	}
 	for _, b := range bad {
 		_, err := parseConfig("serve", nil, env(with(b.key, b.value)), nil)
@@ -80,6 +89,54 @@ func TestParseConfig(t *testing.T) {
 		require.Equal(t, b.want, ce.Key)
 		require.Contains(t, err.Error(), "CHAPERONE_"+strings.ToUpper(b.want))
 	}
+}
+
+func TestParseMailConfig(t *testing.T) {
+	t.Parallel()
+	m := with("CHAPERONE_YEAR_LEADS", "year-8=P.Sharma@oakfield.example, year-9=d.hughes@oakfield.example")
+	c, err := parseConfig("serve", nil, env(m), nil)
+	require.NoError(t, err)
+	require.Equal(t, "p.sharma@oakfield.example", c.YearLeads["year-8"])
+	require.Nil(t, c.SMTP, "no smtp_host: no e-mail")
+
+	pass := filepath.Join(t.TempDir(), "smtp-pass")
+	require.NoError(t, os.WriteFile(pass, []byte("s3cret\n"), 0o600))
+	m["CHAPERONE_SMTP_HOST"], m["CHAPERONE_SMTP_FROM"] = "mail.oakfield.example", "chaperone@oakfield.example"
+	m["CHAPERONE_SMTP_USERNAME"], m["CHAPERONE_SMTP_PASSWORD_FILE"] = "chaperone", pass
+	c, err = parseConfig("serve", nil, env(m), nil)
+	require.NoError(t, err)
+	require.Equal(t, notify.SMTPConfig{Host: "mail.oakfield.example", Port: 587, From: "chaperone@oakfield.example", TLS: "starttls",
+		Username: "chaperone", Password: "s3cret"}, *c.SMTP)
+	m["CHAPERONE_SMTP_TLS"] = "tls"
+	c, err = parseConfig("serve", nil, env(m), nil)
+	require.NoError(t, err)
+	require.Equal(t, 465, c.SMTP.Port)
+
+	for _, b := range []struct{ key, value, want string }{
+		{"CHAPERONE_SMTP_TLS", "ssl", "smtp_tls"},
+		{"CHAPERONE_SMTP_TLS", "none", "smtp_tls"}, // the password would go in clear
+		{"CHAPERONE_SMTP_PORT", "0", "smtp_port"},
+		{"CHAPERONE_SMTP_PORT", "smtp", "smtp_port"},
+		{"CHAPERONE_SMTP_FROM", "Chaperone <c@oakfield.example>", "smtp_from"},
+		{"CHAPERONE_SMTP_HOST", "mail.example:25", "smtp_host"},
+		{"CHAPERONE_SMTP_PASSWORD_FILE", "/nonexistent/pass", "smtp_password_file"},
+		{"CHAPERONE_SMTP_USERNAME", "", "smtp_password"},
+	} {
+		mm := map[string]string{}
+		for k, v := range m {
+			mm[k] = v
+		}
+		mm[b.key] = b.value
+		_, err := parseConfig("serve", nil, env(mm), nil)
+		var ce *ConfigError
+		require.True(t, errors.As(err, &ce), "%s=%q: %v", b.key, b.value, err)
+		require.Equal(t, b.want, ce.Key, "%s=%q", b.key, b.value)
+	}
+	// A relay on localhost may take the password without TLS.
+	m["CHAPERONE_SMTP_TLS"], m["CHAPERONE_SMTP_HOST"] = "none", "127.0.0.1"
+	c, err = parseConfig("serve", nil, env(m), nil)
+	require.NoError(t, err)
+	require.Equal(t, 25, c.SMTP.Port)
 }
 
 func FuzzParseConfig(f *testing.F) {

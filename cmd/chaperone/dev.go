@@ -37,6 +37,7 @@ func devDefaults(publicURL, issuer string) configDefaults {
 		"database":           "sqlite:data/chaperone.db",
 		"roster_groups":      "year-7,year-8,year-9,year-10,year-11",
 		"ice_loopback":       "true",
+		"year_leads":         "year-8=p.sharma@oakfield.example,year-9=d.hughes@oakfield.example",
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/chaperone-edu/chaperone/auth"
 	"github.com/chaperone-edu/chaperone/lobby"
+	"github.com/chaperone-edu/chaperone/notify"
 	"github.com/chaperone-edu/chaperone/recording"
 	"github.com/chaperone-edu/chaperone/sfu"
 	"github.com/chaperone-edu/chaperone/store"
@@ -78,9 +79,18 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- strin
 	log.Info("media server listening", slog.String("udp", media.UDPAddr()))
 	sched := lobby.DefaultSchedulePolicy(cfg.AllowedDomains, cfg.Location)
 	sched.RecordPolicy = cfg.RecordPolicy
+	var mailer *notify.Mailer
+	if cfg.SMTP != nil {
+		if mailer, err = notify.NewMailer(*cfg.SMTP, log.With(slog.String("component", "mail"))); err != nil {
+			return fmt.Errorf("e-mail (check smtp_host, smtp_from, smtp_tls): %w", err)
+		}
+		defer mailer.Close()
+		log.Info("concern e-mail on", slog.String("smtp_host", cfg.SMTP.Host), slog.Int("smtp_port", cfg.SMTP.Port), slog.String("smtp_tls", cfg.SMTP.TLS))
+	}
 	w, err := web.New(web.Config{PublicURL: cfg.PublicURL, Logger: log.With(slog.String("component", "web")),
 		Schedule: sched, RosterGroups: cfg.RosterGroups, SFU: media, RoomPolicy: lobby.Policy{Record: cfg.RecordPolicy},
-		StaffGrace: cfg.StaffGrace, RecordingReauth: cfg.RecordingReauth, Limits: web.Limits{SigninFailures: cfg.SigninFailures}, Recorder: recorder, Bucket: bucket, Checks: map[string]func(context.Context) error{"recording_storage": bucket.Ping}}, a, st)
+		StaffGrace: cfg.StaffGrace, RecordingReauth: cfg.RecordingReauth, Limits: web.Limits{SigninFailures: cfg.SigninFailures}, Recorder: recorder, Bucket: bucket, Checks: map[string]func(context.Context) error{"recording_storage": bucket.Ping},
+		YearLeads: cfg.YearLeads, Mailer: mailer}, a, st)
 	if err != nil {
 		return err
 	}

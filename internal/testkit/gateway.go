@@ -18,6 +18,7 @@ import (
 	"github.com/chaperone-edu/chaperone/auth"
 	"github.com/chaperone-edu/chaperone/auth/demoidp"
 	"github.com/chaperone-edu/chaperone/lobby"
+	"github.com/chaperone-edu/chaperone/notify"
 	"github.com/chaperone-edu/chaperone/recording"
 	"github.com/chaperone-edu/chaperone/sfu"
 	"github.com/chaperone-edu/chaperone/store"
@@ -76,6 +77,11 @@ type GatewayOptions struct {
 	LogTo io.Writer
 	// Limits override the gateway's attempt limits.
 	Limits web.Limits
+	// SMTP, when set, is where the gateway sends concern e-mail (plain
+	// SMTP, retrying after MailRetry).
+	SMTP *SMTPServer
+	// MailRetry is the wait between e-mail attempts (default 200 ms).
+	MailRetry time.Duration
 }
 
 // Gateway is a running chaperone gateway (web + auth + SQLite store) and,
@@ -100,6 +106,12 @@ func DemoPolicy() auth.Policy {
 		PupilGroups:    []string{"pupils"}, StaffGroups: []string{"staff"}, SLTGroups: []string{"slt"},
 		HeadGroups: []string{"head"}, DSLGroups: []string{"dsl"}, AdminGroups: []string{"it-admins"},
 	}
+}
+
+// DemoYearLeads are the demo school's year leads (Directors of Learning):
+// Priya Sharma (year8lead) for year 8, Daniel Hughes (year9lead) for year 9.
+func DemoYearLeads() notify.YearLeads {
+	return notify.YearLeads{"year-8": "p.sharma@oakfield.example", "year-9": "d.hughes@oakfield.example"}
 }
 
 // London is the demo school's time zone.
@@ -205,7 +217,20 @@ func StartGateway(t testing.TB, o GatewayOptions) *Gateway {
 			t.Fatalf("recorder: %v", err)
 		}
 	}
-	gw.Web, err = web.New(web.Config{Recorder: rec, Bucket: gw.Bucket, PublicURL: gw.URL, Logger: logger, Now: o.Now, Schedule: DemoSchedule(),
+	var mailer *notify.Mailer
+	if o.SMTP != nil {
+		retry := o.MailRetry
+		if retry == 0 {
+			retry = 200 * time.Millisecond
+		}
+		mailer, err = notify.NewMailer(notify.SMTPConfig{Host: o.SMTP.Host, Port: o.SMTP.Port, From: "chaperone@oakfield.example", TLS: notify.TLSNone,
+			Timeout: 10 * time.Second, Retries: []time.Duration{retry, retry, retry}}, TestLogger(t))
+		if err != nil {
+			t.Fatalf("mailer: %v", err)
+		}
+		t.Cleanup(mailer.Close) // before the store closes
+	}
+	gw.Web, err = web.New(web.Config{YearLeads: DemoYearLeads(), Mailer: mailer, Recorder: rec, Bucket: gw.Bucket, PublicURL: gw.URL, Logger: logger, Now: o.Now, Schedule: DemoSchedule(),
 		RosterGroups: []string{"year-7", "year-8", "year-9"}, SFU: media, RoomPolicy: lobby.Policy{Record: "one_to_one"}, StaffGrace: grace, Limits: o.Limits}, gw.Auth, st)
 	t.Cleanup(gw.Web.Close)
 	w := gw.Web

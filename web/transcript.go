@@ -1,0 +1,150 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/chaperone-edu/chaperone/auth"
+	"github.com/chaperone-edu/chaperone/recording"
+	"github.com/chaperone-edu/chaperone/store"
+)
+
+// This file is a session's chat transcript (R12): every message with the
+// verified name and role, deleted ones included and marked with who deleted
+// them and when. It is built from the audit log, shown and downloadable on
+// the DSL's session page, and stored next to the recordings in the bucket
+// when the session ends, so a concern's legal hold keeps it with them.
+
+// roleTranscript is the role of a transcript's row in the recording index.
+const roleTranscript = "chat"
+
+// chatLine is one message of a transcript.
+type chatLine struct {
+	Time      time.Time
+	ID        string
+	From      string // verified full name
+	Role      string
+	Text      string
+	Deleted   bool
+	DeletedAt time.Time
+	DeletedBy string
+}
+
+// chatTranscript builds a session's transcript from its audit rows (newest
+// first, as ListAudit returns them), oldest message first. A deletion
+// applies to the latest earlier message with its ID.
+func chatTranscript(rows []store.AuditRecord) []chatLine {
+	var out []chatLine
+	latest := map[string]int{} // message ID → index in out
+	for i := len(rows) - 1; i >= 0; i-- {
+		a := rows[i]
+		switch a.Action {
+		case "chat.message":
+			var d struct{ Text, Role string }
+			_ = json.Unmarshal([]byte(a.Detail), &d)
+			latest[a.Target] = len(out)
+			out = append(out, chatLine{Time: a.Time, ID: a.Target, From: a.ActorName, Role: d.Role, Text: d.Text})
+		case "chat.deleted":
+			if j, ok := latest[a.Target]; ok && !out[j].Deleted {
+				out[j].Deleted, out[j].DeletedAt, out[j].DeletedBy = true, a.Time, a.ActorName
+			}
+		}
+	}
+	return out
+}
+
+// sessionTranscript reads a session's transcript from the audit log.
+func (s *Server) sessionTranscript(ctx context.Context, sessionID string) ([]chatLine, error) {
+	rows, err := s.store.ListAudit(ctx, store.AuditFilter{SessionID: sessionID, Action: "chat."})
+	if err != nil {
+		return nil, fmt.Errorf("chat transcript of %s: %w", sessionID, err)
+	}
+	return chatTranscript(rows), nil
+}
+
+// transcriptCSV renders a transcript as CSV, times in the school's zone.
+func transcriptCSV(lines []chatLine, loc *time.Location) []byte {
+	var b bytes.Buffer
+	cw := csv.NewWriter(&b)
+	_ = cw.Write([]string{"time", "from", "role", "message", "deleted", "deleted_at", "deleted_by"})
+	for _, l := range lines {
+		deletedAt := ""
+		if l.Deleted {
+			deletedAt = l.DeletedAt.In(loc).Format(time.DateTime)
+		}
+		_ = cw.Write([]string{l.Time.In(loc).Format(time.DateTime), csvSafe(l.From), l.Role, csvSafe(l.Text), strconv.FormatBool(l.Deleted),
+			deletedAt, csvSafe(l.DeletedBy)})
+	}
+	cw.Flush()
+	return b.Bytes()
+}
+
+// storeTranscript puts the session's chat transcript, if it had any chat,
+// in the bucket next to its recordings under Object Lock, and indexes it
+// with them (so holds and the sweeper treat it like a recording).
+func (s *Server) storeTranscript(ctx context.Context, ss store.Session) {
+	if s.cfg.Bucket == nil {
+		return
+	}
+	lines, err := s.sessionTranscript(ctx, ss.ID)
+	if err != nil {
+		s.log.Error("chat transcript not stored", slog.String("session", ss.ID), slog.Any("err", err))
+		return
+	}
+	if len(lines) == 0 {
+		return
+	}
+	key, now := recording.TranscriptKey(ss.ID), s.now()
+	retain := s.cfg.Bucket.RetainUntil(now)
+	info, err := s.cfg.Bucket.PutBytes(ctx, key, transcriptCSV(lines, s.loc()), retain)
+	if err != nil {
+		s.log.Error("chat transcript not stored", slog.String("session", ss.ID), slog.Any("err", err))
+		s.audit(ctx, auditSystem, "chat.transcript_failed", key, ss.ID, map[string]any{"error": err.Error()}, "")
+		return
+	}
+	s.audit(ctx, auditSystem, "chat.transcript_stored", key, ss.ID, map[string]any{"messages": len(lines), "size": info.Size,
+		"version": info.VersionID, "retain_until": retain}, "")
+	if err := s.store.PutRecordingObject(ctx, store.RecordingObject{Key: key, SessionID: ss.ID, Role: roleTranscript, Size: info.Size,
+		VersionID: info.VersionID, RetainUntil: retain, Created: now}); err != nil {
+		s.log.Error("index chat transcript", slog.String("key", key), slog.Any("err", err))
+	}
+}
+
+// transcriptDownload is GET /recordings/{id}/chat.csv: the session's chat
+// transcript for the DSL, audited before any byte is sent.
+func (s *Server) transcriptDownload(w http.ResponseWriter, r *http.Request) {
+	who, err := s.requireDSL(r)
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	ss, _, err := s.recordedSession(ctx, r.PathValue("id"))
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	if !s.requireFresh(w, r, r.URL.RequestURI()) { // a download, like the recordings
+		return
+	}
+	lines, err := s.sessionTranscript(ctx, ss.ID)
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	if err := s.auditOrErr(ctx, who, "chat.transcript_downloaded", ss.ID, ss.ID, map[string]any{"messages": len(lines)}, auth.ClientIP(r)); err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="chat-%s.csv"`, ss.ID))
+	_, _ = w.Write(transcriptCSV(lines, s.loc()))
+}
