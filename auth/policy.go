@@ -172,6 +172,11 @@ func (p Policy) ApplyMFA(roles []Role, amr []string, acr string) (kept, withheld
 	if p.MultiFactor(amr, acr) {
 		return roles, nil
 	}
+	if slices.Contains(need, RoleStaff) {
+		// Head, senior leaders and the DSL are staff too: requiring a
+		// second factor of staff requires it of them.
+		need = append(slices.Clone(need), RoleHead, RoleSLT, RoleDSL)
+	}
 	for _, r := range roles {
 		if slices.Contains(need, r) {
 			withheld = append(withheld, r)
@@ -320,6 +325,22 @@ func RoleLabel(roles []Role) string {
 		}
 	}
 	return "no role"
+}
+
+// RoleNames lists each role's label: "headteacher and designated
+// safeguarding lead".
+func RoleNames(roles []Role) string {
+	var names []string
+	for _, r := range roles {
+		names = append(names, RoleLabel([]Role{r}))
+	}
+	switch len(names) {
+	case 0:
+		return ""
+	case 1:
+		return names[0]
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
 }
 
 func containsFold(list []string, s string) bool {

@@ -265,3 +265,14 @@ func TestWithheldRoles(t *testing.T) {
 	require.Equal(t, []Role{RoleDSL, RoleHead, RoleStaff}, id.Roles)
 	require.Empty(t, id.Withheld)
 }
+
+func TestMFAStaffCoversSeniorRoles(t *testing.T) {
+	t.Parallel()
+	p := testPolicy
+	p.MFARoles = []Role{RoleStaff}
+	kept, withheld := p.ApplyMFA([]Role{RoleDSL, RoleHead, RoleStaff}, []string{"pwd"}, "")
+	require.Empty(t, kept)
+	require.ElementsMatch(t, []Role{RoleDSL, RoleHead, RoleStaff}, withheld)
+	kept, _ = p.ApplyMFA([]Role{RolePupil}, []string{"pwd"}, "")
+	require.Equal(t, []Role{RolePupil}, kept)
+}

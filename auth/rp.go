@@ -194,6 +194,11 @@ func (s *Service) BeginLogin(ctx context.Context, returnTo string, lo LoginOptio
 	}
 	if lo.Again || lo.MaxAge > 0 {
 		opts = append(opts, oauth2.SetAuthURLParam("prompt", "login"))
+		if len(s.cfg.Policy.MFAACR) > 0 {
+			// Ask for the multi-factor level the policy counts (IdPs such
+			// as Keycloak step up on acr_values).
+			opts = append(opts, oauth2.SetAuthURLParam("acr_values", strings.Join(s.cfg.Policy.MFAACR, " ")))
+		}
 	}
 	u := s.oauth.AuthCodeURL(state, opts...)
 	c := &http.Cookie{Name: loginCookie, Value: state, Path: "/auth/", MaxAge: int(loginStateLifetime / time.Second),
@@ -204,6 +209,15 @@ func (s *Service) BeginLogin(ctx context.Context, returnTo string, lo LoginOptio
 // ClearLoginCookie is the cookie that removes the login-state cookie.
 func (s *Service) ClearLoginCookie() *http.Cookie {
 	return &http.Cookie{Name: loginCookie, Value: "", Path: "/auth/", MaxAge: -1, HttpOnly: true, Secure: s.cfg.SecureCookies, SameSite: http.SameSiteLaxMode}
+}
+
+// StateBound reports whether a callback request carries the state that
+// this browser's sign-in started with (the login cookie). It says nothing
+// about whether that sign-in will succeed.
+func StateBound(r *http.Request) bool {
+	state := r.URL.Query().Get("state")
+	c, err := r.Cookie(loginCookie)
+	return state != "" && err == nil && subtle.ConstantTimeCompare([]byte(c.Value), []byte(state)) == 1
 }
 
 // LoginResult is a finished sign-in.
@@ -301,12 +315,12 @@ func (s *Service) finishLogin(ctx context.Context, r *http.Request) (LoginResult
 	if ls.MaxAge > 0 && (authTime.IsZero() || now.Sub(authTime) > ls.MaxAge+maxClockSkew) {
 		// The IdP ignored max_age (or sent no auth_time): the fresh sign-in
 		// this was for did not happen, so no session comes of it.
-		return LoginResult{}, tc.Claims, refuse(RefuseAuthTooOld, "Your school's sign-in service did not ask for your password again, so chaperone cannot tell that it is really you.",
+		return LoginResult{}, tc.Claims, refuse(RefuseAuthTooOld, "chaperone asked your school's sign-in service to check your password again, and it did not confirm that it did.",
 			"Sign out of your school account, then sign in again. "+askIT)
 	}
-	if authTime.IsZero() {
-		authTime = tc.IssuedAt
-	}
+	// Without auth_time the session's authentication time stays unknown
+	// (zero): it never counts as a recent sign-in, so recordings ask for one
+	// with max_age, which obliges the IdP to send auth_time.
 	sess, cookie, err := s.createSession(ctx, ident, authTime, tc.AMR, now)
 	if err != nil {
 		s.log.Error("create session", slog.Any("err", err))

@@ -52,14 +52,27 @@ func (s *Server) requireDSL(r *http.Request) (auth.Identity, error) {
 }
 
 // freshOrGranted lets a media request through when the sign-in is recent,
-// or when it is the player of a page opened with a recent sign-in (not a
-// download: that always needs a recent sign-in).
-func (s *Server) freshOrGranted(w http.ResponseWriter, r *http.Request, sessionID string, download bool) bool {
-	if sess := sessionFrom(r.Context()); !download && sess != nil && s.grants.valid(sess.ID, sessionID, s.now()) {
-		return true
+// or when it is the player (a Range request, not a download) of a page
+// opened with a recent sign-in; via says which. A player whose grant has
+// run out gets 401 and a sentence (a redirect would only break the video);
+// anything else is sent to sign in again.
+func (s *Server) freshOrGranted(w http.ResponseWriter, r *http.Request, sessionID string, download bool) (ok bool, via string) {
+	if s.isFresh(r) {
+		return true, "recent_sign_in"
 	}
-	return s.requireFresh(w, r, r.URL.RequestURI())
+	player := !download && r.Header.Get("Range") != ""
+	if sess := sessionFrom(r.Context()); player && sess != nil && s.grants.valid(sess.ID, sessionID, s.auth.Now()) {
+		return true, "playback_grant"
+	}
+	if player {
+		http.Error(w, "Your sign-in is too old to go on playing this recording. Reload the page to sign in again.", http.StatusUnauthorized)
+		return false, ""
+	}
+	return s.requireFresh(w, r, r.URL.RequestURI()), ""
 }
+
+// maxGrant bounds a playback grant whatever the session's planned length.
+const maxGrant = 3 * time.Hour
 
 // recordingRow is a recorded session in the search results.
 type recordingRow struct {
@@ -197,7 +210,10 @@ func (s *Server) pageRecording(w http.ResponseWriter, r *http.Request) {
 	if !s.requireFresh(w, r, r.URL.RequestURI()) {
 		return
 	}
-	s.grants.grant(sessionFrom(ctx).ID, ss.ID, s.now(), s.now().Add(s.reauthWindow()+ss.End.Sub(ss.Start)))
+	// The player may go on fetching for as long as the session lasted,
+	// counted from the sign-in (not from this page view).
+	sess := sessionFrom(ctx)
+	s.grants.grant(sess.ID, ss.ID, s.auth.Now(), sess.AuthTime.Add(s.reauthWindow()+min(ss.End.Sub(ss.Start), maxGrant)))
 	cs, err := s.store.ListConcerns(ctx, ss.ID)
 	if err != nil {
 		s.failErr(w, r, err)
@@ -348,7 +364,8 @@ func (s *Server) recordingMedia(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	download := r.URL.Query().Get("download") == "1"
-	if !s.freshOrGranted(w, r, sid, download) {
+	ok, via := s.freshOrGranted(w, r, sid, download)
+	if !ok {
 		return
 	}
 	info, err := s.cfg.Bucket.Stat(ctx, key)
@@ -367,7 +384,7 @@ func (s *Server) recordingMedia(w http.ResponseWriter, r *http.Request) {
 	if download {
 		action = "recording.downloaded"
 	}
-	if err := s.auditOrErr(ctx, who, action, key, sid, map[string]any{"key": key, "range": rangeHdr, "bytes": length},
+	if err := s.auditOrErr(ctx, who, action, key, sid, map[string]any{"key": key, "range": rangeHdr, "bytes": length, "via": via},
 		auth.ClientIP(r)); err != nil {
 		s.failErr(w, r, err)
 		return

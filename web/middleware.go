@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 
@@ -116,7 +117,7 @@ func securityHeaders(next http.Handler, httpsOnly bool) http.Handler {
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("X-Frame-Options", "DENY")
 		if r.TLS != nil || httpsOnly {
-			h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+			h.Set("Strict-Transport-Security", "max-age=31536000")
 		}
 		next.ServeHTTP(w, r)
 	})
@@ -142,6 +143,41 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 				http.Error(w, "Something went wrong on our side. Please try again.", http.StatusInternalServerError)
 			}
 		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// realIP takes the client's address from X-Forwarded-For when the request
+// comes from a trusted proxy: the rightmost address that is not itself a
+// trusted proxy (addresses further left could be made up by the client).
+func realIP(next http.Handler, trusted []netip.Prefix) http.Handler {
+	if len(trusted) == 0 {
+		return next
+	}
+	isTrusted := func(a netip.Addr) bool {
+		a = a.Unmap()
+		for _, p := range trusted {
+			if p.Contains(a) {
+				return true
+			}
+		}
+		return false
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		peer, err := netip.ParseAddr(auth.ClientIP(r))
+		if err == nil && isTrusted(peer) {
+			hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+			for i := len(hops) - 1; i >= 0; i-- {
+				a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+				if err != nil {
+					break
+				}
+				if !isTrusted(a) || i == 0 {
+					r.RemoteAddr = netip.AddrPortFrom(a.Unmap(), 0).String()
+					break
+				}
+			}
+		}
 		next.ServeHTTP(w, r)
 	})
 }

@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"net/netip"
 	"net/url"
 	"sync"
 	"time"
@@ -14,8 +15,8 @@ import (
 // limits on normal use are generous; failed sign-ins are not.
 type Limits struct {
 	SigninFailures int // failed sign-ins per address (default 10)
-	SigninStarts   int // sign-ins started per address (default 300)
-	WSPerAddress   int // room connections per address (default 600)
+	SigninStarts   int // sign-ins started per address (default 1000)
+	WSPerAddress   int // room connections per address (default 2000)
 	WSPerAccount   int // room connections per account (default 30)
 }
 
@@ -26,8 +27,8 @@ func (l Limits) withDefaults() Limits {
 		}
 	}
 	def(&l.SigninFailures, 10)
-	def(&l.SigninStarts, 300)
-	def(&l.WSPerAddress, 600)
+	def(&l.SigninStarts, 1000)
+	def(&l.WSPerAddress, 2000)
 	def(&l.WSPerAccount, 30)
 	return l
 }
@@ -55,7 +56,7 @@ func (s *Server) tooMany(w http.ResponseWriter, r *http.Request, msg string) {
 
 // allowWS applies the connection limits to a room connection attempt.
 func (s *Server) allowWS(w http.ResponseWriter, r *http.Request, who auth.Identity) bool {
-	if !s.limits.wsAddr.Allow(auth.ClientIP(r)) || !s.limits.wsAcct.Allow(who.Subject) {
+	if !s.limits.wsAddr.Allow(addrKey(auth.ClientIP(r))) || !s.limits.wsAcct.Allow(who.Issuer+"|"+who.Subject) {
 		s.tooMany(w, r, "Too many attempts to join a live lesson. Wait a minute, then reload the page.")
 		return false
 	}
@@ -127,4 +128,19 @@ func (g *playbackGrants) valid(webSession, sessionID string, now time.Time) bool
 	defer g.mu.Unlock()
 	until, ok := g.m[webSession+"/"+sessionID]
 	return ok && !now.After(until)
+}
+
+// addrKey is the key an address is limited under: the address itself for
+// IPv4, its /64 for IPv6 (one household or school gets a whole /64).
+func addrKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	a = a.Unmap()
+	if a.Is4() {
+		return a.String()
+	}
+	p, _ := a.Prefix(64)
+	return p.String()
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strings"
@@ -103,6 +104,7 @@ func TestRecordingsNeedFreshSignIn(t *testing.T) {
 	sc := &school{gw: gw, clock: clock, people: map[string]*testkit.APIClient{"dsl": testkit.APILogin(t, gw, "dsl")}}
 	sid, pid := recordedFixture(t, sc)
 	dsl := sc.people["dsl"]
+	otherBrowser := testkit.APILogin(t, gw, "dsl") // signed in too, never opened the page
 	media := gw.URL + "/recordings/" + sid + "/media/" + pid + ".webm"
 	obj, err := s3.Client.GetObject(context.Background(), gw.BucketName, recording.ObjectKey(sid, pid), minio.GetObjectOptions{})
 	require.NoError(t, err)
@@ -120,12 +122,20 @@ func TestRecordingsNeedFreshSignIn(t *testing.T) {
 
 	authClock.Advance(16 * time.Minute)
 	nf := noFollow(dsl.HTTP)
-	// The player of the page opened while fresh keeps playing...
+	// The player of the page opened while fresh keeps playing (Range
+	// requests), audited as such...
 	status, _, _ = rangeGet(t, dsl.HTTP, media, "bytes=100-199")
 	require.Equal(t, http.StatusPartialContent, status, "the open player keeps playing")
 	viewed++
-	// ...but a download, the page itself, and releasing the hold need a new sign-in.
-	for _, u := range []string{media + "?download=1", gw.URL + "/recordings/" + sid} {
+	rows, err := gw.Store.ListAudit(context.Background(), store.AuditFilter{Action: "recording.viewed", Limit: 1})
+	require.NoError(t, err)
+	require.Contains(t, rows[0].Detail, `"via":"playback_grant"`)
+	// ...but not in a browser that never opened the page while fresh.
+	status, _, _ = rangeGet(t, otherBrowser.HTTP, media, "bytes=100-199")
+	require.Equal(t, http.StatusUnauthorized, status, "no grant in another browser")
+	// A download, a whole-file fetch, the page itself, and releasing the
+	// hold need a new sign-in.
+	for _, u := range []string{media + "?download=1", media, gw.URL + "/recordings/" + sid} {
 		resp, err := nf.Get(u)
 		require.NoError(t, err)
 		b, _ := io.ReadAll(resp.Body)
@@ -147,6 +157,13 @@ func TestRecordingsNeedFreshSignIn(t *testing.T) {
 	require.Zero(t, auditCount(t, gw.Store, "recording.hold_released"))
 	require.Equal(t, viewed, auditCount(t, gw.Store, "recording.viewed"))
 	require.Equal(t, downloaded, auditCount(t, gw.Store, "recording.downloaded"))
+
+	// The grant lasts the session's length (1 h) past the window, counted
+	// from the sign-in; then the player is told to sign in again.
+	authClock.Advance(time.Hour)
+	status, _, _ = rangeGet(t, dsl.HTTP, media, "bytes=100-199")
+	require.Equal(t, http.StatusUnauthorized, status, "the grant has run out")
+	require.Equal(t, viewed, auditCount(t, gw.Store, "recording.viewed"))
 
 	// The sign-in asks the IdP for a fresh authentication.
 	resp, err = nf.Get(gw.URL + "/login?fresh=1&next=" + url.QueryEscape("/recordings/"+sid))
@@ -201,8 +218,9 @@ func TestFreshSignInChecksAuthTime(t *testing.T) {
 }
 
 // TestSignInBruteForce: the 11th failed sign-in within a minute from one
-// address gets 429 (so does starting a new sign-in, even a good one); a
-// minute later sign-in works again.
+// address gets 429 (a forged callback before any work, a real refused
+// sign-in after it); a person really signing in from that address still
+// gets in; a minute later the count starts again.
 func TestSignInBruteForce(t *testing.T) {
 	t.Parallel()
 	clock := testkit.NewClock(schoolDay)
@@ -221,22 +239,28 @@ func TestSignInBruteForce(t *testing.T) {
 	require.Equal(t, http.StatusTooManyRequests, resp.StatusCode, "the 11th failed attempt")
 	require.Equal(t, "60", resp.Header.Get("Retry-After"))
 	require.Contains(t, string(body), "Wait a minute")
-	status, _ := get(t, c, gw.URL+"/login")
-	require.Equal(t, http.StatusTooManyRequests, status, "a new sign-in from that address waits too")
-	refused := auditCount(t, gw.Store, "login.refused")
-	require.Equal(t, 10, refused, "blocked attempts never reach the sign-in check")
+	require.Equal(t, 10, auditCount(t, gw.Store, "login.refused"), "a blocked forged attempt never reaches the sign-in check")
 
-	clock.Advance(time.Minute)
-	status, body2 := testkit.Login(t, c, gw.URL, "teacher", testkit.DemoPassword, "")
+	// A real sign-in that is refused (one-word name) is also answered 429...
+	status, body2 := testkit.Login(t, testkit.CookieClient(t), gw.URL, "oneword", testkit.DemoPassword, "")
+	require.Equal(t, http.StatusTooManyRequests, status, body2)
+	require.Contains(t, body2, auth.RefuseNameOneWord, "the page still says why")
+	// ...while a pupil who really signs in from the same network gets in.
+	status, body2 = testkit.Login(t, testkit.CookieClient(t), gw.URL, "pupil", testkit.DemoPassword, "")
 	require.Equal(t, http.StatusOK, status, body2)
 	require.Contains(t, body2, "Signed in as")
+
+	clock.Advance(time.Minute)
+	status, body2 = get(t, c, gw.URL+"/auth/callback?state=forged12&code=guess")
+	require.Equal(t, http.StatusForbidden, status, "a minute later the count starts again: %s", body2)
 }
 
 // TestSignInsPerAccountLimited: the 21st completed sign-in to one account
 // within a minute is refused with 429 and creates no session.
 func TestSignInsPerAccountLimited(t *testing.T) {
 	t.Parallel()
-	gw := testkit.StartGateway(t, testkit.GatewayOptions{})
+	frozen := time.Now() // all 21 sign-ins fall in one minute however slow the machine
+	gw := testkit.StartGateway(t, testkit.GatewayOptions{AuthNow: func() time.Time { return frozen }})
 	u, _ := url.Parse(gw.URL)
 	for i := 1; i <= 20; i++ {
 		status, _ := testkit.Login(t, testkit.CookieClient(t), gw.URL, "teacher2", testkit.DemoPassword, "")
@@ -255,7 +279,7 @@ func TestSignInsPerAccountLimited(t *testing.T) {
 // from one account gets 429 before anything else is looked at.
 func TestRoomConnectionLimit(t *testing.T) {
 	t.Parallel()
-	gw := testkit.StartGateway(t, testkit.GatewayOptions{})
+	gw := testkit.StartGateway(t, testkit.GatewayOptions{Now: testkit.NewClock(schoolDay).Now})
 	pupil := testkit.APILogin(t, gw, "pupil")
 	other := testkit.APILogin(t, gw, "pupil2")
 	for i := 1; i <= 30; i++ {
@@ -332,7 +356,13 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 func TestSecurityHeadersEveryPage(t *testing.T) {
 	t.Parallel()
 	s3 := testkit.StartS3(t)
-	sc := newRecordingSchool(t, s3, "teacher", "pupil", "head", "dsl", "itadmin")
+	clock := testkit.NewClock(schoolDay)
+	// The crawl hits forged callbacks for every person: no attempt limit.
+	gw := testkit.StartGateway(t, testkit.GatewayOptions{Now: clock.Now, S3: s3, Limits: web.Limits{SigninFailures: 1000}})
+	sc := &school{gw: gw, clock: clock, people: map[string]*testkit.APIClient{}}
+	for _, u := range []string{"teacher", "pupil", "head", "dsl", "itadmin", "year8lead"} {
+		sc.people[u] = testkit.APILogin(t, gw, u)
+	}
 	sid := sc.request(t, "teacher", nil)
 	status, _ := sc.people["head"].Call(http.MethodPost, "/api/sessions/"+sid+"/approve", map[string]any{})
 	require.Equal(t, http.StatusOK, status)
@@ -345,7 +375,7 @@ func TestSecurityHeadersEveryPage(t *testing.T) {
 	}
 	linkRe := regexp.MustCompile(`(?:href|action|src)="(/[^"]*)"`)
 	checked := 0
-	for _, who := range []string{"", "teacher", "pupil", "head", "dsl", "itadmin"} {
+	for _, who := range []string{"", "teacher", "pupil", "head", "dsl", "itadmin", "year8lead"} {
 		c := testkit.CookieClient(t)
 		if who != "" {
 			c = sc.people[who].HTTP
@@ -455,4 +485,68 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// TestRealIPFromTrustedProxy: X-Forwarded-For is believed only from a
+// trusted proxy, and then only its rightmost address that is not a proxy.
+func TestRealIPFromTrustedProxy(t *testing.T) {
+	t.Parallel()
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("fd00::/8")}
+	var got string
+	h := web.RealIP(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { got = auth.ClientIP(r) }), trusted)
+	for _, tc := range []struct{ peer, xff, want string }{
+		{"203.0.113.9:5000", "198.51.100.1", "203.0.113.9"},                  // not a proxy: header ignored
+		{"10.1.2.3:5000", "198.51.100.1", "198.51.100.1"},                    // proxy: client from the header
+		{"10.1.2.3:5000", "6.6.6.6, 198.51.100.1, 10.9.9.9", "198.51.100.1"}, // a made-up left part is skipped
+		{"10.1.2.3:5000", "", "10.1.2.3"},                                    // no header
+		{"10.1.2.3:5000", "not-an-ip", "10.1.2.3"},                           // garbage
+		{"[fd00::1]:5000", "2001:db8::7", "2001:db8::7"},                     // IPv6
+		{"10.1.2.3:5000", "10.4.4.4, 10.5.5.5", "10.4.4.4"},                  // all proxies: the leftmost
+	} {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.RemoteAddr = tc.peer
+		if tc.xff != "" {
+			r.Header.Set("X-Forwarded-For", tc.xff)
+		}
+		h.ServeHTTP(httptest.NewRecorder(), r)
+		require.Equal(t, tc.want, got, "%+v", tc)
+	}
+}
+
+// TestHTTPSCookiesAndHSTS: served over TLS, the session cookie is Secure and
+// every response carries HSTS (through the gateway's real handler).
+func TestHTTPSCookiesAndHSTS(t *testing.T) {
+	t.Parallel()
+	gw := testkit.StartGateway(t, testkit.GatewayOptions{TLS: true})
+	c := gw.TLSClient(t)
+	status, body := testkit.Login(t, c, gw.URL, "teacher", testkit.DemoPassword, "")
+	require.Equal(t, http.StatusOK, status, body)
+	u, _ := url.Parse(gw.URL)
+	require.Len(t, sessionCookies(c, u), 1)
+	resp, err := noFollow(c).Get(gw.URL + "/sessions")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Equal(t, "max-age=31536000", resp.Header.Get("Strict-Transport-Security"))
+
+	// The cookie as set: Secure, HttpOnly, SameSite.
+	var setCookie string
+	c2 := gw.TLSClient(t)
+	inner := c2.Transport
+	c2.Transport = roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		resp, err := inner.RoundTrip(r)
+		if err == nil && r.URL.Path == "/auth/callback" {
+			for _, v := range resp.Header.Values("Set-Cookie") {
+				if strings.HasPrefix(v, auth.SessionCookie+"=") {
+					setCookie = v
+				}
+			}
+		}
+		return resp, err
+	})
+	status, _ = testkit.Login(t, c2, gw.URL, "pupil", testkit.DemoPassword, "")
+	require.Equal(t, http.StatusOK, status)
+	for _, attr := range []string{"Secure", "HttpOnly", "SameSite=Lax"} {
+		require.Contains(t, setCookie, attr)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -57,6 +58,9 @@ type Config struct {
 	RecordingReauth time.Duration
 	// Limits are the sign-in and connection attempt limits.
 	Limits Limits
+	// TrustedProxies are reverse proxies in front of the gateway: from them,
+	// X-Forwarded-For names the client's address (for limits and audit).
+	TrustedProxies []netip.Prefix
 	// YearLeads maps a year group's IdP group to its lead's e-mail: they are
 	// told of concerns about pupils in that group (R14).
 	YearLeads notify.YearLeads
@@ -99,7 +103,7 @@ func New(cfg Config, a *auth.Service, st store.Store) (*Server, error) {
 }
 
 func (s *Server) parseTemplates() error {
-	funcs := template.FuncMap{"roleLabel": auth.RoleLabel, "add": func(a, b int) int { return a + b }}
+	funcs := template.FuncMap{"roleLabel": auth.RoleLabel, "roleNames": auth.RoleNames, "add": func(a, b int) int { return a + b }}
 	s.pages = map[string]*template.Template{}
 	entries, err := fs.Glob(templateFS, "templates/*.html")
 	if err != nil {
@@ -189,7 +193,7 @@ func (s *Server) routes() {
 
 // Handler returns the HTTP handler with the common middleware.
 func (s *Server) Handler() http.Handler {
-	return s.recoverer(securityHeaders(limitBody(s.mux), strings.HasPrefix(s.cfg.PublicURL, "https://")))
+	return s.recoverer(realIP(securityHeaders(limitBody(s.mux), strings.HasPrefix(s.cfg.PublicURL, "https://")), s.cfg.TrustedProxies))
 }
 
 // page is the data every page template gets.
@@ -311,8 +315,7 @@ func (s *Server) nextSteps(r *http.Request, id auth.Identity) []link {
 }
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
-	ip := auth.ClientIP(r)
-	if s.limits.signinFail.Blocked(ip) || !s.limits.signinStart.Allow(ip) {
+	if !s.limits.signinStart.Allow(addrKey(auth.ClientIP(r))) {
 		s.tooMany(w, r, "There have been too many sign-in attempts from this network. Wait a minute, then try again.")
 		return
 	}
@@ -332,8 +335,15 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
-	ip := auth.ClientIP(r)
-	if s.limits.signinFail.Blocked(ip) {
+	// Failed sign-ins are counted per address; past the limit a failure is
+	// answered 429. A callback whose state is not the one this browser
+	// started (forged, replayed, guessed) is refused before any work once
+	// the limit is reached. One that carries its own browser's state is
+	// checked in full and, if it succeeds, let in: one pupil's refused
+	// account cannot lock a whole school (one NAT address) out.
+	key := addrKey(auth.ClientIP(r))
+	bound := auth.StateBound(r)
+	if !bound && !s.limits.signinFail.Allow(key) {
 		s.tooMany(w, r, "There have been too many failed sign-ins from this network. Wait a minute, then try again.")
 		return
 	}
@@ -341,9 +351,13 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, s.auth.ClearLoginCookie())
 	var ref *auth.Refusal
 	if errors.As(err, &ref) {
-		s.limits.signinFail.Add(ip)
+		over := false
+		if bound {
+			over = s.limits.signinFail.Blocked(key)
+			s.limits.signinFail.Add(key)
+		}
 		status := http.StatusForbidden
-		if ref.Code == auth.RefuseTooMany {
+		if over || ref.Code == auth.RefuseTooMany {
 			status = http.StatusTooManyRequests
 			w.Header().Set("Retry-After", "60")
 		}

@@ -345,5 +345,8 @@ func (s *Server) failErr(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	status, code, msg := s.statusOf(err)
+	if sess := sessionFrom(r.Context()); status == http.StatusForbidden && sess != nil && len(sess.Identity.Withheld) > 0 {
+		msg += " Your " + auth.RoleNames(sess.Identity.Withheld) + " access is switched off because you signed in without your second factor: sign out, then sign in again with it."
+	}
 	s.fail(w, r, status, code, msg)
 }

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -287,6 +288,28 @@ func TestWrongPasswordAndUnknownUser(t *testing.T) {
 	resp, body = e.postLogin(t, hc, id, "teacher", DefaultPassword, "")
 	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
 	require.Contains(t, body, "expired")
+}
+
+// TestPasswordGuessingLimited: the 11th wrong password or code within a
+// minute from one address gets 429 and is not even checked (the right
+// password is refused too until the minute is over).
+func TestPasswordGuessingLimited(t *testing.T) {
+	e := newEnv(t)
+	conf := e.oauth(publicID, "", oauth2.AuthStyleInParams)
+	hc := browser(t)
+	id := e.startLogin(t, hc, conf.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
+	for i := 0; i < maxFailures; i++ {
+		user, pass, otp := "teacher", "guess"+strconv.Itoa(i), ""
+		if i%2 == 1 {
+			user, pass, otp = "dsl", DefaultPassword, "000000" // a wrong code counts too
+		}
+		resp, _ := e.postLogin(t, hc, id, user, pass, otp)
+		require.Equal(t, http.StatusOK, resp.StatusCode, "attempt %d", i+1)
+	}
+	resp, body := e.postLogin(t, hc, id, "teacher", DefaultPassword, "")
+	require.Equal(t, http.StatusTooManyRequests, resp.StatusCode)
+	require.Equal(t, "60", resp.Header.Get("Retry-After"))
+	require.Contains(t, body, "Too many wrong attempts")
 }
 
 func TestLoginFormFields(t *testing.T) {

@@ -6,6 +6,8 @@ import (
 	"net/http"
 
 	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/chaperone-edu/chaperone/auth"
 )
 
 const (
@@ -15,6 +17,7 @@ const (
 
 	msgWrongLogin = "Wrong username or password."
 	msgWrongOTP   = "Wrong one-time code."
+	msgTooMany    = "Too many wrong attempts from this computer. Wait a minute, then try again."
 	msgExpired    = "This sign-in request has expired or was already used. Go back to the application and sign in again."
 )
 
@@ -96,11 +99,19 @@ func (p *Provider) serveLogin(w http.ResponseWriter, r *http.Request) {
 	}
 
 	pg.Username = r.PostForm.Get("username")
+	addr := auth.ClientIP(r)
+	if p.failures.Blocked(addr) {
+		w.Header().Set("Retry-After", "60")
+		pg.Error = msgTooMany
+		renderPage(w, http.StatusTooManyRequests, pg)
+		return
+	}
 	u, known := p.users[normUsername(pg.Username)]
 	pwOK := subtle.ConstantTimeCompare([]byte(r.PostForm.Get("password")), []byte(p.password)) == 1
 	if !known || !pwOK {
 		// Log the username only when it is an account: a mistyped password can land in that field.
 		p.log.WarnContext(r.Context(), "demo sign-in refused: wrong username or password", "username", knownName(u, known), "client", clientID)
+		p.failures.Add(addr)
 		pg.Error = msgWrongLogin
 		renderPage(w, http.StatusOK, pg)
 		return
@@ -109,6 +120,7 @@ func (p *Provider) serveLogin(w http.ResponseWriter, r *http.Request) {
 	if otp := r.PostForm.Get("otp"); otp != "" && u.MFA {
 		if subtle.ConstantTimeCompare([]byte(otp), []byte(demoOTP)) != 1 {
 			p.log.WarnContext(r.Context(), "demo sign-in refused: wrong one-time code", "username", u.Username, "client", clientID)
+			p.failures.Add(addr)
 			pg.Error = msgWrongOTP
 			renderPage(w, http.StatusOK, pg)
 			return

@@ -11,9 +11,12 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/chaperone-edu/chaperone/auth"
 )
 
 // DefaultPassword is every demo account's password unless Config.Password is set.
@@ -48,7 +51,12 @@ type Provider struct {
 	op       *op.Provider
 	log      *slog.Logger
 	handler  http.Handler
+	failures *auth.Throttle // wrong passwords and codes per address
 }
+
+// maxFailures is how many wrong passwords or codes one address may send in
+// a minute before the login form answers 429.
+const maxFailures = 10
 
 // New builds a provider with one fresh RS256 signing key.
 func New(ctx context.Context, cfg Config) (*Provider, error) {
@@ -70,7 +78,8 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Provider{issuer: cfg.Issuer, base: base, password: cfg.Password, users: map[string]User{}, log: cfg.Logger}
+	p := &Provider{issuer: cfg.Issuer, base: base, password: cfg.Password, users: map[string]User{}, log: cfg.Logger,
+		failures: auth.NewThrottle(maxFailures, time.Minute, nil)}
 	if p.password == "" {
 		p.password = DefaultPassword
 	}

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
@@ -50,6 +51,9 @@ type Config struct {
 	MFAACR           []string
 	RecordingReauth  time.Duration
 	SigninFailures   int
+	SigninStarts     int
+	RoomConnsPerAddr int
+	TrustedProxies   []netip.Prefix
 	YearLeads        notify.YearLeads
 	SMTP             *notify.SMTPConfig // nil: no e-mail
 }
@@ -130,7 +134,10 @@ func parseConfig(name string, args []string, getenv func(string) string, default
 	mfaRoles := def("mfa_roles", "roles that need a multi-factor sign-in: comma-separated from dsl, head, slt, admin, staff, or none (default dsl,head,admin)")
 	mfaACR := def("mfa_acr", "acr values that count as multi-factor sign-in, comma-separated (amr containing mfa always counts)")
 	reauth := def("recording_reauth", "how recent a sign-in must be to play, download or release recordings (default 15m)")
-	signinFailures := def("signin_failures_per_minute", "failed sign-ins allowed per minute from one address or account before 429 (default 10)")
+	signinFailures := def("signin_failures_per_minute", "failed sign-ins allowed per minute from one address before 429 (default 10)")
+	signinStarts := def("signin_starts_per_minute", "sign-ins started per minute from one address (default 1000)")
+	roomConns := def("room_connections_per_minute", "live-lesson connections per minute from one address (default 2000)")
+	trusted := def("trusted_proxies", "addresses or CIDR ranges of reverse proxies whose X-Forwarded-For names the client, comma-separated")
 	yearLeads := def("year_leads", "year group leads told of concerns: comma-separated group=e-mail, e.g. year-8=j.lead@school.example")
 	smtpHost := def("smtp_host", "SMTP server for concern e-mail (unset: no e-mail)")
 	smtpPort := def("smtp_port", "SMTP port (default 587 for starttls, 465 for tls, 25 for none)")
@@ -263,9 +270,13 @@ func parseConfig(name string, args []string, getenv func(string) string, default
 	}
 	if *mfaRoles != "" {
 		c.MFARoles = []string{}
-		for _, r := range list(*mfaRoles) {
+		names := list(*mfaRoles)
+		for _, r := range names {
 			switch r {
 			case "none":
+				if len(names) > 1 {
+					return Config{}, &ConfigError{"mfa_roles", "none cannot be combined with roles"}
+				}
 			case "dsl", "head", "slt", "admin", "staff":
 				c.MFARoles = append(c.MFARoles, r)
 			default:
@@ -282,13 +293,32 @@ func parseConfig(name string, args []string, getenv func(string) string, default
 		}
 		c.RecordingReauth = d
 	}
-	c.SigninFailures = 10
-	if *signinFailures != "" {
-		n, err := strconv.Atoi(*signinFailures)
-		if err != nil || n < 1 || n > 10000 {
-			return Config{}, &ConfigError{"signin_failures_per_minute", fmt.Sprintf("%q is not a number between 1 and 10000", *signinFailures)}
+	for _, l := range []struct {
+		key, v string
+		dst    *int
+		def    int
+	}{{"signin_failures_per_minute", *signinFailures, &c.SigninFailures, 10}, {"signin_starts_per_minute", *signinStarts, &c.SigninStarts, 1000},
+		{"room_connections_per_minute", *roomConns, &c.RoomConnsPerAddr, 2000}} {
+		*l.dst = l.def
+		if l.v == "" {
+			continue
 		}
-		c.SigninFailures = n
+		n, err := strconv.Atoi(l.v)
+		if err != nil || n < 1 || n > 1000000 {
+			return Config{}, &ConfigError{l.key, fmt.Sprintf("%q is not a number between 1 and 1000000", l.v)}
+		}
+		*l.dst = n
+	}
+	for _, p := range list(*trusted) {
+		pfx, err := netip.ParsePrefix(p)
+		if err != nil {
+			a, aerr := netip.ParseAddr(p)
+			if aerr != nil {
+				return Config{}, &ConfigError{"trusted_proxies", fmt.Sprintf("%q is not an IP address or CIDR range", p)}
+			}
+			pfx = netip.PrefixFrom(a, a.BitLen())
+		}
+		c.TrustedProxies = append(c.TrustedProxies, pfx.Masked())
 	}
 	return c, nil
 }

@@ -77,6 +77,9 @@ type GatewayOptions struct {
 	LogTo io.Writer
 	// Limits override the gateway's attempt limits.
 	Limits web.Limits
+	// TLS serves the gateway over HTTPS (a test certificate; clients from
+	// Gateway.TLSClient trust it): Secure cookies, HSTS.
+	TLS bool
 	// SMTP, when set, is where the gateway sends concern e-mail (plain
 	// SMTP, retrying after MailRetry).
 	SMTP *SMTPServer
@@ -151,6 +154,9 @@ func StartGateway(t testing.TB, o GatewayOptions) *Gateway {
 	gw := &Gateway{}
 	gwSrv := httptest.NewUnstartedServer(nil)
 	gw.URL = "http://" + gwSrv.Listener.Addr().String()
+	if o.TLS {
+		gw.URL = "https://" + gwSrv.Listener.Addr().String()
+	}
 	if o.Issuer == "" {
 		users, err := demoidp.SeedUsers()
 		if err != nil {
@@ -186,7 +192,7 @@ func StartGateway(t testing.TB, o GatewayOptions) *Gateway {
 		logger = slog.New(slog.NewTextHandler(io.MultiWriter(o.LogTo, tWriter{t}), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	gw.Auth, err = auth.New(ctx, auth.Config{Issuer: o.Issuer, ClientID: o.ClientID, ClientSecret: o.ClientSecret,
-		RedirectURL: gw.URL + "/auth/callback", Policy: policy, Now: o.AuthNow, Logger: logger}, st)
+		RedirectURL: gw.URL + "/auth/callback", Policy: policy, Now: o.AuthNow, Logger: logger, SecureCookies: o.TLS}, st)
 	if err != nil {
 		t.Fatalf("auth: %v", err)
 	}
@@ -238,7 +244,11 @@ func StartGateway(t testing.TB, o GatewayOptions) *Gateway {
 		t.Fatalf("web: %v", err)
 	}
 	gwSrv.Config.Handler = w.Handler()
-	gwSrv.Start()
+	if o.TLS {
+		gwSrv.StartTLS()
+	} else {
+		gwSrv.Start()
+	}
 	gw.Server = gwSrv
 	t.Cleanup(gwSrv.Close)
 	return gw
@@ -300,4 +310,12 @@ func CSRFToken(page string) string {
 		return ""
 	}
 	return m[1]
+}
+
+// TLSClient is a cookie client that trusts the gateway's test certificate
+// (for a gateway started with TLS).
+func (gw *Gateway) TLSClient(t testing.TB) *http.Client {
+	c := CookieClient(t)
+	c.Transport.(*http.Transport).TLSClientConfig = gw.Server.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
+	return c
 }

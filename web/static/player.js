@@ -42,6 +42,16 @@
     clock.textContent = fmt(t);
   }
 
+  // A file that stops loading (most often: the sign-in has grown too old
+  // to go on playing) stops the player with a sentence saying what to do.
+  const notice = document.getElementById('player-notice');
+  videos.forEach((v) => v.addEventListener('error', () => {
+    pause(false);
+    if (notice) {
+      notice.hidden = false;
+    }
+  }));
+
   btn.addEventListener('click', () => {
     if (playing) {
       pause(false);
