@@ -12,6 +12,7 @@ import (
 
 	"github.com/chaperone-edu/chaperone/internal/testkit"
 	"github.com/chaperone-edu/chaperone/sfu"
+	"github.com/chaperone-edu/chaperone/sfu/sfutest"
 )
 
 // screenInboundJS sums the bytes the page's down connection received on
@@ -120,7 +121,7 @@ func containsPrefix(list []string, prefix string) bool {
 // roomWithFour: the teacher and Amelia in browsers, Zoë and Oliver as pion
 // clients. Amelia and Zoë are on the class list and come in with "Admit
 // all"; Oliver is not, stays and is marked, and the teacher admits him.
-func roomWithFour(t *testing.T) (sc *school, id string, teacher, amelia context.Context, ids map[string]string) {
+func roomWithFour(t *testing.T) (sc *school, id string, teacher, amelia context.Context, zMedia *sfutest.Client, ids map[string]string) {
 	t.Helper()
 	sc = newSchool(t, "teacher", "head", "pupil2", "pupil3")
 	id = liveSession(t, sc, nil)
@@ -148,7 +149,7 @@ func roomWithFour(t *testing.T) (sc *school, id string, teacher, amelia context.
 	require.NoError(t, oMedia.Start())
 	waitInbound(t, amelia, "Amelia", ids["teacher"])
 	waitInbound(t, teacher, "teacher", ids["amelia"])
-	return sc, id, teacher, amelia, ids
+	return sc, id, teacher, amelia, zMedia, ids
 }
 
 // TestBrowserScreenShare: in a room of four, the teacher shares a screen
@@ -160,7 +161,7 @@ func roomWithFour(t *testing.T) (sc *school, id string, teacher, amelia context.
 // Stopping the share takes the screen away.
 func TestBrowserScreenShare(t *testing.T) {
 	t.Parallel()
-	sc, id, teacher, amelia, ids := roomWithFour(t)
+	sc, id, teacher, amelia, zMedia, ids := roomWithFour(t)
 	require.Zero(t, screenInbound(t, amelia))
 
 	require.NoError(t, chromedp.Do(teacher, chromedp.WaitVisible(chromedp.CSS(`#share-screen`)), chromedp.Click(chromedp.CSS(`#share-screen`))))
@@ -168,6 +169,8 @@ func TestBrowserScreenShare(t *testing.T) {
 	require.Eventually(t, func() bool { first = screenInbound(t, amelia); return first > 0 }, 20*time.Second, 200*time.Millisecond,
 		"the pupil's browser receives the screen")
 	require.Eventually(t, func() bool { return screenInbound(t, amelia) > first }, 10*time.Second, 200*time.Millisecond, "screen bytes keep rising")
+	require.Eventually(t, func() bool { return zMedia.Received(sfu.ScreenStreamID(ids["teacher"]), "video").Packets > 0 }, 10*time.Second, 100*time.Millisecond,
+		"a pion pupil receives the screen too")
 	ts, _, _ := sc.gw.Web.MediaStats(id)
 	require.Positive(t, trackIn(ts, ids["teacher"], "screen"), "the SFU receives the teacher's screen as a screen track")
 	t.Logf("teacher's tracks at the SFU: camera %d, screen %d, screen audio %d packets", trackIn(ts, ids["teacher"], "video"),
@@ -190,7 +193,6 @@ func TestBrowserScreenShare(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return evalString(t, amelia, `String(document.querySelectorAll('.tile.screen').length)`) == "0"
 	}, 10*time.Second, 100*time.Millisecond, "the screen tile goes")
-	_ = sfu.ScreenStreamID
 }
 
 // TestBrowserRaiseHand: the teacher switches "pupils may unmute themselves"

@@ -5,9 +5,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minio/minio-go/v7"
 	"github.com/stretchr/testify/require"
 
 	"github.com/chaperone-edu/chaperone/internal/testkit"
+	"github.com/chaperone-edu/chaperone/recording"
 	"github.com/chaperone-edu/chaperone/sfu"
 	"github.com/chaperone-edu/chaperone/store"
 )
@@ -289,4 +291,44 @@ func TestAdmitAllAndSpotlight(t *testing.T) {
 	require.NoError(t, teacher.Send(map[string]any{"type": "screen_grant", "id": teacherID, "allowed": true}))
 	require.Equal(t, "not_found", teacher.NextType("error")["code"], "not on oneself")
 	require.Equal(t, before, roomState(t, sc, id))
+}
+
+// TestScreenRecorded: in a recorded one-to-one lesson the teacher's screen
+// share is recorded like a camera: a file of its own, indexed for the DSL
+// under the teacher's name with "— screen", playable WebM in S3.
+func TestScreenRecorded(t *testing.T) {
+	t.Parallel()
+	s3 := testkit.StartS3(t)
+	sc := newRecordingSchool(t, s3, "teacher", "head", "pupil")
+	id := liveSession(t, sc, nil)
+	tm, pupils := teacherAndPupils(t, sc, id, "pupil")
+	ackNotice(t, pupils[0].rc)
+	watchGate(t, sc, id, 20*time.Second)
+	teacherID := participantID(tm.rc)
+	require.NoError(t, tm.media.PublishScreen("slides"))
+	require.Eventually(t, func() bool {
+		return pupils[0].media.Received(sfu.ScreenStreamID(teacherID), "video").Packets > 30
+	}, 10*time.Second, 50*time.Millisecond, "the pupil receives the teacher's screen")
+
+	require.NoError(t, tm.rc.Send(map[string]any{"type": "end"}))
+	pupils[0].rc.WaitState(map[string]any{"phase": "ended"})
+	var objs []store.RecordingObject
+	require.Eventually(t, func() bool {
+		var err error
+		objs, err = sc.gw.Store.ListRecordingObjects(context.Background(), store.RecordingFilter{SessionID: id})
+		return err == nil && len(objs) >= 4 // teacher, teacher's screen, pupil, manifest
+	}, 60*time.Second, 200*time.Millisecond, "recordings indexed")
+	var screen *store.RecordingObject
+	for i, o := range objs {
+		if o.ParticipantID == recording.ScreenFileID(teacherID) {
+			screen = &objs[i]
+		}
+	}
+	require.NotNil(t, screen, "the screen has its own file: %+v", objs)
+	require.Equal(t, "Sarah Whitfield — screen", screen.ParticipantName)
+	require.Equal(t, recording.ObjectKey(id, recording.ScreenFileID(teacherID)), screen.Key)
+	require.Positive(t, screen.Size)
+	o, err := s3.Client.StatObject(context.Background(), sc.gw.BucketName, screen.Key, minio.StatObjectOptions{})
+	require.NoError(t, err)
+	require.Equal(t, screen.Size, o.Size)
 }
