@@ -222,6 +222,9 @@ func (r *Room) Leave(id string, c Client) {
 		}
 		p.Connected = false
 		p.Hand = 0
+		if r.state.Spotlight.ID == id {
+			r.state.Spotlight = Spotlight{}
+		}
 		if p.State == Admitted || p.State == Waiting {
 			p.State = Left
 		}
@@ -590,10 +593,14 @@ func (r *Room) stateMsg(p Participant, d Decision) StateMsg {
 	if recording && p.State == Admitted && NeedsNotice(p) {
 		gate = "held"
 	}
-	return StateMsg{Type: "state", Phase: phase, Gate: gate, Banner: Banner(p, r.state, d), Reason: p.Reason,
-		Recording: string(r.state.Recording), Locked: r.state.Locked, Muted: MutedOf(p, r.state), ChatPupils: !r.chatOff,
-		Notice: recording && p.State == Admitted && NeedsNotice(p), CanUnmute: CanUnmute(p, r.state),
-		Screen: SourcesOf(p, r.state).Screen, Hand: p.Hand > 0}
+	msg := StateMsg{Type: "state", Phase: phase, Gate: gate, Banner: Banner(p, r.state, d), Reason: p.Reason,
+		Recording: string(r.state.Recording), Locked: r.state.Locked, ChatPupils: !r.chatOff,
+		Notice: recording && p.State == Admitted && NeedsNotice(p)}
+	if p.State == Admitted { // the lesson tools concern those in the lesson only
+		msg.Muted, msg.CanUnmute = MutedOf(p, r.state), CanUnmute(p, r.state)
+		msg.Screen, msg.Hand = SourcesOf(p, r.state).Screen, p.Hand > 0
+	}
+	return msg
 }
 
 // broadcast sends each connected participant what changed for them.

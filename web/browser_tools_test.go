@@ -156,8 +156,10 @@ func roomWithFour(t *testing.T) (sc *school, id string, teacher, amelia context.
 // (getDisplayMedia, a fake screen in the test browser); the pupil's browser
 // receives the screen track (getStats bytes rising) and shows it large,
 // labelled "Sarah Whitfield — screen"; a pion pupil receives it too.
-// Screenshots at 1024×768 and 1366×768 of both pages are kept as test
-// artefacts, with no control overlapping another and every name on a tile.
+// Screenshots at 1024×768 and 1366×768 of both pages (and the pupil's at
+// 810×1080, an upright iPad) are kept as test artefacts, with no control
+// overlapping another, every button big enough to tap and every name on a
+// tile. Staff put a participant in the spotlight for everyone.
 // Stopping the share takes the screen away.
 func TestBrowserScreenShare(t *testing.T) {
 	t.Parallel()
@@ -187,6 +189,18 @@ func TestBrowserScreenShare(t *testing.T) {
 		checkLayout(t, amelia, "pupil", size[0], size[1], "Sarah Whitfield — screen", "Sarah Whitfield", "Zoë Lefèvre", "Oliver Smith-Baker", "You (Amelia Jones)")
 		checkLayout(t, teacher, "teacher", size[0], size[1], "Your screen", "Amelia Jones", "Zoë Lefèvre", "Oliver Smith-Baker", "You (Sarah Whitfield)")
 	}
+	// A 10.2-inch iPad held upright: the side panel goes under the video.
+	checkLayout(t, amelia, "pupil", 810, 1080, "Sarah Whitfield — screen", "Sarah Whitfield", "Zoë Lefèvre", "Oliver Smith-Baker", "You (Amelia Jones)")
+
+	// Spotlight: the teacher pins Zoë; she becomes everyone's main view,
+	// over the shared screen, until the spotlight is removed.
+	mainCaption := `(document.querySelector('#main-view figcaption') || {}).textContent || ''`
+	zoeRow := `#people li[data-participant="` + ids["zoe"] + `"] `
+	require.NoError(t, chromedp.Do(teacher, chromedp.Click(chromedp.CSS(zoeRow+`button.spotlight`))))
+	require.Eventually(t, func() bool { return evalString(t, amelia, mainCaption) == "Zoë Lefèvre" }, 10*time.Second, 100*time.Millisecond, "spotlight on Zoë")
+	require.Equal(t, "true", evalString(t, amelia, `String(document.querySelector('#main-view .tile').classList.contains('spotlit'))`))
+	require.NoError(t, chromedp.Do(teacher, chromedp.WaitVisible(chromedp.CSS(zoeRow+`button.spotlight`)), chromedp.Click(chromedp.CSS(zoeRow+`button.spotlight`))))
+	require.Eventually(t, func() bool { return evalString(t, amelia, mainCaption) == "Sarah Whitfield — screen" }, 10*time.Second, 100*time.Millisecond, "spotlight removed")
 
 	// Stopping: the screen goes from the pupil's page.
 	require.NoError(t, chromedp.Do(teacher, chromedp.Click(chromedp.CSS(`#share-screen`))))
