@@ -189,8 +189,10 @@ func TestPupilsMayNotUnmute(t *testing.T) {
 	waitForwardedAfter(t, sc, id, ameliaID, "audio", func() {
 		require.NoError(t, amelia.rc.Send(map[string]any{"type": "unmute_self", "kind": "audio"}))
 	})
-	_, teacherOut1 := mediaCounts(t, sc, id, participantID(tm.rc), "audio")
-	require.Greater(t, teacherOut1, teacherOut0, "mute all leaves staff alone")
+	require.Eventually(t, func() bool {
+		_, out := mediaCounts(t, sc, id, participantID(tm.rc), "audio")
+		return out > teacherOut0
+	}, 3*time.Second, 20*time.Millisecond, "mute all leaves staff alone")
 
 	rows, err := sc.gw.Store.ListAudit(context.Background(), store.AuditFilter{SessionID: id, Action: "room.pupil_media"})
 	require.NoError(t, err)
