@@ -46,6 +46,15 @@ type Participant struct {
 	Reason       string // deny or removal reason
 	AudioMuted   bool   // by staff: the SFU forwards none of its audio
 	VideoMuted   bool   // by staff: the SFU forwards none of its video
+	// AudioAllowed and VideoAllowed: staff let this pupil speak (or show
+	// their camera) while the session does not let pupils unmute themselves.
+	AudioAllowed bool
+	VideoAllowed bool
+	// ScreenGranted: staff let this pupil share a screen in this session.
+	ScreenGranted bool
+	// Hand is when the participant raised their hand, as a position in
+	// the room's sequence of raises (0: hand down); see Hands.
+	Hand int
 	// NoticeAcked: the pupil has acknowledged the recording notice. While
 	// the session is recorded, a pupil's media flows only after that.
 	NoticeAcked bool
@@ -59,8 +68,14 @@ type RoomState struct {
 	// this session; with policy one_to_one recording then runs to the end.
 	RecordingTriggered bool
 	Streamed           bool // a streamed session: pupils watch only
-	Locked             bool
-	Ended              bool
+	// PupilAudioLocked: pupils may not unmute themselves; a pupil's
+	// microphone is off until staff allow that pupil. PupilVideoLocked: the
+	// same for cameras. Both off by default (see SourcesOf).
+	PupilAudioLocked bool
+	PupilVideoLocked bool
+	Spotlight        Spotlight // what staff pinned as everyone's main view
+	Locked           bool
+	Ended            bool
 }
 
 // Policy is the school's recording policy.

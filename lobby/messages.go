@@ -19,6 +19,13 @@ type StateMsg struct {
 	Notice bool `json:"notice"`
 	// ChatPupils says whether pupils may write in the chat.
 	ChatPupils bool `json:"chat_pupils"`
+	// CanUnmute says which muted sources the participant may switch back
+	// on themselves (see CanUnmute); the others only staff can.
+	CanUnmute Muted `json:"can_unmute"`
+	// Screen says whether the participant may share a screen.
+	Screen bool `json:"screen"`
+	// Hand says whether the participant's hand is raised.
+	Hand bool `json:"hand"`
 }
 
 // ChatMsg is one chat message; it always goes to the whole room.
@@ -43,7 +50,8 @@ type ChatDeletedMsg struct {
 	ID   string `json:"id"`
 }
 
-// Muted says which of a participant's sources staff have switched off.
+// Muted says which of a participant's sources staff have switched off (by
+// muting them, or by not letting pupils unmute themselves).
 type Muted struct {
 	Audio bool `json:"audio"`
 	Video bool `json:"video"`
@@ -51,16 +59,26 @@ type Muted struct {
 
 // Person is an admitted participant as others see them.
 type Person struct {
-	ID    string `json:"id"`
-	Name  string `json:"name"`
-	Role  string `json:"role"`
-	Muted Muted  `json:"muted"`
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+	Role   string `json:"role"`
+	Muted  Muted  `json:"muted"`
+	Screen bool   `json:"screen"` // may share a screen
+	Hand   bool   `json:"hand"`   // hand raised (RosterMsg.Hands has the order)
 }
 
-// RosterMsg lists the admitted, connected participants.
+// RosterMsg lists the admitted, connected participants, with the lesson
+// tools' state everyone sees.
 type RosterMsg struct {
 	Type         string   `json:"type"` // "roster"
 	Participants []Person `json:"participants"`
+	// Hands are the IDs of those with a raised hand, first raised first.
+	Hands []string `json:"hands"`
+	// Spotlight is what staff pinned as everyone's main view, if anything.
+	Spotlight *Spotlight `json:"spotlight"`
+	// PupilMedia says whether pupils may unmute themselves and switch
+	// their cameras on.
+	PupilMedia PupilMedia `json:"pupil_media"`
 }
 
 // WaitingPerson is someone in the lobby, as staff see them.

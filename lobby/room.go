@@ -77,7 +77,7 @@ type Room struct {
 	state    RoomState
 	clients  map[string]Client
 	edges    map[Edge]bool
-	muted    map[string]Muted
+	handSeq  int            // the last raised hand's position (Participant.Hand)
 	sent     map[string]any // last message of each kind sent to each participant
 	media    bool           // last PupilMedia, for gate audit rows
 	hadStaff bool
@@ -105,7 +105,7 @@ func NewRoom(cfg RoomConfig) *Room {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	r := &Room{cfg: cfg, ops: make(chan func()), done: make(chan struct{}), clients: map[string]Client{}, edges: map[Edge]bool{},
-		muted: map[string]Muted{}, sent: map[string]any{}, chatSent: map[string][]time.Time{}, log: cfg.Logger.With(slog.String("session", cfg.Session.ID))}
+		sent: map[string]any{}, chatSent: map[string][]time.Time{}, log: cfg.Logger.With(slog.String("session", cfg.Session.ID))}
 	r.state.Recording = RecOff
 	r.state.Streamed = cfg.Session.Kind == KindStreamed
 	go r.loop()
@@ -221,6 +221,10 @@ func (r *Room) Leave(id string, c Client) {
 			return
 		}
 		p.Connected = false
+		p.Hand = 0
+		if r.state.Spotlight.ID == id {
+			r.state.Spotlight = Spotlight{}
+		}
 		if p.State == Admitted || p.State == Waiting {
 			p.State = Left
 		}
@@ -238,21 +242,27 @@ func (r *Room) MediaReady(id string) {
 				r.cfg.Gate.SetEdge(e.From, e.To, open)
 			}
 		}
-		m := r.muted[id]
-		r.cfg.Gate.SetSourceAllowed(id, "audio", !m.Audio && !r.streamedPupil(id))
-		r.cfg.Gate.SetSourceAllowed(id, "video", !m.Video && !r.streamedPupil(id))
+		if p := r.find(id); p != nil {
+			r.applySources(*p)
+		}
 	})
 }
 
-// Command is a staff action on the room.
+// Command is an action on the room: by staff, except chat, hand and
+// unmute_self, which anyone admitted may send.
 type Command struct {
-	Type    string // admit, deny, remove, mute, unmute, lock, end, concern, chat, chat_delete, chat_pupils
+	// Type is one of admit, deny, remove, mute, unmute, lock, end, concern,
+	// chat, chat_delete, chat_pupils, and the lesson tools (tools.go):
+	// admit_all, mute_all, pupil_media, hand, lower_hand, let_speak,
+	// unmute_self, screen_grant, spotlight.
+	Type    string
 	Target  string // participant ID (chat_delete: the message ID)
 	Reason  string
-	Kind    string // for mute/unmute: "audio" or "video"
+	Kind    string // for mute/unmute/mute_all/pupil_media/unmute_self: "audio" or "video"
 	Locked  bool   // for lock
 	Text    string // for chat
-	Allowed bool   // for chat_pupils
+	Allowed bool   // for chat_pupils, pupil_media, screen_grant; hand: raised
+	Screen  bool   // for spotlight: the participant's screen, not their camera
 }
 
 // Do runs a command from participant by. Refusals are *Error and change nothing.
@@ -265,8 +275,11 @@ func (r *Room) Do(by string, cmd Command) error {
 }
 
 func (r *Room) command(by string, cmd Command) error {
-	if cmd.Type == "chat" {
+	switch cmd.Type {
+	case "chat":
 		return r.chat(by, cmd.Text)
+	case "hand", "unmute_self":
+		return r.selfCommand(by, cmd)
 	}
 	actor := r.find(by)
 	if actor == nil || actor.State != Admitted || !actor.Connected || actor.Role != Staff {
@@ -305,6 +318,8 @@ func (r *Room) command(by string, cmd Command) error {
 			}
 		}
 		return &Error{Kind: NotFound, Field: "id", Message: "There is no such message."}
+	case "admit_all", "mute_all", "pupil_media", "spotlight":
+		return r.roomTool(actor, cmd)
 	case "concern":
 		// Pupils are not told why: they see that staff ended the session.
 		r.audit(actor.Subject, actor.Name, "concern.raised", r.cfg.Session.ID, map[string]any{"recording": string(r.state.Recording)}, "")
@@ -354,15 +369,12 @@ func (r *Room) command(by string, cmd Command) error {
 		if cmd.Kind != "audio" && cmd.Kind != "video" {
 			return &Error{Kind: Invalid, Field: "kind", Message: "Say which: audio or video."}
 		}
-		m := r.muted[t.ID]
-		on := cmd.Type == "mute"
-		if cmd.Kind == "audio" {
-			m.Audio = on
-		} else {
-			m.Video = on
-		}
-		r.muted[t.ID] = m
+		setMuted(t, cmd.Kind, cmd.Type == "mute")
 		r.audit(actor.Subject, actor.Name, "room."+cmd.Type, t.ID, map[string]any{"whom": t.Name, "kind": cmd.Kind}, "")
+	case "lower_hand", "let_speak", "screen_grant":
+		if err := r.personTool(actor, t, cmd); err != nil {
+			return err
+		}
 	default:
 		return &Error{Kind: Invalid, Message: "Unknown command."}
 	}
@@ -487,11 +499,6 @@ func (r *Room) find(id string) *Participant {
 	return nil
 }
 
-func (r *Room) streamedPupil(id string) bool {
-	p := r.find(id)
-	return r.state.Streamed && p != nil && p.Role == Pupil
-}
-
 // apply recomputes the decision and pushes it out.
 func (r *Room) apply() {
 	d := Decide(r.state, r.cfg.Policy)
@@ -526,9 +533,7 @@ func (r *Room) apply() {
 		}
 	}
 	for _, p := range r.state.Participants {
-		m := r.muted[p.ID]
-		r.cfg.Gate.SetSourceAllowed(p.ID, "audio", !m.Audio && !r.streamedPupil(p.ID))
-		r.cfg.Gate.SetSourceAllowed(p.ID, "video", !m.Video && !r.streamedPupil(p.ID))
+		r.applySources(p)
 	}
 	holding := d.Pupils > 0 && !d.PupilMedia
 	switch now := r.cfg.Now(); {
@@ -588,19 +593,29 @@ func (r *Room) stateMsg(p Participant, d Decision) StateMsg {
 	if recording && p.State == Admitted && NeedsNotice(p) {
 		gate = "held"
 	}
-	return StateMsg{Type: "state", Phase: phase, Gate: gate, Banner: Banner(p, r.state, d), Reason: p.Reason,
-		Recording: string(r.state.Recording), Locked: r.state.Locked, Muted: r.muted[p.ID], ChatPupils: !r.chatOff,
+	msg := StateMsg{Type: "state", Phase: phase, Gate: gate, Banner: Banner(p, r.state, d), Reason: p.Reason,
+		Recording: string(r.state.Recording), Locked: r.state.Locked, ChatPupils: !r.chatOff,
 		Notice: recording && p.State == Admitted && NeedsNotice(p)}
+	if p.State == Admitted { // the lesson tools concern those in the lesson only
+		msg.Muted, msg.CanUnmute = MutedOf(p, r.state), CanUnmute(p, r.state)
+		msg.Screen, msg.Hand = SourcesOf(p, r.state).Screen, p.Hand > 0
+	}
+	return msg
 }
 
 // broadcast sends each connected participant what changed for them.
 func (r *Room) broadcast(d Decision) {
-	roster := RosterMsg{Type: "roster", Participants: []Person{}}
+	spot := SpotlightOf(r.state)
+	roster := RosterMsg{Type: "roster", Participants: []Person{}, Hands: Hands(r.state), PupilMedia: PupilMediaOf(r.state)}
+	if spot.ID != "" {
+		roster.Spotlight = &spot
+	}
 	lobby := LobbyMsg{Type: "lobby", Waiting: []WaitingPerson{}}
 	for _, p := range r.state.Participants {
 		switch {
 		case inRoom(p):
-			roster.Participants = append(roster.Participants, Person{ID: p.ID, Name: p.Name, Role: string(p.Role), Muted: r.muted[p.ID]})
+			roster.Participants = append(roster.Participants, Person{ID: p.ID, Name: p.Name, Role: string(p.Role), Muted: MutedOf(p, r.state),
+				Screen: SourcesOf(p, r.state).Screen, Hand: p.Hand > 0})
 		case p.Connected && (p.State == Waiting || p.State == Denied):
 			lobby.Waiting = append(lobby.Waiting, WaitingPerson{ID: p.ID, Name: p.Name, Email: p.Email, Role: string(p.Role),
 				OnRoster: p.OnRoster, Denied: p.State == Denied, Reason: p.Reason})

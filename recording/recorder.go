@@ -192,7 +192,9 @@ func (r *Recorder) Start(ctx context.Context, sessionID string, start time.Time,
 }
 
 // Packet implements sfu.Sink: it copies the packet into the queue, never
-// blocking; a full queue fails the recording.
+// blocking; a full queue fails the recording. A screen share's packets
+// (kind "screen" and "screen_audio") go to a file of their own, named by
+// ScreenFileID.
 func (s *Session) Packet(publisher, kind string, raw []byte) {
 	if s.closed.Load() || s.failed.Load() {
 		return
@@ -239,27 +241,43 @@ func (s *Session) write(p packet) {
 	if err := pkt.Unmarshal(p.raw); err != nil {
 		return
 	}
-	f, err := s.fileFor(p.publisher)
+	kind, screen := p.kind, false
+	switch p.kind {
+	case "screen":
+		kind, screen = "video", true
+	case "screen_audio":
+		kind, screen = "audio", true
+	}
+	f, err := s.fileFor(p.publisher, screen)
 	if err != nil {
 		s.fail("cannot write to the spool: " + err.Error())
 		return
 	}
-	if err := f.w.WriteRTP(p.kind, &pkt); err != nil {
+	if err := f.w.WriteRTP(kind, &pkt); err != nil {
 		s.fail("cannot write to the spool: " + err.Error())
 	}
 }
 
-// fileFor returns the participant's spool file, creating it and starting
-// its upload.
-func (s *Session) fileFor(pid string) (*file, error) {
+// ScreenFileID is the file ID (in place of a participant ID) of a
+// participant's screen share: recorded to its own file, like a camera.
+func ScreenFileID(participantID string) string { return participantID + "-screen" }
+
+// fileFor returns the spool file of the participant's camera and
+// microphone, or of their screen share, creating it and starting its upload.
+func (s *Session) fileFor(publisher string, screen bool) (*file, error) {
+	pid := publisher
+	if screen {
+		pid = ScreenFileID(publisher)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if f, ok := s.files[pid]; ok {
 		return f, nil
 	}
-	who := s.who(pid)
-	if who.ID == "" {
-		who.ID = pid
+	who := s.who(publisher)
+	who.ID = pid
+	if screen {
+		who.Name = strings.TrimSpace(who.Name + " — screen")
 	}
 	f := &file{participant: who, path: filepath.Join(s.dir, pid+".webm"), key: ObjectKey(s.id, pid),
 		firstPacket: s.rec.cfg.Now(), uploaded: make(chan UploadInfo, 1)}

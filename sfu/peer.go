@@ -66,6 +66,33 @@ type Peer struct {
 	// Guarded by room.mu.
 	published  []*upTrack
 	downTracks map[*upTrack]*downTrack
+	screens    map[string]bool // track IDs the client declared as screen share
+}
+
+// maxScreenTracks bounds the track IDs a peer may declare as screen share.
+const maxScreenTracks = 8
+
+// DeclareScreen records that the client's tracks with these IDs (the track
+// ID of the msid in its offer) are a screen share, not its camera or
+// microphone. Call it before handing on the offer that adds them. It only
+// labels: a track beyond one camera and one microphone is a screen share
+// whether declared or not (see Room.classifyLocked).
+func (p *Peer) DeclareScreen(trackIDs ...string) error {
+	p.room.mu.Lock()
+	defer p.room.mu.Unlock()
+	if p.screens == nil {
+		p.screens = map[string]bool{}
+	}
+	for _, id := range trackIDs {
+		if id == "" || len(id) > 128 {
+			return fmt.Errorf("sfu: peer %s: screen track ID %q: empty or longer than 128 bytes: %w", p.id, id, ErrBadSDP)
+		}
+		if !p.screens[id] && len(p.screens) >= maxScreenTracks {
+			return fmt.Errorf("sfu: peer %s: more than %d screen tracks: %w", p.id, maxScreenTracks, ErrBadSDP)
+		}
+		p.screens[id] = true
+	}
+	return nil
 }
 
 func newPeer(r *Room, id string, sig Signal) (*Peer, error) {

@@ -5,44 +5,58 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 
 	"github.com/pion/webrtc/v3"
 )
 
-// kind is a track's media kind, usable as an array index.
+// kind is what a track carries, usable as an array index: a camera's
+// video, a microphone's audio, or a shared screen's video and audio. Each
+// kind has its own source permission, so a screen can be stopped while the
+// camera goes on.
 type kind uint8
 
 const (
-	kindAudio kind = iota
-	kindVideo
+	kindAudio       kind = iota
+	kindVideo            // the camera
+	kindScreen           // a shared screen's video
+	kindScreenAudio      // a shared tab's audio
 	numKinds
 )
 
-func (k kind) String() string {
-	if k == kindVideo {
-		return "video"
-	}
-	return "audio"
-}
+// kindNames are the kinds' names in signalling, stats and the sink.
+var kindNames = [numKinds]string{"audio", "video", "screen", "screen_audio"}
+
+func (k kind) String() string { return kindNames[k] }
+
+// isVideo reports whether k's tracks are video (and take keyframe requests).
+func (k kind) isVideo() bool { return k == kindVideo || k == kindScreen }
+
+// isScreen reports whether k is part of a screen share.
+func (k kind) isScreen() bool { return k == kindScreen || k == kindScreenAudio }
 
 func (k kind) codecType() webrtc.RTPCodecType {
-	if k == kindVideo {
+	if k.isVideo() {
 		return webrtc.RTPCodecTypeVideo
 	}
 	return webrtc.RTPCodecTypeAudio
 }
 
 func parseKind(s string) (kind, bool) {
-	switch s {
-	case "audio":
-		return kindAudio, true
-	case "video":
-		return kindVideo, true
+	for k, n := range kindNames {
+		if n == s {
+			return kind(k), true
+		}
 	}
 	return 0, false
 }
+
+// ScreenStreamID is the MediaStream ID under which subscribers receive a
+// participant's screen share (camera and microphone come under the
+// participant ID itself).
+func ScreenStreamID(participant string) string { return participant + "-screen" }
 
 type edgeKey struct{ from, to string }
 
@@ -187,7 +201,8 @@ func (r *Room) SetEdge(from, to string, open bool) {
 	was := e.open.Swap(open)
 	var kf []*upTrack
 	if open && !was {
-		kf = r.videoTracksLocked(from)
+		kf = r.videoTracksLocked(from, kindVideo)
+		kf = append(kf, r.videoTracksLocked(from, kindScreen)...)
 	}
 	r.mu.Unlock()
 	for _, t := range kf {
@@ -195,8 +210,10 @@ func (r *Room) SetEdge(from, to string, open bool) {
 	}
 }
 
-// SetSourceAllowed allows or stops every track of the given kind ("audio" or
-// "video") published by peer, towards everyone. Sources start allowed.
+// SetSourceAllowed allows or stops every track of the given kind ("audio",
+// "video", "screen" or "screen_audio") published by peer, towards everyone
+// and the sink. "screen" stands for the whole share: its video and its
+// audio. Sources start allowed.
 func (r *Room) SetSourceAllowed(peer, kindName string, allowed bool) {
 	k, ok := parseKind(kindName)
 	if !ok {
@@ -204,10 +221,14 @@ func (r *Room) SetSourceAllowed(peer, kindName string, allowed bool) {
 		return
 	}
 	r.mu.Lock()
-	was := r.sourceLocked(peer).allowed[k].Swap(allowed)
+	src := r.sourceLocked(peer)
+	was := src.allowed[k].Swap(allowed)
+	if k == kindScreen {
+		src.allowed[kindScreenAudio].Store(allowed)
+	}
 	var kf []*upTrack
-	if k == kindVideo && allowed && !was {
-		kf = r.videoTracksLocked(peer)
+	if k.isVideo() && allowed && !was {
+		kf = r.videoTracksLocked(peer, k)
 	}
 	r.mu.Unlock()
 	for _, t := range kf {
@@ -287,10 +308,12 @@ func (r *Room) sourceLocked(peer string) *source {
 	return s
 }
 
-func (r *Room) videoTracksLocked(publisher string) []*upTrack {
+// videoTracksLocked returns the tracks of kind k (kindVideo or kindScreen)
+// that publisher publishes.
+func (r *Room) videoTracksLocked(publisher string, k kind) []*upTrack {
 	var out []*upTrack
 	for _, t := range r.tracks {
-		if t.pub.id == publisher && t.kind == kindVideo {
+		if t.pub.id == publisher && t.kind == k {
 			out = append(out, t)
 		}
 	}
@@ -338,6 +361,8 @@ func (r *Room) attach(p *Peer, t *upTrack, helpers ...func()) bool {
 		r.mu.Unlock()
 		return false
 	}
+	t.kind = r.classifyLocked(p, t)
+	t.id = p.id + "-" + t.kind.String() + "-" + strconv.FormatUint(r.nextID.Add(1), 36)
 	t.allowed = &r.sourceLocked(p.id).allowed[t.kind]
 	r.tracks = append(r.tracks, t)
 	p.published = append(p.published, t)
@@ -357,6 +382,29 @@ func (r *Room) attach(p *Peer, t *upTrack, helpers ...func()) bool {
 	r.log.Debug("track published", slog.String("peer", p.id), slog.String("track", t.id))
 	renegotiate(renego)
 	return true
+}
+
+// classifyLocked decides whether t, a camera or microphone by its media
+// type, is part of a screen share instead: it is if its publisher declared
+// its track ID as a screen (DeclareScreen), or if the publisher already
+// publishes a camera (or microphone) track. So a page that sends a second
+// video track without declaring it cannot pass a screen off as a camera:
+// only one camera and one microphone per peer, every further track is a
+// screen share and needs the screen permission.
+func (r *Room) classifyLocked(p *Peer, t *upTrack) kind {
+	own, share := kindAudio, kindScreenAudio
+	if t.kind.isVideo() {
+		own, share = kindVideo, kindScreen
+	}
+	if t.label != "" && p.screens[t.label] {
+		return share
+	}
+	for _, o := range p.published {
+		if o.kind == own {
+			return share
+		}
+	}
+	return own
 }
 
 // end takes t, whose packets have stopped, out of the room.
@@ -447,7 +495,8 @@ func renegotiate(peers []*Peer) {
 }
 
 // Sink receives a copy of every packet published in a room whose source is
-// allowed, whatever the gates say (the recorder). Packet is called on the
+// allowed, whatever the gates say (the recorder). kind is "audio", "video",
+// "screen" (a screen share's video) or "screen_audio". Packet is called on the
 // track's read goroutine with a buffer that is reused afterwards: it must
 // copy what it keeps and must not block.
 type Sink interface {
@@ -468,7 +517,7 @@ func (r *Room) SetSink(s Sink) {
 	tracks := append([]*upTrack(nil), r.tracks...)
 	r.mu.Unlock()
 	for _, t := range tracks {
-		if t.kind == kindVideo {
+		if t.kind.isVideo() {
 			t.requestKeyframe()
 		}
 	}

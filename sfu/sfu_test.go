@@ -233,19 +233,21 @@ func TestScreenShareReoffer(t *testing.T) {
 
 	require.NoError(t, a.PublishVideo("screen"))
 	waitPublished(t, r, 5)
-	videos := func(ended bool) int {
+	videos := func(stream string, ended bool) int {
 		n := 0
 		for _, tr := range b.Tracks() {
-			if tr.StreamID == "alice" && tr.Kind == "video" && tr.Ended == ended {
+			if tr.StreamID == stream && tr.Kind == "video" && tr.Ended == ended {
 				n++
 			}
 		}
 		return n
 	}
-	require.Eventually(t, func() bool { return videos(false) == 2 }, 3*time.Second, 20*time.Millisecond)
+	screen := sfu.ScreenStreamID("alice")
+	require.Eventually(t, func() bool { return videos("alice", false) == 1 && videos(screen, false) == 1 }, 3*time.Second, 20*time.Millisecond)
 
 	require.NoError(t, a.Unpublish("screen"))
-	require.Eventually(t, func() bool { return videos(false) == 1 && videos(true) == 1 }, 3*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return videos(screen, false) == 0 && videos(screen, true) == 1 }, 3*time.Second, 20*time.Millisecond)
+	require.Equal(t, 1, videos("alice", false), "the camera stays")
 	waitReceiving(t, b, "alice", "video", 2*time.Second)
 }
 

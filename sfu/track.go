@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -24,8 +23,9 @@ const rrInterval = time.Second
 // upTrack is a track published on a peer's up connection.
 type upTrack struct {
 	pub    *Peer
-	kind   kind
-	id     string // the track ID subscribers see
+	kind   kind   // set by attach, before forwarding starts
+	id     string // the track ID subscribers see; set by attach
+	label  string // the publisher's own track ID (msid), as DeclareScreen names it
 	mime   string
 	ssrc   uint32
 	remote *webrtc.TrackRemote // nil for a track fed by a test
@@ -56,7 +56,7 @@ func newUpTrack(r *Room, p *Peer, remote *webrtc.TrackRemote, recv *webrtc.RTPRe
 		k = kindVideo
 	}
 	t := makeUpTrack(r, p, k, remote.Codec().MimeType, uint32(remote.SSRC()))
-	t.remote, t.recv = remote, recv
+	t.remote, t.recv, t.label = remote, recv, remote.ID()
 	return t
 }
 
@@ -68,7 +68,6 @@ func makeUpTrack(r *Room, p *Peer, k kind, mime string, ssrc uint32) *upTrack {
 	return &upTrack{
 		pub:    p,
 		kind:   k,
-		id:     p.id + "-" + k.String() + "-" + strconv.FormatUint(r.nextID.Add(1), 36),
 		mime:   mime,
 		ssrc:   ssrc,
 		ring:   newPacketRing(slots),
@@ -192,7 +191,7 @@ func (t *upTrack) reportLoop() {
 
 // requestKeyframe sends a PLI to the publisher, at most once per pliInterval.
 func (t *upTrack) requestKeyframe() {
-	if t.kind != kindVideo {
+	if !t.kind.isVideo() {
 		return
 	}
 	now := time.Now().UnixNano()
@@ -255,11 +254,15 @@ type downTrack struct {
 }
 
 func newDownTrack(t *upTrack, sub *Peer, e *edge) *downTrack {
+	stream := t.pub.id
+	if t.kind.isScreen() {
+		stream = ScreenStreamID(t.pub.id)
+	}
 	return &downTrack{
 		up: t, sub: sub, edge: e,
 		local: &localTrack{
 			id:       t.id,
-			streamID: t.pub.id,
+			streamID: stream,
 			kind:     t.kind.codecType(),
 			mimeType: t.mime,
 		},
@@ -331,7 +334,7 @@ func (r *Room) keyframesFor(p *Peer) {
 	var kf []*upTrack
 	r.mu.Lock()
 	for t, d := range p.downTracks {
-		if t.kind == kindVideo && d.edge.open.Load() && t.allowed.Load() {
+		if t.kind.isVideo() && d.edge.open.Load() && t.allowed.Load() {
 			kf = append(kf, t)
 		}
 	}

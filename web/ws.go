@@ -40,6 +40,9 @@ type inMsg struct {
 	Kind      string         `json:"kind"`
 	Text      string         `json:"text"`
 	Allowed   *bool          `json:"allowed"`
+	Raised    *bool          `json:"raised"`        // hand
+	Screen    bool           `json:"screen"`        // spotlight: the screen, not the camera
+	Tracks    []string       `json:"screen_tracks"` // offer: the IDs of the tracks that are a screen share
 }
 
 // decodeMsg parses one signalling message. Every failure is an ErrorMsg
@@ -60,7 +63,10 @@ func decodeMsg(data []byte) (inMsg, *lobby.ErrorMsg) {
 		if m.Type == "candidate" && m.Candidate == nil {
 			return m, &lobby.ErrorMsg{Type: "error", Code: "bad_candidate", Message: "The message has no candidate."}
 		}
-	case "admit", "deny", "remove", "mute", "unmute":
+		if len(m.Tracks) > 0 && (m.Type != "offer" || m.PC != "up") {
+			return m, &lobby.ErrorMsg{Type: "error", Code: "bad_message", Message: `Only an "up" offer declares screen tracks.`}
+		}
+	case "admit", "deny", "remove", "mute", "unmute", "lower_hand", "let_speak":
 		if m.ID == "" {
 			return m, &lobby.ErrorMsg{Type: "error", Code: "bad_message", Message: `The message needs the participant's "id".`}
 		}
@@ -80,7 +86,22 @@ func decodeMsg(data []byte) (inMsg, *lobby.ErrorMsg) {
 		if m.Allowed == nil {
 			return m, &lobby.ErrorMsg{Type: "error", Code: "bad_message", Message: `The message needs "allowed": true or false.`}
 		}
-	case "end", "concern", "knock", "ack_recording_notice", "ping":
+	case "mute_all", "unmute_self", "pupil_media":
+		if m.Kind != "audio" && m.Kind != "video" {
+			return m, &lobby.ErrorMsg{Type: "error", Code: "bad_message", Message: `The message needs "kind": "audio" or "video".`}
+		}
+		if m.Type == "pupil_media" && m.Allowed == nil {
+			return m, &lobby.ErrorMsg{Type: "error", Code: "bad_message", Message: `The message needs "allowed": true or false.`}
+		}
+	case "screen_grant":
+		if m.ID == "" || m.Allowed == nil {
+			return m, &lobby.ErrorMsg{Type: "error", Code: "bad_message", Message: `The message needs the participant's "id" and "allowed": true or false.`}
+		}
+	case "hand":
+		if m.Raised == nil {
+			return m, &lobby.ErrorMsg{Type: "error", Code: "bad_message", Message: `The message needs "raised": true or false.`}
+		}
+	case "end", "concern", "knock", "ack_recording_notice", "ping", "admit_all", "spotlight":
 	case "":
 		return m, &lobby.ErrorMsg{Type: "error", Code: "bad_message", Message: `The message has no "type".`}
 	default:
@@ -353,6 +374,9 @@ func (c *wsConn) handle(m inMsg) *lobby.ErrorMsg {
 		}
 		switch {
 		case m.Type == "offer" && m.PC == "up":
+			if err := p.DeclareScreen(m.Tracks...); err != nil {
+				return errMsg("bad_message", "Those screen tracks could not be used.")
+			}
 			answer, err := p.HandleOffer(m.SDP)
 			if err != nil {
 				return errMsg("bad_sdp", "That offer could not be used.")
@@ -372,13 +396,17 @@ func (c *wsConn) handle(m inMsg) *lobby.ErrorMsg {
 		default:
 			return errMsg("unknown_pc", "The server offers on \"down\"; clients offer on \"up\".")
 		}
-	case "admit", "deny", "remove", "mute", "unmute", "lock", "end", "chat", "chat_delete", "chat_pupils":
-		cmd := lobby.Command{Type: m.Type, Target: m.ID, Reason: m.Reason, Kind: m.Kind, Text: m.Text}
+	case "admit", "deny", "remove", "mute", "unmute", "lock", "end", "chat", "chat_delete", "chat_pupils",
+		"admit_all", "mute_all", "pupil_media", "hand", "lower_hand", "let_speak", "unmute_self", "screen_grant", "spotlight":
+		cmd := lobby.Command{Type: m.Type, Target: m.ID, Reason: m.Reason, Kind: m.Kind, Text: m.Text, Screen: m.Screen}
 		if m.Locked != nil {
 			cmd.Locked = *m.Locked
 		}
 		if m.Allowed != nil {
 			cmd.Allowed = *m.Allowed
+		}
+		if m.Raised != nil {
+			cmd.Allowed = *m.Raised
 		}
 		if err := c.lr.room.Do(c.pid, cmd); err != nil {
 			var le *lobby.Error

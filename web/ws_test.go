@@ -146,7 +146,9 @@ func TestWebSocketBadMessages(t *testing.T) {
 
 func FuzzDecodeMsg(f *testing.F) {
 	for _, s := range []string{`{"type":"offer","pc":"up","sdp":"v=0"}`, `{"type":"candidate","pc":"down","candidate":{"candidate":"x"}}`,
-		`{"type":"admit","id":"p1"}`, `{"type":"lock","locked":false}`, `{}`, `null`, `{"type":7}`} {
+		`{"type":"admit","id":"p1"}`, `{"type":"lock","locked":false}`, `{}`, `null`, `{"type":7}`,
+		`{"type":"hand","raised":true}`, `{"type":"pupil_media","kind":"audio","allowed":false}`, `{"type":"screen_grant","id":"p1","allowed":true}`,
+		`{"type":"offer","pc":"up","sdp":"v=0","screen_tracks":["a"]}`, `{"type":"spotlight","id":"p1","screen":true}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -158,7 +160,8 @@ func FuzzDecodeMsg(f *testing.F) {
 			return
 		}
 		switch m.Type {
-		case "offer", "answer", "candidate", "admit", "deny", "remove", "mute", "unmute", "lock", "end", "knock", "ack_recording_notice", "ping", "concern", "chat", "chat_delete", "chat_pupils":
+		case "offer", "answer", "candidate", "admit", "deny", "remove", "mute", "unmute", "lock", "end", "knock", "ack_recording_notice", "ping", "concern", "chat", "chat_delete", "chat_pupils",
+			"admit_all", "mute_all", "pupil_media", "hand", "lower_hand", "let_speak", "unmute_self", "screen_grant", "spotlight":
 		default:
 			t.Fatalf("accepted unknown type %q", m.Type)
 		}

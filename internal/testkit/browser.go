@@ -46,6 +46,12 @@ var browserFlags = []chromedp.ExecAllocatorOption{
 	chromedp.Flag("disable-dev-shm-usage", true),
 	chromedp.Flag("use-fake-device-for-media-stream", true),
 	chromedp.Flag("use-fake-ui-for-media-stream", true),
+	// getDisplayMedia (screen sharing): with the two flags above Chromium
+	// already answers with a fake "Entire screen" (800×450, displaySurface
+	// "monitor"); these pick the screen, and accept a tab capture, without a
+	// picker on builds where the fake UI does not cover display media.
+	chromedp.Flag("auto-select-desktop-capture-source", "Entire screen"),
+	chromedp.Flag("auto-accept-this-tab-capture", true),
 	chromedp.Flag("allow-loopback-in-peer-connection", true),
 	chromedp.WindowSize(1366, 768),
 	chromedp.Flag("autoplay-policy", "no-user-gesture-required"),

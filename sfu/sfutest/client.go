@@ -81,6 +81,7 @@ type Client struct {
 	downPending []webrtc.ICECandidateInit
 	tracks      []*RemoteTrack
 	published   map[string]*published
+	screens     []string // published track IDs declared as screen share
 	plis        int
 	rrs         []rtcp.ReceptionReport
 	err         error
@@ -200,6 +201,19 @@ func (c *Client) PublishVideo(id string) error {
 	return c.offerUp()
 }
 
+// PublishScreen adds a synthetic VP8 track named id, declares it as a
+// screen share (the offer's "screen_tracks", as the room page sends it) and
+// re-offers the up connection.
+func (c *Client) PublishScreen(id string) error {
+	if err := c.addTrack("video", id); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.screens = append(c.screens, id)
+	c.mu.Unlock()
+	return c.offerUp()
+}
+
 // Unpublish stops the track named id ("audio", "video", or a PublishVideo
 // id) and re-offers the up connection.
 func (c *Client) Unpublish(id string) error {
@@ -301,7 +315,11 @@ func (c *Client) offerUp() error {
 	if err := c.up.SetLocalDescription(offer); err != nil {
 		return fmt.Errorf("sfutest: up offer: %w", err)
 	}
-	c.send(Message{"type": "offer", "pc": "up", "sdp": offer.SDP})
+	m := Message{"type": "offer", "pc": "up", "sdp": offer.SDP}
+	if len(c.screens) > 0 {
+		m["screen_tracks"] = slices.Clone(c.screens)
+	}
+	c.send(m)
 	return nil
 }
 
@@ -412,7 +430,8 @@ func (c *Client) onTrack(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 }
 
 // Received sums what arrived on the tracks of one stream (the publisher's
-// peer ID) and kind ("audio" or "video"), ended tracks included.
+// peer ID, or sfu.ScreenStreamID of it for a screen share) and kind ("audio"
+// or "video"), ended tracks included.
 func (c *Client) Received(streamID, kind string) Counts {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -73,12 +73,16 @@ func serve(peer *sfu.Peer, p *pipe, m Message) error {
 		PC        string         `json:"pc"`
 		SDP       string         `json:"sdp"`
 		Candidate *sfu.Candidate `json:"candidate"`
+		Screen    []string       `json:"screen_tracks"`
 	}
 	if err := json.Unmarshal(raw, &msg); err != nil {
 		return err
 	}
 	switch {
 	case msg.Type == "offer" && msg.PC == sfu.PCUp:
+		if err := peer.DeclareScreen(msg.Screen...); err != nil {
+			return err
+		}
 		answer, err := peer.HandleOffer(msg.SDP)
 		if err != nil {
 			return err

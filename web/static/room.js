@@ -9,6 +9,8 @@
 
   const isStaff = room.dataset.staff === 'true';
   const tiles = $('#tiles');
+  const mainView = $('#main-view');
+  const strip = $('#strip');
   const selfTile = $('#tile-self');
   const lobbyList = $('#lobby-list');
 
@@ -20,11 +22,15 @@
   let terminal = false;      // a denied/removed/ended/left/lost notice is showing
   let final = false;         // removed/ended/left: nothing more will happen
   let locked = false;
-  let roster = new Map();    // id -> {id, name, role}
+  let roster = new Map();    // id -> {id, name, role, muted, screen, hand}
+  let rosterMsg = { hands: [], spotlight: null, pupil_media: { audio: true, video: true } };
+  let myState = { muted: {}, can_unmute: {}, screen: false, hand: false };
+  let screen = null;         // my screen share's MediaStream while I share
+  let speaker = '';          // the participant heard most recently (for the main view)
   const pcs = { up: null, down: null };
   const pending = { up: [], down: [] };  // ICE candidates waiting for a remote description
   const chains = { up: Promise.resolve(), down: Promise.resolve() };
-  const streams = new Map(); // participant id -> remote MediaStream
+  const streams = new Map(); // stream id (participant id, or id + '-screen') -> remote MediaStream
   const hook = window.chaperoneRoom = { state: null, roster: [], lobby: [], you: null, pcs };
 
   // ---------- small helpers ----------
@@ -58,20 +64,39 @@
   }
 
   // ---------- tiles ----------
-  function tileFor(id, create = true) {
-    let t = tiles.querySelector(`.tile[data-participant="${CSS.escape(id)}"]`);
+  // A tile per remote stream: a participant's camera (key = their id) or their
+  // screen share (key = id + '-screen'). One tile at a time is the main view;
+  // the others are in the strip. Names are always on the tiles.
+  const SCREEN = '-screen';
+  const ownerOf = (key) => (key.endsWith(SCREEN) ? key.slice(0, -SCREEN.length) : key);
+  function nameOf(id) {
+    if (id === me.id) return me.name || 'You';
+    const p = roster.get(id);
+    return p ? p.name : 'Someone';
+  }
+  function captionFor(key) {
+    const id = ownerOf(key);
+    const own = id === me.id;
+    if (key.endsWith(SCREEN)) return own ? 'Your screen (everyone sees it)' : nameOf(id) + ' — screen';
+    return own ? `You (${me.name})` : nameOf(id);
+  }
+  function tileFor(key, create = true) {
+    let t = key === me.id ? selfTile : tiles.querySelector(`.tile[data-key="${CSS.escape(key)}"]`);
     if (!t && create) {
       const video = el('video', { autoplay: true, playsInline: true });
       video.setAttribute('playsinline', '');
-      t = el('figure', { class: 'tile no-video', 'data-participant': id }, video, el('figcaption'));
-      tiles.append(t);
+      if (ownerOf(key) === me.id) video.muted = true; // my own screen: no echo
+      const screenTile = key.endsWith(SCREEN);
+      t = el('figure', { class: 'tile no-video' + (screenTile ? ' screen' : ''), 'data-participant': ownerOf(key), 'data-key': key }, video, el('figcaption'));
+      if (screenTile) t.dataset.screen = 'true';
+      strip.append(t);
     }
-    if (t) {
-      const p = roster.get(id);
-      const name = p ? p.name : 'Someone';
+    if (t && t !== selfTile) {
       const cap = $('figcaption', t);
+      const name = captionFor(key);
       if (cap.textContent !== name) cap.textContent = name;
-      if (streams.has(id)) attach(t, streams.get(id));
+      if (key === ownerOf(key) + SCREEN && ownerOf(key) === me.id) { if (screen) attach(t, screen); }
+      else if (streams.has(key)) attach(t, streams.get(key));
     }
     return t;
   }
@@ -91,6 +116,7 @@
     video.srcObject = null;
     tile.classList.add('no-video');
   }
+  function dropTile(t) { if (t && t !== selfTile) { detach(t); t.remove(); } }
   function play(video) {
     const p = video.play();
     if (p && p.catch) p.catch(() => show($('#play-all'), true)); // autoplay blocked: ask for a tap
@@ -100,62 +126,184 @@
     show($('#play-all'), false);
   });
 
-  // A remote stream arrived on the DOWN connection; its id is the publisher's participant id.
+  // The main view: what staff spotlighted; else a shared screen; else who
+  // spoke last; else the first member of staff; else the first person here.
+  function mainKey() {
+    const sp = rosterMsg.spotlight;
+    if (sp && sp.id) {
+      const key = sp.screen ? sp.id + SCREEN : sp.id;
+      if (tileFor(key, false)) return key;
+    }
+    const shared = [...tiles.querySelectorAll('.tile.screen')].map((t) => t.dataset.key);
+    const others = shared.filter((k) => ownerOf(k) !== me.id);
+    if (others.length) return others[0];
+    if (shared.length) return shared[0];
+    if (speaker && speaker !== me.id && roster.has(speaker)) return speaker;
+    const list = [...roster.values()].filter((p) => p.id !== me.id);
+    const staff = list.find((p) => p.role === 'staff');
+    if (staff) return staff.id;
+    return list.length ? list[0].id : '';
+  }
+  function layout() {
+    const key = mainKey();
+    const want = key ? tileFor(key, false) : null;
+    const cur = mainView.firstElementChild;
+    if (cur !== want) {
+      if (cur) { cur.classList.remove('main'); strip.prepend(cur); if (cur === selfTile) strip.prepend(selfTile); }
+      if (want) { want.classList.add('main'); mainView.append(want); }
+    }
+    tiles.classList.toggle('has-main', !!want);
+    const sp = rosterMsg.spotlight;
+    tiles.querySelectorAll('.tile').forEach((t) => {
+      const k = t === selfTile ? me.id : t.dataset.key;
+      t.classList.toggle('spotlit', !!sp && (sp.screen ? sp.id + SCREEN : sp.id) === k);
+    });
+    if (selfTile.parentNode === strip && strip.firstElementChild !== selfTile) strip.prepend(selfTile);
+  }
+
+  // A remote stream arrived on the DOWN connection; its id is the publisher's
+  // participant id (camera and microphone) or that id + '-screen'.
   function onTrack(e) {
     const stream = e.streams[0];
     if (!stream) return;
-    const id = stream.id;
-    const check = () => streamChanged(id, stream);
-    if (streams.get(id) !== stream) {
-      streams.set(id, stream);
+    const key = stream.id;
+    const check = () => streamChanged(key, stream);
+    if (streams.get(key) !== stream) {
+      streams.set(key, stream);
       stream.addEventListener('removetrack', check);
       stream.addEventListener('addtrack', check);
     }
     e.track.addEventListener('ended', check);
     e.track.addEventListener('mute', check);
     e.track.addEventListener('unmute', check);
-    if (id !== me.id) tileFor(id);
+    if (ownerOf(key) !== me.id) tileFor(key);
+    layout();
+    if (key.endsWith(SCREEN)) renderPeople();
   }
-  function streamChanged(id, stream) {
-    if (streams.get(id) !== stream) return;
-    const t = tileFor(id, false);
+  function streamChanged(key, stream) {
+    if (streams.get(key) !== stream) return;
+    const t = tileFor(key, false);
     if (!stream.getTracks().some((tr) => tr.readyState === 'live')) {
-      streams.delete(id);
-      if (t) { detach(t); if (!roster.has(id)) t.remove(); }
+      streams.delete(key);
+      if (t) { detach(t); if (key.endsWith(SCREEN) || !roster.has(key)) dropTile(t); }
+      layout();
+      if (key.endsWith(SCREEN)) renderPeople();
     } else if (t) {
       attach(t, stream);
     }
   }
+  // Who is speaking: the loudest incoming microphone, checked every second.
+  setInterval(() => {
+    const pc = pcs.down;
+    if (!pc || !pc.getReceivers) return;
+    let best = 0, who = '';
+    for (const r of pc.getReceivers()) {
+      if (!r.track || r.track.kind !== 'audio' || !r.getSynchronizationSources) continue;
+      const id = (r.track.id || '').split('-')[0];
+      for (const s of r.getSynchronizationSources()) {
+        if (s.audioLevel > best && Date.now() - s.timestamp < 1500) { best = s.audioLevel; who = id; }
+      }
+    }
+    if (best > 0.05 && who && who !== speaker && roster.has(who)) { speaker = who; layout(); }
+  }, 1000);
 
   // ---------- roster and people ----------
-  function onRoster(list) {
+  function onRoster(m) {
+    const list = m.participants || [];
     hook.roster = list;
+    rosterMsg = { hands: m.hands || [], spotlight: m.spotlight || null, pupil_media: m.pupil_media || { audio: true, video: true } };
+    hook.spotlight = rosterMsg.spotlight;
+    hook.hands = rosterMsg.hands;
     roster = new Map(list.map((p) => [p.id, p]));
     for (const p of list) if (p.id !== me.id) tileFor(p.id);
-    tiles.querySelectorAll('.tile[data-participant]').forEach((t) => {
-      const id = t.dataset.participant;
-      if (!roster.has(id)) { detach(t); t.remove(); streams.delete(id); }
+    tiles.querySelectorAll('.tile[data-key]').forEach((t) => {
+      const key = t.dataset.key;
+      if (!roster.has(ownerOf(key))) { dropTile(t); streams.delete(key); }
+      else tileFor(key, false); // names may have changed
     });
+    layout();
+    renderPeople();
+    renderHands();
+    renderClassTools();
+  }
+  function renderPeople() {
+    const list = hook.roster || [];
     const people = $('#people');
     people.replaceChildren(...list.map((p) => {
+      const you = p.id === me.id;
       const li = el('li', { 'data-participant': p.id },
-        el('span', { class: 'name', text: p.name + (p.id === me.id ? ' (you)' : '') }),
+        el('span', { class: 'name', text: p.name + (you ? ' (you)' : '') }),
         el('span', { class: 'role ' + p.role, text: p.role === 'staff' ? 'Staff' : 'Pupil' }));
-      if (isStaff && p.id !== me.id && p.role === 'pupil') li.append(staffControls(p));
+      if (p.hand) li.append(el('span', { class: 'hand-up', text: '✋ Hand up' }));
+      const m = p.muted || {};
+      if (m.audio || m.video) li.append(el('span', { class: 'muted-note', text: [m.audio ? 'Muted' : '', m.video ? 'Camera off' : ''].filter(Boolean).join(', ') }));
+      if (isStaff) li.append(staffControls(p));
       return li;
     }));
   }
+  function renderHands() {
+    const ol = $('#hands-list');
+    if (!ol) {
+      const b = $('#raise-hand');
+      if (b) {
+        b.setAttribute('aria-pressed', String(!!myState.hand));
+        b.textContent = myState.hand ? 'Lower hand' : 'Raise hand';
+      }
+      return;
+    }
+    ol.replaceChildren(...rosterMsg.hands.filter((id) => roster.has(id)).map((id) => {
+      const name = nameOf(id);
+      const speak = el('button', { type: 'button', class: 'let-speak', text: 'Let speak', 'aria-label': 'Let ' + name + ' speak' });
+      speak.addEventListener('click', () => { speak.disabled = true; send({ type: 'let_speak', id }); });
+      const lower = el('button', { type: 'button', class: 'lower-hand secondary', text: 'Lower', 'aria-label': 'Lower the hand of ' + name });
+      lower.addEventListener('click', () => { lower.disabled = true; send({ type: 'lower_hand', id }); });
+      return el('li', { 'data-participant': id }, el('span', { class: 'name', text: name }), el('div', { class: 'row' }, speak, lower));
+    }));
+    show($('#hands-empty'), ol.children.length === 0);
+    $('#hands').classList.toggle('has-hands', ol.children.length > 0);
+  }
+  function renderClassTools() {
+    const pm = rosterMsg.pupil_media;
+    const set = (b, on, what) => {
+      if (!b) return;
+      b.setAttribute('aria-pressed', String(!on));
+      b.textContent = what + (on ? ': on' : ': off');
+      b.disabled = false;
+    };
+    set($('#pupils-unmute'), pm.audio, 'Pupils may unmute themselves');
+    set($('#pupils-camera'), pm.video, 'Pupils may turn cameras on');
+  }
 
-  // ---------- staff controls on a pupil ----------
+  // ---------- staff controls on a participant ----------
   function staffControls(p) {
-    const muted = p.muted || {};
     const box = el('div', { class: 'controls-for' });
-    const mic = el('button', { type: 'button', class: 'mute-audio secondary', text: muted.audio ? 'Allow microphone' : 'Mute microphone',
-      'aria-label': (muted.audio ? 'Allow microphone of ' : 'Mute microphone of ') + p.name });
-    mic.addEventListener('click', () => { mic.disabled = true; send({ type: muted.audio ? 'unmute' : 'mute', id: p.id, kind: 'audio' }); });
-    const cam = el('button', { type: 'button', class: 'mute-video secondary', text: muted.video ? 'Allow camera' : 'Stop camera',
-      'aria-label': (muted.video ? 'Allow camera of ' : 'Stop camera of ') + p.name });
-    cam.addEventListener('click', () => { cam.disabled = true; send({ type: muted.video ? 'unmute' : 'mute', id: p.id, kind: 'video' }); });
+    const row = el('div', { class: 'row' });
+    box.append(row);
+    const button = (cls, text, label, msg, extra = '') => {
+      const b = el('button', { type: 'button', class: cls + (extra ? ' ' + extra : ''), text, 'aria-label': label });
+      b.addEventListener('click', () => { b.disabled = true; send(msg); });
+      row.append(b);
+      return b;
+    };
+    const sp = rosterMsg.spotlight;
+    const lit = (screenToo) => !!sp && sp.id === p.id && !!sp.screen === screenToo;
+    if (p.id !== me.id && p.role === 'pupil') {
+      const muted = p.muted || {};
+      button('mute-audio', muted.audio ? 'Allow microphone' : 'Mute microphone', (muted.audio ? 'Allow microphone of ' : 'Mute microphone of ') + p.name,
+        { type: muted.audio ? 'unmute' : 'mute', id: p.id, kind: 'audio' }, 'secondary');
+      button('mute-video', muted.video ? 'Allow camera' : 'Stop camera', (muted.video ? 'Allow camera of ' : 'Stop camera of ') + p.name,
+        { type: muted.video ? 'unmute' : 'mute', id: p.id, kind: 'video' }, 'secondary');
+      button('screen-grant', p.screen ? 'Stop their screen sharing' : 'Let share screen', (p.screen ? 'Stop screen sharing of ' : 'Let share screen: ') + p.name,
+        { type: 'screen_grant', id: p.id, allowed: !p.screen }, 'secondary');
+    }
+    button('spotlight', lit(false) ? 'Remove spotlight' : 'Spotlight', (lit(false) ? 'Remove spotlight from ' : 'Spotlight ') + p.name + (p.id === me.id ? ' (you)' : ''),
+      lit(false) ? { type: 'spotlight', id: '' } : { type: 'spotlight', id: p.id }, 'secondary');
+    const sharing = p.id === me.id ? !!screen : streams.has(p.id + SCREEN);
+    if (sharing || lit(true)) {
+      button('spotlight-screen', lit(true) ? 'Remove screen spotlight' : 'Spotlight screen', (lit(true) ? 'Remove spotlight from the screen of ' : 'Spotlight the screen of ') + p.name,
+        lit(true) ? { type: 'spotlight', id: '' } : { type: 'spotlight', id: p.id, screen: true }, 'secondary');
+    }
+    if (p.id === me.id || p.role !== 'pupil') return box;
     const reason = el('input', { type: 'text', class: 'remove-reason', id: 'remove-reason-' + p.id, maxLength: 300, autocomplete: 'off' });
     const form = el('form', { class: 'remove-form', hidden: true, noValidate: true },
       el('label', { htmlFor: reason.id, text: 'Why are you removing ' + p.name + '? They cannot rejoin this session.' }), reason,
@@ -171,7 +319,8 @@
       $('.remove-confirm', form).disabled = true;
       send({ type: 'remove', id: p.id, reason: reason.value.trim() });
     });
-    box.append(el('div', { class: 'row' }, mic, cam, remove), form);
+    row.append(remove);
+    box.append(form);
     return box;
   }
 
@@ -228,6 +377,13 @@
     });
     show($('#lobby-empty'), waiting.length === 0);
     $('#lobby').classList.toggle('has-waiting', waiting.length > 0);
+    const all = $('#admit-all');
+    if (all) {
+      const n = waiting.filter((w) => w.on_roster && !w.denied && w.role === 'pupil').length;
+      all.textContent = n === 1 ? 'Admit the 1 pupil on the class list' : `Admit all ${n} pupils on the class list`;
+      all.disabled = false;
+      show(all, n > 1);
+    }
   }
   function setLocked(on) {
     locked = !!on;
@@ -256,13 +412,28 @@
     };
     set($('#toggle-mic'), 'audio', 'Mute microphone', 'Unmute microphone');
     set($('#toggle-cam'), 'video', 'Stop camera', 'Start camera');
+    const m = myState.muted || {}, can = myState.can_unmute || {};
+    if (m.audio && !can.audio) $('#toggle-mic').disabled = true;
+    if (m.video && !can.video) $('#toggle-cam').disabled = true;
     selfTile.classList.toggle('no-video', !hasLiveVideo(local));
+    const share = $('#share-screen');
+    show(share, joined && (isStaff || myState.screen || !!screen) && !!navigator.mediaDevices && !!navigator.mediaDevices.getDisplayMedia);
+    share.setAttribute('aria-pressed', String(!!screen));
+    share.textContent = screen ? 'Stop sharing' : 'Share screen';
+  }
+  function setTracks(kind, on) {
+    (local ? local.getTracks() : []).filter((t) => t.kind === kind).forEach((t) => { t.enabled = on; });
   }
   function toggle(kind) {
     const tr = local ? local.getTracks().filter((t) => t.kind === kind) : [];
     if (!tr.length) return;
     const on = !tr[0].enabled;
-    tr.forEach((t) => { t.enabled = on; });
+    if (on && (myState.muted || {})[kind]) {
+      // Muted by staff: switching back on is the gateway's call.
+      if (!(myState.can_unmute || {})[kind]) { flash(kind === 'audio' ? 'Your teacher has muted you.' : 'Your teacher has turned off your camera.'); return; }
+      send({ type: 'unmute_self', kind });
+    }
+    setTracks(kind, on);
     updateMediaButtons();
   }
   $('#toggle-mic').addEventListener('click', () => toggle('audio'));
@@ -293,6 +464,23 @@
       if (!terminal) flash('Something went wrong setting up the video. Try leaving and joining again.');
     });
   }
+  // offerUp (re)negotiates my UP connection, then waits for the gateway's
+  // answer before the next change may start. screen_tracks tells the gateway
+  // which of my tracks are a screen share.
+  let upAnswered = null;
+  function offerUp(change) {
+    enqueue('up', async () => {
+      if (!joined) return;
+      const pc = pcs.up || makePC('up');
+      change(pc);
+      await pc.setLocalDescription(await pc.createOffer());
+      const answered = new Promise((resolve) => { upAnswered = resolve; });
+      const msg = { type: 'offer', pc: 'up', sdp: pc.localDescription.sdp };
+      if (screen) msg.screen_tracks = screen.getTracks().map((t) => t.id);
+      send(msg);
+      await Promise.race([answered, new Promise((resolve) => setTimeout(resolve, 15000))]);
+    });
+  }
 
   async function join() {
     joined = true;
@@ -300,36 +488,76 @@
     if (!joined) { stopLocal(); return; } // the session ended while we were asking
     $('video', selfTile).srcObject = local;
     if (local) play($('video', selfTile));
-    updateMediaButtons();
+    for (const kind of ['audio', 'video']) if (offByStaff[kind]) setTracks(kind, false);
+    applyMuted();
     const missing = !local ? 'Your camera and microphone are not available; you can still watch and listen.'
       : !local.getAudioTracks().length ? 'Your microphone is not available; you can still watch and listen.'
         : !local.getVideoTracks().length ? 'Your camera is not available; others can still hear you.' : '';
     const mm = $('#media-message');
     mm.textContent = missing;
     show(mm, !!missing);
-    if (!local) return; // nothing to send: only the DOWN connection will be used
-    enqueue('up', async () => {
-      const pc = makePC('up');
-      for (const t of local.getTracks()) pc.addTransceiver(t, { direction: 'sendonly', streams: [local] });
-      await pc.setLocalDescription(await pc.createOffer());
-      send({ type: 'offer', pc: 'up', sdp: pc.localDescription.sdp });
-    });
+    if (!local) return; // nothing to send: only the DOWN connection will be used, until I share a screen
+    offerUp((pc) => { for (const t of local.getTracks()) pc.addTransceiver(t, { direction: 'sendonly', streams: [local] }); });
   }
-  // Staff switched a source off: tell the pupil (the gateway drops it anyway).
-  function applyMuted(m) {
+
+  // ---------- screen sharing ----------
+  const screenSenders = [];
+  async function startShare() {
+    let s;
+    try {
+      s = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 15 } }, audio: true });
+    } catch (err) {
+      if (err && err.name !== 'NotAllowedError') flash('Your screen could not be shared.');
+      return;
+    }
+    if (!joined || (!isStaff && !myState.screen)) { s.getTracks().forEach((t) => t.stop()); return; }
+    screen = s;
+    const v = s.getVideoTracks()[0];
+    if (v) v.addEventListener('ended', () => stopShare()); // the browser's own "Stop sharing"
+    const t = tileFor(me.id + SCREEN);
+    attach(t, s);
+    offerUp((pc) => {
+      for (const tr of s.getTracks()) screenSenders.push(pc.addTransceiver(tr, { direction: 'sendonly', streams: [s] }).sender);
+    });
+    layout();
+    updateMediaButtons();
+    renderPeople();
+  }
+  function stopShare(why) {
+    if (!screen) return;
+    const s = screen;
+    screen = null;
+    s.getTracks().forEach((t) => t.stop());
+    const senders = screenSenders.splice(0);
+    if (pcs.up) offerUp((pc) => { for (const snd of senders) { try { pc.removeTrack(snd); } catch (err) { /* closed */ } } });
+    dropTile(tileFor(me.id + SCREEN, false));
+    layout();
+    updateMediaButtons();
+    renderPeople();
+    if (why) flash(why);
+  }
+  $('#share-screen').addEventListener('click', () => { if (screen) stopShare(); else startShare(); });
+
+  // ---------- raising a hand ----------
+  const handBtn = $('#raise-hand');
+  if (handBtn) handBtn.addEventListener('click', () => send({ type: 'hand', raised: !myState.hand }));
+
+  // Staff switched a source off (or pupils may not switch it on): tell the
+  // pupil, and switch it off here too (the gateway drops it anyway). When
+  // staff let it through again, switch back on what they had switched off.
+  const offByStaff = { audio: false, video: false };
+  function applyMuted() {
+    const m = myState.muted || {}, can = myState.can_unmute || {};
     const parts = [];
-    if (m.audio) parts.push('Your teacher has muted your microphone.');
-    if (m.video) parts.push('Your teacher has turned off your camera.');
+    if (m.audio) parts.push(can.audio ? 'Your teacher muted your microphone. You can unmute it when you need to speak.' : 'Your teacher has muted you.');
+    if (m.video) parts.push(can.video ? 'Your teacher turned off your camera. You can turn it back on.' : 'Your teacher has turned off your camera.');
     const box = $('#muted-message');
     if (box) { box.textContent = parts.join(' '); show(box, parts.length > 0); }
-    if (local) {
-      local.getAudioTracks().forEach((t) => { if (m.audio) t.enabled = false; });
-      local.getVideoTracks().forEach((t) => { if (m.video) t.enabled = false; });
-      updateMediaButtons();
+    for (const kind of ['audio', 'video']) {
+      if (m[kind] && !offByStaff[kind]) { offByStaff[kind] = true; setTracks(kind, false); }
+      else if (!m[kind] && offByStaff[kind]) { offByStaff[kind] = false; setTracks(kind, true); }
     }
-    const mic = $('#toggle-mic'); const cam = $('#toggle-cam');
-    if (mic && m.audio) mic.disabled = true;
-    if (cam && m.video) cam.disabled = true;
+    updateMediaButtons();
   }
 
   function onOffer(name, sdp) {
@@ -344,10 +572,14 @@
       send({ type: 'answer', pc: name, sdp: pc.localDescription.sdp });
     });
   }
-  function onAnswer(name, sdp) {
-    enqueue(name, async () => {
+  // Not queued: the offer that waits for it holds the queue.
+  async function onAnswer(name, sdp) {
+    try {
       if (pcs[name] && pcs[name].signalingState === 'have-local-offer') await setRemote(name, { type: 'answer', sdp });
-    });
+    } catch (err) {
+      console.error('signalling', name, err);
+    }
+    if (name === 'up' && upAnswered) { const r = upAnswered; upAnswered = null; r(); }
   }
   function onCandidate(name, cand) {
     if (!cand || !pending[name]) return;
@@ -361,6 +593,8 @@
   }
   function teardown() { // close all media; keep the page
     joined = false;
+    if (screen) { screen.getTracks().forEach((t) => t.stop()); screen = null; }
+    screenSenders.length = 0;
     for (const name of ['up', 'down']) {
       if (pcs[name]) pcs[name].close();
       pcs[name] = null;
@@ -369,7 +603,8 @@
     stopLocal();
     $('video', selfTile).srcObject = null;
     streams.clear();
-    tiles.querySelectorAll('.tile[data-participant]').forEach((t) => { detach(t); t.remove(); });
+    tiles.querySelectorAll('.tile[data-key]').forEach(dropTile);
+    layout();
     updateMediaButtons();
   }
 
@@ -464,6 +699,14 @@
   }
   const lockBtn = $('#lock-lobby');
   if (lockBtn) lockBtn.addEventListener('click', () => send({ type: 'lock', locked: !locked }));
+  const admitAll = $('#admit-all');
+  if (admitAll) admitAll.addEventListener('click', () => { admitAll.disabled = true; send({ type: 'admit_all' }); });
+  const muteAll = $('#mute-all');
+  if (muteAll) muteAll.addEventListener('click', () => send({ type: 'mute_all', kind: 'audio' }));
+  const pupilsUnmute = $('#pupils-unmute');
+  if (pupilsUnmute) pupilsUnmute.addEventListener('click', () => { pupilsUnmute.disabled = true; send({ type: 'pupil_media', kind: 'audio', allowed: !rosterMsg.pupil_media.audio }); });
+  const pupilsCamera = $('#pupils-camera');
+  if (pupilsCamera) pupilsCamera.addEventListener('click', () => { pupilsCamera.disabled = true; send({ type: 'pupil_media', kind: 'video', allowed: !rosterMsg.pupil_media.video }); });
 
   // ---------- server messages ----------
   function onState(s) {
@@ -486,7 +729,12 @@
       if (s.notice === true && wasHidden) { $('#ack-recording').disabled = false; $('#ack-recording').focus(); }
     }
     setLocked(s.locked);
-    applyMuted(s.muted || {});
+    const hadScreen = myState.screen;
+    myState = { muted: s.muted || {}, can_unmute: s.can_unmute || {}, screen: !!s.screen, hand: !!s.hand };
+    hook.muted = myState.muted;
+    applyMuted();
+    renderHands();
+    if (hadScreen && !myState.screen && screen && !isStaff) stopShare('Your teacher has stopped your screen sharing.');
     applyChatAllowed(s.chat_pupils !== false);
     if (s.phase === 'admitted' && !joined) join();
   }
@@ -496,9 +744,10 @@
       hook.you = me;
       iceServers = Array.isArray(m.ice_servers) ? m.ice_servers : [];
       $('figcaption', selfTile).textContent = `You (${me.name})`;
+      selfTile.dataset.participant = me.id;
     },
     state: onState,
-    roster: (m) => onRoster(m.participants || []),
+    roster: (m) => onRoster(m),
     lobby: (m) => onLobby(m.waiting || []),
     offer: (m) => onOffer(m.pc, m.sdp),
     answer: (m) => onAnswer(m.pc, m.sdp),
@@ -506,7 +755,7 @@
     error(m) {
       flash(m.message || 'Something went wrong.');
       // Let staff try again: re-enable buttons disabled while waiting for the server.
-      room.querySelectorAll('#lobby-list button, #end-confirm-yes').forEach((b) => { b.disabled = false; });
+      room.querySelectorAll('#lobby-list button, #end-confirm-yes, #admit-all, #people button, #hands-list button, #class-tools button').forEach((b) => { b.disabled = false; });
       room.querySelectorAll('#lobby-list li.denying').forEach((li) => li.classList.remove('denying'));
     },
     ended: (m) => { if (!final) finish('ended', '', m.reason); },

@@ -1,0 +1,171 @@
+package lobby
+
+// The Room's side of the lesson tools (rules in tools.go): each command
+// changes the state, audits, and leaves the rest to apply.
+
+// applySources pushes p's source permissions (SourcesOf) to the gate.
+func (r *Room) applySources(p Participant) {
+	src := SourcesOf(p, r.state)
+	r.cfg.Gate.SetSourceAllowed(p.ID, "audio", src.Audio)
+	r.cfg.Gate.SetSourceAllowed(p.ID, "video", src.Video)
+	r.cfg.Gate.SetSourceAllowed(p.ID, "screen", src.Screen)
+}
+
+// setMuted mutes (on) or unmutes p's audio or video by staff. Unmuting also
+// allows it while pupils may not unmute themselves; muting takes that back.
+func setMuted(p *Participant, kind string, on bool) {
+	if kind == "audio" {
+		p.AudioMuted, p.AudioAllowed = on, !on
+	} else {
+		p.VideoMuted, p.VideoAllowed = on, !on
+	}
+}
+
+func badKind() error {
+	return &Error{Kind: Invalid, Field: "kind", Message: "Say which: audio or video."}
+}
+
+// selfCommand runs a command a participant sends about themselves: hand
+// (raise or lower) and unmute_self.
+func (r *Room) selfCommand(by string, cmd Command) error {
+	p := r.find(by)
+	if p == nil || p.State != Admitted || !p.Connected {
+		return &Error{Kind: Forbidden, Message: "Only people in the lesson can do that."}
+	}
+	switch cmd.Type {
+	case "hand":
+		switch {
+		case cmd.Allowed && p.Hand == 0:
+			r.handSeq++
+			p.Hand = r.handSeq
+			r.audit(p.Subject, p.Name, "room.hand_raised", p.ID, nil, "")
+		case !cmd.Allowed && p.Hand > 0:
+			p.Hand = 0
+			r.audit(p.Subject, p.Name, "room.hand_lowered", p.ID, map[string]any{"by": "themselves"}, "")
+		default:
+			return nil
+		}
+	case "unmute_self":
+		if cmd.Kind != "audio" && cmd.Kind != "video" {
+			return badKind()
+		}
+		can := CanUnmute(*p, r.state)
+		muted := MutedOf(*p, r.state)
+		if cmd.Kind == "audio" && !muted.Audio || cmd.Kind == "video" && !muted.Video {
+			return nil
+		}
+		if cmd.Kind == "audio" && !can.Audio {
+			return &Error{Kind: Forbidden, Message: "Your teacher has muted you. Raise your hand if you want to speak."}
+		}
+		if cmd.Kind == "video" && !can.Video {
+			return &Error{Kind: Forbidden, Message: "Your teacher has turned off your camera."}
+		}
+		if cmd.Kind == "audio" {
+			p.AudioMuted = false
+		} else {
+			p.VideoMuted = false
+		}
+		r.audit(p.Subject, p.Name, "room.unmute_self", p.ID, map[string]any{"kind": cmd.Kind}, "")
+	}
+	r.apply()
+	return nil
+}
+
+// roomTool runs a staff tool that acts on the whole room: admit_all,
+// mute_all, pupil_media, spotlight.
+func (r *Room) roomTool(actor *Participant, cmd Command) error {
+	switch cmd.Type {
+	case "admit_all":
+		ids := AdmitAllTargets(r.state)
+		if len(ids) == 0 {
+			return &Error{Kind: Conflict, Message: "Nobody on the class list is waiting."}
+		}
+		for _, id := range ids {
+			t := r.find(id)
+			t.State, t.Reason = Admitted, ""
+			r.audit(actor.Subject, actor.Name, "room.admit", t.ID, map[string]any{"whom": t.Name, "on_roster": t.OnRoster, "by": "admit all"}, "")
+			if c := r.clients[t.ID]; c != nil {
+				c.StartMedia()
+			}
+		}
+	case "mute_all":
+		if cmd.Kind != "audio" && cmd.Kind != "video" {
+			return badKind()
+		}
+		n := 0
+		for i := range r.state.Participants {
+			if p := &r.state.Participants[i]; p.Role == Pupil {
+				setMuted(p, cmd.Kind, true)
+				n++
+			}
+		}
+		r.audit(actor.Subject, actor.Name, "room.mute_all", "", map[string]any{"kind": cmd.Kind, "pupils": n}, "")
+	case "pupil_media":
+		if cmd.Kind != "audio" && cmd.Kind != "video" {
+			return badKind()
+		}
+		locked := !cmd.Allowed
+		for i := range r.state.Participants {
+			// Switching it off takes back every pupil's allowance: all are
+			// muted until staff let each speak.
+			if p := &r.state.Participants[i]; p.Role == Pupil && locked {
+				if cmd.Kind == "audio" {
+					p.AudioAllowed = false
+				} else {
+					p.VideoAllowed = false
+				}
+			}
+		}
+		if cmd.Kind == "audio" {
+			r.state.PupilAudioLocked = locked
+		} else {
+			r.state.PupilVideoLocked = locked
+		}
+		r.audit(actor.Subject, actor.Name, "room.pupil_media", "", map[string]any{"kind": cmd.Kind, "allowed": cmd.Allowed}, "")
+	case "spotlight":
+		if cmd.Target == "" {
+			r.state.Spotlight = Spotlight{}
+			r.audit(actor.Subject, actor.Name, "room.spotlight", "", map[string]any{"cleared": true}, "")
+			break
+		}
+		t := r.find(cmd.Target)
+		if t == nil || !inRoom(*t) {
+			return &Error{Kind: NotFound, Field: "id", Message: "There is no such participant in the lesson."}
+		}
+		if cmd.Screen && !SourcesOf(*t, r.state).Screen {
+			return &Error{Kind: Conflict, Message: t.Name + " may not share a screen."}
+		}
+		r.state.Spotlight = Spotlight{ID: t.ID, Screen: cmd.Screen}
+		r.audit(actor.Subject, actor.Name, "room.spotlight", t.ID, map[string]any{"whom": t.Name, "screen": cmd.Screen}, "")
+	}
+	r.apply()
+	return nil
+}
+
+// personTool runs a staff tool on one participant t: lower_hand, let_speak
+// (lower the hand and unmute), screen_grant (give or withdraw a pupil's
+// permission to share a screen). The caller applies.
+func (r *Room) personTool(actor, t *Participant, cmd Command) error {
+	switch cmd.Type {
+	case "lower_hand":
+		if t.Hand == 0 {
+			return &Error{Kind: Conflict, Message: t.Name + " does not have a hand raised."}
+		}
+		t.Hand = 0
+		r.audit(actor.Subject, actor.Name, "room.hand_lowered", t.ID, map[string]any{"whom": t.Name, "by": "staff"}, "")
+	case "let_speak":
+		if !inRoom(*t) {
+			return &Error{Kind: Conflict, Message: t.Name + " is not in the lesson."}
+		}
+		t.Hand = 0
+		setMuted(t, "audio", false)
+		r.audit(actor.Subject, actor.Name, "room.let_speak", t.ID, map[string]any{"whom": t.Name}, "")
+	case "screen_grant":
+		if t.Role != Pupil {
+			return &Error{Kind: Invalid, Field: "id", Message: "Staff can always share their screen."}
+		}
+		t.ScreenGranted = cmd.Allowed
+		r.audit(actor.Subject, actor.Name, "room.screen_grant", t.ID, map[string]any{"whom": t.Name, "allowed": cmd.Allowed}, "")
+	}
+	return nil
+}
