@@ -169,6 +169,13 @@ func TestDeployYAMLWellFormed(t *testing.T) {
 func TestDeployCompose(t *testing.T) {
 	t.Parallel()
 	compose := yamlDocs(t, filepath.Join(deployDir, "docker-compose.yml"))[0]
+	// Compose interpolates the whole file: every $ must be ${NAME...} with a
+	// default (so it runs without .env) or an escaped $$.
+	for _, line := range strings.Split(readDeploy(t, "docker-compose.yml"), "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(line), "#") {
+			interpolate(t, line, nil)
+		}
+	}
 	services := mapAt(t, compose, "services")
 	gw := mapAt(t, services, "gateway")
 	require.Equal(t, []string{"serve"}, stringList(t, gw["command"]), "the gateway runs `chaperone serve`")
