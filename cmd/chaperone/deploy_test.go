@@ -9,6 +9,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,15 +17,24 @@ import (
 	"io/fs"
 	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/chaperone-edu/chaperone/internal/testkit"
+	"github.com/chaperone-edu/chaperone/recording"
 )
 
 const deployDir = "../../deploy"
@@ -194,19 +204,8 @@ func TestDeployCompose(t *testing.T) {
 		}
 	}
 
-	dockerEnv := dockerfileEnv(t)
 	for _, vars := range []map[string]string{{}, dotEnv(t, readDeploy(t, "env.example"))} {
-		env := map[string]string{}
-		maps.Copy(env, dockerEnv) // the image's defaults, overridden by compose
-		for k, v := range mapAt(t, gw, "environment") {
-			env[k] = interpolate(t, fmt.Sprint(v), vars)
-		}
-		gwSecrets := stringList(t, gw["secrets"])
-		cfg := parseWithSecretFiles(t, env, nil, func(key, path string) {
-			name, ok := strings.CutPrefix(path, "/run/secrets/")
-			require.True(t, ok, "%s=%s: compose mounts secrets under /run/secrets", key, path)
-			require.Contains(t, gwSecrets, name, "%s names a secret the gateway does not mount", key)
-		})
+		cfg := composeGatewayConfig(t, gw, vars)
 		require.Equal(t, "sqlite:/data/chaperone.db", cfg.Database)
 		require.Equal(t, "/data/spool", cfg.SpoolDir)
 		vols := stringList(t, gw["volumes"])
@@ -244,6 +243,105 @@ func TestDeployCompose(t *testing.T) {
 		require.Equal(t, kcEnv["KC_HOSTNAME"]+"/realms/school", cfg.OIDCIssuer)
 		checkRealm(t, cfg, kcEnv)
 	}
+}
+
+// composeGatewayConfig parses the compose gateway's configuration: the
+// image's ENV defaults, overridden by the service's environment, with compose
+// variables from vars and placeholder secrets.
+func composeGatewayConfig(t *testing.T, gw map[string]any, vars map[string]string) Config {
+	t.Helper()
+	env := map[string]string{}
+	maps.Copy(env, dockerfileEnv(t))
+	for k, v := range mapAt(t, gw, "environment") {
+		env[k] = interpolate(t, fmt.Sprint(v), vars)
+	}
+	gwSecrets := stringList(t, gw["secrets"])
+	return parseWithSecretFiles(t, env, nil, func(key, path string) {
+		name, ok := strings.CutPrefix(path, "/run/secrets/")
+		require.True(t, ok, "%s=%s: compose mounts secrets under /run/secrets", key, path)
+		require.Contains(t, gwSecrets, name, "%s names a secret the gateway does not mount", key)
+	})
+}
+
+// TestDeployComposeS3 runs the compose file's S3 service command (versitygw
+// with its flags) and its bucket step (with the AWS CLI when it is on PATH,
+// else the same CreateBucket request through minio-go), and checks that the
+// gateway's recording storage accepts that bucket: Object Lock is on. A
+// bucket made without Object Lock on the same server is refused.
+func TestDeployComposeS3(t *testing.T) {
+	t.Parallel()
+	bin := testkit.VersityGWPath()
+	if bin == "" {
+		if os.Getenv(testkit.EnvRequireS3) == "1" {
+			t.Fatal("versitygw not found and " + testkit.EnvRequireS3 + "=1")
+		}
+		t.Skip("versitygw not found (make bin/versitygw)")
+	}
+	services := mapAt(t, yamlDocs(t, filepath.Join(deployDir, "docker-compose.yml"))[0], "services")
+	cfg := composeGatewayConfig(t, mapAt(t, services, "gateway"), nil)
+	dir := t.TempDir()
+	secrets := map[string]string{"s3_access_key": "chaperone", "s3_secret_key": "compose-test-secret-key"}
+	for name, v := range secrets {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(v), 0o600))
+	}
+	// The compose command, for this machine: /data and /run/secrets in the
+	// temporary directory, the S3 port a free one, $$ as $.
+	port := strconv.Itoa(testkit.FreePort(t))
+	local := func(script string) string {
+		return strings.NewReplacer("$$", "$", "/run/secrets/", dir+"/", "/data/", dir+"/data/",
+			"--port :7070", "--port 127.0.0.1:"+port, "http://s3:7070", "http://127.0.0.1:"+port).Replace(script)
+	}
+	s3Script := strings.Join(stringList(t, mapAt(t, services, "s3")["command"]), " ")
+	require.Contains(t, s3Script, "exec versitygw ")
+	s3Script = strings.Replace(local(s3Script), "exec versitygw ", "exec "+bin+" ", 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	vgw := exec.CommandContext(ctx, "/bin/sh", "-c", s3Script)
+	vgwLog, err := os.Create(filepath.Join(dir, "versitygw.log"))
+	require.NoError(t, err)
+	defer vgwLog.Close()
+	vgw.Stdout, vgw.Stderr = vgwLog, vgwLog
+	require.NoError(t, vgw.Start())
+	t.Cleanup(func() { cancel(); _ = vgw.Wait() })
+
+	endpoint := "127.0.0.1:" + port
+	bucketCfg := recording.BucketConfig{Endpoint: endpoint, Bucket: cfg.S3.Bucket, AccessKey: secrets["s3_access_key"],
+		SecretKey: secrets["s3_secret_key"], Region: cfg.S3.Region, RetentionDays: cfg.S3.RetentionDays, LockMode: cfg.S3.LockMode}
+	cl, err := minio.New(endpoint, &minio.Options{Creds: credentials.NewStaticV4(bucketCfg.AccessKey, bucketCfg.SecretKey, ""), Region: "us-east-1"})
+	require.NoError(t, err)
+	if !assert.Eventually(t, func() bool { _, err := cl.ListBuckets(ctx); return err == nil }, 20*time.Second, 100*time.Millisecond) {
+		out, _ := os.ReadFile(vgwLog.Name())
+		t.Fatalf("versitygw started with the compose flags does not answer: %s", out)
+	}
+
+	bucketScript := local(strings.Join(stringList(t, mapAt(t, services, "bucket")["command"]), " "))
+	if _, err := exec.LookPath("aws"); err == nil {
+		bucketEnv := append(os.Environ(), "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+		for k, v := range mapAt(t, mapAt(t, services, "bucket"), "environment") {
+			bucketEnv = append(bucketEnv, k+"="+fmt.Sprint(v))
+		}
+		// It runs on every `docker compose up`: the second time it finds
+		// the bucket and succeeds.
+		for range 2 {
+			cmd := exec.CommandContext(ctx, "/bin/sh", "-c", bucketScript)
+			cmd.Env = bucketEnv
+			out, err := cmd.CombinedOutput()
+			require.NoError(t, err, "the compose bucket step: %s", out)
+			require.Contains(t, string(out), `"ObjectLockEnabled": "Enabled"`)
+		}
+	} else {
+		t.Log("aws CLI not on PATH: making the bucket with the same request through minio-go")
+		require.Contains(t, bucketScript, "--object-lock-enabled-for-bucket")
+		require.NoError(t, cl.MakeBucket(ctx, cfg.S3.Bucket, minio.MakeBucketOptions{ObjectLocking: true}))
+	}
+	b, err := recording.OpenBucket(ctx, bucketCfg)
+	require.NoError(t, err, "the gateway refuses the bucket the compose file makes")
+	require.NoError(t, b.Ping(ctx))
+
+	require.NoError(t, cl.MakeBucket(ctx, "no-object-lock", minio.MakeBucketOptions{}))
+	bucketCfg.Bucket = "no-object-lock"
+	_, err = recording.OpenBucket(ctx, bucketCfg)
+	require.ErrorContains(t, err, "Object Lock")
 }
 
 // checkRealm checks deploy/keycloak/realm.json against the gateway's
