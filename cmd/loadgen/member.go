@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/chaperone-edu/chaperone/internal/signin"
+	"github.com/chaperone-edu/chaperone/sfu/sfutest"
+)
+
+// member is one participant: a signed-in person with the room's signalling
+// WebSocket and a pion client (sfutest) for the media, as a browser would be.
+type member struct {
+	api   *signin.Client
+	media *sfutest.Client
+	logf  func(string, ...any)
+
+	wmu sync.Mutex
+	ws  *websocket.Conn
+
+	mu      sync.Mutex
+	id      string // participant ID, from the welcome message
+	phase   string // from the latest state message; "closed" once the socket is gone
+	changed chan struct{}
+}
+
+// joinRoom connects api to a live session's room. The media client is made
+// first so that it is there for the server's first offer.
+func joinRoom(ctx context.Context, api *signin.Client, sessionID string, opts sfutest.Options, logf func(string, ...any)) (*member, error) {
+	m := &member{api: api, logf: logf, changed: make(chan struct{})}
+	opts.Send = m.send
+	opts.Logf = logf
+	media, err := sfutest.NewClient(opts)
+	if err != nil {
+		return nil, fmt.Errorf("media client: %w", err)
+	}
+	m.media = media
+	ws, err := api.DialRoom(ctx, sessionID)
+	if err != nil {
+		media.Close()
+		return nil, err
+	}
+	m.wmu.Lock()
+	m.ws = ws
+	m.wmu.Unlock()
+	go m.read()
+	return m, nil
+}
+
+func (m *member) send(msg sfutest.Message) {
+	if err := m.sendJSON(msg); err != nil {
+		m.logf("%s: send signalling: %v", m.api.Name, err)
+	}
+}
+
+func (m *member) sendJSON(msg any) error {
+	m.wmu.Lock()
+	defer m.wmu.Unlock()
+	if m.ws == nil {
+		return errors.New("room not connected")
+	}
+	return m.ws.WriteJSON(msg)
+}
+
+func (m *member) read() {
+	defer m.set(func() { m.phase = "closed" })
+	for {
+		_, data, err := m.ws.ReadMessage()
+		if err != nil {
+			return
+		}
+		var msg map[string]any
+		if json.Unmarshal(data, &msg) != nil {
+			continue
+		}
+		switch msg["type"] {
+		case "welcome":
+			you, _ := msg["you"].(map[string]any)
+			id, _ := you["id"].(string)
+			m.set(func() { m.id = id })
+		case "state":
+			phase, _ := msg["phase"].(string)
+			m.set(func() { m.phase = phase })
+		case "offer", "answer", "candidate":
+			if err := m.media.Handle(msg); err != nil {
+				m.logf("%s: media: %v", m.api.Name, err)
+			}
+		case "error":
+			m.logf("%s: gateway says: %v: %v", m.api.Name, msg["code"], msg["message"])
+		}
+	}
+}
+
+// set changes the member's state under its lock and wakes waiters.
+func (m *member) set(f func()) {
+	m.mu.Lock()
+	f()
+	close(m.changed)
+	m.changed = make(chan struct{})
+	m.mu.Unlock()
+}
+
+// waitPhase waits until the room puts the member in phase want ("waiting",
+// "admitted"); a refusal or a closed socket is an error.
+func (m *member) waitPhase(ctx context.Context, want string) error {
+	for {
+		m.mu.Lock()
+		phase, ch := m.phase, m.changed
+		m.mu.Unlock()
+		switch phase {
+		case want:
+			return nil
+		case "denied", "removed", "ended", "closed":
+			return fmt.Errorf("%s: room says %q while waiting to be %s", m.api.Name, phase, want)
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("%s: not %s (phase %q): %w", m.api.Name, want, phase, ctx.Err())
+		}
+	}
+}
+
+// participantID waits for the welcome message's participant ID.
+func (m *member) participantID(ctx context.Context) (string, error) {
+	for {
+		m.mu.Lock()
+		id, phase, ch := m.id, m.phase, m.changed
+		m.mu.Unlock()
+		if id != "" {
+			return id, nil
+		}
+		if phase == "closed" {
+			return "", fmt.Errorf("%s: room closed before the welcome", m.api.Name)
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return "", fmt.Errorf("%s: no welcome: %w", m.api.Name, ctx.Err())
+		}
+	}
+}
+
+// close hangs up the media and the socket.
+func (m *member) close() {
+	_ = m.media.Close()
+	m.wmu.Lock()
+	if m.ws != nil {
+		_ = m.ws.Close()
+	}
+	m.wmu.Unlock()
+	m.api.HTTP.CloseIdleConnections()
+}

@@ -1,0 +1,467 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/chaperone-edu/chaperone/internal/signin"
+	"github.com/chaperone-edu/chaperone/sfu/sfutest"
+)
+
+// config is one load run.
+type config struct {
+	URL                             string
+	Publishers, Subscribers         int
+	Duration, Warmup                time.Duration
+	ConnectTimeout                  time.Duration
+	Parallel                        int
+	VideoBytes                      int
+	Password, Head, HeadOTP         string
+	DropRTP                         float64 // at each subscriber, before SRTP
+	NoNACK                          bool
+	Logf                            func(format string, a ...any)
+	grace                           time.Duration // after the window, for late packets and retransmissions
+	admitEvery                      time.Duration // the host's pace of admits (the room allows 50 messages a second)
+	maxVideoBytes, audioFrameLength int
+}
+
+func defaultConfig() config {
+	return config{URL: "http://localhost:8080", Publishers: 1, Subscribers: 200, Duration: 30 * time.Second, Warmup: 2 * time.Second,
+		ConnectTimeout: 5 * time.Minute, Parallel: 8, VideoBytes: 1000, Password: "oakfield", Head: "head", HeadOTP: defaultHeadOTP,
+		Logf: func(string, ...any) {}, grace: time.Second, admitEvery: 40 * time.Millisecond, maxVideoBytes: 1100, audioFrameLength: 80}
+}
+
+func (c config) validate() error {
+	switch {
+	case c.Publishers < 1 || c.Publishers > maxPublishers:
+		return fmt.Errorf("-publishers must be 1 to %d", maxPublishers)
+	case c.Subscribers < 1 || c.Subscribers > 5000:
+		return errors.New("-subscribers must be 1 to 5000")
+	case c.Duration <= 0 || c.Warmup < 0 || c.ConnectTimeout <= 0:
+		return errors.New("-duration and -connect_timeout must be above 0, -warmup not below 0")
+	case c.Parallel < 1:
+		return errors.New("-parallel must be at least 1")
+	case c.VideoBytes < stampOffset+stampLen || c.VideoBytes > c.maxVideoBytes:
+		return fmt.Errorf("-video_bytes must be %d to %d (one packet a frame, so that every packet carries its send time)", stampOffset+stampLen, c.maxVideoBytes)
+	case c.DropRTP < 0 || c.DropRTP >= 1:
+		return errors.New("-drop must be at least 0 and below 1")
+	}
+	return nil
+}
+
+// result is what a run measured. Packet counts are over the window: the
+// packets the publishers sent during it, and what the subscribers received
+// of those.
+type result struct {
+	Publishers, Subscribers int
+	Receiving               int           // subscribers receiving every publisher track when the window opened
+	Connect                 time.Duration // sign-in to every subscriber receiving
+	Window                  time.Duration
+	Sent                    uint64 // packets sent by all publishers in the window
+	Expected                uint64 // Sent × Subscribers
+	Received                uint64 // distinct packets received of those
+	Lost                    uint64 // Expected − Received
+	Duplicates              uint64
+	SeqGaps                 uint64  // packets missing between the first and last received, by RTP sequence number
+	WorstLoss               float64 // the worst subscriber's loss, 0 to 1
+	Forwarded               float64 // chaperone_forwarded_packets_total, over the window
+	GatewayCPU              float64 // process_cpu_seconds_total of the gateway, over the window
+	LoadgenCPU              time.Duration
+	P50, P99, Max           time.Duration
+	Samples                 uint64
+	Load                    string // /proc/loadavg at the end
+}
+
+// Loss is the fraction of expected packets not received.
+func (r *result) Loss() float64 {
+	if r.Expected == 0 {
+		return 0
+	}
+	return float64(r.Lost) / float64(r.Expected)
+}
+
+// ForwardedPerSecond is the gateway's forwarding rate over the window.
+func (r *result) ForwardedPerSecond() float64 { return r.Forwarded / r.Window.Seconds() }
+
+// CPUPerMillion is the gateway's CPU seconds per million forwarded packets.
+func (r *result) CPUPerMillion() float64 {
+	if r.Forwarded == 0 {
+		return math.NaN()
+	}
+	return r.GatewayCPU / r.Forwarded * 1e6
+}
+
+// gen is the shared state of a run: the publishers' counters, the
+// measurement windows and the latency histogram.
+type gen struct {
+	cfg     config
+	epoch   time.Time
+	sent    []atomic.Uint32 // per publisher track (publisher i: audio 2i, video 2i+1): the next packet index
+	windows []window
+	hist    histogram
+}
+
+// subscriber is what one subscriber has received, per publisher track.
+type subscriber struct {
+	g         *gen
+	m         *member
+	tracks    []*trackTally
+	got       []atomic.Bool
+	nGot      atomic.Int32
+	unstamped atomic.Uint64
+}
+
+func (s *subscriber) onRTP(_ string, pkt []byte) {
+	at := time.Since(s.g.epoch)
+	in, err := parseRTP(pkt)
+	if err != nil || int(in.Track) >= len(s.tracks) {
+		s.unstamped.Add(1)
+		return
+	}
+	if !s.got[in.Track].Swap(true) {
+		s.nGot.Add(1)
+	}
+	w := &s.g.windows[in.Track]
+	if !w.contains(in.Index) {
+		return
+	}
+	if s.tracks[in.Track].add(in, w.start.Load()) {
+		s.g.hist.add(at - time.Duration(in.SentNs))
+	}
+}
+
+// frameFunc stamps the frames of publisher p.
+func (g *gen) frameFunc(p int) func(kind, id string, frame []byte) []byte {
+	audio := make([]byte, g.cfg.audioFrameLength)
+	audio[0] = 0xf8 // Opus TOC: CELT fullband 20 ms, one frame
+	return func(kind, _ string, frame []byte) []byte {
+		track, buf := 2*p, audio
+		if kind == "video" {
+			track, buf = 2*p+1, frame
+		}
+		idx := g.sent[track].Add(1) - 1
+		putStamp(buf, uint16(track), idx, int64(time.Since(g.epoch)))
+		return buf
+	}
+}
+
+// run sets up a live session, connects the publishers and subscribers,
+// measures for cfg.Duration and returns the figures. On an error after the
+// measurement it returns the result too.
+func run(ctx context.Context, cfg config) (*result, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	logf := cfg.Logf
+	nTracks := 2 * cfg.Publishers
+	g := &gen{cfg: cfg, epoch: time.Now(), sent: make([]atomic.Uint32, nTracks), windows: newWindows(nTracks)}
+	began := time.Now()
+	setupCtx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
+	defer cancel()
+
+	// The session: requested by the first publisher, approved by the head,
+	// opened by the first publisher; the others are co-staff.
+	var pubAPI []*signin.Client
+	for i := 0; i < cfg.Publishers; i++ {
+		a, err := signin.Login(setupCtx, cfg.URL, fmt.Sprintf(staffUsername, i+1), cfg.Password, "")
+		if err != nil {
+			return nil, fmt.Errorf("%w (does the gateway have the load generator's accounts? see loadgen -write-users)", err)
+		}
+		pubAPI = append(pubAPI, a)
+	}
+	sessionID, err := openSession(setupCtx, cfg, pubAPI)
+	if err != nil {
+		return nil, err
+	}
+	logf("session %s is live", sessionID)
+
+	var members []*member
+	var mmu sync.Mutex
+	keep := func(m *member) { mmu.Lock(); members = append(members, m); mmu.Unlock() }
+	defer func() {
+		var wg sync.WaitGroup
+		for _, m := range members {
+			wg.Add(1)
+			go func() { defer wg.Done(); m.close() }()
+		}
+		wg.Wait()
+	}()
+
+	var host *member
+	for i, a := range pubAPI {
+		m, err := joinRoom(setupCtx, a, sessionID, sfutest.Options{Audio: true, Video: true, VideoFrameBytes: cfg.VideoBytes, Frame: g.frameFunc(i)}, logf)
+		if err != nil {
+			return nil, fmt.Errorf("publisher %d: %w", i+1, err)
+		}
+		keep(m)
+		if err := m.waitPhase(setupCtx, "admitted"); err != nil {
+			return nil, fmt.Errorf("publisher %d: %w", i+1, err)
+		}
+		if err := m.media.Start(); err != nil {
+			return nil, fmt.Errorf("publisher %d: publish: %w", i+1, err)
+		}
+		if i == 0 {
+			host = m
+		}
+	}
+	defer func() { _ = host.sendJSON(map[string]string{"type": "end"}) }()
+
+	subs, err := connectSubscribers(setupCtx, g, sessionID, host, keep)
+	if err != nil {
+		return nil, err
+	}
+	ready := func() int {
+		n := 0
+		for _, s := range subs {
+			if int(s.nGot.Load()) == nTracks {
+				n++
+			}
+		}
+		return n
+	}
+	for ready() < len(subs) && setupCtx.Err() == nil {
+		time.Sleep(100 * time.Millisecond)
+	}
+	res := &result{Publishers: cfg.Publishers, Subscribers: cfg.Subscribers, Receiving: ready(), Connect: time.Since(began)}
+	if res.Receiving < len(subs) {
+		logf("only %d of %d subscribers receive every publisher after %s; measuring anyway (the others count as loss)", res.Receiving, len(subs), res.Connect.Round(time.Millisecond))
+	}
+	logf("%d subscribers receiving after %s; warming up for %s", res.Receiving, res.Connect.Round(time.Millisecond), cfg.Warmup)
+	if err := sleep(ctx, cfg.Warmup); err != nil {
+		return nil, err
+	}
+
+	// The window.
+	m0, err := scrape(ctx, cfg.URL)
+	if err != nil {
+		return nil, err
+	}
+	cpu0 := selfCPU()
+	t0 := time.Now()
+	for i := range g.windows {
+		g.windows[i].start.Store(g.sent[i].Load())
+	}
+	logf("measuring for %s", cfg.Duration)
+	werr := sleep(ctx, cfg.Duration)
+	for i := range g.windows {
+		g.windows[i].end.Store(g.sent[i].Load())
+	}
+	res.Window = time.Since(t0)
+	res.LoadgenCPU = selfCPU() - cpu0
+	m1, err := scrape(ctx, cfg.URL)
+	if err != nil {
+		return nil, err
+	}
+	if werr != nil {
+		return nil, werr
+	}
+	res.Forwarded = m1.forwarded - m0.forwarded
+	res.GatewayCPU = m1.cpu - m0.cpu
+	_ = sleep(ctx, cfg.grace) // late packets and retransmissions of packets sent in the window
+
+	for i := range g.windows {
+		res.Sent += uint64(g.windows[i].end.Load() - g.windows[i].start.Load())
+	}
+	res.Expected = res.Sent * uint64(len(subs))
+	for _, s := range subs {
+		var got uint64
+		for _, t := range s.tracks {
+			u, d, gaps := t.result()
+			got += u
+			res.Duplicates += d
+			res.SeqGaps += gaps
+		}
+		res.Received += got
+		if res.Sent > 0 {
+			res.WorstLoss = max(res.WorstLoss, 1-float64(got)/float64(res.Sent))
+		}
+	}
+	res.Lost = res.Expected - res.Received
+	res.P50, res.Samples = g.hist.quantile(0.50)
+	res.P99, _ = g.hist.quantile(0.99)
+	res.Max = time.Duration(g.hist.max.Load())
+	res.Load = loadAverage()
+	return res, nil
+}
+
+// openSession requests, approves and opens a session for the publishers.
+func openSession(ctx context.Context, cfg config, pubs []*signin.Client) (string, error) {
+	head, err := signin.Login(ctx, cfg.URL, cfg.Head, cfg.Password, cfg.HeadOTP)
+	if err != nil {
+		return "", err
+	}
+	defer head.HTTP.CloseIdleConnections()
+	start := time.Now().Truncate(time.Minute).Add(time.Minute)
+	coStaff := []string{}
+	for i := 1; i < len(pubs); i++ {
+		coStaff = append(coStaff, fmt.Sprintf("lgstaff%02d@%s", i+1, loadgenDomain))
+	}
+	body := map[string]any{"title": "Load test " + start.Format("15:04"), "start": start.Format(time.RFC3339),
+		"end": start.Add(2 * time.Hour).Format(time.RFC3339), "roster_group": rosterGroup, "co_staff": coStaff}
+	var created struct {
+		Sessions []struct {
+			ID string `json:"id"`
+		} `json:"sessions"`
+	}
+	if err := pubs[0].Call(ctx, http.MethodPost, "/api/sessions", body, &created); err != nil {
+		return "", fmt.Errorf("request the session: %w", err)
+	}
+	if len(created.Sessions) == 0 {
+		return "", errors.New("request the session: no session in the reply")
+	}
+	id := created.Sessions[0].ID
+	if err := head.Call(ctx, http.MethodPost, "/api/sessions/"+id+"/approve", nil, nil); err != nil {
+		return "", fmt.Errorf("approve the session as %s: %w", cfg.Head, err)
+	}
+	if err := pubs[0].Call(ctx, http.MethodPost, "/api/sessions/"+id+"/open", nil, nil); err != nil {
+		return "", fmt.Errorf("open the session: %w", err)
+	}
+	return id, nil
+}
+
+// connectSubscribers signs the pupils in, cfg.Parallel at a time; each joins
+// the lobby and the host admits them at a steady pace.
+func connectSubscribers(ctx context.Context, g *gen, sessionID string, host *member, keep func(*member)) ([]*subscriber, error) {
+	cfg := g.cfg
+	subs := make([]*subscriber, cfg.Subscribers)
+	admit := make(chan string)
+	admitErr := make(chan error, 1)
+	go func() { // the host, admitting as a teacher would click
+		t := time.NewTicker(cfg.admitEvery)
+		defer t.Stop()
+		for id := range admit {
+			<-t.C
+			if err := host.sendJSON(map[string]string{"type": "admit", "id": id}); err != nil {
+				select {
+				case admitErr <- fmt.Errorf("admit: %w", err):
+				default:
+				}
+			}
+		}
+	}()
+	defer close(admit)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	sem := make(chan struct{}, cfg.Parallel)
+	var wg sync.WaitGroup
+	for i := range subs {
+		s := &subscriber{g: g, tracks: make([]*trackTally, len(g.windows)), got: make([]atomic.Bool, len(g.windows))}
+		for t := range s.tracks {
+			s.tracks[t] = newTrackTally()
+		}
+		subs[i] = s
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			err := s.connect(ctx, i, sessionID, admit, keep, func() { <-sem })
+			if err != nil {
+				cancel(fmt.Errorf("subscriber %d: %w", i+1, err))
+			}
+		}()
+	}
+	wg.Wait()
+	select {
+	case err := <-admitErr:
+		return nil, err
+	default:
+	}
+	if err := context.Cause(ctx); err != nil {
+		return nil, err
+	}
+	return subs, nil
+}
+
+// connect signs subscriber i in, joins the room and waits for admission.
+// release frees its sign-in slot once it waits in the lobby.
+func (s *subscriber) connect(ctx context.Context, i int, sessionID string, admit chan<- string, keep func(*member), release func()) error {
+	released := false
+	defer func() {
+		if !released {
+			release()
+		}
+	}()
+	cfg := s.g.cfg
+	a, err := signin.Login(ctx, cfg.URL, fmt.Sprintf(pupilUsername, i+1), cfg.Password, "")
+	if err != nil {
+		return fmt.Errorf("%w (does the gateway have the load generator's accounts? see loadgen -write-users)", err)
+	}
+	m, err := joinRoom(ctx, a, sessionID, sfutest.Options{OnRTP: s.onRTP, DropRTP: cfg.DropRTP, NoNACK: cfg.NoNACK}, cfg.Logf)
+	if err != nil {
+		return err
+	}
+	s.m = m
+	keep(m)
+	id, err := m.participantID(ctx)
+	if err != nil {
+		return err
+	}
+	if err := m.waitPhase(ctx, "waiting"); err != nil {
+		return err
+	}
+	release()
+	released = true
+	select {
+	case admit <- id:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return m.waitPhase(ctx, "admitted")
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// gatewayMetrics are the two counters the report needs from /metrics.
+type gatewayMetrics struct{ forwarded, cpu float64 }
+
+func scrape(ctx context.Context, base string) (gatewayMetrics, error) {
+	var gm gatewayMetrics
+	status, body, err := signin.Do(ctx, http.DefaultClient, base, http.MethodGet, "/metrics", nil, "")
+	if err != nil {
+		return gm, fmt.Errorf("read the gateway's metrics: %w", err)
+	}
+	if status != http.StatusOK {
+		return gm, fmt.Errorf("read the gateway's metrics: status %d", status)
+	}
+	var haveF, haveC bool
+	for _, line := range strings.Split(string(body), "\n") {
+		name, val, ok := strings.Cut(line, " ")
+		if !ok {
+			continue
+		}
+		var v float64
+		if _, err := fmt.Sscan(val, &v); err != nil {
+			continue
+		}
+		switch name {
+		case "chaperone_forwarded_packets_total":
+			gm.forwarded, haveF = v, true
+		case "process_cpu_seconds_total":
+			gm.cpu, haveC = v, true
+		}
+	}
+	if !haveF || !haveC {
+		return gm, errors.New("the gateway's /metrics lacks chaperone_forwarded_packets_total or process_cpu_seconds_total")
+	}
+	return gm, nil
+}
