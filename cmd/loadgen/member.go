@@ -69,6 +69,7 @@ func (m *member) sendJSON(msg any) error {
 
 func (m *member) read() {
 	defer m.set(func() { m.phase = "closed" })
+	acked := false
 	for {
 		_, data, err := m.ws.ReadMessage()
 		if err != nil {
@@ -86,6 +87,10 @@ func (m *member) read() {
 		case "state":
 			phase, _ := msg["phase"].(string)
 			m.set(func() { m.phase = phase })
+			if msg["notice"] == true && !acked { // the recording notice: press "I understand", as a pupil would
+				acked = true
+				m.send(map[string]any{"type": "ack_recording_notice"})
+			}
 		case "offer", "answer", "candidate":
 			if err := m.media.Handle(msg); err != nil {
 				m.logf("%s: media: %v", m.api.Name, err)

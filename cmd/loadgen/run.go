@@ -226,8 +226,18 @@ func run(ctx context.Context, cfg config) (*result, error) {
 		}
 		return n
 	}
-	for ready() < len(subs) && setupCtx.Err() == nil {
+	for last := time.Now(); ready() < len(subs) && setupCtx.Err() == nil; {
 		time.Sleep(100 * time.Millisecond)
+		if time.Since(last) >= 5*time.Second {
+			last = time.Now()
+			some := 0
+			for _, s := range subs {
+				if s.nGot.Load() > 0 {
+					some++
+				}
+			}
+			logf("waiting: %d of %d subscribers receive every publisher track, %d at least one", ready(), len(subs), some)
+		}
 	}
 	res := &result{Publishers: cfg.Publishers, Subscribers: cfg.Subscribers, Receiving: ready(), Connect: time.Since(began)}
 	if res.Receiving < len(subs) {
