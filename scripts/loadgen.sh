@@ -12,6 +12,7 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 dir=${LOADGEN_DIR:-$(mktemp -d -t chaperone-loadgen.XXXXXX)}
+mkdir -p "$dir"
 http=${LOADGEN_HTTP_PORT:-18080} idp=${LOADGEN_IDP_PORT:-18081} s3=${LOADGEN_S3_PORT:-17070} udp=${LOADGEN_UDP_PORT:-51000}
 url=http://localhost:$http
 

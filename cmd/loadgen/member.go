@@ -23,10 +23,11 @@ type member struct {
 	wmu sync.Mutex
 	ws  *websocket.Conn
 
-	mu      sync.Mutex
-	id      string // participant ID, from the welcome message
-	phase   string // from the latest state message; "closed" once the socket is gone
-	changed chan struct{}
+	mu       sync.Mutex
+	id       string // participant ID, from the welcome message
+	phase    string // from the latest state message; "closed" once the socket is gone
+	closeErr error  // why the socket is gone
+	changed  chan struct{}
 }
 
 // joinRoom connects api to a live session's room. The media client is made
@@ -68,11 +69,11 @@ func (m *member) sendJSON(msg any) error {
 }
 
 func (m *member) read() {
-	defer m.set(func() { m.phase = "closed" })
 	acked := false
 	for {
 		_, data, err := m.ws.ReadMessage()
 		if err != nil {
+			m.set(func() { m.phase, m.closeErr = "closed", err })
 			return
 		}
 		var msg map[string]any
@@ -115,12 +116,14 @@ func (m *member) set(f func()) {
 func (m *member) waitPhase(ctx context.Context, want string) error {
 	for {
 		m.mu.Lock()
-		phase, ch := m.phase, m.changed
+		phase, ch, cerr := m.phase, m.changed, m.closeErr
 		m.mu.Unlock()
 		switch phase {
 		case want:
 			return nil
-		case "denied", "removed", "ended", "closed":
+		case "closed":
+			return fmt.Errorf("%s: the room's connection closed while waiting to be %s: %w", m.api.Name, want, cerr)
+		case "denied", "removed", "ended":
 			return fmt.Errorf("%s: room says %q while waiting to be %s", m.api.Name, phase, want)
 		}
 		select {

@@ -241,6 +241,14 @@ func run(ctx context.Context, cfg config) (*result, error) {
 	}
 	res := &result{Publishers: cfg.Publishers, Subscribers: cfg.Subscribers, Receiving: ready(), Connect: time.Since(began)}
 	if res.Receiving < len(subs) {
+		shown := 0
+		for i, s := range subs {
+			if int(s.nGot.Load()) < nTracks && shown < 5 {
+				shown++
+				logf("subscriber %d (%s) receives %d of %d tracks; its pion client: tracks %+v, connected %v, error %v",
+					i+1, s.m.api.Name, s.nGot.Load(), nTracks, s.m.media.Tracks(), s.m.media.Connected(), s.m.media.Err())
+			}
+		}
 		logf("only %d of %d subscribers receive every publisher after %s; measuring anyway (the others count as loss)", res.Receiving, len(subs), res.Connect.Round(time.Millisecond))
 	}
 	logf("%d subscribers receiving after %s; warming up for %s", res.Receiving, res.Connect.Round(time.Millisecond), cfg.Warmup)
