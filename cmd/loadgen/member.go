@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/gorilla/websocket"
 
@@ -19,6 +21,8 @@ type member struct {
 	api   *signin.Client
 	media *sfutest.Client
 	logf  func(string, ...any)
+
+	signals atomic.Int64 // offers, answers and candidates received
 
 	wmu sync.Mutex
 	ws  *websocket.Conn
@@ -93,6 +97,7 @@ func (m *member) read() {
 				m.send(map[string]any{"type": "ack_recording_notice"})
 			}
 		case "offer", "answer", "candidate":
+			m.signals.Add(1)
 			if err := m.media.Handle(msg); err != nil {
 				m.logf("%s: media: %v", m.api.Name, err)
 			}
@@ -111,25 +116,27 @@ func (m *member) set(f func()) {
 	m.mu.Unlock()
 }
 
-// waitPhase waits until the room puts the member in phase want ("waiting",
-// "admitted"); a refusal or a closed socket is an error.
-func (m *member) waitPhase(ctx context.Context, want string) error {
+// waitPhase waits until the room puts the member in one of the phases
+// wanted ("waiting", "admitted") and returns it; a refusal or a closed
+// socket is an error.
+func (m *member) waitPhase(ctx context.Context, want ...string) (string, error) {
 	for {
 		m.mu.Lock()
 		phase, ch, cerr := m.phase, m.changed, m.closeErr
 		m.mu.Unlock()
+		if slices.Contains(want, phase) {
+			return phase, nil
+		}
 		switch phase {
-		case want:
-			return nil
 		case "closed":
-			return fmt.Errorf("%s: the room's connection closed while waiting to be %s: %w", m.api.Name, want, cerr)
+			return phase, fmt.Errorf("%s: the room's connection closed while waiting to be %s: %w", m.api.Name, want, cerr)
 		case "denied", "removed", "ended":
-			return fmt.Errorf("%s: room says %q while waiting to be %s", m.api.Name, phase, want)
+			return phase, fmt.Errorf("%s: room says %q while waiting to be %s", m.api.Name, phase, want)
 		}
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return fmt.Errorf("%s: not %s (phase %q): %w", m.api.Name, want, phase, ctx.Err())
+			return phase, fmt.Errorf("%s: not %s (phase %q): %w", m.api.Name, want, phase, ctx.Err())
 		}
 	}
 }

@@ -13,7 +13,8 @@ import (
 func (r *result) print(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "publishers → subscribers\t%d → %d (each publisher: Opus 50 packets/s, VP8 30 packets/s)\n", r.Publishers, r.Subscribers)
-	fmt.Fprintf(tw, "subscribers receiving\t%d of %d, %s after the first sign-in\n", r.Receiving, r.Subscribers, r.Connect.Round(100*time.Millisecond))
+	fmt.Fprintf(tw, "subscribers receiving\t%d of %d, %s after the first sign-in; %d rejoined after a failed connection\n",
+		r.Receiving, r.Subscribers, r.Connect.Round(100*time.Millisecond), r.Rejoins)
 	fmt.Fprintf(tw, "measured for\t%s\n", r.Window.Round(time.Millisecond))
 	fmt.Fprintf(tw, "forwarded packets/s (gateway)\t%.0f\n", r.ForwardedPerSecond())
 	fmt.Fprintf(tw, "gateway CPU s per million forwarded\t%.2f (%.2f CPU s in the window = %.0f%% of one core)\n", r.CPUPerMillion(), r.GatewayCPU,

@@ -28,6 +28,7 @@ type config struct {
 	NoNACK                          bool
 	Logf                            func(format string, a ...any)
 	grace                           time.Duration // after the window, for late packets and retransmissions
+	mediaTimeout                    time.Duration // after admission, before a subscriber without media rejoins
 	admitEvery                      time.Duration // the host's pace of admits (the room allows 50 messages a second)
 	maxVideoBytes, audioFrameLength int
 }
@@ -35,7 +36,7 @@ type config struct {
 func defaultConfig() config {
 	return config{URL: "http://localhost:8080", Publishers: 1, Subscribers: 200, Duration: 30 * time.Second, Warmup: 2 * time.Second,
 		ConnectTimeout: 5 * time.Minute, Parallel: 8, VideoBytes: 1000, Password: "oakfield", Head: "head", HeadOTP: defaultHeadOTP,
-		Logf: func(string, ...any) {}, grace: time.Second, admitEvery: 40 * time.Millisecond, maxVideoBytes: 1100, audioFrameLength: 80}
+		Logf: func(string, ...any) {}, grace: time.Second, mediaTimeout: 20 * time.Second, admitEvery: 40 * time.Millisecond, maxVideoBytes: 1100, audioFrameLength: 80}
 }
 
 func (c config) validate() error {
@@ -62,6 +63,7 @@ func (c config) validate() error {
 type result struct {
 	Publishers, Subscribers int
 	Receiving               int           // subscribers receiving every publisher track when the window opened
+	Rejoins                 int           // subscribers that left and joined again because their media did not start
 	Connect                 time.Duration // sign-in to every subscriber receiving
 	Window                  time.Duration
 	Sent                    uint64 // packets sent by all publishers in the window
@@ -116,6 +118,7 @@ type subscriber struct {
 	got       []atomic.Bool
 	nGot      atomic.Int32
 	unstamped atomic.Uint64
+	rejoins   atomic.Int32
 }
 
 func (s *subscriber) onRTP(_ string, pkt []byte) {
@@ -201,7 +204,7 @@ func run(ctx context.Context, cfg config) (*result, error) {
 			return nil, fmt.Errorf("publisher %d: %w", i+1, err)
 		}
 		keep(m)
-		if err := m.waitPhase(setupCtx, "admitted"); err != nil {
+		if _, err := m.waitPhase(setupCtx, "admitted"); err != nil {
 			return nil, fmt.Errorf("publisher %d: %w", i+1, err)
 		}
 		if err := m.media.Start(); err != nil {
@@ -240,13 +243,19 @@ func run(ctx context.Context, cfg config) (*result, error) {
 		}
 	}
 	res := &result{Publishers: cfg.Publishers, Subscribers: cfg.Subscribers, Receiving: ready(), Connect: time.Since(began)}
+	for _, s := range subs {
+		res.Rejoins += int(s.rejoins.Load())
+	}
 	if res.Receiving < len(subs) {
 		shown := 0
 		for i, s := range subs {
 			if int(s.nGot.Load()) < nTracks && shown < 5 {
 				shown++
-				logf("subscriber %d (%s) receives %d of %d tracks; its pion client: tracks %+v, connected %v, error %v",
-					i+1, s.m.api.Name, s.nGot.Load(), nTracks, s.m.media.Tracks(), s.m.media.Connected(), s.m.media.Err())
+				s.m.mu.Lock()
+				phase := s.m.phase
+				s.m.mu.Unlock()
+				logf("subscriber %d (%s) receives %d of %d tracks; phase %q, %d signalling messages received; pion client: tracks %+v, error %v",
+					i+1, s.m.api.Name, s.nGot.Load(), nTracks, phase, s.m.signals.Load(), s.m.media.Tracks(), s.m.media.Err())
 			}
 		}
 		logf("only %d of %d subscribers receive every publisher after %s; measuring anyway (the others count as loss)", res.Receiving, len(subs), res.Connect.Round(time.Millisecond))
@@ -401,8 +410,11 @@ func connectSubscribers(ctx context.Context, g *gen, sessionID string, host *mem
 	return subs, nil
 }
 
-// connect signs subscriber i in, joins the room and waits for admission.
-// release frees its sign-in slot once it waits in the lobby.
+// connect signs subscriber i in, joins the room, waits for admission and
+// for media. release frees its sign-in slot once it waits in the lobby. A
+// subscriber that gets no media within cfg.mediaTimeout of admission (its
+// connection failed, which happens on an overloaded machine) leaves and
+// joins again, as the room page tells a pupil to; at most twice.
 func (s *subscriber) connect(ctx context.Context, i int, sessionID string, admit chan<- string, keep func(*member), release func()) error {
 	released := false
 	defer func() {
@@ -415,27 +427,46 @@ func (s *subscriber) connect(ctx context.Context, i int, sessionID string, admit
 	if err != nil {
 		return fmt.Errorf("%w (does the gateway have the load generator's accounts? see loadgen -write-users)", err)
 	}
-	m, err := joinRoom(ctx, a, sessionID, sfutest.Options{OnRTP: s.onRTP, DropRTP: cfg.DropRTP, NoNACK: cfg.NoNACK}, cfg.Logf)
-	if err != nil {
-		return err
+	for attempt := 0; ; attempt++ {
+		m, err := joinRoom(ctx, a, sessionID, sfutest.Options{OnRTP: s.onRTP, DropRTP: cfg.DropRTP, NoNACK: cfg.NoNACK}, cfg.Logf)
+		if err != nil {
+			return err
+		}
+		s.m = m
+		keep(m)
+		id, err := m.participantID(ctx)
+		if err != nil {
+			return err
+		}
+		phase, err := m.waitPhase(ctx, "waiting", "admitted")
+		if err != nil {
+			return err
+		}
+		if !released {
+			release()
+			released = true
+		}
+		if phase == "waiting" {
+			select {
+			case admit <- id:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			if _, err := m.waitPhase(ctx, "admitted"); err != nil {
+				return err
+			}
+		}
+		deadline := time.Now().Add(cfg.mediaTimeout)
+		for s.nGot.Load() == 0 && time.Now().Before(deadline) && ctx.Err() == nil {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if s.nGot.Load() > 0 || attempt == 2 || ctx.Err() != nil {
+			return nil
+		}
+		s.rejoins.Add(1)
+		cfg.Logf("subscriber %d (%s): no media %s after admission; leaving and joining again", i+1, a.Name, cfg.mediaTimeout)
+		m.close()
 	}
-	s.m = m
-	keep(m)
-	id, err := m.participantID(ctx)
-	if err != nil {
-		return err
-	}
-	if err := m.waitPhase(ctx, "waiting"); err != nil {
-		return err
-	}
-	release()
-	released = true
-	select {
-	case admit <- id:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	return m.waitPhase(ctx, "admitted")
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
