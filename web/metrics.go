@@ -108,9 +108,13 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 }
 
 // metricsHandler serves /metrics: the gateway's own metrics and the Go
-// runtime's, from a registry of this server's (not the global one).
+// runtime's, from a registry of this server's (not the global one). The
+// runtime's include go_sched_latencies_seconds, how long goroutines waited
+// to run: on a busy machine that is where media latency goes (the load
+// generator reports it).
 func (s *Server) metricsHandler() http.Handler {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(s.metrics, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(s.metrics, collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(collectors.MetricsScheduler)),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"math"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -151,4 +152,23 @@ func TestLoadgen(t *testing.T) {
 	require.Greater(t, res.SeqGaps, res.Lost/2, "the sequence numbers show the same loss")
 	require.LessOrEqual(t, res.SeqGaps, res.Lost)
 	require.True(t, strings.Contains(out.String(), "packet loss"))
+}
+
+func TestPromHistQuantile(t *testing.T) {
+	t.Parallel()
+	text := `# TYPE go_sched_latencies_seconds histogram
+go_sched_latencies_seconds_bucket{le="1e-06"} 10
+go_sched_latencies_seconds_bucket{le="0.001"} 20
+go_sched_latencies_seconds_bucket{le="1e-05"} 15
+go_sched_latencies_seconds_bucket{le="+Inf"} 20
+go_sched_latencies_seconds_sum 0.01
+go_other_bucket{le="1"} 99
+`
+	h := parsePromHist(text, "go_sched_latencies_seconds")
+	require.Equal(t, []float64{1e-6, 1e-5, 1e-3, math.Inf(1)}, h.le)
+	later := cumHist{le: h.le, cum: []float64{10, 25, 120, 120}}
+	d := later.sub(h) // 0, 10, 100 new samples per bound: 0 ≤ 1 µs, 10 ≤ 10 µs, 90 ≤ 1 ms
+	require.Equal(t, 10*time.Microsecond, d.quantile(0.05))
+	require.Equal(t, time.Millisecond, d.quantile(0.5))
+	require.Equal(t, time.Duration(0), cumHist{}.quantile(0.5))
 }

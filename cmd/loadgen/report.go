@@ -13,7 +13,7 @@ import (
 func (r *result) print(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "publishers → subscribers\t%d → %d (each publisher: Opus 50 packets/s, VP8 30 packets/s)\n", r.Publishers, r.Subscribers)
-	fmt.Fprintf(tw, "subscribers receiving\t%d of %d, %s after the first sign-in; %d rejoined after a failed connection\n",
+	fmt.Fprintf(tw, "subscribers receiving\t%d of %d, %s after the first sign-in; %d joins tried again after a failure\n",
 		r.Receiving, r.Subscribers, r.Connect.Round(100*time.Millisecond), r.Rejoins)
 	fmt.Fprintf(tw, "measured for\t%s\n", r.Window.Round(time.Millisecond))
 	fmt.Fprintf(tw, "forwarded packets/s (gateway)\t%.0f\n", r.ForwardedPerSecond())
@@ -25,6 +25,8 @@ func (r *result) print(w io.Writer) {
 	fmt.Fprintf(tw, "RTP sequence gaps\t%d (missing between the first and last packet each subscriber received)\n", r.SeqGaps)
 	fmt.Fprintf(tw, "one-way latency, publisher → gateway → subscriber\tp50 %s, p99 %s, max %s (%d samples, 10 µs buckets)\n",
 		r.P50, r.P99, r.Max.Round(10*time.Microsecond), r.Samples)
+	fmt.Fprintf(tw, "goroutine scheduling delay\tgateway p50 %s, p99 %s; load generator p50 %s, p99 %s\n",
+		r.GatewaySchedP50, r.GatewaySchedP99, r.LoadgenSchedP50, r.LoadgenSchedP99)
 	fmt.Fprintf(tw, "load average\t%s\n", r.Load)
 	tw.Flush()
 }

@@ -63,7 +63,7 @@ func (c config) validate() error {
 type result struct {
 	Publishers, Subscribers int
 	Receiving               int           // subscribers receiving every publisher track when the window opened
-	Rejoins                 int           // subscribers that left and joined again because their media did not start
+	Rejoins                 int           // joins tried again: the room did not open, or media did not start
 	Connect                 time.Duration // sign-in to every subscriber receiving
 	Window                  time.Duration
 	Sent                    uint64 // packets sent by all publishers in the window
@@ -76,9 +76,13 @@ type result struct {
 	Forwarded               float64 // chaperone_forwarded_packets_total, over the window
 	GatewayCPU              float64 // process_cpu_seconds_total of the gateway, over the window
 	LoadgenCPU              time.Duration
-	P50, P99, Max           time.Duration
-	Samples                 uint64
-	Load                    string // /proc/loadavg at the end
+	// Scheduling delay (runnable goroutines waiting for a CPU) over the
+	// window, in the gateway (0 if its /metrics lacks it) and here.
+	GatewaySchedP50, GatewaySchedP99 time.Duration
+	LoadgenSchedP50, LoadgenSchedP99 time.Duration
+	P50, P99, Max                    time.Duration
+	Samples                          uint64
+	Load                             string // /proc/loadavg at the end
 }
 
 // Loss is the fraction of expected packets not received.
@@ -270,7 +274,7 @@ func run(ctx context.Context, cfg config) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
-	cpu0 := selfCPU()
+	cpu0, sched0 := selfCPU(), selfSched()
 	t0 := time.Now()
 	for i := range g.windows {
 		g.windows[i].start.Store(g.sent[i].Load())
@@ -282,6 +286,8 @@ func run(ctx context.Context, cfg config) (*result, error) {
 	}
 	res.Window = time.Since(t0)
 	res.LoadgenCPU = selfCPU() - cpu0
+	selfSch := selfSched().sub(sched0)
+	res.LoadgenSchedP50, res.LoadgenSchedP99 = selfSch.quantile(0.5), selfSch.quantile(0.99)
 	m1, err := scrape(ctx, cfg.URL)
 	if err != nil {
 		return nil, err
@@ -291,6 +297,8 @@ func run(ctx context.Context, cfg config) (*result, error) {
 	}
 	res.Forwarded = m1.forwarded - m0.forwarded
 	res.GatewayCPU = m1.cpu - m0.cpu
+	gwSch := m1.sched.sub(m0.sched)
+	res.GatewaySchedP50, res.GatewaySchedP99 = gwSch.quantile(0.5), gwSch.quantile(0.99)
 	_ = sleep(ctx, cfg.grace) // late packets and retransmissions of packets sent in the window
 
 	for i := range g.windows {
@@ -412,9 +420,10 @@ func connectSubscribers(ctx context.Context, g *gen, sessionID string, host *mem
 
 // connect signs subscriber i in, joins the room, waits for admission and
 // for media. release frees its sign-in slot once it waits in the lobby. A
-// subscriber that gets no media within cfg.mediaTimeout of admission (its
-// connection failed, which happens on an overloaded machine) leaves and
-// joins again, as the room page tells a pupil to; at most twice.
+// subscriber that cannot open the room, or gets no media within
+// cfg.mediaTimeout of admission (its connection failed, which happens on an
+// overloaded machine), joins again, as the room page tells a pupil to; at
+// most twice.
 func (s *subscriber) connect(ctx context.Context, i int, sessionID string, admit chan<- string, keep func(*member), release func()) error {
 	released := false
 	defer func() {
@@ -430,7 +439,13 @@ func (s *subscriber) connect(ctx context.Context, i int, sessionID string, admit
 	for attempt := 0; ; attempt++ {
 		m, err := joinRoom(ctx, a, sessionID, sfutest.Options{OnRTP: s.onRTP, DropRTP: cfg.DropRTP, NoNACK: cfg.NoNACK}, cfg.Logf)
 		if err != nil {
-			return err
+			if attempt == 2 || ctx.Err() != nil {
+				return err
+			}
+			cfg.Logf("subscriber %d (%s): %v; trying again", i+1, a.Name, err)
+			s.rejoins.Add(1)
+			time.Sleep(time.Second)
+			continue
 		}
 		s.m = m
 		keep(m)
@@ -480,8 +495,11 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// gatewayMetrics are the two counters the report needs from /metrics.
-type gatewayMetrics struct{ forwarded, cpu float64 }
+// gatewayMetrics are what the report needs from /metrics.
+type gatewayMetrics struct {
+	forwarded, cpu float64
+	sched          cumHist // go_sched_latencies_seconds (empty if the gateway does not export it)
+}
 
 func scrape(ctx context.Context, base string) (gatewayMetrics, error) {
 	var gm gatewayMetrics
@@ -509,6 +527,7 @@ func scrape(ctx context.Context, base string) (gatewayMetrics, error) {
 			gm.cpu, haveC = v, true
 		}
 	}
+	gm.sched = parsePromHist(string(body), "go_sched_latencies_seconds")
 	if !haveF || !haveC {
 		return gm, errors.New("the gateway's /metrics lacks chaperone_forwarded_packets_total or process_cpu_seconds_total")
 	}
