@@ -2,7 +2,6 @@ package testkit
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -215,16 +214,6 @@ func Login(t testing.TB, c *http.Client, gatewayURL, username, password, otp str
 		t.Fatalf("sign in as %s: %v: %s", username, err, body)
 	}
 	return status, body
-}
-
-func readBody(t testing.TB, resp *http.Response) string {
-	t.Helper()
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("read body: %v", err)
-	}
-	return string(b)
 }
 
 // CSRFToken extracts the CSRF token from a page's sign-out form.
