@@ -70,12 +70,15 @@ type result struct {
 	Expected                uint64 // Sent × Subscribers
 	Received                uint64 // distinct packets received of those
 	Lost                    uint64 // Expected − Received
-	Duplicates              uint64
-	SeqGaps                 uint64  // packets missing between the first and last received, by RTP sequence number
-	WorstLoss               float64 // the worst subscriber's loss, 0 to 1
-	Forwarded               float64 // chaperone_forwarded_packets_total, over the window
-	GatewayCPU              float64 // process_cpu_seconds_total of the gateway, over the window
-	LoadgenCPU              time.Duration
+	// Of those, video (the SFU answers NACKs for video; Opus is not resent).
+	VideoExpected, VideoReceived uint64
+	Duplicates                   uint64
+	SeqGaps                      uint64  // packets missing between the first and last received, by RTP sequence number
+	WorstLoss                    float64 // the worst subscriber's loss, 0 to 1
+	Forwarded                    float64 // chaperone_forwarded_packets_total, over the window
+	Retransmits                  float64 // chaperone_nack_retransmits_total, over the window
+	GatewayCPU                   float64 // process_cpu_seconds_total of the gateway, over the window
+	LoadgenCPU                   time.Duration
 	// Scheduling delay (runnable goroutines waiting for a CPU) over the
 	// window, in the gateway (0 if its /metrics lacks it) and here.
 	GatewaySchedP50, GatewaySchedP99 time.Duration
@@ -91,6 +94,14 @@ func (r *result) Loss() float64 {
 		return 0
 	}
 	return float64(r.Lost) / float64(r.Expected)
+}
+
+// VideoLoss is the fraction of expected video packets not received.
+func (r *result) VideoLoss() float64 {
+	if r.VideoExpected == 0 {
+		return 0
+	}
+	return 1 - float64(r.VideoReceived)/float64(r.VideoExpected)
 }
 
 // ForwardedPerSecond is the gateway's forwarding rate over the window.
@@ -297,19 +308,29 @@ func run(ctx context.Context, cfg config) (*result, error) {
 	}
 	res.Forwarded = m1.forwarded - m0.forwarded
 	res.GatewayCPU = m1.cpu - m0.cpu
+	res.Retransmits = m1.retransmits - m0.retransmits
 	gwSch := m1.sched.sub(m0.sched)
 	res.GatewaySchedP50, res.GatewaySchedP99 = gwSch.quantile(0.5), gwSch.quantile(0.99)
 	_ = sleep(ctx, cfg.grace) // late packets and retransmissions of packets sent in the window
 
+	var videoSent uint64
 	for i := range g.windows {
-		res.Sent += uint64(g.windows[i].end.Load() - g.windows[i].start.Load())
+		n := uint64(g.windows[i].end.Load() - g.windows[i].start.Load())
+		res.Sent += n
+		if i%2 == 1 {
+			videoSent += n
+		}
 	}
 	res.Expected = res.Sent * uint64(len(subs))
+	res.VideoExpected = videoSent * uint64(len(subs))
 	for _, s := range subs {
 		var got uint64
-		for _, t := range s.tracks {
+		for i, t := range s.tracks {
 			u, d, gaps := t.result()
 			got += u
+			if i%2 == 1 {
+				res.VideoReceived += u
+			}
 			res.Duplicates += d
 			res.SeqGaps += gaps
 		}
@@ -497,8 +518,8 @@ func sleep(ctx context.Context, d time.Duration) error {
 
 // gatewayMetrics are what the report needs from /metrics.
 type gatewayMetrics struct {
-	forwarded, cpu float64
-	sched          cumHist // go_sched_latencies_seconds (empty if the gateway does not export it)
+	forwarded, cpu, retransmits float64
+	sched                       cumHist // go_sched_latencies_seconds (empty if the gateway does not export it)
 }
 
 func scrape(ctx context.Context, base string) (gatewayMetrics, error) {
@@ -525,6 +546,8 @@ func scrape(ctx context.Context, base string) (gatewayMetrics, error) {
 			gm.forwarded, haveF = v, true
 		case "process_cpu_seconds_total":
 			gm.cpu, haveC = v, true
+		case "chaperone_nack_retransmits_total":
+			gm.retransmits = v
 		}
 	}
 	gm.sched = parsePromHist(string(body), "go_sched_latencies_seconds")
