@@ -5,7 +5,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 )
@@ -31,15 +30,6 @@ func (r *result) print(w io.Writer) {
 		r.GatewaySchedP50, r.GatewaySchedP99, r.LoadgenSchedP50, r.LoadgenSchedP99)
 	fmt.Fprintf(tw, "load average\t%s\n", r.Load)
 	tw.Flush()
-}
-
-// selfCPU is the load generator's own user+system CPU time.
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func loadAverage() string {
