@@ -171,8 +171,8 @@ func (g *gen) frameFunc(p int) func(kind, id string, frame []byte) []byte {
 }
 
 // run sets up a live session, connects the publishers and subscribers,
-// measures for cfg.Duration and returns the figures. On an error after the
-// measurement it returns the result too.
+// measures for cfg.Duration and returns the figures. At the end the host
+// ends the session and everyone hangs up.
 func run(ctx context.Context, cfg config) (*result, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
