@@ -4,7 +4,7 @@ BIN      := bin
 PKGS     := ./...
 export CGO_ENABLED ?= 0
 
-.PHONY: run build test test-short bench lint fmt e2e fuzz clean tools
+.PHONY: run build test test-short bench lint fmt e2e fuzz clean tools loadgen
 
 VERSITYGW_VERSION := v1.8.0
 
@@ -32,6 +32,12 @@ e2e: $(BIN)/versitygw
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+## loadgen: 1 publisher → 200 subscribers for 30 s against a fresh `chaperone dev` (BENCHMARKS.md);
+## other runs: make loadgen LOADGEN_FLAGS="-publishers 2 -subscribers 50 -duration 10s"
+loadgen: build $(BIN)/versitygw
+	$(GO) build -o $(BIN)/loadgen ./cmd/loadgen
+	./scripts/loadgen.sh $(LOADGEN_FLAGS)
 
 ## fuzz: a short run of each fuzz target
 fuzz:

@@ -242,6 +242,7 @@ type TrackStats struct {
 	Publisher, Kind, TrackID string
 	PacketsIn, BytesIn       uint64
 	Retransmits              uint64
+	KeyframeRequests         uint64 // PLIs sent to the publisher
 }
 
 // EdgeStats counts the packets of one kind actually written from publisher
@@ -263,7 +264,7 @@ func (r *Room) Stats() ([]TrackStats, []EdgeStats) {
 		ts = append(ts, TrackStats{
 			Publisher: t.pub.id, Kind: t.kind.String(), TrackID: t.id,
 			PacketsIn: t.packetsIn.Load(), BytesIn: t.bytesIn.Load(),
-			Retransmits: t.retransmits.Load(),
+			Retransmits: t.retransmits.Load(), KeyframeRequests: t.plis.Load(),
 		})
 	}
 	var es []EdgeStats

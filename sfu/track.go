@@ -39,6 +39,7 @@ type upTrack struct {
 	packetsIn, bytesIn atomic.Uint64
 	retransmits        atomic.Uint64
 	lastPLI            atomic.Int64 // unix nanoseconds
+	plis               atomic.Uint64
 
 	// Receiver-report state. seqs is written by the read loop only.
 	seqs       seqTracker
@@ -199,7 +200,9 @@ func (t *upTrack) requestKeyframe() {
 	if now-last < int64(pliInterval) || !t.lastPLI.CompareAndSwap(last, now) {
 		return
 	}
-	_ = t.pub.up.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: t.ssrc}})
+	if t.pub.up.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: t.ssrc}}) == nil {
+		t.plis.Add(1)
+	}
 }
 
 // addSub and removeSub replace the subscriber slice; call with room.mu held.

@@ -17,10 +17,25 @@ import (
 type metrics struct {
 	s *Server
 
-	mu                                                                         sync.Mutex
-	endedPackets, endedBytes, endedIn                                          uint64
-	endedHeldSeconds                                                           float64
-	roomsDesc, partDesc, fwdPkts, fwdBytes, inPkts, heldSecs, heldNow, recDesc *prometheus.Desc
+	mu    sync.Mutex
+	ended roomCounters // of the rooms that have ended
+
+	roomsDesc, partDesc, fwdPkts, fwdBytes, inPkts, nacks, plis, heldSecs, heldNow, recDesc *prometheus.Desc
+}
+
+// roomCounters are the counters a room adds to the totals.
+type roomCounters struct {
+	packets, bytes, in, retransmits, keyframeRequests uint64
+	heldSeconds                                       float64
+}
+
+func (c *roomCounters) add(o roomCounters) {
+	c.packets += o.packets
+	c.bytes += o.bytes
+	c.in += o.in
+	c.retransmits += o.retransmits
+	c.keyframeRequests += o.keyframeRequests
+	c.heldSeconds += o.heldSeconds
 }
 
 func newMetrics(s *Server) *metrics {
@@ -30,6 +45,8 @@ func newMetrics(s *Server) *metrics {
 		fwdPkts:   prometheus.NewDesc("chaperone_forwarded_packets_total", "RTP packets forwarded to subscribers.", nil, nil),
 		fwdBytes:  prometheus.NewDesc("chaperone_forwarded_bytes_total", "RTP bytes forwarded to subscribers.", nil, nil),
 		inPkts:    prometheus.NewDesc("chaperone_published_packets_total", "RTP packets received from publishers.", nil, nil),
+		nacks:     prometheus.NewDesc("chaperone_nack_retransmits_total", "RTP packets resent from the ring in answer to subscribers' NACKs.", nil, nil),
+		plis:      prometheus.NewDesc("chaperone_keyframe_requests_total", "PLIs sent to publishers (rate-limited per track).", nil, nil),
 		heldSecs:  prometheus.NewDesc("chaperone_gate_held_seconds_total", "Time pupils' media was held by the safeguarding rules, summed over rooms.", nil, nil),
 		heldNow:   prometheus.NewDesc("chaperone_rooms_media_held", "Live rooms whose pupils' media is held now.", nil, nil),
 		recDesc:   prometheus.NewDesc("chaperone_recordings_active", "Live rooms being recorded.", nil, nil),
@@ -37,33 +54,34 @@ func newMetrics(s *Server) *metrics {
 }
 
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.roomsDesc, m.partDesc, m.fwdPkts, m.fwdBytes, m.inPkts, m.heldSecs, m.heldNow, m.recDesc} {
+	for _, d := range []*prometheus.Desc{m.roomsDesc, m.partDesc, m.fwdPkts, m.fwdBytes, m.inPkts, m.nacks, m.plis, m.heldSecs, m.heldNow, m.recDesc} {
 		ch <- d
 	}
 }
 
-// roomTotals reads one room's counters.
-func roomTotals(lr *liveRoom) (pkts, bytes, in uint64, held float64, holding bool) {
+// roomTotals reads one room's counters and whether its media is held now.
+func roomTotals(lr *liveRoom) (roomCounters, bool) {
+	var c roomCounters
 	ts, es := lr.media.Stats()
 	for _, e := range es {
-		pkts += e.Packets
-		bytes += e.Bytes
+		c.packets += e.Packets
+		c.bytes += e.Bytes
+		c.retransmits += e.Retransmits
 	}
 	for _, t := range ts {
-		in += t.PacketsIn
+		c.in += t.PacketsIn
+		c.keyframeRequests += t.KeyframeRequests
 	}
 	d, now := lr.room.Held()
-	return pkts, bytes, in, d.Seconds(), now
+	c.heldSeconds = d.Seconds()
+	return c, now
 }
 
 // roomEnded adds an ending room's counters to the totals.
 func (m *metrics) roomEnded(lr *liveRoom) {
-	p, b, in, held, _ := roomTotals(lr)
+	c, _ := roomTotals(lr)
 	m.mu.Lock()
-	m.endedPackets += p
-	m.endedBytes += b
-	m.endedIn += in
-	m.endedHeldSeconds += held
+	m.ended.add(c)
 	m.mu.Unlock()
 }
 
@@ -75,13 +93,13 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	m.s.rooms.mu.Unlock()
 	m.mu.Lock()
-	pkts, bytes, in, held := m.endedPackets, m.endedBytes, m.endedIn, m.endedHeldSeconds
+	total := m.ended
 	m.mu.Unlock()
 	states := map[string]float64{"admitted": 0, "waiting": 0}
 	var holdingRooms, recording float64
 	for _, lr := range live {
-		p, b, i, h, holding := roomTotals(lr)
-		pkts, bytes, in, held = pkts+p, bytes+b, in+i, held+h
+		c, holding := roomTotals(lr)
+		total.add(c)
 		if holding {
 			holdingRooms++
 		}
@@ -99,18 +117,24 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	for st, n := range states {
 		ch <- prometheus.MustNewConstMetric(m.partDesc, prometheus.GaugeValue, n, st)
 	}
-	ch <- prometheus.MustNewConstMetric(m.fwdPkts, prometheus.CounterValue, float64(pkts))
-	ch <- prometheus.MustNewConstMetric(m.fwdBytes, prometheus.CounterValue, float64(bytes))
-	ch <- prometheus.MustNewConstMetric(m.inPkts, prometheus.CounterValue, float64(in))
-	ch <- prometheus.MustNewConstMetric(m.heldSecs, prometheus.CounterValue, held)
+	ch <- prometheus.MustNewConstMetric(m.fwdPkts, prometheus.CounterValue, float64(total.packets))
+	ch <- prometheus.MustNewConstMetric(m.fwdBytes, prometheus.CounterValue, float64(total.bytes))
+	ch <- prometheus.MustNewConstMetric(m.inPkts, prometheus.CounterValue, float64(total.in))
+	ch <- prometheus.MustNewConstMetric(m.nacks, prometheus.CounterValue, float64(total.retransmits))
+	ch <- prometheus.MustNewConstMetric(m.plis, prometheus.CounterValue, float64(total.keyframeRequests))
+	ch <- prometheus.MustNewConstMetric(m.heldSecs, prometheus.CounterValue, total.heldSeconds)
 	ch <- prometheus.MustNewConstMetric(m.heldNow, prometheus.GaugeValue, holdingRooms)
 	ch <- prometheus.MustNewConstMetric(m.recDesc, prometheus.GaugeValue, recording)
 }
 
 // metricsHandler serves /metrics: the gateway's own metrics and the Go
-// runtime's, from a registry of this server's (not the global one).
+// runtime's, from a registry of this server's (not the global one). The
+// runtime's include go_sched_latencies_seconds, how long goroutines waited
+// to run: on a busy machine that is where media latency goes (the load
+// generator reports it).
 func (s *Server) metricsHandler() http.Handler {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(s.metrics, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(s.metrics, collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(collectors.MetricsScheduler)),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }

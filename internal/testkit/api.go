@@ -1,11 +1,12 @@
 package testkit
 
 import (
-	"bytes"
+	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"testing"
+
+	"github.com/chaperone-edu/chaperone/internal/signin"
 )
 
 // APIClient is a signed-in person calling the gateway's JSON API.
@@ -62,39 +63,9 @@ func (a *APIClient) Call(method, path string, body any) (int, map[string]any) {
 // the status and body.
 func (a *APIClient) Raw(method, path string, body any, csrf string) (int, []byte) {
 	a.T.Helper()
-	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case []byte:
-		rd = bytes.NewReader(b)
-	case string:
-		rd = bytes.NewReader([]byte(b))
-	default:
-		j, err := json.Marshal(b)
-		if err != nil {
-			a.T.Fatalf("encode body: %v", err)
-		}
-		rd = bytes.NewReader(j)
-	}
-	req, err := http.NewRequest(method, a.Base+path, rd)
+	status, raw, err := signin.Do(context.Background(), a.HTTP, a.Base, method, path, body, csrf)
 	if err != nil {
-		a.T.Fatalf("request: %v", err)
+		a.T.Fatalf("%v", err)
 	}
-	req.Header.Set("Accept", "application/json")
-	if rd != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if csrf != "" {
-		req.Header.Set("X-CSRF-Token", csrf)
-	}
-	resp, err := a.HTTP.Do(req)
-	if err != nil {
-		a.T.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		a.T.Fatalf("read reply: %v", err)
-	}
-	return resp.StatusCode, raw
+	return status, raw
 }

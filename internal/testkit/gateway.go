@@ -2,12 +2,10 @@ package testkit
 
 import (
 	"context"
-	"html"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -17,6 +15,7 @@ import (
 
 	"github.com/chaperone-edu/chaperone/auth"
 	"github.com/chaperone-edu/chaperone/auth/demoidp"
+	"github.com/chaperone-edu/chaperone/internal/signin"
 	"github.com/chaperone-edu/chaperone/lobby"
 	"github.com/chaperone-edu/chaperone/notify"
 	"github.com/chaperone-edu/chaperone/recording"
@@ -254,11 +253,6 @@ func StartGateway(t testing.TB, o GatewayOptions) *Gateway {
 	return gw
 }
 
-var (
-	hiddenID   = regexp.MustCompile(`name="id" value="([^"]*)"`)
-	formAction = regexp.MustCompile(`<form method="post" action="([^"]*)"`)
-)
-
 // Login signs in through the gateway and the demo IdP's login form with a
 // real HTTP client, following every redirect, and returns the final
 // response's status and body.
@@ -271,36 +265,11 @@ func Login(t testing.TB, c *http.Client, gatewayURL, username, password, otp str
 // the IdP's login form (e.g. a sign-in asked for by a page).
 func LoginAt(t testing.TB, c *http.Client, startURL, username, password, otp string) (int, string) {
 	t.Helper()
-	resp, err := c.Get(startURL)
+	status, body, err := signin.SubmitAt(context.Background(), c, startURL, username, password, otp)
 	if err != nil {
-		t.Fatalf("start sign-in: %v", err)
+		t.Fatalf("sign in as %s: %v: %s", username, err, body)
 	}
-	body := readBody(t, resp)
-	id := hiddenID.FindStringSubmatch(body)
-	action := formAction.FindStringSubmatch(body)
-	if id == nil || action == nil {
-		t.Fatalf("no login form at %s (status %d): %s", resp.Request.URL, resp.StatusCode, body)
-	}
-	target, err := resp.Request.URL.Parse(html.UnescapeString(action[1]))
-	if err != nil {
-		t.Fatalf("form action: %v", err)
-	}
-	form := url.Values{"id": {html.UnescapeString(id[1])}, "username": {username}, "password": {password}, "otp": {otp}}
-	resp, err = c.PostForm(target.String(), form)
-	if err != nil {
-		t.Fatalf("submit login form: %v", err)
-	}
-	return resp.StatusCode, readBody(t, resp)
-}
-
-func readBody(t testing.TB, resp *http.Response) string {
-	t.Helper()
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("read body: %v", err)
-	}
-	return string(b)
+	return status, body
 }
 
 // CSRFToken extracts the CSRF token from a page's sign-out form.

@@ -3,9 +3,9 @@ package testkit
 import (
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"testing"
-	"time"
+
+	"github.com/chaperone-edu/chaperone/internal/signin"
 )
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago: it
@@ -30,15 +30,7 @@ func FreePort(t testing.TB) int {
 // connections are closed at t.Cleanup.
 func CookieClient(t testing.TB) *http.Client {
 	t.Helper()
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		t.Fatalf("testkit: cookie jar: %v", err)
-	}
-	c := &http.Client{
-		Jar:       jar,
-		Timeout:   15 * time.Second,
-		Transport: http.DefaultTransport.(*http.Transport).Clone(),
-	}
+	c := signin.NewHTTPClient()
 	t.Cleanup(c.CloseIdleConnections)
 	return c
 }

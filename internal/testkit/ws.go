@@ -1,9 +1,9 @@
 package testkit
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/chaperone-edu/chaperone/internal/signin"
 	"github.com/chaperone-edu/chaperone/sfu/sfutest"
 )
 
@@ -31,13 +32,7 @@ type RoomConn struct {
 // HTTP response on a refused upgrade.
 func DialRoom(t testing.TB, a *APIClient, sessionID, origin string) (*RoomConn, *http.Response, error) {
 	t.Helper()
-	u, _ := url.Parse(a.Base)
-	if origin == "" {
-		origin = a.Base
-	}
-	h := http.Header{"Origin": {origin}}
-	d := websocket.Dialer{Jar: a.HTTP.Jar, HandshakeTimeout: 10 * time.Second}
-	ws, resp, err := d.Dial("ws://"+u.Host+"/ws/rooms/"+sessionID, h)
+	ws, resp, err := signin.DialRoom(context.Background(), a.HTTP, a.Base, sessionID, origin)
 	if err != nil {
 		return nil, resp, err
 	}

@@ -51,6 +51,16 @@ type Options struct {
 	// NoNACK turns off the NACKs the client sends for packets it missed
 	// (benchmarks that overrun the client on purpose).
 	NoNACK bool
+	// Frame, when set, is called before each synthetic frame is sent, with
+	// the track's kind ("audio" or "video"), its ID and the frame (a copy
+	// owned by that track, reused for every frame). It returns the frame to
+	// send: the one given, written into, or a buffer of its own. The load
+	// generator writes a send time into it.
+	Frame func(kind, id string, frame []byte) []byte
+	// OnRTP, when set, is called from a track's read goroutine for each RTP
+	// packet received on the down connection, with the track's kind and the
+	// decrypted packet (valid only during the call).
+	OnRTP func(kind string, pkt []byte)
 }
 
 // Counts is what a client has received on some tracks.
@@ -365,6 +375,10 @@ func (c *Client) addTrack(kind, id string) error {
 	}
 	p := &published{sender: tr.Sender(), stop: make(chan struct{})}
 	c.published[id] = p
+	stamp := c.opts.Frame
+	if stamp != nil {
+		frame = slices.Clone(frame)
+	}
 	c.wg.Add(2)
 	go func() {
 		defer c.wg.Done()
@@ -377,7 +391,11 @@ func (c *Client) addTrack(kind, id string) error {
 			case <-p.stop:
 				return
 			case <-t.C:
-				_ = track.WriteSample(media.Sample{Data: frame, Duration: every})
+				data := frame
+				if stamp != nil {
+					data = stamp(kind, id, frame)
+				}
+				_ = track.WriteSample(media.Sample{Data: data, Duration: every})
 			}
 		}
 	}()
@@ -426,6 +444,9 @@ func (c *Client) onTrack(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		rt.Packets++
 		rt.Bytes += uint64(n)
 		c.mu.Unlock()
+		if c.opts.OnRTP != nil {
+			c.opts.OnRTP(rt.Kind, buf[:n])
+		}
 	}
 }
 
