@@ -243,8 +243,13 @@ func (s *Server) pageRecording(w http.ResponseWriter, r *http.Request) {
 				Bytes: byteSize(o.Size), Retain: o.RetainUntil.In(loc).Format("2 Jan 2006")})
 		}
 	}
+	lines, err := s.sessionTranscript(ctx, ss.ID)
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
 	var chat []chatView
-	for _, l := range chatTranscript(rows) {
+	for _, l := range lines {
 		v := chatView{chatLine: l, When: l.Time.In(loc).Format("15:04:05")}
 		if l.Deleted {
 			v.DeletedWhen = l.DeletedAt.In(loc).Format("15:04:05")

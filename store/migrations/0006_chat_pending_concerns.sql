@@ -21,3 +21,16 @@ CREATE INDEX chat_messages_session ON chat_messages (session_id, seq);
 
 ALTER TABLE concerns ADD COLUMN state TEXT NOT NULL DEFAULT 'filed';
 ALTER TABLE concerns ADD COLUMN pupils TEXT NOT NULL DEFAULT '[]'; -- JSON list of the subjects ticked
+
+-- Chat written before this migration is copied from the audit log, so the
+-- DSL still sees it (the old audit rows keep their text: the log is
+-- hash-chained and cannot be rewritten).
+INSERT INTO chat_messages (session_id, msg_id, time, sender_sub, sender_name, role, text, deleted_at, deleted_by)
+SELECT session_id, target, time, actor_sub, actor_name, COALESCE(json_extract(detail, '$.role'), ''),
+       COALESCE(json_extract(detail, '$.text'), ''), NULL, ''
+FROM audit WHERE action = 'chat.message' AND json_extract(detail, '$.text') IS NOT NULL ORDER BY seq;
+UPDATE chat_messages SET
+    deleted_at = (SELECT a.time FROM audit a WHERE a.action = 'chat.deleted' AND a.session_id = chat_messages.session_id
+                  AND a.target = chat_messages.msg_id AND a.time >= chat_messages.time ORDER BY a.seq LIMIT 1),
+    deleted_by = COALESCE((SELECT a.actor_name FROM audit a WHERE a.action = 'chat.deleted' AND a.session_id = chat_messages.session_id
+                  AND a.target = chat_messages.msg_id AND a.time >= chat_messages.time ORDER BY a.seq LIMIT 1), '');
