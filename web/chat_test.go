@@ -1,9 +1,9 @@
 package web_test
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"context"
 	"strings"
 	"testing"
 
