@@ -158,6 +158,7 @@ func TestConcernRouting(t *testing.T) {
 	// A concern about a ticked Year 9 pupil while mail cannot be delivered:
 	// it goes to the Year 9 lead, and the page says the e-mails were not sent.
 	smtpSrv.FailNextRcpt(100)
+	clock.Advance(time.Minute) // concerns list newest first
 	done = postConcernForm(t, sc, "teacher", id, url.Values{"pupil": {olivers[1]}, "details": {"Oliver was upset by a message."}})
 	require.Contains(t, done, "and the year lead of each pupil you ticked")
 	cs, err = gw.Store.ListConcerns(context.Background(), id)
