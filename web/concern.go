@@ -113,10 +113,10 @@ func (s *Server) postConcern(w http.ResponseWriter, r *http.Request) {
 	about := strings.TrimSpace(r.PostFormValue("about"))
 	details := strings.TrimSpace(r.PostFormValue("details"))
 	joined := s.sessionPupils(r.Context(), ss.ID)
-	ticked, err := tickedPupils(joined, r.PostForm["pupil"])
+	ticked, bad := tickedPupils(joined, r.PostForm["pupil"])
 	switch {
-	case err != nil:
-		s.renderConcernForm(w, r, http.StatusBadRequest, ss, about, details, err.Error())
+	case bad != nil:
+		s.renderConcernForm(w, r, http.StatusBadRequest, ss, about, details, bad.Message)
 		return
 	case details == "":
 		s.renderConcernForm(w, r, http.StatusBadRequest, ss, about, details, "Say what happened: the safeguarding lead needs it to act.")
@@ -142,6 +142,7 @@ func (s *Server) postConcern(w http.ResponseWriter, r *http.Request) {
 		Created: s.now(), Recorded: s.sessionRecorded(r.Context(), ss.ID), HeldObjects: held, State: store.ConcernFiled, Pupils: subs}
 	// The concern this person raised in the room (the DSL already knows of
 	// it) is completed, not raised a second time.
+	var err error
 	if pending, ok := s.pendingConcern(r.Context(), ss.ID, who.Subject); ok {
 		c.ID, c.Created = pending.ID, pending.Created
 		err = s.store.CompleteConcern(r.Context(), c)
@@ -172,12 +173,12 @@ func (s *Server) postConcern(w http.ResponseWriter, r *http.Request) {
 }
 
 // errNotJoined refuses a ticked pupil who did not join the session.
-var errNotJoined = errors.New("One of the pupils ticked did not join this session. Tick only pupils from the list.")
+var errNotJoined = &lobby.Error{Kind: lobby.Invalid, Field: "pupil", Message: "One of the pupils ticked did not join this session. Tick only pupils from the list."}
 
 // tickedPupils are the pupils ticked on the concern form, each of whom must
 // have joined the session. Only they are routed to their year lead: names
 // in the free text are never matched.
-func tickedPupils(joined []pupilRef, ticked []string) ([]pupilRef, error) {
+func tickedPupils(joined []pupilRef, ticked []string) ([]pupilRef, *lobby.Error) {
 	var out []pupilRef
 	for _, sub := range ticked {
 		i := slices.IndexFunc(joined, func(p pupilRef) bool { return p.Sub == sub })
