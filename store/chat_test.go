@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"path/filepath"
 	"testing"
 	"time"
@@ -17,19 +16,7 @@ func TestMigrationCopiesOldChat(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "chaperone.db")
-	ms, err := migrations()
-	require.NoError(t, err)
-	require.NoError(t, createFile(path))
-	db, err := sql.Open("sqlite", path+"?"+connParams)
-	require.NoError(t, err)
-	_, err = db.ExecContext(ctx, `CREATE TABLE schema_migrations (
-		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`)
-	require.NoError(t, err)
-	for _, m := range ms {
-		if m.version < 6 {
-			require.NoError(t, applyMigration(ctx, db, m))
-		}
-	}
+	db := oldDatabase(t, path, 5)
 	row := func(seq int, at time.Time, action, target, detail string) {
 		_, err := db.ExecContext(ctx, `INSERT INTO audit (seq, time, actor_sub, actor_name, action, target, session_id, detail, remote_ip, prev_hash, hash)
 			VALUES ($1, $2, 'sub-a', 'Amelia Jones', $3, $4, 's1', $5, '', '', '')`, seq, mustEncodeTime(at), action, target, detail)
