@@ -1,11 +1,17 @@
 package lobby
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/chaperone-edu/chaperone/store"
 )
 
 // Chat limits.
@@ -52,14 +58,30 @@ func (r *Room) chat(by, text string) error {
 		r.chatSent[p.ID] = append(recent, now)
 	}
 	m := ChatMsg{Type: "chat", ID: "m" + strconv.Itoa(len(r.chatLog)+1), From: Person{ID: p.ID, Name: p.Name, Role: string(p.Role)}, Text: text, Time: now}
+	// The text is stored before anyone sees it: a message that cannot be
+	// kept for the DSL is not sent.
+	if r.cfg.Chat != nil {
+		if err := r.cfg.Chat.AddChatMessage(context.Background(), store.ChatMessage{SessionID: r.cfg.Session.ID, ID: m.ID, Time: now,
+			SenderSub: p.Subject, SenderName: p.Name, Role: string(p.Role), Text: text}); err != nil {
+			r.log.Error("chat message not stored", slog.String("message", m.ID), slog.Any("err", err))
+			return &Error{Kind: Conflict, Message: "Your message could not be sent just now; try again."}
+		}
+	}
 	r.chatLog = append(r.chatLog, m)
-	r.audit(p.Subject, p.Name, "chat.message", m.ID, map[string]any{"text": text, "role": string(p.Role)}, "")
+	r.audit(p.Subject, p.Name, "chat.message", m.ID, map[string]any{"role": string(p.Role), "sha256": textHash(text)}, "")
 	for id, c := range r.clients {
 		if q := r.find(id); q != nil && q.State == Admitted {
 			c.Send(m)
 		}
 	}
 	return nil
+}
+
+// textHash is the hex SHA-256 of a chat message's text: the audit log keeps
+// it so the record proves what was said without holding the words.
+func textHash(text string) string {
+	sum := sha256.Sum256([]byte(text))
+	return hex.EncodeToString(sum[:])
 }
 
 // visibleChat is the chat so far without deleted messages.

@@ -34,6 +34,14 @@ type Audit interface {
 	AppendAudit(ctx context.Context, e store.AuditEntry) (store.AuditRecord, error)
 }
 
+// ChatStore keeps a session's chat text (package store implements it). The
+// audit log gets only each message's ID, sender and SHA-256, so the text
+// can be deleted when its retention has passed.
+type ChatStore interface {
+	AddChatMessage(ctx context.Context, m store.ChatMessage) error
+	DeleteChatMessage(ctx context.Context, sessionID, id, by string, at time.Time) error
+}
+
 // Errors a Join can return.
 var (
 	ErrRemoved = &Error{Kind: Forbidden, Message: "A member of staff removed you from this session, so you cannot rejoin it."}
@@ -47,9 +55,11 @@ type RoomConfig struct {
 	Policy  Policy
 	Gate    Gate
 	Audit   Audit
-	Now     func() time.Time
-	Grace   time.Duration       // after the last staff member leaves, end after this (0 = 5 min)
-	OnEnd   func(reason string) // called once, from the Room's goroutine, when the session ends
+	// Chat stores the chat's text; nil keeps it in the room only (tests).
+	Chat  ChatStore
+	Now   func() time.Time
+	Grace time.Duration       // after the last staff member leaves, end after this (0 = 5 min)
+	OnEnd func(reason string) // called once, from the Room's goroutine, when the session ends
 	// StartRecording is called (on the Room's goroutine; it must not block)
 	// when the rules need recording and none is running. The recorder
 	// reports back through SetRecording. Nil means no recorder: recording
@@ -307,8 +317,14 @@ func (r *Room) command(by string, cmd Command) error {
 	case "chat_delete":
 		for i := range r.chatLog {
 			if m := &r.chatLog[i]; m.ID == cmd.Target && !m.Deleted {
+				if r.cfg.Chat != nil {
+					if err := r.cfg.Chat.DeleteChatMessage(context.Background(), r.cfg.Session.ID, m.ID, actor.Name, r.cfg.Now()); err != nil {
+						r.log.Error("chat deletion not stored", slog.String("message", m.ID), slog.Any("err", err))
+						return &Error{Kind: Conflict, Message: "The message could not be deleted just now; try again."}
+					}
+				}
 				m.Deleted = true
-				r.audit(actor.Subject, actor.Name, "chat.deleted", m.ID, map[string]any{"whom": m.From.Name, "text": m.Text}, "")
+				r.audit(actor.Subject, actor.Name, "chat.deleted", m.ID, map[string]any{"whom": m.From.Name, "sha256": textHash(m.Text)}, "")
 				for id, c := range r.clients {
 					if p := r.find(id); p != nil && p.State == Admitted {
 						c.Send(ChatDeletedMsg{Type: "chat_deleted", ID: m.ID})

@@ -29,6 +29,10 @@ const (
 // ErrQueueFull means the mailer's queue is full; the message was not taken.
 var ErrQueueFull = errors.New("notify: e-mail queue is full")
 
+// ErrClosed is reported (final) for a message still waiting to be sent
+// when the mailer is closed, and returned by Send after Close.
+var ErrClosed = errors.New("notify: mailer closed before the e-mail could be sent")
+
 // SMTPConfig says how to reach the school's mail server.
 type SMTPConfig struct {
 	Host     string
@@ -59,11 +63,25 @@ func (c SMTPConfig) Validate() error {
 		return fmt.Errorf("notify: SMTP TLS mode %q is not none, starttls or tls", c.TLS)
 	case (c.Username == "") != (c.Password == ""):
 		return errors.New("notify: set both the SMTP username and password, or neither")
+	case c.Username != "" && c.TLS == TLSNone && !isLocalhost(c.Host):
+		// net/smtp refuses PLAIN authentication without TLS except to
+		// localhost: every e-mail would fail.
+		return fmt.Errorf("notify: SMTP authentication needs TLS (starttls or tls) unless the server is on localhost; %q with TLS none would send the password in clear, and is refused", c.Host)
 	}
 	if a, err := mail.ParseAddress(c.From); err != nil || a.Address != c.From {
 		return fmt.Errorf("notify: SMTP from %q is not a bare e-mail address", c.From)
 	}
 	return nil
+}
+
+// isLocalhost reports whether host is this machine (where net/smtp allows
+// PLAIN authentication without TLS).
+func isLocalhost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Message is one plain-text e-mail to one recipient.
@@ -96,7 +114,7 @@ type Mailer struct {
 	wg     sync.WaitGroup
 
 	mu     sync.Mutex
-	timers map[*time.Timer]struct{} // pending retries
+	timers map[*time.Timer]job // pending retries
 }
 
 // NewMailer checks cfg and starts the mailer's worker.
@@ -117,7 +135,7 @@ func NewMailer(cfg SMTPConfig, log *slog.Logger) (*Mailer, error) {
 		cfg.QueueLen = 256
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	m := &Mailer{cfg: cfg, log: log, queue: make(chan job, cfg.QueueLen), ctx: ctx, cancel: cancel, timers: map[*time.Timer]struct{}{}}
+	m := &Mailer{cfg: cfg, log: log, queue: make(chan job, cfg.QueueLen), ctx: ctx, cancel: cancel, timers: map[*time.Timer]job{}}
 	m.wg.Add(1)
 	go m.work()
 	return m, nil
@@ -135,9 +153,14 @@ func (m *Mailer) Send(msg Message, report Report) error {
 	if report == nil {
 		report = func(int, error, bool) {}
 	}
+	// Under mu, so a message is either queued before Close (and then sent
+	// or reported) or refused.
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.ctx.Err() != nil {
+		return ErrClosed
+	}
 	select {
-	case <-m.ctx.Done():
-		return errors.New("notify: mailer closed")
 	case m.queue <- job{msg: msg, report: report}:
 		return nil
 	default:
@@ -145,18 +168,40 @@ func (m *Mailer) Send(msg Message, report Report) error {
 	}
 }
 
-// Close stops the mailer: the attempt under way finishes, queued messages
-// and pending retries are dropped (and logged).
+// Close stops the mailer: the attempt under way finishes; queued messages
+// and pending retries are not sent, and their reports are told so (final,
+// ErrClosed). Close returns once every report has been called.
 func (m *Mailer) Close() {
-	m.cancel()
 	m.mu.Lock()
-	for t := range m.timers {
+	m.cancel()
+	var stopped []job
+	for t, j := range m.timers {
+		delete(m.timers, t)
 		if t.Stop() {
-			m.log.Warn("e-mail retry dropped at shutdown")
+			stopped = append(stopped, j)
 		}
 	}
 	m.mu.Unlock()
+	for _, j := range stopped { // reported outside mu: a report may call Send
+		m.log.Warn("e-mail retry dropped at shutdown", slog.String("to", j.msg.To))
+		j.report(j.attempt, ErrClosed, true)
+		m.wg.Done()
+	}
 	m.wg.Wait()
+	m.dropQueued() // a retry handed back while the worker was stopping
+}
+
+// dropQueued reports every queued message as not sent.
+func (m *Mailer) dropQueued() {
+	for {
+		select {
+		case j := <-m.queue:
+			m.log.Warn("e-mail not sent: shutting down", slog.String("to", j.msg.To))
+			j.report(j.attempt, ErrClosed, true)
+		default:
+			return
+		}
+	}
 }
 
 func (m *Mailer) work() {
@@ -164,14 +209,8 @@ func (m *Mailer) work() {
 	for {
 		select {
 		case <-m.ctx.Done():
-			for {
-				select {
-				case j := <-m.queue:
-					m.log.Warn("e-mail not sent: shutting down", slog.String("to", j.msg.To))
-				default:
-					return
-				}
-			}
+			m.dropQueued()
+			return
 		case j := <-m.queue:
 			m.attempt(j)
 		}
@@ -197,21 +236,34 @@ func (m *Mailer) attempt(j job) {
 	// The retry waits on a timer, not in the worker: one unreachable
 	// recipient does not hold up the others.
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if m.ctx.Err() != nil {
+		m.mu.Unlock()
+		j.report(j.attempt, ErrClosed, true)
 		return
 	}
+	defer m.mu.Unlock()
+	// The timer's callback counts as work in progress until it has handed
+	// the job back to the queue (or reported it dropped): Close waits for it.
+	m.wg.Add(1)
 	var t *time.Timer
 	t = time.AfterFunc(m.cfg.Retries[j.attempt-1], func() {
+		defer m.wg.Done()
 		m.mu.Lock()
 		delete(m.timers, t)
+		closed := m.ctx.Err() != nil
 		m.mu.Unlock()
+		if closed {
+			j.report(j.attempt, ErrClosed, true)
+			return
+		}
 		select {
 		case m.queue <- j:
 		case <-m.ctx.Done():
+			m.log.Warn("e-mail retry dropped at shutdown", slog.String("to", j.msg.To))
+			j.report(j.attempt, ErrClosed, true)
 		}
 	})
-	m.timers[t] = struct{}{}
+	m.timers[t] = j
 }
 
 // deliver makes one SMTP transaction for msg.

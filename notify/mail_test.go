@@ -102,6 +102,8 @@ func TestSMTPConfigValidate(t *testing.T) {
 		"from":          func(c *notify.SMTPConfig) { c.From = "Chaperone <c@x.example>" },
 		"user only":     func(c *notify.SMTPConfig) { c.Username = "u" },
 		"password only": func(c *notify.SMTPConfig) { c.Password = "p" },
+		// net/smtp refuses PLAIN auth without TLS except to localhost: every e-mail would fail.
+		"auth without TLS": func(c *notify.SMTPConfig) { c.TLS, c.Username, c.Password = notify.TLSNone, "u", "p" },
 	} {
 		c := ok
 		mod(&c)
@@ -110,6 +112,38 @@ func TestSMTPConfigValidate(t *testing.T) {
 		require.False(t, errors.Is(err, notify.ErrQueueFull))
 		require.True(t, strings.HasPrefix(err.Error(), "notify: "), name)
 	}
+	for _, host := range []string{"localhost", "127.0.0.1"} {
+		c := ok
+		c.Host, c.TLS, c.Username, c.Password = host, notify.TLSNone, "u", "p"
+		require.NoError(t, c.Validate(), "a relay on %s may take a password without TLS", host)
+	}
+}
+
+// TestMailerCloseReportsPending: Close tells the report of every message
+// still waiting for a retry that it will not be sent (final, ErrClosed),
+// before it returns; Send after Close is refused.
+func TestMailerCloseReportsPending(t *testing.T) {
+	t.Parallel()
+	dead := testkit.FreePort(t)
+	m, err := notify.NewMailer(notify.SMTPConfig{Host: "127.0.0.1", Port: dead, From: "chaperone@oakfield.example", TLS: notify.TLSNone,
+		Retries: []time.Duration{time.Hour}, Timeout: 2 * time.Second}, testkit.TestLogger(t))
+	require.NoError(t, err)
+	rep := &reports{got: map[string][]outcome{}}
+	to := []string{"h.murray@oakfield.example", "p.sharma@oakfield.example"}
+	for _, addr := range to {
+		require.NoError(t, m.Send(notify.Message{To: addr, Subject: "s", Body: "b"}, rep.reportTo(addr)))
+	}
+	require.Eventually(t, func() bool { return len(rep.of(to[0])) == 1 && len(rep.of(to[1])) == 1 }, 10*time.Second, 10*time.Millisecond,
+		"first attempts failed; retries wait an hour")
+	m.Close()
+	for _, addr := range to {
+		got := rep.of(addr)
+		require.Len(t, got, 2, "reported again by the time Close returns: %+v", got)
+		require.False(t, got[0].final)
+		require.True(t, got[1].final)
+		require.ErrorIs(t, got[1].err, notify.ErrClosed)
+	}
+	require.ErrorIs(t, m.Send(notify.Message{To: to[0], Subject: "s", Body: "b"}, nil), notify.ErrClosed)
 }
 
 // TestMailerTLS: implicit TLS and STARTTLS against servers with their own

@@ -3,6 +3,7 @@ package notify
 import (
 	"fmt"
 	"net/mail"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -48,6 +49,26 @@ func ParseYearLeads(s string) (YearLeads, error) {
 			return nil, fmt.Errorf("group %q is given twice", group)
 		}
 		out[group] = strings.ToLower(email)
+	}
+	return out, nil
+}
+
+// ParseEmails reads a comma-separated list of bare e-mail addresses (such
+// as dsl_emails), lower-cased, each once; "" is none.
+func ParseEmails(s string) ([]string, error) {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		email := strings.TrimSpace(part)
+		if email == "" {
+			continue
+		}
+		a, err := mail.ParseAddress(email)
+		if err != nil || a.Address != email || a.Name != "" {
+			return nil, fmt.Errorf("%q is not an e-mail address (give bare addresses separated by commas)", email)
+		}
+		if email = strings.ToLower(email); !slices.Contains(out, email) {
+			out = append(out, email)
+		}
 	}
 	return out, nil
 }

@@ -70,3 +70,17 @@ func FuzzParseYearLeads(f *testing.F) {
 		}
 	})
 }
+
+func TestParseEmails(t *testing.T) {
+	t.Parallel()
+	got, err := ParseEmails(" H.Murray@oakfield.example, safeguarding@oakfield.example,,h.murray@oakfield.example ")
+	require.NoError(t, err)
+	require.Equal(t, []string{"h.murray@oakfield.example", "safeguarding@oakfield.example"}, got)
+	none, err := ParseEmails("")
+	require.NoError(t, err)
+	require.Empty(t, none)
+	for _, bad := range []string{"h.murray", "Helen <h.murray@oakfield.example>", "a@b.example;c@d.example"} {
+		_, err := ParseEmails(bad)
+		require.Error(t, err, bad)
+	}
+}

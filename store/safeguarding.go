@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-const concernColumns = `id, session_id, raised_by_sub, raised_by, about, details, created, recorded, held_objects`
+const concernColumns = `id, session_id, raised_by_sub, raised_by, about, details, created, recorded, held_objects, state, pupils`
 
 // CreateConcern stores a new concern.
 func (s *SQLite) CreateConcern(ctx context.Context, c Concern) error {
@@ -21,8 +21,14 @@ func (s *SQLite) CreateConcern(ctx context.Context, c Concern) error {
 	if enc.err != nil {
 		return fmt.Errorf("store: create concern: %w", enc.err)
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO concerns (`+concernColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		c.ID, c.SessionID, c.RaisedBySub, c.RaisedBy, c.About, c.Details, created, boolInt(c.Recorded), c.HeldObjects)
+	if c.State == "" {
+		c.State = ConcernFiled
+	}
+	if c.State != ConcernFiled && c.State != ConcernPending {
+		return fmt.Errorf("store: create concern: state %q is not %q or %q", c.State, ConcernPending, ConcernFiled)
+	}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO concerns (`+concernColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		c.ID, c.SessionID, c.RaisedBySub, c.RaisedBy, c.About, c.Details, created, boolInt(c.Recorded), c.HeldObjects, c.State, encodeList(c.Pupils))
 	if isDuplicateKey(err) {
 		return fmt.Errorf("store: create concern %s: %w", c.ID, ErrConflict)
 	}
@@ -36,16 +42,40 @@ func scanConcern(r rowScanner) (Concern, error) {
 	var c Concern
 	var created string
 	var recorded int
-	if err := r.Scan(&c.ID, &c.SessionID, &c.RaisedBySub, &c.RaisedBy, &c.About, &c.Details, &created, &recorded, &c.HeldObjects); err != nil {
+	var pupils string
+	if err := r.Scan(&c.ID, &c.SessionID, &c.RaisedBySub, &c.RaisedBy, &c.About, &c.Details, &created, &recorded, &c.HeldObjects,
+		&c.State, &pupils); err != nil {
 		return Concern{}, err
 	}
 	var dec rowDecoder
 	c.Created = dec.time("created", created)
+	if c.Pupils = dec.list("pupils", pupils); len(c.Pupils) == 0 {
+		c.Pupils = nil
+	}
 	c.Recorded = recorded != 0
 	if dec.err != nil {
 		return Concern{}, fmt.Errorf("concern %s: %w", c.ID, dec.err)
 	}
 	return c, nil
+}
+
+// CompleteConcern fills in a pending concern (raised in the room) from the
+// concern form: who it is about, what happened, the pupils ticked, whether
+// the session was recorded and how many objects were held; its state
+// becomes filed. A concern that is not pending is ErrConflict.
+func (s *SQLite) CompleteConcern(ctx context.Context, c Concern) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE concerns SET about = $1, details = $2, pupils = $3, recorded = $4, held_objects = $5, state = $6
+		WHERE id = $7 AND state = $8`, c.About, c.Details, encodeList(c.Pupils), boolInt(c.Recorded), c.HeldObjects, ConcernFiled, c.ID, ConcernPending)
+	if err != nil {
+		return fmt.Errorf("store: complete concern %s: %w", c.ID, err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		if _, err := s.GetConcern(ctx, c.ID); err != nil {
+			return fmt.Errorf("store: complete concern: %w", err)
+		}
+		return fmt.Errorf("store: complete concern %s: not pending: %w", c.ID, ErrConflict)
+	}
+	return nil
 }
 
 // GetConcern returns a concern by ID.

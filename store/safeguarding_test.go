@@ -25,6 +25,7 @@ func TestConcernRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	want := older
 	want.Created = normalise(older.Created)
+	want.State = ConcernFiled
 	require.Equal(t, want, got)
 
 	_, err = s.GetConcern(ctx, "nope")
@@ -41,6 +42,79 @@ func TestConcernRoundTrip(t *testing.T) {
 	none, err := s.ListConcerns(ctx, "s-none")
 	require.NoError(t, err)
 	require.Empty(t, none)
+}
+
+// TestConcernPendingThenCompleted: a concern raised in the room is stored
+// pending at once; the form completes it (once) with the pupils ticked.
+func TestConcernPendingThenCompleted(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newTestStore(t)
+	c := Concern{ID: "c1", SessionID: "s1", RaisedBySub: "sub-t", RaisedBy: "Sarah Whitfield", Created: t0, State: ConcernPending}
+	require.NoError(t, s.CreateConcern(ctx, c))
+	got, err := s.GetConcern(ctx, "c1")
+	require.NoError(t, err)
+	require.Equal(t, ConcernPending, got.State)
+	require.Empty(t, got.Pupils)
+	require.Error(t, s.CreateConcern(ctx, Concern{ID: "c2", SessionID: "s1", Created: t0, State: "maybe"}), "an unknown state is refused")
+
+	c.About, c.Details, c.Pupils, c.Recorded, c.HeldObjects = "Amelia Jones", "What happened.", []string{"sub-amelia"}, true, 4
+	require.NoError(t, s.CompleteConcern(ctx, c))
+	got, err = s.GetConcern(ctx, "c1")
+	require.NoError(t, err)
+	require.Equal(t, ConcernFiled, got.State)
+	require.Equal(t, []string{"sub-amelia"}, got.Pupils)
+	require.Equal(t, "What happened.", got.Details)
+	require.True(t, got.Recorded)
+	require.Equal(t, 4, got.HeldObjects)
+	require.Equal(t, t0, got.Created)
+
+	c.Details = "Overwritten?"
+	require.ErrorIs(t, s.CompleteConcern(ctx, c), ErrConflict, "a filed concern is not completed twice")
+	require.ErrorIs(t, s.CompleteConcern(ctx, Concern{ID: "nope"}), ErrNotFound)
+	got, err = s.GetConcern(ctx, "c1")
+	require.NoError(t, err)
+	require.Equal(t, "What happened.", got.Details)
+}
+
+// TestChatMessages: messages are listed oldest first per session; a
+// deletion marks the latest undeleted message with the ID and keeps its
+// text; purging removes one session's chat only.
+func TestChatMessages(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newTestStore(t)
+	add := func(sess, id, text string, at time.Time) {
+		require.NoError(t, s.AddChatMessage(ctx, ChatMessage{SessionID: sess, ID: id, Time: at, SenderSub: "sub-" + id, SenderName: "Amelia Jones",
+			Role: "pupil", Text: text}))
+	}
+	add("s1", "m1", "hello <b>all</b>", t0)
+	add("s1", "m2", "second", t0.Add(time.Second))
+	add("s2", "m1", "other session", t0)
+	add("s1", "m1", "a later room reused m1", t0.Add(time.Minute))
+	require.Error(t, s.AddChatMessage(ctx, ChatMessage{SessionID: "s1", Time: t0}), "a message needs an ID")
+
+	require.NoError(t, s.DeleteChatMessage(ctx, "s1", "m1", "Sarah Whitfield", t0.Add(2*time.Minute)))
+	require.ErrorIs(t, s.DeleteChatMessage(ctx, "s1", "m9", "Sarah Whitfield", t0), ErrNotFound)
+	ms, err := s.ListChatMessages(ctx, "s1")
+	require.NoError(t, err)
+	require.Len(t, ms, 3)
+	require.Equal(t, []string{"hello <b>all</b>", "second", "a later room reused m1"}, []string{ms[0].Text, ms[1].Text, ms[2].Text})
+	require.True(t, ms[0].DeletedAt.IsZero(), "the earlier m1 stays")
+	require.Equal(t, t0.Add(2*time.Minute), ms[2].DeletedAt)
+	require.Equal(t, "Sarah Whitfield", ms[2].DeletedBy)
+	require.Equal(t, "Amelia Jones", ms[0].SenderName)
+	require.Equal(t, t0, ms[0].Time)
+
+	n, err := s.PurgeChat(ctx, "s1")
+	require.NoError(t, err)
+	require.Equal(t, 3, n)
+	ms, err = s.ListChatMessages(ctx, "s1")
+	require.NoError(t, err)
+	require.Empty(t, ms)
+	ms, err = s.ListChatMessages(ctx, "s2")
+	require.NoError(t, err)
+	require.Len(t, ms, 1)
 }
 
 func concernIDs(cs []Concern) []string {

@@ -14,8 +14,47 @@ type Concern struct {
 	About       string // who it is about (names), as the member of staff wrote it
 	Details     string // what happened, free text
 	Created     time.Time
-	Recorded    bool // the session was being recorded
-	HeldObjects int  // recording object versions put on legal hold
+	Recorded    bool     // the session was being recorded
+	HeldObjects int      // recording object versions put on legal hold
+	State       string   // ConcernPending or ConcernFiled
+	Pupils      []string // subjects of the pupils ticked on the form
+}
+
+// States of a Concern.
+const (
+	// ConcernPending: raised in the room ("stop and raise a concern"); the
+	// DSL has been told; the form with the details is not filled in yet.
+	ConcernPending = "pending"
+	// ConcernFiled: the concern form has been filled in.
+	ConcernFiled = "filed"
+)
+
+// ChatMessage is one message of a session's chat, as the room stored it.
+type ChatMessage struct {
+	SessionID  string
+	ID         string // the room's message ID
+	Time       time.Time
+	SenderSub  string
+	SenderName string // verified full name
+	Role       string
+	Text       string
+	DeletedAt  time.Time // zero unless staff deleted it in the room
+	DeletedBy  string
+}
+
+// Chat is the part of Store that holds sessions' chat. The text lives only
+// here (the audit log has a hash of it), so it can be deleted with the
+// session's stored transcript when retention has passed.
+type Chat interface {
+	// AddChatMessage stores a message.
+	AddChatMessage(ctx context.Context, m ChatMessage) error
+	// DeleteChatMessage marks the latest undeleted message of a session
+	// with that ID deleted (the text stays); none is ErrNotFound.
+	DeleteChatMessage(ctx context.Context, sessionID, id, by string, at time.Time) error
+	// ListChatMessages returns a session's messages, oldest first.
+	ListChatMessages(ctx context.Context, sessionID string) ([]ChatMessage, error)
+	// PurgeChat deletes a session's messages and returns how many.
+	PurgeChat(ctx context.Context, sessionID string) (int, error)
 }
 
 // RecordingObject is one stored recording file (or manifest) of a session.
@@ -50,6 +89,9 @@ type Safeguarding interface {
 	GetConcern(ctx context.Context, id string) (Concern, error)
 	// ListConcerns returns concerns newest first; sessionID "" means all.
 	ListConcerns(ctx context.Context, sessionID string) ([]Concern, error)
+	// CompleteConcern fills in a pending concern and files it; a concern
+	// that is not pending is ErrConflict.
+	CompleteConcern(ctx context.Context, c Concern) error
 
 	// PutRecordingObject inserts or replaces the index row of an object.
 	PutRecordingObject(ctx context.Context, o RecordingObject) error

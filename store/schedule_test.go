@@ -400,6 +400,27 @@ func TestCountUsersInGroup(t *testing.T) {
 	require.Equal(t, 1, n)
 }
 
+// oldDatabase makes a database as an older binary left it, with the
+// migrations up to version upTo applied, and returns it open.
+func oldDatabase(t *testing.T, path string, upTo int64) *sql.DB {
+	t.Helper()
+	ctx := context.Background()
+	ms, err := migrations()
+	require.NoError(t, err)
+	require.NoError(t, createFile(path))
+	db, err := sql.Open("sqlite", path+"?"+connParams)
+	require.NoError(t, err)
+	_, err = db.ExecContext(ctx, `CREATE TABLE schema_migrations (
+		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`)
+	require.NoError(t, err)
+	for _, m := range ms {
+		if m.version <= upTo {
+			require.NoError(t, applyMigration(ctx, db, m))
+		}
+	}
+	return db
+}
+
 func TestMigrationFrom0001(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -410,13 +431,7 @@ func TestMigrationFrom0001(t *testing.T) {
 	require.EqualValues(t, 1, ms[0].version)
 
 	// A database as an older binary left it: only 0001 applied, with rows.
-	require.NoError(t, createFile(path))
-	db, err := sql.Open("sqlite", path+"?"+connParams)
-	require.NoError(t, err)
-	_, err = db.ExecContext(ctx, `CREATE TABLE schema_migrations (
-		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`)
-	require.NoError(t, err)
-	require.NoError(t, applyMigration(ctx, db, ms[0]))
+	db := oldDatabase(t, path, 1)
 	_, err = db.ExecContext(ctx, `
 		INSERT INTO users (issuer, subject, name, email, roles, first_seen, last_seen)
 		VALUES ('iss', 'old', 'Old User', 'old@school.example', '["teacher"]', $1, $1)`, mustEncodeTime(t0))

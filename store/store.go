@@ -89,6 +89,7 @@ type Store interface {
 	Schedule
 	Safeguarding
 	Notifications
+	Chat
 
 	// UpsertUser records a sign-in: creates the user or refreshes name, e-mail,
 	// roles and last-seen time.

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/chaperone-edu/chaperone/auth"
@@ -84,6 +85,7 @@ func (s *Server) renderConcernForm(w http.ResponseWriter, r *http.Request, statu
 	}
 	recorded := s.sessionRecorded(r.Context(), ss.ID)
 	ticked := r.PostForm["pupil"]
+	_, pending := s.pendingConcern(r.Context(), ss.ID, sessionFrom(r.Context()).Identity.Subject)
 	type pupilBox struct {
 		pupilRef
 		Checked bool
@@ -93,7 +95,8 @@ func (s *Server) renderConcernForm(w http.ResponseWriter, r *http.Request, statu
 		pupils = append(pupils, pupilBox{p, slices.Contains(ticked, p.Sub)})
 	}
 	s.render(w, r, status, "concern", page{Title: "Raise a safeguarding concern", Message: problem, Error: problem != "",
-		Data: map[string]any{"S": ss, "When": s.when(ss), "Names": names, "Pupils": pupils, "About": about, "Details": details, "Recorded": recorded}})
+		Data: map[string]any{"S": ss, "When": s.when(ss), "Names": names, "Pupils": pupils, "About": about, "Details": details, "Recorded": recorded,
+			"Pending": pending}})
 }
 
 // sessionRecorded reports whether any part of the session was recorded.
@@ -109,7 +112,12 @@ func (s *Server) postConcern(w http.ResponseWriter, r *http.Request) {
 	}
 	about := strings.TrimSpace(r.PostFormValue("about"))
 	details := strings.TrimSpace(r.PostFormValue("details"))
+	joined := s.sessionPupils(r.Context(), ss.ID)
+	ticked, bad := tickedPupils(joined, r.PostForm["pupil"])
 	switch {
+	case bad != nil:
+		s.renderConcernForm(w, r, http.StatusBadRequest, ss, about, details, bad.Message)
+		return
 	case details == "":
 		s.renderConcernForm(w, r, http.StatusBadRequest, ss, about, details, "Say what happened: the safeguarding lead needs it to act.")
 		return
@@ -126,17 +134,32 @@ func (s *Server) postConcern(w http.ResponseWriter, r *http.Request) {
 	if herr != nil {
 		s.log.Error("legal hold for concern", slog.String("session", ss.ID), slog.Any("err", herr))
 	}
+	subs := make([]string, len(ticked))
+	for i, p := range ticked {
+		subs[i] = p.Sub
+	}
 	c := store.Concern{ID: newID(), SessionID: ss.ID, RaisedBySub: who.Subject, RaisedBy: who.Name, About: about, Details: details,
-		Created: s.now(), Recorded: s.sessionRecorded(r.Context(), ss.ID), HeldObjects: held}
-	if err := s.store.CreateConcern(r.Context(), c); err != nil {
+		Created: s.now(), Recorded: s.sessionRecorded(r.Context(), ss.ID), HeldObjects: held, State: store.ConcernFiled, Pupils: subs}
+	// The concern this person raised in the room (the DSL already knows of
+	// it) is completed, not raised a second time.
+	var err error
+	if pending, ok := s.pendingConcern(r.Context(), ss.ID, who.Subject); ok {
+		c.ID, c.Created = pending.ID, pending.Created
+		err = s.store.CompleteConcern(r.Context(), c)
+	} else {
+		err = s.store.CreateConcern(r.Context(), c)
+	}
+	if err != nil {
 		s.failErr(w, r, fmt.Errorf("store concern: %w", err))
 		return
 	}
-	s.audit(r.Context(), who, "concern.filed", c.ID, ss.ID, map[string]any{"about": about, "recorded": c.Recorded, "held_objects": held}, auth.ClientIP(r))
-	told := s.notifyConcern(r.Context(), who, c, concernPupils(s.sessionPupils(r.Context(), ss.ID), r.PostForm["pupil"], about))
+	s.audit(r.Context(), who, "concern.filed", c.ID, ss.ID, map[string]any{"about": about, "pupils": subs, "recorded": c.Recorded, "held_objects": held}, auth.ClientIP(r))
+	told := s.notifyConcern(r.Context(), who, c, ticked)
 	msg := "Your concern has been sent to the designated safeguarding lead."
 	if slices.ContainsFunc(told, func(n store.Notification) bool { return n.Reason != notify.ReasonDSL }) {
-		msg = "Your concern has been sent to the designated safeguarding lead and the pupil's year lead."
+		msg = "Your concern has been sent to the designated safeguarding lead and the year lead of each pupil you ticked."
+	} else if len(ticked) > 0 {
+		msg += " No year lead is set up for the year group of the pupils you ticked, so only the safeguarding lead was told."
 	}
 	switch {
 	case !c.Recorded:
@@ -147,6 +170,58 @@ func (s *Server) postConcern(w http.ResponseWriter, r *http.Request) {
 		msg += " The session's recordings are on legal hold and cannot be deleted."
 	}
 	s.render(w, r, http.StatusOK, "message", page{Title: "Concern sent", Heading: "Concern sent", Message: msg})
+}
+
+// errNotJoined refuses a ticked pupil who did not join the session.
+var errNotJoined = &lobby.Error{Kind: lobby.Invalid, Field: "pupil", Message: "One of the pupils ticked did not join this session. Tick only pupils from the list."}
+
+// tickedPupils are the pupils ticked on the concern form, each of whom must
+// have joined the session. Only they are routed to their year lead: names
+// in the free text are never matched.
+func tickedPupils(joined []pupilRef, ticked []string) ([]pupilRef, *lobby.Error) {
+	var out []pupilRef
+	for _, sub := range ticked {
+		i := slices.IndexFunc(joined, func(p pupilRef) bool { return p.Sub == sub })
+		if i < 0 {
+			return nil, errNotJoined
+		}
+		if !slices.ContainsFunc(out, func(p pupilRef) bool { return p.Sub == sub }) {
+			out = append(out, joined[i])
+		}
+	}
+	return out, nil
+}
+
+// pendingConcern is the newest concern raised in the room of a session by
+// sub whose form is not filled in yet.
+func (s *Server) pendingConcern(ctx context.Context, sessionID, sub string) (store.Concern, bool) {
+	cs, err := s.store.ListConcerns(ctx, sessionID)
+	if err != nil {
+		s.log.Error("list concerns", slog.String("session", sessionID), slog.Any("err", err))
+		return store.Concern{}, false
+	}
+	for _, c := range cs {
+		if c.State == store.ConcernPending && c.RaisedBySub == sub {
+			return c, true
+		}
+	}
+	return store.Concern{}, false
+}
+
+// raiseConcernInRoom is "stop and raise a concern" (R14, at once): the
+// concern is stored as pending and the DSLs are told straight away, before
+// the member of staff fills in the form (which then completes it).
+func (s *Server) raiseConcernInRoom(who auth.Identity, ss store.Session) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := store.Concern{ID: newID(), SessionID: ss.ID, RaisedBySub: who.Subject, RaisedBy: who.Name, Created: s.now(),
+		Recorded: s.sessionRecorded(ctx, ss.ID), State: store.ConcernPending}
+	if err := s.store.CreateConcern(ctx, c); err != nil {
+		s.log.Error("concern raised in the room not stored", slog.String("session", ss.ID), slog.Any("err", err))
+		return
+	}
+	s.audit(ctx, who, "concern.pending", c.ID, ss.ID, map[string]any{"recorded": c.Recorded}, "")
+	s.notifyConcern(ctx, who, c, nil)
 }
 
 // applyConcernHold holds a session's recordings once they are stored, if a

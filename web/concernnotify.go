@@ -2,10 +2,11 @@ package web
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -22,7 +23,7 @@ import (
 
 // errNotNotified is the refusal of a concern's page to anyone but the DSL
 // and the people it was sent to.
-var errNotNotified = &lobby.Error{Kind: lobby.Forbidden, Message: "This concern was not sent to you. Only the safeguarding lead and the people it was sent to can read it."}
+var errNotNotified = &lobby.Error{Kind: lobby.Forbidden, Message: "You cannot read this concern. Only the safeguarding lead and the year lead of a pupil it is about can read it, as they are now."}
 
 // pupilRef is a pupil who joined a session.
 type pupilRef struct{ Sub, Name string }
@@ -48,19 +49,6 @@ func (s *Server) sessionPupils(ctx context.Context, sessionID string) []pupilRef
 	return out
 }
 
-// concernPupils picks the pupils of a session that a concern is about: those
-// ticked on the form, and those whose full name the "about" text contains.
-func concernPupils(pupils []pupilRef, ticked []string, about string) []pupilRef {
-	about = strings.ToLower(about)
-	var out []pupilRef
-	for _, p := range pupils {
-		if slices.Contains(ticked, p.Sub) || (p.Name != "" && strings.Contains(about, strings.ToLower(p.Name))) {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
 // notifyConcern tells the DSLs and the year leads of the pupils concerned:
 // a notification row each, and an e-mail when SMTP is configured (sent in
 // the background: the concern never waits for it). It returns the
@@ -77,6 +65,11 @@ func (s *Server) notifyConcern(ctx context.Context, who auth.Identity, c store.C
 		}
 		groups = append(groups, u.Groups...)
 	}
+	// The DSLs are the accounts whose roles at their last sign-in include
+	// dsl (the gateway knows no better: someone removed from the group who
+	// has not signed in since is still told, but cannot open the concern),
+	// and the configured dsl_emails, so a DSL who has never signed in is
+	// told too.
 	var dsls []notify.Recipient
 	if us, err := s.store.ListUsersWithRole(ctx, string(auth.RoleDSL)); err != nil {
 		s.log.Error("concern: list safeguarding leads", slog.Any("err", err))
@@ -84,6 +77,9 @@ func (s *Server) notifyConcern(ctx context.Context, who auth.Identity, c store.C
 		for _, u := range us {
 			dsls = append(dsls, notify.Recipient{Email: u.Email, Name: u.Name})
 		}
+	}
+	for _, e := range s.cfg.DSLEmails {
+		dsls = append(dsls, notify.Recipient{Email: e})
 	}
 	now := s.now()
 	var out []store.Notification
@@ -93,7 +89,9 @@ func (s *Server) notifyConcern(ctx context.Context, who auth.Identity, c store.C
 		if s.cfg.Mailer != nil {
 			n.EmailStatus, n.EmailAt = store.EmailQueued, now
 		}
-		if err := s.store.CreateNotification(ctx, n); err != nil {
+		if err := s.store.CreateNotification(ctx, n); errors.Is(err, store.ErrConflict) {
+			continue // told when the concern was raised in the room
+		} else if err != nil {
 			s.log.Error("concern: store notification", slog.String("concern", c.ID), slog.String("to", rc.Email), slog.Any("err", err))
 			continue
 		}
@@ -107,18 +105,23 @@ func (s *Server) notifyConcern(ctx context.Context, who auth.Identity, c store.C
 	return out
 }
 
-// concernMail is the e-mail of a notification. It says only that there is
-// a concern and where to sign in: e-mail is not a safe channel for the
-// details.
-func (s *Server) concernMail(n store.Notification) notify.Message {
+// concernMail is the e-mail of a notification (pending: raised in the room,
+// the form not filled in yet). It says only that there is a concern and
+// where to sign in: e-mail is not a safe channel for the details.
+func (s *Server) concernMail(n store.Notification, pending bool) notify.Message {
 	link := s.cfg.PublicURL + "/concerns/" + url.PathEscape(n.ConcernID)
 	what := "A safeguarding concern has been raised about a pupil."
-	if n.Reason != notify.ReasonDSL {
+	subject := "A safeguarding concern has been raised: please sign in"
+	switch {
+	case pending:
+		what = "A member of staff stopped a lesson and raised a safeguarding concern; details to follow. The lesson has ended and its recordings are being held."
+		subject = "A lesson was stopped to raise a safeguarding concern: please sign in"
+	case n.Reason != notify.ReasonDSL:
 		what = "A safeguarding concern has been raised about a pupil in your year group."
 	}
 	body := what + "\n\nSign in to see it:\n" + link + "\n\n" +
 		"This e-mail does not say who or what it is about, on purpose: e-mail is not a safe place for safeguarding details.\n"
-	return notify.Message{To: n.RecipientEmail, Subject: "A safeguarding concern has been raised: please sign in", Body: body}
+	return notify.Message{To: n.RecipientEmail, Subject: subject, Body: body}
 }
 
 // mailConcern queues the e-mail of a notification and records each
@@ -137,7 +140,7 @@ func (s *Server) mailConcern(c store.Concern, n store.Notification) {
 			s.audit(ctx, auditSystem, "concern.email_failed", c.ID, c.SessionID, map[string]any{"to": n.RecipientEmail, "error": errText}, "")
 		}
 	}
-	err := s.cfg.Mailer.Send(s.concernMail(n), func(attempt int, err error, final bool) {
+	err := s.cfg.Mailer.Send(s.concernMail(n, c.State == store.ConcernPending), func(attempt int, err error, final bool) {
 		switch {
 		case err == nil:
 			record(store.EmailSent, "")
@@ -190,9 +193,56 @@ func (s *Server) notificationViews(ns []store.Notification) []notificationView {
 	return out
 }
 
+// mayReadConcern reports whether who may read concern c, by their roles as
+// they are now: the DSL role of their current sign-in, or being the
+// configured lead of the year group of a pupil it is about. Having been
+// notified is not enough (a former DSL or year lead was notified too).
+func (s *Server) mayReadConcern(ctx context.Context, who auth.Identity, c store.Concern) bool {
+	if who.Has(auth.RoleDSL) {
+		return true
+	}
+	if who.Email == "" || !who.Has(auth.RoleStaff) {
+		return false
+	}
+	email := strings.ToLower(who.Email)
+	for _, sub := range s.concernPupilSubs(ctx, c) {
+		u, err := s.store.GetUser(ctx, who.Issuer, sub)
+		if err != nil {
+			continue
+		}
+		for _, g := range u.Groups {
+			if lead, ok := s.cfg.YearLeads[g]; ok && lead == email {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// concernPupilSubs are the pupils a concern is about: those ticked on the
+// form (concerns filed before they were stored: from its notified audit row).
+func (s *Server) concernPupilSubs(ctx context.Context, c store.Concern) []string {
+	if len(c.Pupils) > 0 || c.State == store.ConcernPending {
+		return c.Pupils
+	}
+	rows, err := s.store.ListAudit(ctx, store.AuditFilter{Action: "concern.notified", Target: c.ID})
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, a := range rows {
+		var d struct{ Pupils []string }
+		if json.Unmarshal([]byte(a.Detail), &d) == nil {
+			out = append(out, d.Pupils...)
+		}
+	}
+	return out
+}
+
 // pageConcernView is GET /concerns/{id}: the concern for the DSL and the
-// people it was sent to. A recipient's first visit is recorded as opening
-// it; every view is audited.
+// year leads of the pupils it is about, by their roles now. A recipient's
+// first visit is recorded as opening it; every view and every refusal is
+// audited.
 func (s *Server) pageConcernView(w http.ResponseWriter, r *http.Request) {
 	who := sessionFrom(r.Context()).Identity
 	ctx := r.Context()
@@ -201,17 +251,16 @@ func (s *Server) pageConcernView(w http.ResponseWriter, r *http.Request) {
 		s.failErr(w, r, &lobby.Error{Kind: lobby.NotFound, Message: "There is no such concern."})
 		return
 	}
-	isDSL := who.Has(auth.RoleDSL)
-	opened := false
+	if !s.mayReadConcern(ctx, who, c) {
+		s.audit(ctx, who, "concern.view_refused", c.ID, c.SessionID, map[string]any{"roles": who.Roles}, auth.ClientIP(r))
+		s.failErr(w, r, errNotNotified)
+		return
+	}
 	if who.Email != "" {
-		if opened, err = s.store.MarkNotificationOpened(ctx, c.ID, who.Email, who.Name, s.now()); err != nil {
+		if _, err := s.store.MarkNotificationOpened(ctx, c.ID, who.Email, who.Name, s.now()); err != nil {
 			s.failErr(w, r, err)
 			return
 		}
-	}
-	if !isDSL && !opened {
-		s.failErr(w, r, errNotNotified)
-		return
 	}
 	ns, err := s.store.ListNotifications(ctx, store.NotificationFilter{ConcernID: c.ID})
 	if err != nil {
@@ -228,7 +277,7 @@ func (s *Server) pageConcernView(w http.ResponseWriter, r *http.Request) {
 	}
 	s.render(w, r, http.StatusOK, "concernview", page{Title: "Safeguarding concern", Data: map[string]any{
 		"C": c, "Title": title, "When": when, "Raised": c.Created.In(s.loc()).Format("Mon 2 Jan 2006 15:04"),
-		"Notified": s.notificationViews(ns), "DSL": isDSL}})
+		"Notified": s.notificationViews(ns), "DSL": who.Has(auth.RoleDSL), "Pending": c.State == store.ConcernPending}})
 }
 
 // myConcerns are the concerns sent to a member of staff (a year lead), for
@@ -245,8 +294,8 @@ func (s *Server) myConcerns(r *http.Request, who auth.Identity) []concernItem {
 	out := make([]concernItem, 0, len(ns))
 	for _, n := range ns {
 		c, err := s.store.GetConcern(r.Context(), n.ConcernID)
-		if err != nil {
-			continue
+		if err != nil || !s.mayReadConcern(r.Context(), who, c) {
+			continue // told once, but not (or no longer) their year group's lead
 		}
 		out = append(out, s.concernItem(r, c, n.Opened.IsZero()))
 	}

@@ -243,8 +243,13 @@ func (s *Server) pageRecording(w http.ResponseWriter, r *http.Request) {
 				Bytes: byteSize(o.Size), Retain: o.RetainUntil.In(loc).Format("2 Jan 2006")})
 		}
 	}
+	lines, err := s.sessionTranscript(ctx, ss.ID)
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
 	var chat []chatView
-	for _, l := range chatTranscript(rows) {
+	for _, l := range lines {
 		v := chatView{chatLine: l, When: l.Time.In(loc).Format("15:04:05")}
 		if l.Deleted {
 			v.DeletedWhen = l.DeletedAt.In(loc).Format("15:04:05")
@@ -465,6 +470,7 @@ type concernItem struct {
 	When, Title, RaisedBy, About, Link string
 	Recordings                         string // the session's recordings page, for the DSL
 	New                                bool   // sent to the viewer, who has not opened it yet
+	Pending                            bool   // raised in the room; details to follow
 }
 
 // concernItem describes c for a home page, linking to the concern's page.
@@ -474,7 +480,7 @@ func (s *Server) concernItem(r *http.Request, c store.Concern, isNew bool) conce
 		title = ss.Title
 	}
 	return concernItem{When: c.Created.In(s.loc()).Format("Mon 2 Jan 15:04"), Title: title, RaisedBy: c.RaisedBy, About: c.About,
-		Link: "/concerns/" + url.PathEscape(c.ID), New: isNew}
+		Link: "/concerns/" + url.PathEscape(c.ID), New: isNew, Pending: c.State == store.ConcernPending}
 }
 
 // recentConcerns returns the newest concerns (at most 20) for the DSL's home

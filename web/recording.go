@@ -104,21 +104,53 @@ func (s *Server) finishRecording(lr *liveRoom, wait time.Duration) {
 }
 
 // SweepRecordings deletes recordings whose retention has passed at now and
-// that are not on legal hold, and audits each deletion. It returns how many
-// object versions were deleted.
+// that are not on legal hold, and audits each deletion. When it deletes a
+// session's stored chat transcript (and no other version of it is left), it
+// deletes the session's chat from the store too: the text is kept as long
+// as that copy and no longer. It returns how many object versions were
+// deleted.
 func (s *Server) SweepRecordings(ctx context.Context, now time.Time) (int, error) {
 	if s.cfg.Bucket == nil {
 		return 0, nil
 	}
 	deleted, err := s.cfg.Bucket.Sweep(ctx, now, recording.PrefixOf)
+	transcripts := map[string]bool{}
 	for _, o := range deleted {
 		if err := s.store.MarkRecordingDeleted(ctx, o.Key, now); err != nil {
 			s.log.Error("index deletion", slog.String("key", o.Key), slog.Any("err", err))
 		}
 		s.audit(ctx, auditSystem, "recording.deleted", o.Key, sessionOfKey(o.Key), map[string]any{"version": o.VersionID,
 			"retain_until": o.RetainUntil, "size": o.Size}, "")
+		if id := sessionOfKey(o.Key); id != "" && o.Key == recording.TranscriptKey(id) {
+			transcripts[id] = true
+		}
+	}
+	for id := range transcripts {
+		s.purgeChat(ctx, id)
 	}
 	return len(deleted), err
+}
+
+// purgeChat deletes a session's chat from the store once no version of its
+// stored transcript is left in the bucket.
+func (s *Server) purgeChat(ctx context.Context, sessionID string) {
+	key := recording.TranscriptKey(sessionID)
+	left, err := s.cfg.Bucket.List(ctx, key)
+	if err != nil {
+		s.log.Error("chat not purged: list transcript versions", slog.String("session", sessionID), slog.Any("err", err))
+		return
+	}
+	for _, o := range left {
+		if o.Key == key && !o.DeleteMarker {
+			return // a later version is still kept: so is the chat
+		}
+	}
+	n, err := s.store.PurgeChat(ctx, sessionID)
+	if err != nil {
+		s.log.Error("chat not purged", slog.String("session", sessionID), slog.Any("err", err))
+		return
+	}
+	s.audit(ctx, auditSystem, "chat.purged", sessionID, sessionID, map[string]any{"messages": n, "reason": "retention passed; stored transcript deleted"}, "")
 }
 
 // sessionOfKey is the session ID in a recording key ("sessions/<id>/...").

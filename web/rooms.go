@@ -52,7 +52,7 @@ func (s *Server) roomFor(ss store.Session) (*liveRoom, error) {
 	lr := &liveRoom{session: ss, media: s.cfg.SFU.NewRoom(ss.ID), peers: map[string]*wsConn{}}
 	log := s.log.With(slog.String("session", ss.ID))
 	lr.room = lobby.NewRoom(lobby.RoomConfig{
-		Session: ss, Policy: s.cfg.RoomPolicy, Gate: lr.media, Audit: s.store, Now: s.cfg.Now, Grace: s.cfg.StaffGrace, Logger: log,
+		Session: ss, Policy: s.cfg.RoomPolicy, Gate: lr.media, Audit: s.store, Chat: s.store, Now: s.cfg.Now, Grace: s.cfg.StaffGrace, Logger: log,
 		StartRecording: s.recordingStarter(lr),
 		OnEnd: func(reason string) {
 			// Called on the room's goroutine: persist and clean up elsewhere.

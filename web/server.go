@@ -64,6 +64,11 @@ type Config struct {
 	// YearLeads maps a year group's IdP group to its lead's e-mail: they are
 	// told of concerns about pupils in that group (R14).
 	YearLeads notify.YearLeads
+	// DSLEmails are told of every concern (home page once they sign in as
+	// DSL, and e-mail) in addition to the accounts whose roles at their
+	// last sign-in include dsl: a DSL who has never signed in is otherwise
+	// unknown to the gateway.
+	DSLEmails []string
 	// Mailer sends the e-mail that tells people of a concern; nil means
 	// no e-mail (they see it on their home page).
 	Mailer *notify.Mailer

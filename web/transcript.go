@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -18,9 +17,11 @@ import (
 
 // This file is a session's chat transcript (R12): every message with the
 // verified name and role, deleted ones included and marked with who deleted
-// them and when. It is built from the audit log, shown and downloadable on
-// the DSL's session page, and stored next to the recordings in the bucket
-// when the session ends, so a concern's legal hold keeps it with them.
+// them and when. The room writes it to the chat table (the audit log keeps
+// only each message's ID, sender and SHA-256); it is shown and downloadable
+// on the DSL's session page, and stored next to the recordings in the bucket
+// when the session ends, so a concern's legal hold keeps it with them. The
+// sweeper deletes the table's rows when it deletes that stored copy.
 
 // roleTranscript is the role of a transcript's row in the recording index.
 const roleTranscript = "chat"
@@ -37,36 +38,25 @@ type chatLine struct {
 	DeletedBy string
 }
 
-// chatTranscript builds a session's transcript from its audit rows (newest
-// first, as ListAudit returns them), oldest message first. A deletion
-// applies to the latest earlier message with its ID.
-func chatTranscript(rows []store.AuditRecord) []chatLine {
-	var out []chatLine
-	latest := map[string]int{} // message ID → index in out
-	for i := len(rows) - 1; i >= 0; i-- {
-		a := rows[i]
-		switch a.Action {
-		case "chat.message":
-			var d struct{ Text, Role string }
-			_ = json.Unmarshal([]byte(a.Detail), &d)
-			latest[a.Target] = len(out)
-			out = append(out, chatLine{Time: a.Time, ID: a.Target, From: a.ActorName, Role: d.Role, Text: d.Text})
-		case "chat.deleted":
-			if j, ok := latest[a.Target]; ok && !out[j].Deleted {
-				out[j].Deleted, out[j].DeletedAt, out[j].DeletedBy = true, a.Time, a.ActorName
-			}
-		}
+// chatTranscript turns a session's stored chat (oldest first) into
+// transcript lines.
+func chatTranscript(ms []store.ChatMessage) []chatLine {
+	out := make([]chatLine, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, chatLine{Time: m.Time, ID: m.ID, From: m.SenderName, Role: m.Role, Text: m.Text,
+			Deleted: !m.DeletedAt.IsZero(), DeletedAt: m.DeletedAt, DeletedBy: m.DeletedBy})
 	}
 	return out
 }
 
-// sessionTranscript reads a session's transcript from the audit log.
+// sessionTranscript reads a session's transcript from the chat table (the
+// audit log holds only each message's hash).
 func (s *Server) sessionTranscript(ctx context.Context, sessionID string) ([]chatLine, error) {
-	rows, err := s.store.ListAudit(ctx, store.AuditFilter{SessionID: sessionID, Action: "chat."})
+	ms, err := s.store.ListChatMessages(ctx, sessionID)
 	if err != nil {
 		return nil, fmt.Errorf("chat transcript of %s: %w", sessionID, err)
 	}
-	return chatTranscript(rows), nil
+	return chatTranscript(ms), nil
 }
 
 // transcriptCSV renders a transcript as CSV, times in the school's zone.

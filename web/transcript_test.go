@@ -119,6 +119,9 @@ func TestChatTranscriptStoredAndHeld(t *testing.T) {
 	n, err := sc.gw.Web.SweepRecordings(ctx, later)
 	require.NoError(t, err)
 	require.Zero(t, n)
+	kept, err := sc.gw.Store.ListChatMessages(ctx, id)
+	require.NoError(t, err)
+	require.Len(t, kept, 3, "held: the chat is kept")
 	resp, err = dsl.HTTP.PostForm(sc.gw.URL+"/recordings/"+id+"/release", url.Values{"csrf_token": {dsl.CSRF}, "reason": {"Reviewed with the family; closed."}})
 	require.NoError(t, err)
 	resp.Body.Close()
@@ -129,4 +132,33 @@ func TestChatTranscriptStoredAndHeld(t *testing.T) {
 	idx, err = sc.gw.Store.ListRecordingObjects(ctx, store.RecordingFilter{SessionID: id, Deleted: true})
 	require.NoError(t, err)
 	require.False(t, idx[0].Deleted.IsZero(), "index marks it deleted")
+
+	// With the stored copy gone, the chat's text goes from the gateway too:
+	// the table is empty, the DSL's page has no text, and the audit log never had it.
+	left, err := sc.gw.Store.ListChatMessages(ctx, id)
+	require.NoError(t, err)
+	require.Empty(t, left, "chat text deleted with the transcript")
+	require.Equal(t, 1, auditCount(t, sc.gw.Store, "chat.purged"))
+	status, page = get(t, dsl.HTTP, sc.gw.URL+"/recordings/"+id)
+	require.Equal(t, http.StatusOK, status, page)
+	require.NotContains(t, page, "Yes miss")
+	status, body = get(t, dsl.HTTP, sc.gw.URL+"/recordings/"+id+"/chat.csv")
+	require.Equal(t, http.StatusOK, status)
+	require.NotContains(t, body, "Yes miss")
+	requireNoChatText(t, sc.gw.Store, id, "Yes miss", "Listen please", "<b>Hi</b>")
+}
+
+// requireNoChatText checks that no audit row of a session holds any of the
+// chat texts (the chat table does; the audit log keeps hashes).
+func requireNoChatText(t *testing.T, st store.Store, sessionID string, texts ...string) {
+	t.Helper()
+	rows, err := st.ListAudit(context.Background(), store.AuditFilter{SessionID: sessionID})
+	require.NoError(t, err)
+	require.NotEmpty(t, rows)
+	for _, r := range rows {
+		for _, text := range texts {
+			require.NotContains(t, r.Detail, text, "audit %s", r.Action)
+			require.NotContains(t, r.Detail, html.EscapeString(text), "audit %s", r.Action)
+		}
+	}
 }

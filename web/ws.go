@@ -423,6 +423,9 @@ func (c *wsConn) handle(m inMsg) *lobby.ErrorMsg {
 			return errMsg("forbidden", "Only staff of this session can do that.")
 		}
 		c.lr.concern.Store(true)
+		// The concern is stored (pending its details) and the DSL told now,
+		// not when (or if) the form is filled in; the form completes it.
+		c.s.raiseConcernInRoom(c.who, c.lr.session)
 		c.Send(map[string]string{"type": "concern_form", "url": concernURL(c.lr.session.ID)})
 		if err := c.lr.room.Do(c.pid, lobby.Command{Type: "concern"}); err != nil {
 			c.lr.concern.Store(false)

@@ -55,6 +55,7 @@ type Config struct {
 	RoomConnsPerAddr int
 	TrustedProxies   []netip.Prefix
 	YearLeads        notify.YearLeads
+	DSLEmails        []string           // always told of a concern, with the accounts signed in as DSL
 	SMTP             *notify.SMTPConfig // nil: no e-mail
 }
 
@@ -139,6 +140,7 @@ func parseConfig(name string, args []string, getenv func(string) string, default
 	roomConns := def("room_connections_per_minute", "live-lesson connections per minute from one address (default 2000)")
 	trusted := def("trusted_proxies", "addresses or CIDR ranges of reverse proxies whose X-Forwarded-For names the client, comma-separated")
 	yearLeads := def("year_leads", "year group leads told of concerns: comma-separated group=e-mail, e.g. year-8=j.lead@school.example")
+	dslEmails := def("dsl_emails", "e-mail addresses always told of a concern (the DSLs, even before their first sign-in): comma-separated")
 	smtpHost := def("smtp_host", "SMTP server for concern e-mail (unset: no e-mail)")
 	smtpPort := def("smtp_port", "SMTP port (default 587 for starttls, 465 for tls, 25 for none)")
 	smtpFrom := def("smtp_from", "sender address of concern e-mail, e.g. chaperone@school.example")
@@ -256,6 +258,9 @@ func parseConfig(name string, args []string, getenv func(string) string, default
 	c.SpoolDir = orDefault(*spool, "data/spool")
 	if c.YearLeads, err = notify.ParseYearLeads(*yearLeads); err != nil {
 		return Config{}, &ConfigError{"year_leads", err.Error()}
+	}
+	if c.DSLEmails, err = notify.ParseEmails(*dslEmails); err != nil {
+		return Config{}, &ConfigError{"dsl_emails", err.Error()}
 	}
 	if c.SMTP, err = parseSMTP(*smtpHost, *smtpPort, *smtpFrom, *smtpTLS, *smtpUser, *smtpUserFile, *smtpPass, *smtpPassFile); err != nil {
 		return Config{}, err

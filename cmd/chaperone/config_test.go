@@ -82,6 +82,7 @@ func TestParseConfig(t *testing.T) {
 		{"CHAPERONE_YEAR_LEADS", "year-8", "year_leads"},
 		{"CHAPERONE_YEAR_LEADS", "year-8=not-an-address", "year_leads"},
 		{"CHAPERONE_YEAR_LEADS", "year-8=a@oakfield.example,year-8=b@oakfield.example", "year_leads"},
+		{"CHAPERONE_DSL_EMAILS", "h.murray", "dsl_emails"},
 		{"CHAPERONE_SMTP_FROM", "chaperone@oakfield.example", "smtp_host"},
 		{"CHAPERONE_SMTP_HOST", "mail.oakfield.example", "smtp_from"},
 	}
@@ -101,6 +102,12 @@ func TestParseMailConfig(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "p.sharma@oakfield.example", c.YearLeads["year-8"])
 	require.Nil(t, c.SMTP, "no smtp_host: no e-mail")
+	require.Empty(t, c.DSLEmails)
+	m["CHAPERONE_DSL_EMAILS"] = "H.Murray@oakfield.example, safeguarding@oakfield.example"
+	c, err = parseConfig("serve", nil, env(m), nil)
+	require.NoError(t, err)
+	require.Equal(t, []string{"h.murray@oakfield.example", "safeguarding@oakfield.example"}, c.DSLEmails)
+	delete(m, "CHAPERONE_DSL_EMAILS")
 
 	pass := filepath.Join(t.TempDir(), "smtp-pass")
 	require.NoError(t, os.WriteFile(pass, []byte("s3cret\n"), 0o600))

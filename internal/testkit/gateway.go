@@ -84,6 +84,8 @@ type GatewayOptions struct {
 	SMTP *SMTPServer
 	// MailRetry is the wait between e-mail attempts (default 200 ms).
 	MailRetry time.Duration
+	// DSLEmails are always told of a concern (web.Config.DSLEmails).
+	DSLEmails []string
 }
 
 // Gateway is a running chaperone gateway (web + auth + SQLite store) and,
@@ -235,7 +237,7 @@ func StartGateway(t testing.TB, o GatewayOptions) *Gateway {
 		}
 		t.Cleanup(mailer.Close) // before the store closes
 	}
-	gw.Web, err = web.New(web.Config{YearLeads: DemoYearLeads(), Mailer: mailer, Recorder: rec, Bucket: gw.Bucket, PublicURL: gw.URL, Logger: logger, Now: o.Now, Schedule: DemoSchedule(),
+	gw.Web, err = web.New(web.Config{YearLeads: DemoYearLeads(), DSLEmails: o.DSLEmails, Mailer: mailer, Recorder: rec, Bucket: gw.Bucket, PublicURL: gw.URL, Logger: logger, Now: o.Now, Schedule: DemoSchedule(),
 		RosterGroups: []string{"year-7", "year-8", "year-9"}, SFU: media, RoomPolicy: lobby.Policy{Record: "one_to_one"}, StaffGrace: grace, Limits: o.Limits}, gw.Auth, st)
 	t.Cleanup(gw.Web.Close)
 	w := gw.Web
