@@ -785,6 +785,8 @@
     candidate: (m) => onCandidate(m.pc, m.candidate),
     error(m) {
       flash(m.message || 'Something went wrong.');
+      // A refused up offer gets no answer: let the next change go ahead now.
+      if ((m.code === 'bad_message' || m.code === 'bad_sdp') && upAnswered) { const r = upAnswered; upAnswered = null; r(); }
       // Let staff try again: re-enable buttons disabled while waiting for the server.
       room.querySelectorAll('#lobby-list button, #end-confirm-yes, #admit-all, #people button, #hands-list button, #class-tools button').forEach((b) => { b.disabled = false; });
       room.querySelectorAll('#lobby-list li.denying').forEach((li) => li.classList.remove('denying'));
