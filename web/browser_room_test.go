@@ -12,62 +12,6 @@ import (
 	"github.com/chaperone-edu/chaperone/internal/testkit"
 )
 
-// inboundJS sums the down connection's inbound bytes per publisher and kind;
-// the SFU names each track "<participant id>-<kind>-<n>".
-const inboundJS = `(async () => {
-  const pc = window.chaperoneRoom && window.chaperoneRoom.pcs.down;
-  const out = {};
-  if (!pc) return out;
-  const stats = await pc.getStats();
-  stats.forEach(r => {
-    if (r.type !== 'inbound-rtp' || !r.trackIdentifier) return;
-    const key = r.trackIdentifier.split('-')[0] + '/' + r.kind;
-    out[key] = (out[key] || 0) + (r.bytesReceived || 0);
-  });
-  return out;
-})()`
-
-func inbound(t *testing.T, ctx context.Context) map[string]float64 {
-	t.Helper()
-	m, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]float64](inboundJS, chromedp.EvalAwaitPromise))
-	require.NoError(t, err)
-	return m
-}
-
-func evalString(t *testing.T, ctx context.Context, js string) string {
-	t.Helper()
-	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
-	require.NoError(t, err)
-	return s
-}
-
-// waitInbound waits until ctx receives audio and video bytes from every
-// publisher in from, and the counts keep rising.
-func waitInbound(t *testing.T, ctx context.Context, who string, from ...string) {
-	t.Helper()
-	var last map[string]float64
-	ok := func(m map[string]float64) bool {
-		for _, f := range from {
-			if m[f+"/audio"] <= 0 || m[f+"/video"] <= 0 {
-				return false
-			}
-		}
-		return true
-	}
-	require.Eventually(t, func() bool { last = inbound(t, ctx); return ok(last) }, 20*time.Second, 250*time.Millisecond,
-		"%s receives audio and video from %v: %v", who, from, last)
-	first := last
-	require.Eventually(t, func() bool {
-		last = inbound(t, ctx)
-		for _, f := range from {
-			if last[f+"/audio"] <= first[f+"/audio"] || last[f+"/video"] <= first[f+"/video"] {
-				return false
-			}
-		}
-		return true
-	}, 10*time.Second, 250*time.Millisecond, "%s: inbound bytes keep increasing: %v then %v", who, first, last)
-}
-
 // TestBrowserLiveRoom: three browsers with fake cameras. The teacher opens
 // the room; two pupils sign in and wait; the teacher admits both and each
 // browser receives audio and video from the other two; the teacher denies

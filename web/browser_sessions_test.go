@@ -28,13 +28,6 @@ func signInBrowser(t *testing.T, gw *testkit.Gateway, username string) context.C
 	return ctx
 }
 
-func text(t *testing.T, ctx context.Context, sel string) string {
-	t.Helper()
-	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-	require.NoError(t, err, sel)
-	return strings.TrimSpace(s)
-}
-
 // TestBrowserRequestApproveOpen: a teacher requests a session in the
 // browser, the head approves it, the teacher sees "approved" and an
 // open-room button inside the window, and opens the room.

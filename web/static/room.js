@@ -395,6 +395,7 @@
 
   // ---------- my media and the peer connections ----------
   async function getMedia() {
+    hook.mediaRequests = (hook.mediaRequests || 0) + 1; // for tests: a watch-only pupil never asks
     const video = { width: { ideal: 640 }, height: { ideal: 360 } };
     // Try camera + microphone, then each on its own (a Chromebook may lack one of them).
     for (const c of [{ audio: true, video }, { audio: true }, { video }]) {
