@@ -197,3 +197,13 @@ func youID(t *testing.T, ctx context.Context) string {
 	})
 	return id
 }
+
+// waitText waits until the text of sel in ctx's page contains want.
+func waitText(t *testing.T, ctx context.Context, what, sel, want string) {
+	t.Helper()
+	waitUntil(t, ctx, what, 10*time.Second, func(c *assert.CollectT) {
+		s, err := textE(ctx, sel)
+		assert.NoError(c, err)
+		assert.Contains(c, s, want)
+	})
+}

@@ -16,7 +16,7 @@ import (
 func signInBrowser(t *testing.T, gw *testkit.Gateway, username string) context.Context {
 	t.Helper()
 	ctx := testkit.Browser(t)
-	require.NoError(t, chromedp.Do(ctx,
+	step(t, ctx, "sign in as "+username,
 		chromedp.Navigate(gw.URL+"/login"),
 		chromedp.WaitVisible(chromedp.CSS(`#username`)),
 		chromedp.SendKeys(chromedp.CSS(`#username`), username),
@@ -24,7 +24,7 @@ func signInBrowser(t *testing.T, gw *testkit.Gateway, username string) context.C
 		chromedp.SendKeys(chromedp.CSS(`#otp`), testkit.DemoOTP),
 		chromedp.Submit(chromedp.CSS(`#password`)),
 		chromedp.WaitVisible(chromedp.CSS(`p.signed-in`)),
-	))
+	)
 	return ctx
 }
 
