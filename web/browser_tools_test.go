@@ -287,6 +287,9 @@ const silentEnergy = 1e-6
 // micOnJS says whether the page sends an enabled microphone track.
 const micOnJS = `String(!!window.chaperoneRoom.pcs.up && window.chaperoneRoom.pcs.up.getSenders().some(s => s.track && s.track.kind === 'audio' && s.track.enabled))`
 
+// camOnJS says whether the page sends an enabled camera track.
+const camOnJS = `String(!!window.chaperoneRoom.pcs.up && window.chaperoneRoom.pcs.up.getSenders().some(s => s.track && s.track.kind === 'video' && s.track.enabled))`
+
 // mutedMessageJS is the text of the pupil's mute message, or "" while hidden.
 const mutedMessageJS = `document.getElementById('muted-message').hidden ? '' : document.getElementById('muted-message').textContent`
 
@@ -296,7 +299,8 @@ const mutedMessageJS = `document.getElementById('muted-message').hidden ? '' : d
 // hand, the teacher sees it and presses "Let speak". Her microphone does
 // not come on by itself: she is told she may talk now and the sound does
 // not reach the teacher until she presses "Unmute microphone"; then it
-// does (the teacher's getStats audio energy rises).
+// does (the teacher's getStats audio energy rises). Likewise her camera,
+// stopped and then allowed by staff, stays off until she starts it.
 func TestBrowserRaiseHand(t *testing.T) {
 	t.Parallel()
 	sc := newSchool(t, "teacher", "head", "pupil2")
@@ -378,6 +382,26 @@ func TestBrowserRaiseHand(t *testing.T) {
 	e2, err := audioEnergyE(teacher, ameliaID)
 	require.NoError(t, err)
 	t.Logf("audio energy from the pupil at the teacher: +%.2g in 2 s allowed but not unmuted, +%.2g once she unmuted", e1-e0, e2-e1)
+
+	// The camera likewise: staff stop it, then allow it; it stays off
+	// until she presses "Start camera" herself.
+	camButton := `#people li[data-participant="` + ameliaID + `"] button.mute-video`
+	click(t, teacher, camButton)
+	waitEval(t, amelia, "staff stop her camera", camOnJS, "false")
+	waitEval(t, teacher, "the teacher's button now allows it", `(document.querySelector('`+camButton+`') || {}).textContent || ''`, "Allow camera")
+	click(t, teacher, camButton)
+	waitUntil(t, amelia, "the pupil is told she may use her camera", 10*time.Second, func(c *assert.CollectT) {
+		s, err := evalE(amelia, mutedMessageJS)
+		assert.NoError(c, err)
+		assert.Contains(c, s, "Your teacher says you can use your camera now. Press “Start camera” to turn it on.")
+	})
+	for range 4 {
+		time.Sleep(500 * time.Millisecond)
+		require.Equal(t, "false", evalString(t, amelia, camOnJS), "the pupil's camera does not come on by itself")
+	}
+	require.Equal(t, "Start camera", text(t, amelia, `#toggle-cam`))
+	step(t, amelia, "Amelia presses Start camera", chromedp.Click(chromedp.CSS(`#toggle-cam`)))
+	require.Equal(t, "true", evalString(t, amelia, camOnJS), "her press switches the camera on")
 }
 
 // TestBrowserStreamedPupilSendsNothing: in a streamed lesson the pupil's
