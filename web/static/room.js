@@ -254,7 +254,11 @@
     ol.replaceChildren(...rosterMsg.hands.filter((id) => roster.has(id)).map((id) => {
       const name = nameOf(id);
       const speak = el('button', { type: 'button', class: 'let-speak', text: 'Let speak', 'aria-label': 'Let ' + name + ' speak' });
-      speak.addEventListener('click', () => { speak.disabled = true; send({ type: 'let_speak', id }); });
+      speak.addEventListener('click', () => {
+        speak.disabled = true;
+        send({ type: 'let_speak', id });
+        flash(name + ' is told they can talk now. Their microphone comes on when they press “Unmute microphone”.');
+      });
       const lower = el('button', { type: 'button', class: 'lower-hand secondary', text: 'Lower', 'aria-label': 'Lower the hand of ' + name });
       lower.addEventListener('click', () => { lower.disabled = true; send({ type: 'lower_hand', id }); });
       return el('li', { 'data-participant': id }, el('span', { class: 'name', text: name }), el('div', { class: 'row' }, speak, lower));
