@@ -42,7 +42,7 @@ func Banner(p Participant, s RoomState, d Decision) string {
 	}
 	msg := "You are in the lesson."
 	if s.Streamed && p.Role == Pupil {
-		msg = "You are watching a streamed lesson. Your camera and microphone are not shared."
+		msg = "This lesson is streamed. You can watch and listen. Others can't see or hear you."
 	}
 	if s.Recording == RecConfirmed {
 		msg += " This lesson is being recorded."

@@ -26,6 +26,10 @@ type StateMsg struct {
 	Screen bool `json:"screen"`
 	// Hand says whether the participant's hand is raised.
 	Hand bool `json:"hand"`
+	// WatchOnly says the participant only watches and listens (a pupil in a
+	// streamed session): the page neither captures nor sends camera or
+	// microphone.
+	WatchOnly bool `json:"watch_only"`
 }
 
 // ChatMsg is one chat message; it always goes to the whole room.

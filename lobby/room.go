@@ -87,9 +87,10 @@ type Room struct {
 	state    RoomState
 	clients  map[string]Client
 	edges    map[Edge]bool
-	handSeq  int            // the last raised hand's position (Participant.Hand)
-	sent     map[string]any // last message of each kind sent to each participant
-	media    bool           // last PupilMedia, for gate audit rows
+	handSeq  int                  // the last raised hand's position (Participant.Hand)
+	handAt   map[string]time.Time // when each participant last raised or lowered their hand
+	sent     map[string]any       // last message of each kind sent to each participant
+	media    bool                 // last PupilMedia, for gate audit rows
 	hadStaff bool
 	stopped  bool
 	chatLog  []ChatMsg
@@ -115,7 +116,7 @@ func NewRoom(cfg RoomConfig) *Room {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	r := &Room{cfg: cfg, ops: make(chan func()), done: make(chan struct{}), clients: map[string]Client{}, edges: map[Edge]bool{},
-		sent: map[string]any{}, chatSent: map[string][]time.Time{}, log: cfg.Logger.With(slog.String("session", cfg.Session.ID))}
+		sent: map[string]any{}, chatSent: map[string][]time.Time{}, handAt: map[string]time.Time{}, log: cfg.Logger.With(slog.String("session", cfg.Session.ID))}
 	r.state.Recording = RecOff
 	r.state.Streamed = cfg.Session.Kind == KindStreamed
 	go r.loop()
@@ -611,7 +612,7 @@ func (r *Room) stateMsg(p Participant, d Decision) StateMsg {
 	}
 	msg := StateMsg{Type: "state", Phase: phase, Gate: gate, Banner: Banner(p, r.state, d), Reason: p.Reason,
 		Recording: string(r.state.Recording), Locked: r.state.Locked, ChatPupils: !r.chatOff,
-		Notice: recording && p.State == Admitted && NeedsNotice(p)}
+		Notice: recording && p.State == Admitted && NeedsNotice(p), WatchOnly: p.Role == Pupil && r.state.Streamed}
 	if p.State == Admitted { // the lesson tools concern those in the lesson only
 		msg.Muted, msg.CanUnmute = MutedOf(p, r.state), CanUnmute(p, r.state)
 		msg.Screen, msg.Hand = SourcesOf(p, r.state).Screen, p.Hand > 0

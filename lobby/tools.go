@@ -1,6 +1,9 @@
 package lobby
 
-import "slices"
+import (
+	"slices"
+	"time"
+)
 
 // The lesson tools' rules: who may send which source (microphone, camera,
 // screen), the raised hands, "Admit all" and the spotlight. All pure: they
@@ -119,4 +122,16 @@ func SpotlightOf(s RoomState) Spotlight {
 		}
 	}
 	return Spotlight{}
+}
+
+// HandInterval is how often a participant may raise or lower their own
+// hand: at most one change per interval. Each change is audited and sent to
+// everyone, so a pupil tapping the button fast must not flood the room.
+const HandInterval = 2 * time.Second
+
+// HandChangeAllowed says whether a participant whose hand last changed at
+// last (zero: never) may change it at now. A clock that went backwards
+// does not lock them out.
+func HandChangeAllowed(last, now time.Time) bool {
+	return last.IsZero() || now.Before(last) || now.Sub(last) >= HandInterval
 }

@@ -34,6 +34,14 @@ func (r *Room) selfCommand(by string, cmd Command) error {
 	}
 	switch cmd.Type {
 	case "hand":
+		if cmd.Allowed == (p.Hand > 0) {
+			return nil // no change
+		}
+		now := r.cfg.Now()
+		if !HandChangeAllowed(r.handAt[p.ID], now) {
+			return &Error{Kind: Conflict, Message: "Please wait a moment before you raise or lower your hand again."}
+		}
+		r.handAt[p.ID] = now
 		switch {
 		case cmd.Allowed && p.Hand == 0:
 			r.handSeq++

@@ -64,3 +64,19 @@ func (r *Room) Sent() (first, again uint64) {
 	}
 	return first, again
 }
+
+// AttachStaleCamera publishes a test-fed camera track from p whose receiver
+// pion no longer uses: the state right after the client's offer removed its
+// camera, before the old track's read loop has noticed.
+func AttachStaleCamera(r *Room, p *Peer, ssrc uint32) (*BenchTrack, error) {
+	recv, err := r.sfu.api.NewRTPReceiver(webrtc.RTPCodecTypeVideo, p.up.SCTP().Transport())
+	if err != nil {
+		return nil, err
+	}
+	t := makeUpTrack(r, p, kindVideo, webrtc.MimeTypeVP8, ssrc)
+	t.recv = recv
+	if !r.attach(p, t) {
+		return nil, net.ErrClosed
+	}
+	return &BenchTrack{r: r, t: t}, nil
+}

@@ -69,30 +69,54 @@ type Peer struct {
 	screens    map[string]bool // track IDs the client declared as screen share
 }
 
-// maxScreenTracks bounds the track IDs a peer may declare as screen share.
+// maxScreenTracks bounds the track IDs a client may declare as screen share
+// in one offer (a screen's video and a tab's audio, with room to spare).
 const maxScreenTracks = 8
 
 // DeclareScreen records that the client's tracks with these IDs (the track
 // ID of the msid in its offer) are a screen share, not its camera or
-// microphone. Call it before handing on the offer that adds them. It only
-// labels: a track beyond one camera and one microphone is a screen share
-// whether declared or not (see Room.classifyLocked).
+// microphone. Call it with each up offer, before handing it on: the IDs
+// replace those of the previous offer (a client declares the screen tracks
+// it is sending now), so stopping and starting a share any number of times
+// never runs out. Bad IDs are refused and change nothing. It only labels:
+// an undeclared video or audio track beyond a live camera and microphone
+// is a screen share too (see Room.classifyLocked).
 func (p *Peer) DeclareScreen(trackIDs ...string) error {
-	p.room.mu.Lock()
-	defer p.room.mu.Unlock()
-	if p.screens == nil {
-		p.screens = map[string]bool{}
+	if len(trackIDs) > maxScreenTracks {
+		return fmt.Errorf("sfu: peer %s: %d screen tracks, more than %d: %w", p.id, len(trackIDs), maxScreenTracks, ErrBadSDP)
 	}
+	screens := make(map[string]bool, len(trackIDs))
 	for _, id := range trackIDs {
 		if id == "" || len(id) > 128 {
 			return fmt.Errorf("sfu: peer %s: screen track ID %q: empty or longer than 128 bytes: %w", p.id, id, ErrBadSDP)
 		}
-		if !p.screens[id] && len(p.screens) >= maxScreenTracks {
-			return fmt.Errorf("sfu: peer %s: more than %d screen tracks: %w", p.id, maxScreenTracks, ErrBadSDP)
-		}
-		p.screens[id] = true
+		screens[id] = true
 	}
+	p.room.mu.Lock()
+	p.screens = screens
+	p.room.mu.Unlock()
 	return nil
+}
+
+// receivingLocked reports whether t, published by p, is still coming in:
+// its read loop runs and pion still uses its receiver. When a client's
+// offer removes a track, pion replaces its receiver at once, while the read
+// loop may take a moment to notice. Caller holds room.mu.
+func (p *Peer) receivingLocked(t *upTrack) bool {
+	select {
+	case <-t.done:
+		return false
+	default:
+	}
+	if t.recv == nil {
+		return true // fed by a test
+	}
+	for _, tr := range p.up.GetTransceivers() {
+		if tr.Receiver() == t.recv {
+			return true
+		}
+	}
+	return false
 }
 
 func newPeer(r *Room, id string, sig Signal) (*Peer, error) {

@@ -386,12 +386,15 @@ func (r *Room) attach(p *Peer, t *upTrack, helpers ...func()) bool {
 }
 
 // classifyLocked decides whether t, a camera or microphone by its media
-// type, is part of a screen share instead: it is if its publisher declared
-// its track ID as a screen (DeclareScreen), or if the publisher already
-// publishes a camera (or microphone) track. So a page that sends a second
-// video track without declaring it cannot pass a screen off as a camera:
-// only one camera and one microphone per peer, every further track is a
-// screen share and needs the screen permission.
+// type, is part of a screen share instead. Declared IDs come first: a
+// track the publisher declared as a screen (DeclareScreen) is one. An
+// undeclared track is a screen share if the publisher still sends a live
+// camera (or microphone) track, so a page cannot pass a second video off
+// as a camera; a camera that replaces one the client has just removed is a
+// camera, even while the old track's read loop winds down. The SFU cannot
+// see what a video shows: a page that sends a screen as its only video
+// track passes it off as the camera (and it is then under the camera's
+// permission).
 func (r *Room) classifyLocked(p *Peer, t *upTrack) kind {
 	own, share := kindAudio, kindScreenAudio
 	if t.kind.isVideo() {
@@ -401,7 +404,7 @@ func (r *Room) classifyLocked(p *Peer, t *upTrack) kind {
 		return share
 	}
 	for _, o := range p.published {
-		if o.kind == own {
+		if o.kind == own && p.receivingLocked(o) {
 			return share
 		}
 	}

@@ -29,24 +29,22 @@ func TestBrowserRecordingNotice(t *testing.T) {
 	id := liveSession(t, sc, nil)
 	roomURL := sc.gw.URL + "/rooms/" + id
 	teacher := signInBrowser(t, sc.gw, "teacher")
-	require.NoError(t, chromedp.Do(teacher, chromedp.Navigate(roomURL), chromedp.WaitVisible(chromedp.CSS(`#lobby`))))
+	step(t, teacher, "teacher: #lobby", chromedp.Navigate(roomURL), chromedp.WaitVisible(chromedp.CSS(`#lobby`)))
 	pupil := signInBrowser(t, sc.gw, "pupil")
-	require.NoError(t, chromedp.Do(pupil, chromedp.Navigate(roomURL), chromedp.WaitVisible(chromedp.CSS(`#banner`))))
-	require.Eventually(t, func() bool {
-		return evalString(t, teacher, `String(document.querySelectorAll('#lobby-list li').length)`) == "1"
-	}, 10*time.Second, 100*time.Millisecond)
-	require.NoError(t, chromedp.Do(teacher, chromedp.Click(chromedp.CSS(`#lobby-list li button.admit`))))
+	step(t, pupil, "pupil: #banner", chromedp.Navigate(roomURL), chromedp.WaitVisible(chromedp.CSS(`#banner`)))
+	pupilID := youID(t, pupil)
+	waitLobby(t, teacher, pupilID)
+	click(t, teacher, `#lobby-list li[data-participant="`+pupilID+`"] button.admit`)
 
-	require.NoError(t, chromedp.Do(pupil, chromedp.WaitVisible(chromedp.CSS(`#recording-notice`))))
+	step(t, pupil, "pupil: #recording-notice", chromedp.WaitVisible(chromedp.CSS(`#recording-notice`)))
 	require.Contains(t, text(t, pupil, `#recording-notice`), "This lesson is being recorded")
 	require.Contains(t, text(t, pupil, `#banner`), "recorded")
 	testkit.Screenshot(t, pupil, "recording-notice")
-	pupilID := evalString(t, pupil, `window.chaperoneRoom.you.id`)
-	teacherID := evalString(t, teacher, `window.chaperoneRoom.you.id`)
+	teacherID := youID(t, teacher)
 	require.Empty(t, inbound(t, pupil)[teacherID+"/video"], "no media before the notice is acknowledged")
-	require.NoError(t, chromedp.Do(pupil, chromedp.Click(chromedp.CSS(`#ack-recording`)), chromedp.WaitNotVisible(chromedp.CSS(`#recording-notice`))))
+	step(t, pupil, "pupil: #ack-recording, #recording-notice", chromedp.Click(chromedp.CSS(`#ack-recording`)), chromedp.WaitNotVisible(chromedp.CSS(`#recording-notice`)))
 	for _, ctx := range []context.Context{teacher, pupil} {
-		require.NoError(t, chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`#recording-indicator`))))
+		step(t, ctx, "ctx: #recording-indicator", chromedp.WaitVisible(chromedp.CSS(`#recording-indicator`)))
 		require.Contains(t, text(t, ctx, `#recording-indicator`), "Recording")
 	}
 	waitInbound(t, teacher, "teacher", pupilID)
@@ -54,8 +52,8 @@ func TestBrowserRecordingNotice(t *testing.T) {
 	testkit.Screenshot(t, teacher, "recording-teacher")
 	time.Sleep(3 * time.Second) // a few seconds of lesson
 
-	require.NoError(t, chromedp.Do(teacher, chromedp.Click(chromedp.CSS(`#end-session`)), chromedp.Click(chromedp.CSS(`#end-confirm-yes`))))
-	require.NoError(t, chromedp.Do(pupil, chromedp.WaitVisible(chromedp.CSS(`#notice`))))
+	step(t, teacher, "teacher: #end-session, #end-confirm-yes", chromedp.Click(chromedp.CSS(`#end-session`)), chromedp.Click(chromedp.CSS(`#end-confirm-yes`)))
+	step(t, pupil, "pupil: #notice", chromedp.WaitVisible(chromedp.CSS(`#notice`)))
 	require.Contains(t, strings.ToLower(text(t, pupil, `#notice`)), "ended")
 
 	key := recording.ObjectKey(id, pupilID)

@@ -2,71 +2,13 @@ package web_test
 
 import (
 	"context"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 
 	"github.com/chaperone-edu/chaperone/internal/testkit"
 )
-
-// inboundJS sums the down connection's inbound bytes per publisher and kind;
-// the SFU names each track "<participant id>-<kind>-<n>".
-const inboundJS = `(async () => {
-  const pc = window.chaperoneRoom && window.chaperoneRoom.pcs.down;
-  const out = {};
-  if (!pc) return out;
-  const stats = await pc.getStats();
-  stats.forEach(r => {
-    if (r.type !== 'inbound-rtp' || !r.trackIdentifier) return;
-    const key = r.trackIdentifier.split('-')[0] + '/' + r.kind;
-    out[key] = (out[key] || 0) + (r.bytesReceived || 0);
-  });
-  return out;
-})()`
-
-func inbound(t *testing.T, ctx context.Context) map[string]float64 {
-	t.Helper()
-	m, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]float64](inboundJS, chromedp.EvalAwaitPromise))
-	require.NoError(t, err)
-	return m
-}
-
-func evalString(t *testing.T, ctx context.Context, js string) string {
-	t.Helper()
-	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
-	require.NoError(t, err)
-	return s
-}
-
-// waitInbound waits until ctx receives audio and video bytes from every
-// publisher in from, and the counts keep rising.
-func waitInbound(t *testing.T, ctx context.Context, who string, from ...string) {
-	t.Helper()
-	var last map[string]float64
-	ok := func(m map[string]float64) bool {
-		for _, f := range from {
-			if m[f+"/audio"] <= 0 || m[f+"/video"] <= 0 {
-				return false
-			}
-		}
-		return true
-	}
-	require.Eventually(t, func() bool { last = inbound(t, ctx); return ok(last) }, 20*time.Second, 250*time.Millisecond,
-		"%s receives audio and video from %v: %v", who, from, last)
-	first := last
-	require.Eventually(t, func() bool {
-		last = inbound(t, ctx)
-		for _, f := range from {
-			if last[f+"/audio"] <= first[f+"/audio"] || last[f+"/video"] <= first[f+"/video"] {
-				return false
-			}
-		}
-		return true
-	}, 10*time.Second, 250*time.Millisecond, "%s: inbound bytes keep increasing: %v then %v", who, first, last)
-}
 
 // TestBrowserLiveRoom: three browsers with fake cameras. The teacher opens
 // the room; two pupils sign in and wait; the teacher admits both and each
@@ -79,44 +21,40 @@ func TestBrowserLiveRoom(t *testing.T) {
 	roomURL := sc.gw.URL + "/rooms/" + id
 
 	teacher := signInBrowser(t, sc.gw, "teacher")
-	require.NoError(t, chromedp.Do(teacher, chromedp.Navigate(roomURL), chromedp.WaitVisible(chromedp.CSS(`#lobby`))))
-	require.Eventually(t, func() bool {
-		return evalString(t, teacher, `document.getElementById('room').dataset.phase`) == "admitted"
-	}, 10*time.Second, 100*time.Millisecond)
+	step(t, teacher, "the teacher opens the room", chromedp.Navigate(roomURL), chromedp.WaitVisible(chromedp.CSS(`#lobby`)))
+	waitEval(t, teacher, "the teacher is in the lesson", `document.getElementById('room').dataset.phase`, "admitted")
 
 	pupils := map[string]context.Context{}
 	for _, u := range []string{"pupil", "pupil2", "pupil3"} {
 		ctx := signInBrowser(t, sc.gw, u)
-		require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(roomURL), chromedp.WaitVisible(chromedp.CSS(`#banner`))))
+		step(t, ctx, u+" opens the room", chromedp.Navigate(roomURL), chromedp.WaitVisible(chromedp.CSS(`#banner`)))
 		pupils[u] = ctx
 	}
-	for _, ctx := range pupils {
-		require.Eventually(t, func() bool { return strings.Contains(text(t, ctx, `#banner`), "Waiting for your teacher") }, 10*time.Second, 100*time.Millisecond)
+	for u, ctx := range pupils {
+		waitText(t, ctx, u+" is told to wait", `#banner`, "Waiting for your teacher")
 	}
-	require.Eventually(t, func() bool {
-		return evalString(t, teacher, `String(document.querySelectorAll('#lobby-list li').length)`) == "3"
-	}, 10*time.Second, 100*time.Millisecond, "three pupils in the lobby")
+	ids := map[string]string{}
+	for u, ctx := range pupils {
+		ids[u] = youID(t, ctx)
+	}
+	waitLobby(t, teacher, ids["pupil"], ids["pupil2"], ids["pupil3"])
 	lobbyText := text(t, teacher, `#lobby-list`)
 	require.Contains(t, lobbyText, "Amelia Jones")
 	require.Contains(t, lobbyText, "Zoë Lefèvre")
 	require.Contains(t, lobbyText, "NOT on the class list") // Oliver is in Year 9
 	testkit.Screenshot(t, teacher, "lobby")
 
-	ids := map[string]string{}
-	for u, ctx := range pupils {
-		ids[u] = evalString(t, ctx, `window.chaperoneRoom.you.id`)
-	}
-	teacherID := evalString(t, teacher, `window.chaperoneRoom.you.id`)
+	teacherID := youID(t, teacher)
 	for _, u := range []string{"pupil", "pupil2"} {
-		require.NoError(t, chromedp.Do(teacher, chromedp.Click(chromedp.CSS(`#lobby-list li[data-participant="`+ids[u]+`"] button.admit`))))
+		click(t, teacher, `#lobby-list li[data-participant="`+ids[u]+`"] button.admit`)
 	}
-	require.NoError(t, chromedp.Do(teacher,
+	step(t, teacher, "the teacher denies Oliver with a reason",
 		chromedp.Click(chromedp.CSS(`#lobby-list li[data-participant="`+ids["pupil3"]+`"] button.deny`)),
 		chromedp.WaitVisible(chromedp.CSS(`#lobby-list li[data-participant="`+ids["pupil3"]+`"] input.deny-reason`)),
 		chromedp.SendKeys(chromedp.CSS(`#lobby-list li[data-participant="`+ids["pupil3"]+`"] input.deny-reason`), "This lesson is for Year 8 only."),
 		chromedp.Click(chromedp.CSS(`#lobby-list li[data-participant="`+ids["pupil3"]+`"] button.deny-confirm`)),
-	))
-	require.NoError(t, chromedp.Do(pupils["pupil3"], chromedp.WaitVisible(chromedp.CSS(`#notice`))))
+	)
+	step(t, pupils["pupil3"], "Oliver sees the notice", chromedp.WaitVisible(chromedp.CSS(`#notice`)))
 	require.Contains(t, text(t, pupils["pupil3"], `#notice`), "This lesson is for Year 8 only.")
 
 	waitInbound(t, teacher, "teacher", ids["pupil"], ids["pupil2"])
@@ -129,11 +67,11 @@ func TestBrowserLiveRoom(t *testing.T) {
 	testkit.Screenshot(t, pupils["pupil"], "pupil-in-room")
 
 	// Chat: a pupil's message shows as text (no HTML) for the teacher, with the pupil's verified name.
-	require.NoError(t, chromedp.Do(pupils["pupil"],
+	step(t, pupils["pupil"], "Amelia writes in the chat",
 		chromedp.SendKeys(chromedp.CSS(`#chat-text`), `<img src=x id=injected>Hello miss`),
 		chromedp.Click(chromedp.CSS(`#chat-send`)),
-	))
-	require.Eventually(t, func() bool { return strings.Contains(text(t, teacher, `#chat-list`), "Hello miss") }, 5*time.Second, 100*time.Millisecond)
+	)
+	waitText(t, teacher, "the teacher sees the message", `#chat-list`, "Hello miss")
 	require.Contains(t, text(t, teacher, `#chat-list`), `Amelia Jones: <img src=x id=injected>Hello miss`)
 	require.Equal(t, "0", evalString(t, teacher, `String(document.querySelectorAll('#chat-list img, #injected').length)`), "no HTML from a message")
 }

@@ -16,7 +16,7 @@ import (
 func signInBrowser(t *testing.T, gw *testkit.Gateway, username string) context.Context {
 	t.Helper()
 	ctx := testkit.Browser(t)
-	require.NoError(t, chromedp.Do(ctx,
+	step(t, ctx, "sign in as "+username,
 		chromedp.Navigate(gw.URL+"/login"),
 		chromedp.WaitVisible(chromedp.CSS(`#username`)),
 		chromedp.SendKeys(chromedp.CSS(`#username`), username),
@@ -24,15 +24,8 @@ func signInBrowser(t *testing.T, gw *testkit.Gateway, username string) context.C
 		chromedp.SendKeys(chromedp.CSS(`#otp`), testkit.DemoOTP),
 		chromedp.Submit(chromedp.CSS(`#password`)),
 		chromedp.WaitVisible(chromedp.CSS(`p.signed-in`)),
-	))
+	)
 	return ctx
-}
-
-func text(t *testing.T, ctx context.Context, sel string) string {
-	t.Helper()
-	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-	require.NoError(t, err, sel)
-	return strings.TrimSpace(s)
 }
 
 // TestBrowserRequestApproveOpen: a teacher requests a session in the

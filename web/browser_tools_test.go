@@ -3,11 +3,13 @@ package web_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/chaperone-edu/chaperone/internal/testkit"
@@ -27,11 +29,14 @@ const screenInboundJS = `(async () => {
   return n;
 })()`
 
-func screenInbound(t *testing.T, ctx context.Context) float64 {
-	t.Helper()
-	n, err := chromedp.Run(ctx, chromedp.Evaluate[float64](screenInboundJS, chromedp.EvalAwaitPromise))
-	require.NoError(t, err)
-	return n
+func screenInboundE(ctx context.Context) (float64, error) {
+	ectx, cancel := context.WithTimeout(ctx, evalTimeout)
+	defer cancel()
+	n, err := chromedp.Run(ectx, chromedp.Evaluate[float64](screenInboundJS, chromedp.EvalAwaitPromise))
+	if err != nil {
+		return 0, fmt.Errorf("screen inbound stats: %w", err)
+	}
+	return n, nil
 }
 
 // layoutCheckJS lists the visible controls (buttons, inputs, links styled as
@@ -89,19 +94,23 @@ type layoutReport struct {
 // is big enough to tap, and that the given names are shown on tiles.
 func checkLayout(t *testing.T, ctx context.Context, who string, w, h int64, names ...string) {
 	t.Helper()
-	require.NoError(t, chromedp.Do(ctx, chromedp.EmulateViewport(w, h)))
-	var rep layoutReport
-	require.Eventually(t, func() bool {
-		s := evalString(t, ctx, layoutCheckJS)
-		require.NoError(t, json.Unmarshal([]byte(s), &rep))
-		for _, n := range names {
-			if !containsPrefix(rep.Names, n) {
-				return false
-			}
-		}
-		return true
-	}, 10*time.Second, 200*time.Millisecond, "%s %dx%d: names on tiles %v, want %v", who, w, h, rep.Names, names)
 	size := who + "-" + itoa(int(w)) + "x" + itoa(int(h))
+	step(t, ctx, size+": set the viewport", chromedp.EmulateViewport(w, h))
+	var rep layoutReport
+	waitUntil(t, ctx, size+": every name on a tile", 10*time.Second, func(c *assert.CollectT) {
+		s, err := evalE(ctx, layoutCheckJS)
+		if !assert.NoError(c, err) {
+			return
+		}
+		var r layoutReport
+		if !assert.NoError(c, json.Unmarshal([]byte(s), &r)) {
+			return
+		}
+		for _, n := range names {
+			assert.True(c, containsPrefix(r.Names, n), "no tile named %q; tiles: %q", n, r.Names)
+		}
+		rep = r
+	})
 	testkit.Screenshot(t, ctx, size)
 	t.Logf("%s: %d controls, tile names %q", size, rep.Controls, rep.Names)
 	require.Greater(t, rep.Controls, 5, size)
@@ -127,29 +136,61 @@ func roomWithFour(t *testing.T) (sc *school, id string, teacher, amelia context.
 	id = liveSession(t, sc, nil)
 	roomURL := sc.gw.URL + "/rooms/" + id
 	teacher = signInBrowser(t, sc.gw, "teacher")
-	require.NoError(t, chromedp.Do(teacher, chromedp.Navigate(roomURL), chromedp.WaitVisible(chromedp.CSS(`#lobby`))))
+	step(t, teacher, "the teacher opens the room", chromedp.Navigate(roomURL), chromedp.WaitVisible(chromedp.CSS(`#lobby`)))
 	amelia = signInBrowser(t, sc.gw, "pupil")
-	require.NoError(t, chromedp.Do(amelia, chromedp.Navigate(roomURL), chromedp.WaitVisible(chromedp.CSS(`#banner`))))
+	step(t, amelia, "Amelia opens the room", chromedp.Navigate(roomURL), chromedp.WaitVisible(chromedp.CSS(`#banner`)))
 	zoe, zMedia := joinRoom(t, sc, "pupil2", id)
 	oliver, oMedia := joinRoom(t, sc, "pupil3", id)
-	ids = map[string]string{"teacher": evalString(t, teacher, `window.chaperoneRoom.you.id`), "amelia": evalString(t, amelia, `window.chaperoneRoom.you.id`),
-		"zoe": participantID(zoe), "oliver": participantID(oliver)}
+	ids = map[string]string{"teacher": youID(t, teacher), "amelia": youID(t, amelia), "zoe": participantID(zoe), "oliver": participantID(oliver)}
 
-	require.NoError(t, chromedp.Do(teacher, chromedp.WaitVisible(chromedp.CSS(`#admit-all`))))
-	require.Contains(t, text(t, teacher, `#admit-all`), "Admit all 2 pupils on the class list")
-	require.NoError(t, chromedp.Do(teacher, chromedp.Click(chromedp.CSS(`#admit-all`))))
+	waitLobby(t, teacher, ids["amelia"], ids["zoe"], ids["oliver"])
+	waitUntil(t, teacher, "Admit all offers the 2 pupils on the class list", 10*time.Second, func(c *assert.CollectT) {
+		s, err := textE(teacher, `#admit-all`)
+		assert.NoError(c, err)
+		assert.Contains(c, s, "Admit all 2 pupils on the class list")
+	})
+	click(t, teacher, `#admit-all`)
 	zoe.WaitState(map[string]any{"phase": "admitted"})
 	require.NoError(t, zMedia.Start())
-	require.Eventually(t, func() bool {
-		return evalString(t, teacher, `String(document.querySelectorAll('#lobby-list li').length)`) == "1"
-	}, 10*time.Second, 100*time.Millisecond, "Oliver stays in the lobby")
-	require.Contains(t, text(t, teacher, `#lobby-list`), "NOT on the class list")
-	require.NoError(t, chromedp.Do(teacher, chromedp.Click(chromedp.CSS(`#lobby-list li[data-participant="`+ids["oliver"]+`"] button.admit`))))
+	waitUntil(t, teacher, "Oliver stays in the lobby, marked", 10*time.Second, func(c *assert.CollectT) {
+		n, err := evalE(teacher, `String(document.querySelectorAll('#lobby-list li').length)`)
+		assert.NoError(c, err)
+		assert.Equal(c, "1", n)
+		s, err := textE(teacher, `#lobby-list`)
+		assert.NoError(c, err)
+		assert.Contains(c, s, "NOT on the class list")
+	})
+	click(t, teacher, `#lobby-list li[data-participant="`+ids["oliver"]+`"] button.admit`)
 	oliver.WaitState(map[string]any{"phase": "admitted"})
 	require.NoError(t, oMedia.Start())
 	waitInbound(t, amelia, "Amelia", ids["teacher"])
 	waitInbound(t, teacher, "teacher", ids["amelia"])
 	return sc, id, teacher, amelia, zMedia, ids
+}
+
+// waitLobby waits until the staff page ctx lists every one of ids in the lobby.
+func waitLobby(t *testing.T, ctx context.Context, ids ...string) {
+	t.Helper()
+	waitUntil(t, ctx, "the lobby lists everyone waiting", 15*time.Second, func(c *assert.CollectT) {
+		for _, id := range ids {
+			n, err := evalE(ctx, `String(document.querySelectorAll('#lobby-list li[data-participant="`+id+`"] button.admit').length)`)
+			assert.NoError(c, err)
+			assert.Equal(c, "1", n, "%s in the lobby", id)
+		}
+	})
+}
+
+// mainCaption is the caption of the tile in the page's main view.
+const mainCaption = `(document.querySelector('#main-view figcaption') || {}).textContent || ''`
+
+// waitEval waits until js evaluates to want in ctx's page.
+func waitEval(t *testing.T, ctx context.Context, what, js, want string) {
+	t.Helper()
+	waitUntil(t, ctx, what, 10*time.Second, func(c *assert.CollectT) {
+		s, err := evalE(ctx, js)
+		assert.NoError(c, err)
+		assert.Equal(c, want, s)
+	})
 }
 
 // TestBrowserScreenShare: in a room of four, the teacher shares a screen
@@ -164,26 +205,34 @@ func roomWithFour(t *testing.T) (sc *school, id string, teacher, amelia context.
 func TestBrowserScreenShare(t *testing.T) {
 	t.Parallel()
 	sc, id, teacher, amelia, zMedia, ids := roomWithFour(t)
-	require.Zero(t, screenInbound(t, amelia))
+	n, err := screenInboundE(amelia)
+	require.NoError(t, err)
+	require.Zero(t, n)
 
-	require.NoError(t, chromedp.Do(teacher, chromedp.WaitVisible(chromedp.CSS(`#share-screen`)), chromedp.Click(chromedp.CSS(`#share-screen`))))
+	step(t, teacher, "the teacher shares a screen", chromedp.WaitVisible(chromedp.CSS(`#share-screen`)), chromedp.Click(chromedp.CSS(`#share-screen`)))
 	var first float64
-	require.Eventually(t, func() bool { first = screenInbound(t, amelia); return first > 0 }, 20*time.Second, 200*time.Millisecond,
-		"the pupil's browser receives the screen")
-	require.Eventually(t, func() bool { return screenInbound(t, amelia) > first }, 10*time.Second, 200*time.Millisecond, "screen bytes keep rising")
-	require.Eventually(t, func() bool { return zMedia.Received(sfu.ScreenStreamID(ids["teacher"]), "video").Packets > 0 }, 10*time.Second, 100*time.Millisecond,
-		"a pion pupil receives the screen too")
+	waitUntil(t, amelia, "the pupil's browser receives the screen", 20*time.Second, func(c *assert.CollectT) {
+		n, err := screenInboundE(amelia)
+		assert.NoError(c, err)
+		assert.Positive(c, n)
+		first = n
+	})
+	waitUntil(t, amelia, "screen bytes keep rising", 10*time.Second, func(c *assert.CollectT) {
+		n, err := screenInboundE(amelia)
+		assert.NoError(c, err)
+		assert.Greater(c, n, first)
+	})
+	waitUntil(t, amelia, "a pion pupil receives the screen too", 10*time.Second, func(c *assert.CollectT) {
+		assert.Positive(c, zMedia.Received(sfu.ScreenStreamID(ids["teacher"]), "video").Packets)
+	})
 	ts, _, _ := sc.gw.Web.MediaStats(id)
 	require.Positive(t, trackIn(ts, ids["teacher"], "screen"), "the SFU receives the teacher's screen as a screen track")
 	t.Logf("teacher's tracks at the SFU: camera %d, screen %d, screen audio %d packets", trackIn(ts, ids["teacher"], "video"),
 		trackIn(ts, ids["teacher"], "screen"), trackIn(ts, ids["teacher"], "screen_audio"))
-	require.Eventually(t, func() bool {
-		return strings.Contains(evalString(t, amelia, `(document.querySelector('#main-view figcaption') || {}).textContent || ''`), "Sarah Whitfield — screen")
-	}, 10*time.Second, 100*time.Millisecond, "the screen is the pupil's main view")
+	waitEval(t, amelia, "the screen is the pupil's main view", mainCaption, "Sarah Whitfield — screen")
+	waitEval(t, amelia, "the pupil's page plays the screen",
+		`(() => { const v = document.querySelector('#main-view video'); return String(!!v && v.videoWidth > 0 && !v.paused && v.currentTime > 1); })()`, "true")
 
-	require.Eventually(t, func() bool {
-		return evalString(t, amelia, `(() => { const v = document.querySelector('#main-view video'); return String(!!v && v.videoWidth > 0 && !v.paused && v.currentTime > 1); })()`) == "true"
-	}, 10*time.Second, 100*time.Millisecond, "the pupil's page plays the screen")
 	// Layout with four participants and a shared screen.
 	for _, size := range [][2]int64{{1024, 768}, {1366, 768}} {
 		checkLayout(t, amelia, "pupil", size[0], size[1], "Sarah Whitfield — screen", "Sarah Whitfield", "Zoë Lefèvre", "Oliver Smith-Baker", "You (Amelia Jones)")
@@ -193,72 +242,220 @@ func TestBrowserScreenShare(t *testing.T) {
 	checkLayout(t, amelia, "pupil", 810, 1080, "Sarah Whitfield — screen", "Sarah Whitfield", "Zoë Lefèvre", "Oliver Smith-Baker", "You (Amelia Jones)")
 
 	// Spotlight: the teacher pins Zoë; she becomes everyone's main view,
-	// over the shared screen, until the spotlight is removed.
-	mainCaption := `(document.querySelector('#main-view figcaption') || {}).textContent || ''`
-	zoeRow := `#people li[data-participant="` + ids["zoe"] + `"] `
-	require.NoError(t, chromedp.Do(teacher, chromedp.Click(chromedp.CSS(zoeRow+`button.spotlight`))))
-	require.Eventually(t, func() bool { return evalString(t, amelia, mainCaption) == "Zoë Lefèvre" }, 10*time.Second, 100*time.Millisecond, "spotlight on Zoë")
+	// over the shared screen, until the spotlight is removed. #people is
+	// rebuilt on each roster message: click inside the page (click).
+	zoeSpot := `#people li[data-participant="` + ids["zoe"] + `"] button.spotlight`
+	click(t, teacher, zoeSpot)
+	waitEval(t, amelia, "spotlight on Zoë", mainCaption, "Zoë Lefèvre")
 	require.Equal(t, "true", evalString(t, amelia, `String(document.querySelector('#main-view .tile').classList.contains('spotlit'))`))
-	require.NoError(t, chromedp.Do(teacher, chromedp.WaitVisible(chromedp.CSS(zoeRow+`button.spotlight`)), chromedp.Click(chromedp.CSS(zoeRow+`button.spotlight`))))
-	require.Eventually(t, func() bool { return evalString(t, amelia, mainCaption) == "Sarah Whitfield — screen" }, 10*time.Second, 100*time.Millisecond, "spotlight removed")
+	waitEval(t, teacher, "the teacher's button offers to remove it", `(document.querySelector('`+zoeSpot+`') || {}).textContent || ''`, "Remove spotlight")
+	click(t, teacher, zoeSpot)
+	waitEval(t, amelia, "spotlight removed", mainCaption, "Sarah Whitfield — screen")
 
 	// Stopping: the screen goes from the pupil's page.
-	require.NoError(t, chromedp.Do(teacher, chromedp.Click(chromedp.CSS(`#share-screen`))))
-	require.Eventually(t, func() bool {
-		return evalString(t, amelia, `String(document.querySelectorAll('.tile.screen').length)`) == "0"
-	}, 10*time.Second, 100*time.Millisecond, "the screen tile goes")
+	step(t, teacher, "the teacher stops sharing", chromedp.Click(chromedp.CSS(`#share-screen`)))
+	waitEval(t, amelia, "the screen tile goes", `String(document.querySelectorAll('.tile.screen').length)`, "0")
 }
+
+// audioEnergyJS sums the audio energy (getStats totalAudioEnergy: sound,
+// not just packets) the page's down connection received from PUBLISHER.
+const audioEnergyJS = `(async () => {
+  const pc = window.chaperoneRoom && window.chaperoneRoom.pcs.down;
+  let e = 0;
+  if (!pc) return e;
+  (await pc.getStats()).forEach(r => {
+    if (r.type === 'inbound-rtp' && r.kind === 'audio' && (r.trackIdentifier || '').split('-')[0] === 'PUBLISHER') e += r.totalAudioEnergy || 0;
+  });
+  return e;
+})()`
+
+func audioEnergyE(ctx context.Context, publisher string) (float64, error) {
+	ectx, cancel := context.WithTimeout(ctx, evalTimeout)
+	defer cancel()
+	e, err := chromedp.Run(ectx, chromedp.Evaluate[float64](strings.ReplaceAll(audioEnergyJS, "PUBLISHER", publisher), chromedp.EvalAwaitPromise))
+	if err != nil {
+		return 0, fmt.Errorf("audio energy stats: %w", err)
+	}
+	return e, nil
+}
+
+// silentEnergy bounds the audio energy a disabled microphone's silence
+// adds at the receiver in a few seconds (measured: about 1e-9; Chromium's
+// fake microphone beeps and adds far more, about 1e-3 a second).
+const silentEnergy = 1e-6
+
+// micOnJS says whether the page sends an enabled microphone track.
+const micOnJS = `String(!!window.chaperoneRoom.pcs.up && window.chaperoneRoom.pcs.up.getSenders().some(s => s.track && s.track.kind === 'audio' && s.track.enabled))`
+
+// camOnJS says whether the page sends an enabled camera track.
+const camOnJS = `String(!!window.chaperoneRoom.pcs.up && window.chaperoneRoom.pcs.up.getSenders().some(s => s.track && s.track.kind === 'video' && s.track.enabled))`
+
+// mutedMessageJS is the text of the pupil's mute message, or "" while hidden.
+const mutedMessageJS = `document.getElementById('muted-message').hidden ? '' : document.getElementById('muted-message').textContent`
 
 // TestBrowserRaiseHand: the teacher switches "pupils may unmute themselves"
 // off; the pupil is told "Your teacher has muted you" and her audio stops
-// reaching the teacher; she raises her hand, the teacher sees it and presses
-// "Let speak", and her audio reaches the teacher again.
+// at the SFU (its forwarded-packet counter stands still); she raises her
+// hand, the teacher sees it and presses "Let speak". Her microphone does
+// not come on by itself: she is told she may talk now and the sound does
+// not reach the teacher until she presses "Unmute microphone"; then it
+// does (the teacher's getStats audio energy rises). Likewise her camera,
+// stopped and then allowed by staff, stays off until she starts it.
 func TestBrowserRaiseHand(t *testing.T) {
 	t.Parallel()
 	sc := newSchool(t, "teacher", "head", "pupil2")
 	id := liveSession(t, sc, nil)
 	roomURL := sc.gw.URL + "/rooms/" + id
 	teacher := signInBrowser(t, sc.gw, "teacher")
-	require.NoError(t, chromedp.Do(teacher, chromedp.Navigate(roomURL), chromedp.WaitVisible(chromedp.CSS(`#lobby`))))
+	step(t, teacher, "the teacher opens the room", chromedp.Navigate(roomURL), chromedp.WaitVisible(chromedp.CSS(`#lobby`)))
 	amelia := signInBrowser(t, sc.gw, "pupil")
-	require.NoError(t, chromedp.Do(amelia, chromedp.Navigate(roomURL), chromedp.WaitVisible(chromedp.CSS(`#banner`))))
+	step(t, amelia, "Amelia opens the room", chromedp.Navigate(roomURL), chromedp.WaitVisible(chromedp.CSS(`#banner`)))
 	zoe, zMedia := joinRoom(t, sc, "pupil2", id) // a second pupil: no one-to-one recording needed
-	ameliaID := evalString(t, amelia, `window.chaperoneRoom.you.id`)
-	require.NoError(t, chromedp.Do(teacher, chromedp.WaitVisible(chromedp.CSS(`#admit-all`)), chromedp.Click(chromedp.CSS(`#admit-all`))))
+	ameliaID := youID(t, amelia)
+	waitLobby(t, teacher, ameliaID, participantID(zoe))
+	click(t, teacher, `#admit-all`)
 	zoe.WaitState(map[string]any{"phase": "admitted"})
 	require.NoError(t, zMedia.Start())
 	waitInbound(t, teacher, "teacher", ameliaID)
 
-	require.NoError(t, chromedp.Do(teacher, chromedp.Click(chromedp.CSS(`#pupils-unmute`))))
-	require.Eventually(t, func() bool {
-		return strings.Contains(evalString(t, amelia, `document.getElementById('muted-message').hidden ? '' : document.getElementById('muted-message').textContent`), "Your teacher has muted you")
-	}, 10*time.Second, 100*time.Millisecond, "the pupil is told")
+	forwarded := func() uint64 { // the SFU's count of Amelia's audio packets it forwarded
+		_, es, _ := sc.gw.Web.MediaStats(id)
+		return edgeFrom(es, ameliaID, "audio")
+	}
+	click(t, teacher, `#pupils-unmute`)
+	waitUntil(t, amelia, "the pupil is told she is muted", 10*time.Second, func(c *assert.CollectT) {
+		s, err := evalE(amelia, mutedMessageJS)
+		assert.NoError(c, err)
+		assert.Contains(c, s, "Your teacher has muted you")
+	})
 	require.Contains(t, text(t, teacher, `#pupils-unmute`), "off")
-	time.Sleep(500 * time.Millisecond)
-	a0 := inbound(t, teacher)[ameliaID+"/audio"]
-	time.Sleep(time.Second)
-	a1 := inbound(t, teacher)[ameliaID+"/audio"]
-	require.Equal(t, a0, a1, "the muted pupil's audio does not reach the teacher")
+	waitUntil(t, amelia, "the SFU forwards none of the muted pupil's audio (counter still for 1 s)", 10*time.Second, func(c *assert.CollectT) {
+		a0 := forwarded()
+		time.Sleep(time.Second)
+		assert.Equal(c, a0, forwarded())
+	})
+	require.Equal(t, "false", evalString(t, amelia, micOnJS), "the muted pupil's page sends no sound")
 
-	require.NoError(t, chromedp.Do(amelia, chromedp.Click(chromedp.CSS(`#raise-hand`))))
+	step(t, amelia, "Amelia raises her hand", chromedp.Click(chromedp.CSS(`#raise-hand`)))
 	hand := `#hands-list li[data-participant="` + ameliaID + `"]`
-	require.NoError(t, chromedp.Do(teacher, chromedp.WaitVisible(chromedp.CSS(hand))))
+	step(t, teacher, "the teacher sees the hand", chromedp.WaitVisible(chromedp.CSS(hand)))
 	require.Contains(t, text(t, teacher, hand), "Amelia Jones")
-	require.Contains(t, text(t, teacher, `#people li[data-participant="`+ameliaID+`"]`), "Hand up")
+	waitUntil(t, teacher, "the teacher's list of people shows the hand", 10*time.Second, func(c *assert.CollectT) {
+		s, err := textE(teacher, `#people li[data-participant="`+ameliaID+`"]`)
+		assert.NoError(c, err)
+		assert.Contains(c, s, "Hand up")
+	})
 	require.Equal(t, "Lower hand", text(t, amelia, `#raise-hand`))
 	testkit.Screenshot(t, teacher, "hand-up")
 
-	require.NoError(t, chromedp.Do(teacher, chromedp.Click(chromedp.CSS(hand+` button.let-speak`))))
-	var last float64
-	require.Eventually(t, func() bool {
-		last = inbound(t, teacher)[ameliaID+"/audio"]
-		return last > a1
-	}, 5*time.Second, 100*time.Millisecond, "the pupil's audio reaches the teacher after 'Let speak'")
-	require.Eventually(t, func() bool { return inbound(t, teacher)[ameliaID+"/audio"] > last }, 5*time.Second, 100*time.Millisecond, "and keeps coming")
-	require.Eventually(t, func() bool {
-		return evalString(t, amelia, `String(document.getElementById('muted-message').hidden)`) == "true" &&
-			evalString(t, teacher, `String(document.querySelectorAll('#hands-list li').length)`) == "0"
-	}, 5*time.Second, 100*time.Millisecond, "the hand is lowered and the pupil no longer told she is muted")
-	require.Equal(t, "true", evalString(t, amelia, `String(window.chaperoneRoom.pcs.up.getSenders().some(s => s.track && s.track.kind === 'audio' && s.track.enabled))`),
-		"the pupil's microphone is on again")
+	click(t, teacher, hand+` button.let-speak`)
+	waitUntil(t, amelia, "the pupil is told she may talk, and the hand is lowered", 10*time.Second, func(c *assert.CollectT) {
+		s, err := evalE(amelia, mutedMessageJS)
+		assert.NoError(c, err)
+		assert.Contains(c, s, "Your teacher says you can talk now. Press “Unmute microphone” to talk.")
+		n, err := evalE(teacher, `String(document.querySelectorAll('#hands-list li').length)`)
+		assert.NoError(c, err)
+		assert.Equal(c, "0", n)
+	})
+	testkit.Screenshot(t, amelia, "may-talk")
+	// Her microphone stays off: no sound reaches the teacher, though the
+	// SFU would now forward it.
+	e0, err := audioEnergyE(teacher, ameliaID)
+	require.NoError(t, err)
+	for range 4 {
+		time.Sleep(500 * time.Millisecond)
+		require.Equal(t, "false", evalString(t, amelia, micOnJS), "the pupil's microphone does not come on by itself")
+	}
+	e1, err := audioEnergyE(teacher, ameliaID)
+	require.NoError(t, err)
+	require.Less(t, e1-e0, silentEnergy, "no sound from the pupil reaches the teacher before she unmutes")
+	require.Equal(t, "Unmute microphone", text(t, amelia, `#toggle-mic`))
+
+	step(t, amelia, "Amelia presses Unmute microphone", chromedp.Click(chromedp.CSS(`#toggle-mic`)))
+	require.Equal(t, "true", evalString(t, amelia, micOnJS), "her press switches the microphone on")
+	waitUntil(t, teacher, "the pupil's sound reaches the teacher after she unmutes", 15*time.Second, func(c *assert.CollectT) {
+		e, err := audioEnergyE(teacher, ameliaID)
+		assert.NoError(c, err)
+		assert.Greater(c, e-e1, 100*silentEnergy)
+	})
+	waitEval(t, amelia, "the message goes once she has unmuted", `String(document.getElementById('muted-message').hidden)`, "true")
+	e2, err := audioEnergyE(teacher, ameliaID)
+	require.NoError(t, err)
+	t.Logf("audio energy from the pupil at the teacher: +%.2g in 2 s allowed but not unmuted, +%.2g once she unmuted", e1-e0, e2-e1)
+
+	// The camera likewise: staff stop it, then allow it; it stays off
+	// until she presses "Start camera" herself.
+	camButton := `#people li[data-participant="` + ameliaID + `"] button.mute-video`
+	click(t, teacher, camButton)
+	waitEval(t, amelia, "staff stop her camera", camOnJS, "false")
+	waitEval(t, teacher, "the teacher's button now allows it", `(document.querySelector('`+camButton+`') || {}).textContent || ''`, "Allow camera")
+	click(t, teacher, camButton)
+	waitUntil(t, amelia, "the pupil is told she may use her camera", 10*time.Second, func(c *assert.CollectT) {
+		s, err := evalE(amelia, mutedMessageJS)
+		assert.NoError(c, err)
+		assert.Contains(c, s, "Your teacher says you can use your camera now. Press “Start camera” to turn it on.")
+	})
+	for range 4 {
+		time.Sleep(500 * time.Millisecond)
+		require.Equal(t, "false", evalString(t, amelia, camOnJS), "the pupil's camera does not come on by itself")
+	}
+	require.Equal(t, "Start camera", text(t, amelia, `#toggle-cam`))
+	step(t, amelia, "Amelia presses Start camera", chromedp.Click(chromedp.CSS(`#toggle-cam`)))
+	require.Equal(t, "true", evalString(t, amelia, camOnJS), "her press switches the camera on")
+}
+
+// TestBrowserStreamedPupilSendsNothing: in a streamed lesson the pupil's
+// page never asks for the camera or microphone (so the camera light stays
+// off), opens no up connection and sends no packet; the SFU has no track of
+// hers; she is told "You can watch and listen. Others can't see or hear
+// you." and receives the teacher.
+func TestBrowserStreamedPupilSendsNothing(t *testing.T) {
+	t.Parallel()
+	sc := newSchool(t, "teacher", "head", "pupil2")
+	id := liveSession(t, sc, map[string]any{"kind": "streamed"})
+	roomURL := sc.gw.URL + "/rooms/" + id
+	teacher := signInBrowser(t, sc.gw, "teacher")
+	step(t, teacher, "the teacher opens the room", chromedp.Navigate(roomURL), chromedp.WaitVisible(chromedp.CSS(`#lobby`)))
+	amelia := signInBrowser(t, sc.gw, "pupil")
+	step(t, amelia, "Amelia opens the room", chromedp.Navigate(roomURL), chromedp.WaitVisible(chromedp.CSS(`#banner`)))
+	zoe, zMedia := joinRoom(t, sc, "pupil2", id)
+	ameliaID, teacherID := youID(t, amelia), youID(t, teacher)
+	waitLobby(t, teacher, ameliaID, participantID(zoe))
+	click(t, teacher, `#admit-all`)
+	zoe.WaitState(map[string]any{"phase": "admitted"})
+	require.NoError(t, zMedia.Start())
+	waitUntil(t, amelia, "the pupil receives the teacher", 20*time.Second, func(c *assert.CollectT) {
+		m, err := inboundE(amelia)
+		assert.NoError(c, err)
+		assert.Positive(c, m[teacherID+"/video"])
+		assert.Positive(c, m[teacherID+"/audio"])
+	})
+	waitUntil(t, amelia, "the pupil is told she watches only", 10*time.Second, func(c *assert.CollectT) {
+		s, err := textE(amelia, `#media-message`)
+		assert.NoError(c, err)
+		assert.Equal(c, "You can watch and listen. Others can't see or hear you.", s)
+		b, err := textE(amelia, `#banner`)
+		assert.NoError(c, err)
+		assert.Contains(c, b, "Others can't see or hear you.")
+	})
+	testkit.Screenshot(t, amelia, "streamed-pupil")
+	time.Sleep(time.Second) // were she sending, a second of it would show
+	require.Equal(t, "0", evalString(t, amelia, `String(window.chaperoneRoom.mediaRequests || 0)`), "getUserMedia was never called")
+	require.Equal(t, "true", evalString(t, amelia, `String(window.chaperoneRoom.pcs.up === null)`), "no up connection")
+	out, err := chromedp.Run(amelia, chromedp.Evaluate[float64](`(async () => {
+  let n = 0;
+  for (const pc of [window.chaperoneRoom.pcs.up, window.chaperoneRoom.pcs.down]) {
+    if (!pc) continue;
+    (await pc.getStats()).forEach(r => { if (r.type === 'outbound-rtp') n += r.packetsSent || 0; });
+  }
+  return n;
+})()`, chromedp.EvalAwaitPromise))
+	require.NoError(t, err)
+	require.Zero(t, out, "no outbound RTP packet")
+	ts, _, ok := sc.gw.Web.MediaStats(id)
+	require.True(t, ok)
+	for _, tr := range ts {
+		require.NotEqual(t, ameliaID, tr.Publisher, "the SFU has no track of the pupil's: %+v", tr)
+	}
+	require.Equal(t, "true", evalString(t, amelia, `String(document.getElementById('toggle-mic').disabled && document.getElementById('toggle-cam').disabled)`))
 }

@@ -19,8 +19,9 @@ func TestStreamedSession(t *testing.T) {
 	teacherID := participantID(tm.rc)
 	for _, p := range pupils {
 		require.Eventually(t, func() bool {
-			b, _ := p.rc.Last("state")["banner"].(string)
-			return strings.Contains(b, "streamed lesson")
+			st := p.rc.Last("state")
+			b, _ := st["banner"].(string)
+			return strings.Contains(b, "You can watch and listen. Others can't see or hear you.") && st["watch_only"] == true
 		}, 5*time.Second, 20*time.Millisecond, "the pupil is told they watch only")
 	}
 	require.Eventually(t, func() bool {

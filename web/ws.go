@@ -375,7 +375,7 @@ func (c *wsConn) handle(m inMsg) *lobby.ErrorMsg {
 		switch {
 		case m.Type == "offer" && m.PC == "up":
 			if err := p.DeclareScreen(m.Tracks...); err != nil {
-				return errMsg("bad_message", "Those screen tracks could not be used.")
+				return errMsg("bad_message", "Screen sharing did not start. Reload the page and try again.")
 			}
 			answer, err := p.HandleOffer(m.SDP)
 			if err != nil {

@@ -230,6 +230,7 @@ func (c *Client) Unpublish(id string) error {
 	c.mu.Lock()
 	p := c.published[id]
 	delete(c.published, id)
+	c.screens = slices.DeleteFunc(c.screens, func(s string) bool { return s == id })
 	c.mu.Unlock()
 	if p == nil {
 		return fmt.Errorf("sfutest: no published track %q", id)

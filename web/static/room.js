@@ -24,7 +24,7 @@
   let locked = false;
   let roster = new Map();    // id -> {id, name, role, muted, screen, hand}
   let rosterMsg = { hands: [], spotlight: null, pupil_media: { audio: true, video: true } };
-  let myState = { muted: {}, can_unmute: {}, screen: false, hand: false };
+  let myState = { muted: {}, can_unmute: {}, screen: false, hand: false, watch_only: false };
   let screen = null;         // my screen share's MediaStream while I share
   let speaker = '';          // the participant heard most recently (for the main view)
   const pcs = { up: null, down: null };
@@ -254,7 +254,11 @@
     ol.replaceChildren(...rosterMsg.hands.filter((id) => roster.has(id)).map((id) => {
       const name = nameOf(id);
       const speak = el('button', { type: 'button', class: 'let-speak', text: 'Let speak', 'aria-label': 'Let ' + name + ' speak' });
-      speak.addEventListener('click', () => { speak.disabled = true; send({ type: 'let_speak', id }); });
+      speak.addEventListener('click', () => {
+        speak.disabled = true;
+        send({ type: 'let_speak', id });
+        flash(name + ' is told they can talk now. Their microphone comes on when they press “Unmute microphone”.');
+      });
       const lower = el('button', { type: 'button', class: 'lower-hand secondary', text: 'Lower', 'aria-label': 'Lower the hand of ' + name });
       lower.addEventListener('click', () => { lower.disabled = true; send({ type: 'lower_hand', id }); });
       return el('li', { 'data-participant': id }, el('span', { class: 'name', text: name }), el('div', { class: 'row' }, speak, lower));
@@ -293,7 +297,7 @@
         { type: muted.audio ? 'unmute' : 'mute', id: p.id, kind: 'audio' }, 'secondary');
       button('mute-video', muted.video ? 'Allow camera' : 'Stop camera', (muted.video ? 'Allow camera of ' : 'Stop camera of ') + p.name,
         { type: muted.video ? 'unmute' : 'mute', id: p.id, kind: 'video' }, 'secondary');
-      button('screen-grant', p.screen ? 'Stop their screen sharing' : 'Let share screen', (p.screen ? 'Stop screen sharing of ' : 'Let share screen: ') + p.name,
+      button('screen-grant', p.screen ? 'Stop their screen sharing' : 'Allow screen sharing', (p.screen ? 'Stop screen sharing of ' : 'Allow screen sharing for ') + p.name,
         { type: 'screen_grant', id: p.id, allowed: !p.screen }, 'secondary');
     }
     button('spotlight', lit(false) ? 'Remove spotlight' : 'Spotlight', (lit(false) ? 'Remove spotlight from ' : 'Spotlight ') + p.name + (p.id === me.id ? ' (you)' : ''),
@@ -395,6 +399,7 @@
 
   // ---------- my media and the peer connections ----------
   async function getMedia() {
+    hook.mediaRequests = (hook.mediaRequests || 0) + 1; // for tests: a watch-only pupil never asks
     const video = { width: { ideal: 640 }, height: { ideal: 360 } };
     // Try camera + microphone, then each on its own (a Chromebook may lack one of them).
     for (const c of [{ audio: true, video }, { audio: true }, { video }]) {
@@ -421,8 +426,17 @@
     share.setAttribute('aria-pressed', String(!!screen));
     share.textContent = screen ? 'Stop sharing' : 'Share screen';
   }
-  function setTracks(kind, on) {
-    (local ? local.getTracks() : []).filter((t) => t.kind === kind).forEach((t) => { t.enabled = on; });
+  // wantOn is what the person chose with their own buttons. A track is on
+  // only while they want it on and staff have not switched it off; nothing
+  // the server says ever switches a microphone or camera on by itself (a
+  // child's camera must not come on at home because staff pressed a button).
+  const wantOn = { audio: true, video: true };
+  function applyTracks() {
+    const m = myState.muted || {};
+    for (const kind of ['audio', 'video']) {
+      const on = wantOn[kind] && !m[kind];
+      (local ? local.getTracks() : []).filter((t) => t.kind === kind).forEach((t) => { t.enabled = on; });
+    }
   }
   function toggle(kind) {
     const tr = local ? local.getTracks().filter((t) => t.kind === kind) : [];
@@ -432,9 +446,12 @@
       // Muted by staff: switching back on is the gateway's call.
       if (!(myState.can_unmute || {})[kind]) { flash(kind === 'audio' ? 'Your teacher has muted you.' : 'Your teacher has turned off your camera.'); return; }
       send({ type: 'unmute_self', kind });
+      myState.muted = Object.assign({}, myState.muted, { [kind]: false }); // the gateway's state follows
     }
-    setTracks(kind, on);
-    updateMediaButtons();
+    wantOn[kind] = on;
+    allowedNote[kind] = false;
+    applyTracks();
+    applyMuted();
   }
   $('#toggle-mic').addEventListener('click', () => toggle('audio'));
   $('#toggle-cam').addEventListener('click', () => toggle('video'));
@@ -484,11 +501,19 @@
 
   async function join() {
     joined = true;
+    if (myState.watch_only) {
+      // A pupil in a streamed lesson sends nothing: no camera, no microphone,
+      // not even asked for (the camera light stays off).
+      const mm = $('#media-message');
+      mm.textContent = WATCH_ONLY;
+      show(mm, true);
+      updateMediaButtons();
+      return;
+    }
     local = await getMedia();
     if (!joined) { stopLocal(); return; } // the session ended while we were asking
     $('video', selfTile).srcObject = local;
     if (local) play($('video', selfTile));
-    for (const kind of ['audio', 'video']) if (offByStaff[kind]) setTracks(kind, false);
     applyMuted();
     const missing = !local ? 'Your camera and microphone are not available; you can still watch and listen.'
       : !local.getAudioTracks().length ? 'Your microphone is not available; you can still watch and listen.'
@@ -543,20 +568,31 @@
   if (handBtn) handBtn.addEventListener('click', () => send({ type: 'hand', raised: !myState.hand }));
 
   // Staff switched a source off (or pupils may not switch it on): tell the
-  // pupil, and switch it off here too (the gateway drops it anyway). When
-  // staff let it through again, switch back on what they had switched off.
+  // person, and switch it off here too (the gateway drops it anyway). When
+  // staff let it through again it stays off: the person is told they may
+  // switch it on, and only their own press does.
+  const WATCH_ONLY = "You can watch and listen. Others can't see or hear you.";
   const offByStaff = { audio: false, video: false };
+  const allowedNote = { audio: false, video: false }; // "your teacher says you can…" showing
   function applyMuted() {
     const m = myState.muted || {}, can = myState.can_unmute || {};
+    for (const kind of ['audio', 'video']) {
+      if (m[kind] && !offByStaff[kind]) { offByStaff[kind] = true; wantOn[kind] = false; allowedNote[kind] = false; }
+      else if (!m[kind] && offByStaff[kind]) { offByStaff[kind] = false; allowedNote[kind] = !wantOn[kind]; }
+    }
+    applyTracks();
     const parts = [];
     if (m.audio) parts.push(can.audio ? 'Your teacher muted your microphone. You can unmute it when you need to speak.' : 'Your teacher has muted you.');
+    else if (allowedNote.audio) parts.push('Your teacher says you can talk now. Press “Unmute microphone” to talk.');
     if (m.video) parts.push(can.video ? 'Your teacher turned off your camera. You can turn it back on.' : 'Your teacher has turned off your camera.');
+    else if (allowedNote.video) parts.push('Your teacher says you can use your camera now. Press “Start camera” to turn it on.');
     const box = $('#muted-message');
-    if (box) { box.textContent = parts.join(' '); show(box, parts.length > 0); }
-    for (const kind of ['audio', 'video']) {
-      if (m[kind] && !offByStaff[kind]) { offByStaff[kind] = true; setTracks(kind, false); }
-      else if (!m[kind] && offByStaff[kind]) { offByStaff[kind] = false; setTracks(kind, true); }
+    if (box) {
+      box.textContent = parts.join(' ');
+      show(box, parts.length > 0);
+      box.classList.toggle('allowed', !m.audio && !m.video && parts.length > 0);
     }
+    hook.allowedNote = Object.assign({}, allowedNote);
     updateMediaButtons();
   }
 
@@ -730,7 +766,7 @@
     }
     setLocked(s.locked);
     const hadScreen = myState.screen;
-    myState = { muted: s.muted || {}, can_unmute: s.can_unmute || {}, screen: !!s.screen, hand: !!s.hand };
+    myState = { muted: s.muted || {}, can_unmute: s.can_unmute || {}, screen: !!s.screen, hand: !!s.hand, watch_only: !!s.watch_only };
     hook.muted = myState.muted;
     applyMuted();
     renderHands();
@@ -754,6 +790,8 @@
     candidate: (m) => onCandidate(m.pc, m.candidate),
     error(m) {
       flash(m.message || 'Something went wrong.');
+      // A refused up offer gets no answer: let the next change go ahead now.
+      if ((m.code === 'bad_message' || m.code === 'bad_sdp') && upAnswered) { const r = upAnswered; upAnswered = null; r(); }
       // Let staff try again: re-enable buttons disabled while waiting for the server.
       room.querySelectorAll('#lobby-list button, #end-confirm-yes, #admit-all, #people button, #hands-list button, #class-tools button').forEach((b) => { b.disabled = false; });
       room.querySelectorAll('#lobby-list li.denying').forEach((li) => li.classList.remove('denying'));
