@@ -137,7 +137,8 @@ func (f *benchFixture) run(b *testing.B, wire, counted bool, feed func()) {
 	}
 	// The subscribers stop while the clock runs: their sockets fill and the
 	// kernel drops what follows, as a remote client's would not slow the
-	// SFU. Measured is the SFU's work, encryption and sendto included.
+	// SFU. Measured is the SFU's work, encryption and the send syscalls
+	// included (chaperone's batched sendmmsg, the naive forwarder's sendto).
 	f.child.pause(b)
 	defer f.child.resume(b)
 	runtime.GC()

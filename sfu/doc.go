@@ -23,5 +23,8 @@
 // packet's bytes are shared and never copied before SRTP. The ring is also
 // the cache from which subscribers' NACKs are answered (the SFU registers no
 // pion interceptors). Nothing on this path allocates; pion's SRTP write
-// path below it does (see BENCHMARKS.md).
+// path below it does (see BENCHMARKS.md). pion writes each packet with its
+// own WriteTo on the mux socket, in the forwarding goroutine; the socket's
+// wrapper (batchconn.go) queues the RTP written during one fan-out and sends
+// it with a single sendmmsg when the loop ends.
 package sfu

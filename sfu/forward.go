@@ -31,6 +31,11 @@ func (t *upTrack) forward(hdr *rtp.Header, payload []byte) {
 		}
 		return
 	}
+	// The writes below are queued on the UDP socket and sent with one
+	// sendmmsg when the loop ends (batchconn.go).
+	batch := t.pub.room.sfu.batcher()
+	batch.hold()
+	defer batch.release()
 	in := hdr.SequenceNumber
 	for _, d := range *subs {
 		b := d.local.out.Load()

@@ -15,8 +15,8 @@ import (
 // socket; with "" or 0.0.0.0 it is one socket per local IPv4 address, all on
 // the same port, so that host candidates carry real addresses (a socket on
 // 0.0.0.0 cannot tell pion which address a packet came to). It returns the
-// mux and the address for logs.
-func listenMux(cfg Config, log logging.LeveledLogger) (ice.UDPMux, string, error) {
+// mux and the address for logs. Each socket batches its sends in batch.
+func listenMux(cfg Config, log logging.LeveledLogger, batch *batchGroup) (ice.UDPMux, string, error) {
 	if cfg.UDPPort < 0 || cfg.UDPPort > 65535 {
 		return nil, "", fmt.Errorf("sfu: udp port %d out of range", cfg.UDPPort)
 	}
@@ -30,7 +30,7 @@ func listenMux(cfg Config, log logging.LeveledLogger) (ice.UDPMux, string, error
 			if err != nil {
 				return nil, "", fmt.Errorf("sfu: listen udp %s: %w", net.JoinHostPort(cfg.ListenIP, strconv.Itoa(cfg.UDPPort)), err)
 			}
-			mux := ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: cfg.wrap(conn), Logger: log})
+			mux := ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: cfg.wrap(batch.wrap(conn)), Logger: log})
 			return mux, conn.LocalAddr().String(), nil
 		}
 	}
@@ -51,7 +51,7 @@ func listenMux(cfg Config, log logging.LeveledLogger) (ice.UDPMux, string, error
 		}
 		muxes := make([]ice.UDPMux, len(conns))
 		for i, c := range conns {
-			muxes[i] = ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: cfg.wrap(c), Logger: log})
+			muxes[i] = ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: cfg.wrap(batch.wrap(c)), Logger: log})
 		}
 		return ice.NewMultiUDPMuxDefault(muxes...), net.JoinHostPort("0.0.0.0", strconv.Itoa(port)), nil
 	}

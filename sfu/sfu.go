@@ -43,10 +43,11 @@ type Config struct {
 // SFU is a selective forwarding unit: one WebRTC API and one UDP port shared
 // by all its rooms.
 type SFU struct {
-	api  *webrtc.API
-	mux  ice.UDPMux
-	addr string
-	log  *slog.Logger
+	api   *webrtc.API
+	mux   ice.UDPMux
+	addr  string
+	log   *slog.Logger
+	batch *batchGroup // the mux sockets' batched sends (batchconn.go)
 
 	mu     sync.Mutex
 	rooms  map[*Room]struct{}
@@ -65,7 +66,8 @@ func New(cfg Config) (*SFU, error) {
 		}
 	}
 	lf := pionLoggerFactory{log: log}
-	mux, addr, err := listenMux(cfg, lf.NewLogger("ice-mux"))
+	batch := &batchGroup{log: log}
+	mux, addr, err := listenMux(cfg, lf.NewLogger("ice-mux"), batch)
 	if err != nil {
 		return nil, err
 	}
@@ -75,7 +77,7 @@ func New(cfg Config) (*SFU, error) {
 		return nil, err
 	}
 	log.Info("sfu listening", slog.String("udp", addr))
-	return &SFU{api: api, mux: mux, addr: addr, log: log, rooms: map[*Room]struct{}{}}, nil
+	return &SFU{api: api, mux: mux, addr: addr, log: log, batch: batch, rooms: map[*Room]struct{}{}}, nil
 }
 
 // newAPI builds the one pion API of an SFU: Opus and VP8 only, no default
