@@ -24,8 +24,23 @@ func newSchoolGrace(t *testing.T, grace time.Duration, users ...string) *school 
 	return sc
 }
 
+// participantID is the connection's participant ID from its welcome
+// message, waiting for the message if it has not arrived yet.
 func participantID(rc *testkit.RoomConn) string {
-	return rc.Last("welcome")["you"].(map[string]any)["id"].(string)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if w := rc.Last("welcome"); w != nil {
+			if you, ok := w["you"].(map[string]any); ok {
+				if id, ok := you["id"].(string); ok {
+					return id
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			rc.T.Fatalf("no welcome message within 15 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // TestLobbyAdmitDenyAndStaffLeaving walks a lesson's lobby: pupils wait,
