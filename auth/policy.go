@@ -177,6 +177,11 @@ func (p Policy) ApplyMFA(roles []Role, amr []string, acr string) (kept, withheld
 		// second factor of staff requires it of them.
 		need = append(slices.Clone(need), RoleHead, RoleSLT, RoleDSL)
 	}
+	if slices.Contains(need, RoleHead) {
+		// A senior leader's one power is approving for the head under a
+		// delegation: it needs what the head's role needs.
+		need = append(slices.Clone(need), RoleSLT)
+	}
 	for _, r := range roles {
 		if slices.Contains(need, r) {
 			withheld = append(withheld, r)

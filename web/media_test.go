@@ -91,9 +91,11 @@ func TestMediaGate(t *testing.T) {
 	zoe.WaitState(map[string]any{"phase": "admitted", "gate": "open"})
 	require.NoError(t, aMedia.Start())
 	require.NoError(t, zMedia.Start())
-	require.Eventually(t, func() bool {
+	eventually(t, 20*time.Second, func() bool {
 		return received(aMedia, teacherID) > 0 && received(aMedia, zoeID) > 0 && received(tMedia, ameliaID) > 0 && received(zMedia, ameliaID) > 0
-	}, 10*time.Second, 50*time.Millisecond, "media flows between teacher and pupils: %s", debugMedia(sc, id, tMedia, aMedia, zMedia))
+	}, func() string {
+		return "media flows between teacher and pupils: " + debugMedia(sc, id, tMedia, aMedia, zMedia)
+	})
 
 	// The teacher leaves: the pupils' media is held.
 	teacher.WS.Close()
@@ -119,9 +121,11 @@ func TestMediaGate(t *testing.T) {
 		return received(aMedia, zoeID) > a0+10 && received(zMedia, ameliaID) > z0+10
 	}, 2*time.Second, 20*time.Millisecond, "pupils' media within 2 s of the teacher being admitted")
 	t.Logf("media resumed %s after the teacher was admitted", time.Since(start).Round(time.Millisecond))
-	require.Eventually(t, func() bool {
+	eventually(t, 20*time.Second, func() bool {
 		return received(t2Media, ameliaID) > 10 && received(aMedia, teacherID) > 0
-	}, 10*time.Second, 20*time.Millisecond, "the returning teacher's media flows both ways")
+	}, func() string {
+		return "the returning teacher's media flows both ways: " + debugMedia(sc, id, t2Media, aMedia, zMedia)
+	})
 
 	// The metrics show the room, its participants, forwarded packets and held time.
 	status, body := get(t, testkit.CookieClient(t), sc.gw.URL+"/metrics")
@@ -263,4 +267,17 @@ func debugMedia(sc *school, id string, cs ...*sfutest.Client) string {
 func roomStateNoT(sc *school, id string) any {
 	st, _ := sc.gw.Web.RoomSnapshot(id)
 	return st
+}
+
+// eventually waits for cond and, if it never holds, fails with msg
+// evaluated at the time of failure (the state then, not at the start).
+func eventually(t *testing.T, timeout time.Duration, cond func() bool, msg func() string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %s: %s", timeout, msg())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

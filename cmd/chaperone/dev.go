@@ -116,7 +116,7 @@ func printDevBanner(w io.Writer, pub, issuer string, users []demoidp.User) {
 	fmt.Fprintf(w, "\nchaperone is running (dev mode) at %s\n", pub)
 	fmt.Fprintf(w, "Demo identity provider: %s\n\n", issuer)
 	fmt.Fprintln(w, "Demo sign-ins (password for every account: oakfield).")
-	fmt.Fprintln(w, "The DSL, head and IT admin roles need the one-time code; without it those accounts sign in with their other roles only.")
+	fmt.Fprintln(w, "The DSL, head, senior leader and IT admin roles need the one-time code; without it those accounts sign in with their other roles only.")
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  username\tname\tgroups\texpected")
 	for _, u := range users {
