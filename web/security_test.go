@@ -450,7 +450,7 @@ func TestNoSecretsLogged(t *testing.T) {
 	t.Parallel()
 	bad := testkit.NewBadIdP(t)
 	bad.RegisterClient("chaperone", "s3cret-client-Value-42")
-	var buf lockedBuffer
+	var buf testkit.SyncBuffer
 	gw := testkit.StartGateway(t, testkit.GatewayOptions{Issuer: bad.URL, ClientID: "chaperone", ClientSecret: "s3cret-client-Value-42", LogTo: &buf})
 	c := testkit.CookieClient(t)
 	status, body := get(t, c, gw.URL+"/login")
@@ -470,23 +470,6 @@ func TestNoSecretsLogged(t *testing.T) {
 		require.NotContains(t, logs, secret, "%s in the logs", name)
 	}
 	require.NotContains(t, logs, "eyJ", "no JWT in the logs")
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // TestRealIPFromTrustedProxy: X-Forwarded-For is believed only from a

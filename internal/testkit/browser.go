@@ -111,7 +111,7 @@ func Browser(t testing.TB) context.Context {
 		t.Fatalf("testkit: profile dir: %v", err)
 	}
 
-	out := &syncBuffer{}
+	out := &SyncBuffer{}
 	opts := append(append([]chromedp.ExecAllocatorOption{}, chromedp.DefaultExecAllocatorOptions[:]...), browserFlags...)
 	opts = append(opts,
 		chromedp.ExecPath(path),
@@ -236,21 +236,29 @@ func (l *testLogger) stop() {
 	l.stopped = true
 }
 
-// syncBuffer keeps the browser's output for failure reports.
-type syncBuffer struct {
+// SyncBuffer is a bytes.Buffer safe for writers on several goroutines: a
+// child process's output for failure reports, or a gateway's log (LogTo).
+type SyncBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+func (b *SyncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
+// String returns everything written so far.
+func (b *SyncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 // tail returns the last n bytes of the output, without the D-Bus complaints
 // that Chromium prints on machines without a session bus.
-func (b *syncBuffer) tail(n int) string {
+func (b *SyncBuffer) tail(n int) string {
 	b.mu.Lock()
 	lines := strings.SplitAfter(b.buf.String(), "\n")
 	b.mu.Unlock()

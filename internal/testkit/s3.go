@@ -44,7 +44,7 @@ type S3 struct {
 	bin        string
 	dataDir    string
 	versionDir string
-	out        *syncBuffer
+	out        *SyncBuffer
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -119,7 +119,7 @@ func StartS3(t testing.TB) *S3 {
 		bin:        bin,
 		dataDir:    filepath.Join(root, "data"),
 		versionDir: filepath.Join(root, "versions"),
-		out:        &syncBuffer{},
+		out:        &SyncBuffer{},
 	}
 	for _, d := range []string{s.dataDir, s.versionDir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
