@@ -1,3 +1,5 @@
+//go:build linux
+
 package sfu
 
 import (
@@ -20,7 +22,7 @@ type batchPair struct {
 
 func newBatchPair(t *testing.T) *batchPair {
 	t.Helper()
-	tx, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	tx, err := listenUDPSocket(net.IPv4(127, 0, 0, 1), 0)
 	require.NoError(t, err)
 	rx, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	require.NoError(t, err)

@@ -29,13 +29,21 @@ import (
 // The forwarding benchmark: one publisher, K subscribers. The subscribers
 // are real pion clients (sfutest) in a child process (this test binary run
 // as TestBenchSubscribers), so that the allocations counted are the SFU's
-// alone; they are connected over loopback with DTLS-SRTP (AES-GCM) to the
-// SFU. The publisher's packets are fed to the SFU's receive path directly
-// (sfu.BenchTrack: ring, parse, forward to every down-track), and, in the
-// same fixture, to a naive forwarder made of what pion offers: the
-// equivalent of TrackRemote.ReadRTP (a new buffer and rtp.Packet per packet)
-// and one TrackLocalStaticRTP per subscriber, each written with WriteRTP.
-// Both write to the same subscribers' SRTP sessions on the same UDP socket.
+// alone; they are connected over loopback with DTLS-SRTP (AES-GCM). The
+// publisher's packets are fed to each forwarder directly:
+//
+//   - chaperone: the SFU's receive path (sfu.BenchTrack: ring, parse,
+//     forward to every down-track), with its own SRTP writer, batched sends
+//     and its own UDP socket.
+//   - naive: a forwarder made of what pion offers, on pion as it comes (a
+//     second SFU configured with sfu.WithStockPion: the ICE UDP mux over a
+//     net.UDPConn, pion's SRTP writer), with K subscribers of its own: the
+//     equivalent of TrackRemote.ReadRTP (a new buffer and rtp.Packet per
+//     packet) and one TrackLocalStaticRTP per subscriber, each written with
+//     WriteRTP.
+//   - naive-oursock: the same naive forwarder on chaperone's subscribers'
+//     connections, so on chaperone's UDP socket (unbatched, pion's SRTP):
+//     what the socket alone is worth.
 //
 //	go test -run '^$' -bench Forward -benchmem ./sfu/
 
@@ -51,7 +59,8 @@ func BenchmarkForward(b *testing.B) {
 					mode = "nosend"
 				}
 				b.Run(mode+"/chaperone", func(b *testing.B) { f.run(b, wire, true, f.feedChaperone) })
-				b.Run(mode+"/naive", func(b *testing.B) { f.run(b, wire, false, f.feedNaive) })
+				b.Run(mode+"/naive", func(b *testing.B) { f.run(b, wire, false, f.feedNaive(f.stock)) })
+				b.Run(mode+"/naive-oursock", func(b *testing.B) { f.run(b, wire, false, f.feedNaive(f.shared)) })
 			}
 		})
 	}
@@ -72,13 +81,14 @@ func (c *benchConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 }
 
 type benchFixture struct {
-	room  *sfu.Room
-	k     int
-	conn  *benchConn
-	child *benchChild
-	track *sfu.BenchTrack
-	naive []*webrtc.TrackLocalStaticRTP
-	pkt   []byte // the packet fed, its sequence number and timestamp rewritten
+	room   *sfu.Room
+	k      int
+	conns  []*benchConn // chaperone's socket, stock pion's
+	child  *benchChild
+	track  *sfu.BenchTrack
+	stock  []*webrtc.TrackLocalStaticRTP // the naive forwarder on stock pion
+	shared []*webrtc.TrackLocalStaticRTP // the naive forwarder on chaperone's connections
+	pkt    []byte                        // the packet fed, its sequence number and timestamp rewritten
 
 	seqChaperone, seqNaive uint16
 }
@@ -105,11 +115,13 @@ func (f *benchFixture) feedChaperone() {
 // TrackRemote.ReadRTP (make a receive-MTU buffer, read into it, unmarshal
 // into a new rtp.Packet), then WriteRTP on each subscriber's
 // TrackLocalStaticRTP.
-func (f *benchFixture) feedNaive() {
-	f.seqNaive++
-	p := readRTP(f.packet(f.seqNaive))
-	for _, t := range f.naive {
-		_ = t.WriteRTP(p)
+func (f *benchFixture) feedNaive(tracks []*webrtc.TrackLocalStaticRTP) func() {
+	return func() {
+		f.seqNaive++
+		p := readRTP(f.packet(f.seqNaive))
+		for _, t := range tracks {
+			_ = t.WriteRTP(p)
+		}
 	}
 }
 
@@ -130,8 +142,14 @@ func readRTP(raw []byte) *rtp.Packet {
 // run measures feed; counted says whether the room counts what it sends
 // (the naive forwarder's sends are not counted).
 func (f *benchFixture) run(b *testing.B, wire, counted bool, feed func()) {
-	f.conn.discard.Store(!wire)
-	defer f.conn.discard.Store(false)
+	for _, c := range f.conns {
+		c.discard.Store(!wire)
+	}
+	defer func() {
+		for _, c := range f.conns {
+			c.discard.Store(false)
+		}
+	}()
 	for range 1000 { // warm: the ring fills, pools fill
 		feed()
 	}
@@ -173,38 +191,28 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-func newBenchFixture(b *testing.B, k int) *benchFixture {
+// newBenchSFU starts an SFU (cfg adjusted by opt) whose socket the
+// benchmark can switch to discarding, and a room on it.
+func newBenchSFU(b *testing.B, name string, opt func(sfu.Config) sfu.Config) (*sfu.Room, *benchConn) {
 	b.Helper()
 	conn := &benchConn{}
-	cfg := sfu.WithConnWrapper(sfu.Config{ListenIP: "127.0.0.1", Loopback: true, Logger: testLogger()},
+	cfg := sfu.WithConnWrapper(opt(sfu.Config{ListenIP: "127.0.0.1", Loopback: true, Logger: testLogger()}),
 		func(c net.PacketConn) net.PacketConn { conn.PacketConn = c; return conn })
 	s, err := sfu.New(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = s.Close() })
-	r := s.NewRoom("bench")
+	r := s.NewRoom(name)
 	b.Cleanup(r.Close)
+	return r, conn
+}
 
-	child, err := startBenchSubscribers(b, r, k)
-	if err != nil {
-		b.Fatal(err)
-	}
-	pub, err := r.AddPeer("pub", nopSignal{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, p := range child.peers {
-		r.SetEdge("pub", p.ID(), true)
-	}
-	f := &benchFixture{room: r, k: k, child: child, conn: conn}
-	track, ok := sfu.AttachBenchTrack(r, pub, 0x1234abcd)
-	if !ok {
-		b.Fatal("attach bench track")
-	}
-	f.track = track
-	b.Cleanup(track.End) // before r.Close, which waits for it
-	for _, p := range child.peers {
+// naiveTracks adds a TrackLocalStaticRTP to each peer's down connection.
+func naiveTracks(b *testing.B, peers []*sfu.Peer) []*webrtc.TrackLocalStaticRTP {
+	b.Helper()
+	var ts []*webrtc.TrackLocalStaticRTP
+	for _, p := range peers {
 		t, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "naive", "naive")
 		if err != nil {
 			b.Fatal(err)
@@ -212,22 +220,62 @@ func newBenchFixture(b *testing.B, k int) *benchFixture {
 		if err := sfu.AddDownTrack(p, t); err != nil {
 			b.Fatal(err)
 		}
-		f.naive = append(f.naive, t)
+		ts = append(ts, t)
 	}
+	return ts
+}
+
+func newBenchFixture(b *testing.B, k int) *benchFixture {
+	b.Helper()
+	r, conn := newBenchSFU(b, "bench", func(c sfu.Config) sfu.Config { return c })
+	stockRoom, stockConn := newBenchSFU(b, "bench-stock", sfu.WithStockPion)
+
+	child, err := startBenchChild(b)
+	if err != nil {
+		b.Fatal(err)
+	}
+	// chaperone's subscribers receive its track and the naive-oursock
+	// one; stock pion's receive the naive one.
+	peers, err := child.addPeers(r, "sub", k, 2)
+	if err != nil {
+		b.Fatal(err)
+	}
+	stockPeers, err := child.addPeers(stockRoom, "stock", k, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pub, err := r.AddPeer("pub", nopSignal{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, p := range peers {
+		r.SetEdge("pub", p.ID(), true)
+	}
+	f := &benchFixture{room: r, k: k, child: child, conns: []*benchConn{conn, stockConn}}
+	track, ok := sfu.AttachBenchTrack(r, pub, 0x1234abcd)
+	if !ok {
+		b.Fatal("attach bench track")
+	}
+	f.track = track
+	b.Cleanup(track.End) // before r.Close, which waits for it
+	f.shared = naiveTracks(b, peers)
+	f.stock = naiveTracks(b, stockPeers)
 	hdr := rtp.Header{Version: 2, PayloadType: 96, SSRC: 0x1234abcd}
 	f.pkt, _ = hdr.Marshal()
 	payload := make([]byte, 1000)
 	copy(payload, []byte{0x10, 0x00, 0x9d, 0x01, 0x2a}) // VP8 descriptor, start of partition
 	f.pkt = append(f.pkt, payload...)
 
-	// Feed both paths slowly until every subscriber receives both tracks.
-	deadline := time.Now().Add(30*time.Second + time.Duration(k)*time.Second)
+	// Feed every path slowly until every subscriber receives its tracks.
+	deadline := time.Now().Add(30*time.Second + 2*time.Duration(k)*time.Second)
+	feedStock, feedShared := f.feedNaive(f.stock), f.feedNaive(f.shared)
 	for !child.ready() {
 		if time.Now().After(deadline) {
-			b.Fatalf("subscribers not receiving after %v: %d of %d ready", time.Until(deadline), child.readyCount(), k)
+			b.Fatalf("subscribers not receiving after %v: %d of %d ready", time.Until(deadline), child.readyCount(), 2*k)
 		}
 		f.feedChaperone()
-		f.feedNaive()
+		feedStock()
+		feedShared()
 		time.Sleep(5 * time.Millisecond)
 	}
 	return f
@@ -235,20 +283,20 @@ func newBenchFixture(b *testing.B, k int) *benchFixture {
 
 // benchChild is the parent's side of the subscriber process.
 type benchChild struct {
-	cmd   *exec.Cmd
-	peers []*sfu.Peer
-	out   chan benchMsg // to the child; buffered so that signalling never blocks the reader of the child's output
-	stop  chan struct{}
+	cmd  *exec.Cmd
+	out  chan benchMsg // to the child; buffered so that signalling never blocks the reader of the child's output
+	stop chan struct{}
 
-	mu     sync.Mutex
-	nReady int
-	k      int
+	mu      sync.Mutex
+	peers   map[string]*sfu.Peer
+	want    map[string]int // the streams each subscriber should receive
+	streams map[string]int // the streams it receives
 }
 
 type benchMsg struct {
 	ID      string          `json:"id"`
 	Msg     sfutest.Message `json:"msg,omitempty"`
-	Streams int             `json:"streams,omitempty"` // streams receiving, child → parent
+	Streams int             `json:"streams,omitempty"` // streams receiving (when it grows), child → parent
 }
 
 func (c *benchChild) pause(b *testing.B) {
@@ -263,12 +311,44 @@ func (c *benchChild) resume(b *testing.B) {
 	}
 }
 
-func (c *benchChild) ready() bool { return c.readyCount() == c.k }
+func (c *benchChild) ready() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.readyLocked() == len(c.want)
+}
 
 func (c *benchChild) readyCount() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.nReady
+	return c.readyLocked()
+}
+
+func (c *benchChild) readyLocked() int {
+	n := 0
+	for id, w := range c.want {
+		if c.streams[id] >= w {
+			n++
+		}
+	}
+	return n
+}
+
+// addPeers adds k subscribers named prefix0… to r, each to receive streams
+// streams, with a client each in the child.
+func (c *benchChild) addPeers(r *sfu.Room, prefix string, k, streams int) ([]*sfu.Peer, error) {
+	var ps []*sfu.Peer
+	for i := range k {
+		id := fmt.Sprintf("%s%d", prefix, i)
+		p, err := r.AddPeer(id, benchSignal{c: c, id: id})
+		if err != nil {
+			return nil, err
+		}
+		c.mu.Lock()
+		c.peers[id], c.want[id] = p, streams
+		c.mu.Unlock()
+		ps = append(ps, p)
+	}
+	return ps, nil
 }
 
 func (c *benchChild) send(m benchMsg) {
@@ -292,7 +372,7 @@ func (s benchSignal) Candidate(pc string, cand sfu.Candidate) {
 	s.c.send(benchMsg{ID: s.id, Msg: sfutest.Message{"type": "candidate", "pc": pc, "candidate": cand}})
 }
 
-func startBenchSubscribers(b *testing.B, r *sfu.Room, k int) (*benchChild, error) {
+func startBenchChild(b *testing.B) (*benchChild, error) {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestBenchSubscribers$", "-test.count=1")
 	cmd.Env = append(os.Environ(), benchChildEnv+"=1")
 	cmd.Stderr = os.Stderr
@@ -307,7 +387,8 @@ func startBenchSubscribers(b *testing.B, r *sfu.Room, k int) (*benchChild, error
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	c := &benchChild{cmd: cmd, out: make(chan benchMsg, 1<<16), stop: make(chan struct{}), k: k}
+	c := &benchChild{cmd: cmd, out: make(chan benchMsg, 1<<16), stop: make(chan struct{}),
+		peers: map[string]*sfu.Peer{}, want: map[string]int{}, streams: map[string]int{}}
 	wrote := make(chan struct{})
 	go func() {
 		defer close(wrote)
@@ -322,16 +403,6 @@ func startBenchSubscribers(b *testing.B, r *sfu.Room, k int) (*benchChild, error
 			}
 		}
 	}()
-	byID := map[string]*sfu.Peer{}
-	for i := range k {
-		id := fmt.Sprintf("sub%d", i)
-		p, err := r.AddPeer(id, benchSignal{c: c, id: id})
-		if err != nil {
-			return nil, err
-		}
-		c.peers = append(c.peers, p)
-		byID[id] = p
-	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -347,14 +418,13 @@ func startBenchSubscribers(b *testing.B, r *sfu.Room, k int) (*benchChild, error
 				b.Error(err)
 				continue
 			}
-			p := byID[m.ID]
-			if p == nil {
-				continue
+			c.mu.Lock()
+			p := c.peers[m.ID]
+			if m.Streams > 0 {
+				c.streams[m.ID] = m.Streams
 			}
-			if m.Streams == 2 {
-				c.mu.Lock()
-				c.nReady++
-				c.mu.Unlock()
+			c.mu.Unlock()
+			if p == nil || m.Streams > 0 {
 				continue
 			}
 			if err := serveBench(p, m.Msg); err != nil {
@@ -394,7 +464,7 @@ func serveBench(p *sfu.Peer, m sfutest.Message) error {
 // nothing unless started by BenchmarkForward. It reads the SFU's messages
 // for each subscriber from stdin, runs a receive-only sfutest client per
 // subscriber, and writes the clients' messages to stdout, with a line
-// {"id":…,"streams":2} once a client receives both tracks.
+// {"id":…,"streams":n} when the number of tracks a client receives grows.
 func TestBenchSubscribers(t *testing.T) {
 	if os.Getenv(benchChildEnv) == "" {
 		t.Skip("the benchmark's subscriber process")
@@ -415,7 +485,7 @@ func TestBenchSubscribers(t *testing.T) {
 	stop := make(chan struct{})
 	defer close(stop)
 	var mu sync.Mutex
-	ready := map[string]bool{}
+	reported := map[string]int{}
 	go func() {
 		for {
 			select {
@@ -425,18 +495,15 @@ func TestBenchSubscribers(t *testing.T) {
 			}
 			mu.Lock()
 			for id, c := range clients {
-				if ready[id] {
-					continue
-				}
 				live := 0
 				for _, tr := range c.Tracks() {
 					if tr.Packets > 0 {
 						live++
 					}
 				}
-				if live == 2 {
-					ready[id] = true
-					out(benchMsg{ID: id, Streams: 2})
+				if live > reported[id] {
+					reported[id] = live
+					out(benchMsg{ID: id, Streams: live})
 				}
 			}
 			mu.Unlock()

@@ -55,6 +55,14 @@ func WithConnWrapper(cfg Config, f func(net.PacketConn) net.PacketConn) Config {
 	return cfg
 }
 
+// WithStockPion returns cfg for an SFU that is pion as it comes: a
+// net.UDPConn under the ICE mux, no batched sends, pion's SRTP writer (the
+// benchmark's naive forwarder).
+func WithStockPion(cfg Config) Config {
+	cfg.stock = true
+	return cfg
+}
+
 // Sent sums the packets the room has sent, first sends and resends.
 func (r *Room) Sent() (first, again uint64) {
 	_, es := r.Stats()
@@ -79,4 +87,10 @@ func AttachStaleCamera(r *Room, p *Peer, ssrc uint32) (*BenchTrack, error) {
 		return nil, net.ErrClosed
 	}
 	return &BenchTrack{r: r, t: t}, nil
+}
+
+// OwnSRTP reports whether p's down connection is written by the SFU's own
+// SRTP writer (downout.go): it has keys and a destination.
+func OwnSRTP(p *Peer) bool {
+	return p.downOut != nil && p.downOut.keys.Load() != nil && p.downOut.to.Load() != nil
 }

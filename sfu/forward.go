@@ -71,14 +71,7 @@ func (t *upTrack) forward(hdr *rtp.Header, payload []byte) {
 		d.run.Store(uint64(d.runIn) | uint64(d.lastIn)<<16 | uint64(d.offset)<<32 | 1<<48)
 
 		d.hdr = *hdr
-		d.hdr.SSRC = b.ssrc
-		d.hdr.PayloadType = b.pt
-		d.hdr.SequenceNumber = out
-		d.hdr.Padding = false
-		d.hdr.Extension = false
-		d.hdr.ExtensionProfile = 0
-		d.hdr.Extensions = nil
-		d.hdr.CSRC = nil
+		outHeader(&d.hdr, b, out)
 		n, err := b.w.WriteRTP(&d.hdr, payload)
 		if err != nil || n == 0 {
 			continue
@@ -86,4 +79,14 @@ func (t *upTrack) forward(hdr *rtp.Header, payload []byte) {
 		d.edge.packets[t.kind].Add(1)
 		d.edge.bytes[t.kind].Add(uint64(n))
 	}
+}
+
+// outHeader makes h, a publisher's header, the header binding b's
+// subscriber gets for its packet numbered out, the same for a first send and
+// a resend (SRTP must never see one index with two contents).
+func outHeader(h *rtp.Header, b *binding, out uint16) {
+	h.SSRC, h.PayloadType, h.SequenceNumber = b.ssrc, b.pt, out
+	h.Padding = false
+	h.Extension, h.ExtensionProfile, h.Extensions = false, 0, nil
+	h.CSRC = nil
 }

@@ -15,57 +15,61 @@ import (
 // socket; with "" or 0.0.0.0 it is one socket per local IPv4 address, all on
 // the same port, so that host candidates carry real addresses (a socket on
 // 0.0.0.0 cannot tell pion which address a packet came to). It returns the
-// mux and the address for logs. Each socket batches its sends in batch.
-func listenMux(cfg Config, log logging.LeveledLogger, batch *batchGroup) (ice.UDPMux, string, error) {
+// mux, its sockets (as the mux writes to them) and the address for logs.
+// Each socket batches its sends in batch.
+func listenMux(cfg Config, log logging.LeveledLogger, batch *batchGroup) (ice.UDPMux, []net.PacketConn, string, error) {
 	if cfg.UDPPort < 0 || cfg.UDPPort > 65535 {
-		return nil, "", fmt.Errorf("sfu: udp port %d out of range", cfg.UDPPort)
+		return nil, nil, "", fmt.Errorf("sfu: udp port %d out of range", cfg.UDPPort)
 	}
 	if cfg.ListenIP != "" {
 		ip := net.ParseIP(cfg.ListenIP)
 		if ip == nil || ip.To4() == nil {
-			return nil, "", fmt.Errorf("sfu: listen IP %q is not an IPv4 address", cfg.ListenIP)
+			return nil, nil, "", fmt.Errorf("sfu: listen IP %q is not an IPv4 address", cfg.ListenIP)
 		}
 		if !ip.IsUnspecified() {
-			conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: ip, Port: cfg.UDPPort})
+			conn, err := cfg.listen(ip, cfg.UDPPort)
 			if err != nil {
-				return nil, "", fmt.Errorf("sfu: listen udp %s: %w", net.JoinHostPort(cfg.ListenIP, strconv.Itoa(cfg.UDPPort)), err)
+				return nil, nil, "", err
 			}
-			mux := ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: cfg.wrap(batch.wrap(conn)), Logger: log})
-			return mux, conn.LocalAddr().String(), nil
+			sock := cfg.wrap(batch.wrap(conn))
+			mux := ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: sock, Logger: log})
+			return mux, []net.PacketConn{sock}, conn.LocalAddr().String(), nil
 		}
 	}
 
 	ips, err := localIPv4s(cfg.Loopback)
 	if err != nil {
-		return nil, "", err
+		return nil, nil, "", err
 	}
 	// With an ephemeral port the first socket picks it and the others must
 	// get the same one; if another process holds it there, try again.
 	for attempt := 0; ; attempt++ {
-		conns, port, err := listenAll(ips, cfg.UDPPort)
+		conns, port, err := listenAll(cfg, ips, cfg.UDPPort)
 		if err != nil {
 			if cfg.UDPPort == 0 && attempt < 5 && errors.Is(err, syscall.EADDRINUSE) {
 				continue
 			}
-			return nil, "", err
+			return nil, nil, "", err
 		}
 		muxes := make([]ice.UDPMux, len(conns))
+		socks := make([]net.PacketConn, len(conns))
 		for i, c := range conns {
-			muxes[i] = ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: cfg.wrap(batch.wrap(c)), Logger: log})
+			socks[i] = cfg.wrap(batch.wrap(c))
+			muxes[i] = ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: socks[i], Logger: log})
 		}
-		return ice.NewMultiUDPMuxDefault(muxes...), net.JoinHostPort("0.0.0.0", strconv.Itoa(port)), nil
+		return ice.NewMultiUDPMuxDefault(muxes...), socks, net.JoinHostPort("0.0.0.0", strconv.Itoa(port)), nil
 	}
 }
 
-func listenAll(ips []net.IP, port int) ([]*net.UDPConn, int, error) {
-	conns := make([]*net.UDPConn, 0, len(ips))
+func listenAll(cfg Config, ips []net.IP, port int) ([]net.PacketConn, int, error) {
+	conns := make([]net.PacketConn, 0, len(ips))
 	for _, ip := range ips {
-		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: ip, Port: port})
+		c, err := cfg.listen(ip, port)
 		if err != nil {
 			for _, c := range conns {
 				_ = c.Close()
 			}
-			return nil, 0, fmt.Errorf("sfu: listen udp %s: %w", net.JoinHostPort(ip.String(), strconv.Itoa(port)), err)
+			return nil, 0, err
 		}
 		if port == 0 {
 			port = c.LocalAddr().(*net.UDPAddr).Port
@@ -114,4 +118,22 @@ func (cfg Config) wrap(c net.PacketConn) net.PacketConn {
 		return cfg.wrapConn(c)
 	}
 	return c
+}
+
+// listen binds one of the SFU's UDP sockets: its own (udpsock_linux.go), or
+// for the benchmark's stock pion a net.UDPConn.
+func (cfg Config) listen(ip net.IP, port int) (net.PacketConn, error) {
+	if cfg.stock {
+		return listenNetUDP(ip, port)
+	}
+	return listenUDP4(ip, port)
+}
+
+// listenNetUDP binds a net.UDPConn on ip:port.
+func listenNetUDP(ip net.IP, port int) (net.PacketConn, error) {
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: ip, Port: port})
+	if err != nil {
+		return nil, fmt.Errorf("sfu: listen udp %s: %w", net.JoinHostPort(ip.String(), strconv.Itoa(port)), err)
+	}
+	return c, nil
 }

@@ -37,14 +37,17 @@ const maxPendingCandidates = 64
 
 // Peer is one participant's pair of peer connections.
 type Peer struct {
-	id     string
-	room   *Room
-	sig    Signal
-	log    *slog.Logger
-	up     *webrtc.PeerConnection // client offers; client → SFU
-	down   *webrtc.PeerConnection // SFU offers; SFU → client
-	closed atomic.Bool
-	done   chan struct{} // closed with closed
+	id   string
+	room *Room
+	sig  Signal
+	log  *slog.Logger
+	up   *webrtc.PeerConnection // client offers; client → SFU
+	down *webrtc.PeerConnection // SFU offers; SFU → client
+	// downOut is where the SFU's own writer sends forwarded RTP on down
+	// (downout.go); nil for a peer built by a unit test.
+	downOut *downOut
+	closed  atomic.Bool
+	done    chan struct{} // closed with closed
 
 	upMu      sync.Mutex // serialises up negotiation
 	upPending []webrtc.ICECandidateInit
@@ -138,6 +141,7 @@ func newPeer(r *Room, id string, sig Signal) (*Peer, error) {
 		upStarted:  make(chan struct{}),
 		done:       make(chan struct{}),
 	}
+	p.downOut = r.sfu.watchDown(down, p.log)
 	for name, pc := range map[string]*webrtc.PeerConnection{PCUp: up, PCDown: down} {
 		pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 			if c == nil || p.closed.Load() {

@@ -38,6 +38,9 @@ type Config struct {
 	Logger    *slog.Logger
 
 	wrapConn func(net.PacketConn) net.PacketConn // tests: wraps the UDP sockets
+	// stock, for the benchmark's naive forwarder: pion as it comes, on a
+	// net.UDPConn, with no batching and no own SRTP writer.
+	stock bool
 }
 
 // SFU is a selective forwarding unit: one WebRTC API and one UDP port shared
@@ -47,7 +50,9 @@ type SFU struct {
 	mux   ice.UDPMux
 	addr  string
 	log   *slog.Logger
-	batch *batchGroup // the mux sockets' batched sends (batchconn.go)
+	batch *batchGroup      // the mux sockets' batched sends (batchconn.go)
+	socks []net.PacketConn // the UDP sockets as the mux writes to them
+	stock bool
 
 	mu     sync.Mutex
 	rooms  map[*Room]struct{}
@@ -67,7 +72,10 @@ func New(cfg Config) (*SFU, error) {
 	}
 	lf := pionLoggerFactory{log: log}
 	batch := &batchGroup{log: log}
-	mux, addr, err := listenMux(cfg, lf.NewLogger("ice-mux"), batch)
+	if cfg.stock {
+		batch = nil
+	}
+	mux, socks, addr, err := listenMux(cfg, lf.NewLogger("ice-mux"), batch)
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +85,7 @@ func New(cfg Config) (*SFU, error) {
 		return nil, err
 	}
 	log.Info("sfu listening", slog.String("udp", addr))
-	return &SFU{api: api, mux: mux, addr: addr, log: log, batch: batch, rooms: map[*Room]struct{}{}}, nil
+	return &SFU{api: api, mux: mux, addr: addr, log: log, batch: batch, socks: socks, stock: cfg.stock, rooms: map[*Room]struct{}{}}, nil
 }
 
 // newAPI builds the one pion API of an SFU: Opus and VP8 only, no default

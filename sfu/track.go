@@ -268,6 +268,7 @@ func newDownTrack(t *upTrack, sub *Peer, e *edge) *downTrack {
 			streamID: stream,
 			kind:     t.kind.codecType(),
 			mimeType: t.mime,
+			dst:      sub.downOut,
 		},
 	}
 }
@@ -322,8 +323,7 @@ func (d *downTrack) resend(out uint16) bool {
 	if !ok || len(payload) == 0 {
 		return true
 	}
-	hdr.SSRC, hdr.PayloadType, hdr.SequenceNumber = b.ssrc, b.pt, out
-	hdr.Padding, hdr.Extension, hdr.ExtensionProfile = false, false, 0
+	outHeader(&hdr, b, out)
 	if n, err := b.w.WriteRTP(&hdr, payload); err == nil && n > 0 {
 		d.up.retransmits.Add(1)
 		d.edge.retransmits[d.up.kind].Add(1)
@@ -353,19 +353,20 @@ type localTrack struct {
 	id, streamID string
 	kind         webrtc.RTPCodecType
 	mimeType     string
+	dst          *downOut // the subscriber's down connection; nil in unit tests
 	out          atomic.Pointer[binding]
 }
 
 type binding struct {
 	ssrc uint32
 	pt   uint8
-	w    webrtc.TrackLocalWriter
+	w    rtpWriter
 }
 
 func (l *localTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
 	for _, c := range ctx.CodecParameters() {
 		if strings.EqualFold(c.MimeType, l.mimeType) {
-			l.out.Store(&binding{ssrc: uint32(ctx.SSRC()), pt: uint8(c.PayloadType), w: ctx.WriteStream()})
+			l.out.Store(&binding{ssrc: uint32(ctx.SSRC()), pt: uint8(c.PayloadType), w: newSRTPWriter(l.dst, ctx.WriteStream())})
 			return c, nil
 		}
 	}

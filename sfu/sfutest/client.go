@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pion/dtls/v2"
 	"github.com/pion/ice/v2"
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
@@ -61,6 +62,9 @@ type Options struct {
 	// packet received on the down connection, with the track's kind and the
 	// decrypted packet (valid only during the call).
 	OnRTP func(kind string, pkt []byte)
+	// SRTPProfiles, when set, are the only SRTP protection profiles the
+	// client offers (as an older browser might); by default pion's.
+	SRTPProfiles []dtls.SRTPProtectionProfile
 }
 
 // Counts is what a client has received on some tracks.
@@ -128,6 +132,9 @@ func NewClient(opts Options) (*Client, error) {
 	// The client is the DTLS client; a ClientHello sent before the server's
 	// DTLS is listening is resent after this, not pion's default second.
 	se.SetDTLSRetransmissionInterval(100 * time.Millisecond)
+	if len(opts.SRTPProfiles) > 0 {
+		se.SetSRTPProtectionProfiles(opts.SRTPProfiles...)
+	}
 	if !opts.AllInterfaces {
 		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 	}
