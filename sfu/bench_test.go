@@ -66,8 +66,9 @@ func BenchmarkForward(b *testing.B) {
 	}
 }
 
-// benchConn wraps the SFU's UDP socket. With discard set it drops outgoing
-// RTP instead of sending it, for figures without the kernel's share.
+// benchConn wraps the SFU's UDP socket as pion writes to it. With discard
+// set it drops outgoing RTP instead of sending it, for figures without the
+// kernel's share (chaperone's own batched sends: sfu.DiscardSends).
 type benchConn struct {
 	net.PacketConn
 	discard atomic.Bool
@@ -145,10 +146,12 @@ func (f *benchFixture) run(b *testing.B, wire, counted bool, feed func()) {
 	for _, c := range f.conns {
 		c.discard.Store(!wire)
 	}
+	sfu.DiscardSends(f.room, !wire)
 	defer func() {
 		for _, c := range f.conns {
 			c.discard.Store(false)
 		}
+		sfu.DiscardSends(f.room, false)
 	}()
 	for range 1000 { // warm: the ring fills, pools fill
 		feed()

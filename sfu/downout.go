@@ -22,9 +22,9 @@ import (
 // interfaces (BENCHMARKS.md). So for each subscriber's down connection the
 // SFU keeps, next to pion's SRTP session, its own encryption for the
 // negotiated GCM profile (srtp.go) with the same keys, and the address pion's
-// ICE selected; forwarded packets are encrypted straight into a buffer of the
-// down-track's and written to the SFU's UDP socket, where the batch
-// (batchconn.go) queues them. RTCP, DTLS and STUN stay with pion.
+// ICE selected; forwarded packets are encrypted straight into a slot of the
+// forwarding goroutine's send batch (sendbatch_linux.go), which one sendmmsg
+// sends when the fan-out ends. RTCP, DTLS and STUN stay with pion.
 //
 // pion v3 does not export the SRTP keys, so they are exported from the DTLS
 // connection the same way pion does (RFC 5764 §4.2), reaching the
@@ -41,17 +41,27 @@ import (
 // downOut is one subscriber's down connection as the SFU's own writer sees
 // it: set from pion's callbacks, read on the forwarding path.
 type downOut struct {
-	socks []net.PacketConn // the SFU's UDP sockets (as the ICE mux writes to them)
+	socks []sfuSock // the SFU's UDP sockets
 	log   *slog.Logger
 
 	keys atomic.Pointer[srtpGCM] // nil: not connected, closed, or not a GCM profile
 	to   atomic.Pointer[sendTo]  // nil: no selected pair, or not on one of socks
 }
 
-// sendTo is a selected candidate pair as a socket and a destination.
+// sendTo is a selected candidate pair as a socket and a destination: dst
+// for batched sends on the SFU's own socket; conn (what pion writes to,
+// which a test may have wrapped) and addr for single ones.
 type sendTo struct {
 	conn net.PacketConn
 	addr *net.UDPAddr
+	dst  sockDst
+}
+
+// sfuSock is one of the SFU's UDP sockets: conn as the ICE mux writes to it,
+// own the SFU's socket underneath (nil for a stock net.UDPConn).
+type sfuSock struct {
+	conn net.PacketConn
+	own  *udpSocket
 }
 
 // watchDown follows pc's DTLS and ICE transports for the SFU's own writer.
@@ -125,23 +135,24 @@ func (o *downOut) pairChanged(p *webrtc.ICECandidatePair) {
 		o.to.Store(nil)
 		return
 	}
-	var conn net.PacketConn
+	var sock *sfuSock
 	if len(o.socks) == 1 {
-		conn = o.socks[0]
+		sock = &o.socks[0]
 	} else {
 		local := net.ParseIP(p.Local.Address)
-		for _, c := range o.socks {
-			if a, ok := c.LocalAddr().(*net.UDPAddr); ok && a.IP.Equal(local) && a.Port == int(p.Local.Port) {
-				conn = c
+		for i, c := range o.socks {
+			if a, ok := c.conn.LocalAddr().(*net.UDPAddr); ok && a.IP.Equal(local) && a.Port == int(p.Local.Port) {
+				sock = &o.socks[i]
 				break
 			}
 		}
 	}
-	if conn == nil {
+	if sock == nil {
 		o.to.Store(nil)
 		return
 	}
-	o.to.Store(&sendTo{conn: conn, addr: &net.UDPAddr{IP: ip, Port: int(p.Remote.Port)}})
+	addr := &net.UDPAddr{IP: ip, Port: int(p.Remote.Port)}
+	o.to.Store(&sendTo{conn: sock.conn, addr: addr, dst: makeDst(sock.own, addr)})
 }
 
 // dtlsConnOf returns the DTLS connection of a pion v3 DTLSTransport (its
@@ -182,32 +193,48 @@ type srtpWriter struct {
 	mu  sync.Mutex
 	roc rocTracker
 	iv  [12]byte
-	buf []byte // one encrypted packet
+	buf []byte // one encrypted packet, when not batched
 }
 
-func newSRTPWriter(out *downOut, pion webrtc.TrackLocalWriter) rtpWriter {
-	if out == nil {
-		return pion
-	}
-	return &srtpWriter{out: out, pion: pion, buf: make([]byte, 0, slotSize+gcmTagLen)}
+func newSRTPWriter(out *downOut, pion webrtc.TrackLocalWriter) *srtpWriter {
+	return &srtpWriter{out: out, pion: pion}
 }
 
-// WriteRTP encrypts h and payload and writes them to the subscriber. It
-// returns the bytes written (of the SRTP packet, or as pion counts them).
+// WriteRTP encrypts h and payload and sends them to the subscriber at once
+// (a resend). It returns the bytes written (of the SRTP packet, or as pion
+// counts them).
 func (w *srtpWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
-	k, to := w.out.keys.Load(), w.out.to.Load()
+	return w.send(nil, h, payload)
+}
+
+// send encrypts h and payload for the subscriber into a slot of batch (nil:
+// sends at once) and returns the size of the SRTP packet.
+func (w *srtpWriter) send(batch *sendBatch, h *rtp.Header, payload []byte) (int, error) {
+	var k *srtpGCM
+	var to *sendTo
+	if w.out != nil {
+		k, to = w.out.keys.Load(), w.out.to.Load()
+	}
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	roc := w.roc.next(h.SequenceNumber)
 	if k == nil || to == nil {
-		w.mu.Unlock()
 		return w.pion.WriteRTP(h, payload)
+	}
+	if batch != nil && to.dst.sock != nil {
+		pkt, err := k.seal(batch.slot(to.dst.sock), &w.iv, h, payload, roc)
+		if err != nil {
+			return 0, err
+		}
+		batch.commit(&to.dst, len(pkt))
+		return len(pkt), nil
+	}
+	if w.buf == nil {
+		w.buf = make([]byte, 0, batchSlotSize)
 	}
 	pkt, err := k.seal(w.buf[:0], &w.iv, h, payload, roc)
 	if err != nil {
-		w.mu.Unlock()
 		return 0, err
 	}
-	n, err := to.conn.WriteTo(pkt, to.addr)
-	w.mu.Unlock()
-	return n, err
+	return to.conn.WriteTo(pkt, to.addr)
 }

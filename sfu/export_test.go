@@ -94,3 +94,13 @@ func AttachStaleCamera(r *Room, p *Peer, ssrc uint32) (*BenchTrack, error) {
 func OwnSRTP(p *Peer) bool {
 	return p.downOut != nil && p.downOut.keys.Load() != nil && p.downOut.to.Load() != nil
 }
+
+// DiscardSends makes the room's SFU drop the batches its own writer would
+// send, after encrypting them (the benchmark's nosend mode).
+func DiscardSends(r *Room, on bool) {
+	for _, s := range r.sfu.socks {
+		if s.own != nil {
+			s.own.discard.Store(on)
+		}
+	}
+}

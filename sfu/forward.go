@@ -31,11 +31,9 @@ func (t *upTrack) forward(hdr *rtp.Header, payload []byte) {
 		}
 		return
 	}
-	// The writes below are queued on the UDP socket and sent with one
-	// sendmmsg when the loop ends (batchconn.go).
-	batch := t.pub.room.sfu.batcher()
-	batch.hold()
-	defer batch.release()
+	// The SFU's own writer queues the packets in t's batch, sent with one
+	// sendmmsg when the loop ends (sendbatch_linux.go).
+	batch := t.batch
 	in := hdr.SequenceNumber
 	for _, d := range *subs {
 		b := d.local.out.Load()
@@ -72,13 +70,20 @@ func (t *upTrack) forward(hdr *rtp.Header, payload []byte) {
 
 		d.hdr = *hdr
 		outHeader(&d.hdr, b, out)
-		n, err := b.w.WriteRTP(&d.hdr, payload)
+		var n int
+		var err error
+		if b.own != nil {
+			n, err = b.own.send(batch, &d.hdr, payload)
+		} else {
+			n, err = b.w.WriteRTP(&d.hdr, payload)
+		}
 		if err != nil || n == 0 {
 			continue
 		}
 		d.edge.packets[t.kind].Add(1)
 		d.edge.bytes[t.kind].Add(uint64(n))
 	}
+	batch.flush()
 }
 
 // outHeader makes h, a publisher's header, the header binding b's

@@ -16,8 +16,7 @@ import (
 // the same port, so that host candidates carry real addresses (a socket on
 // 0.0.0.0 cannot tell pion which address a packet came to). It returns the
 // mux, its sockets (as the mux writes to them) and the address for logs.
-// Each socket batches its sends in batch.
-func listenMux(cfg Config, log logging.LeveledLogger, batch *batchGroup) (ice.UDPMux, []net.PacketConn, string, error) {
+func listenMux(cfg Config, log logging.LeveledLogger) (ice.UDPMux, []sfuSock, string, error) {
 	if cfg.UDPPort < 0 || cfg.UDPPort > 65535 {
 		return nil, nil, "", fmt.Errorf("sfu: udp port %d out of range", cfg.UDPPort)
 	}
@@ -31,9 +30,9 @@ func listenMux(cfg Config, log logging.LeveledLogger, batch *batchGroup) (ice.UD
 			if err != nil {
 				return nil, nil, "", err
 			}
-			sock := cfg.wrap(batch.wrap(conn))
-			mux := ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: sock, Logger: log})
-			return mux, []net.PacketConn{sock}, conn.LocalAddr().String(), nil
+			sock := sfuSock{conn: cfg.wrap(conn), own: ownSocket(conn)}
+			mux := ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: sock.conn, Logger: log})
+			return mux, []sfuSock{sock}, conn.LocalAddr().String(), nil
 		}
 	}
 
@@ -52,10 +51,10 @@ func listenMux(cfg Config, log logging.LeveledLogger, batch *batchGroup) (ice.UD
 			return nil, nil, "", err
 		}
 		muxes := make([]ice.UDPMux, len(conns))
-		socks := make([]net.PacketConn, len(conns))
+		socks := make([]sfuSock, len(conns))
 		for i, c := range conns {
-			socks[i] = cfg.wrap(batch.wrap(c))
-			muxes[i] = ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: socks[i], Logger: log})
+			socks[i] = sfuSock{conn: cfg.wrap(c), own: ownSocket(c)}
+			muxes[i] = ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: socks[i].conn, Logger: log})
 		}
 		return ice.NewMultiUDPMuxDefault(muxes...), socks, net.JoinHostPort("0.0.0.0", strconv.Itoa(port)), nil
 	}

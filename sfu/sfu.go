@@ -50,8 +50,7 @@ type SFU struct {
 	mux   ice.UDPMux
 	addr  string
 	log   *slog.Logger
-	batch *batchGroup      // the mux sockets' batched sends (batchconn.go)
-	socks []net.PacketConn // the UDP sockets as the mux writes to them
+	socks []sfuSock // the UDP sockets
 	stock bool
 
 	mu     sync.Mutex
@@ -71,11 +70,7 @@ func New(cfg Config) (*SFU, error) {
 		}
 	}
 	lf := pionLoggerFactory{log: log}
-	batch := &batchGroup{log: log}
-	if cfg.stock {
-		batch = nil
-	}
-	mux, socks, addr, err := listenMux(cfg, lf.NewLogger("ice-mux"), batch)
+	mux, socks, addr, err := listenMux(cfg, lf.NewLogger("ice-mux"))
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +80,7 @@ func New(cfg Config) (*SFU, error) {
 		return nil, err
 	}
 	log.Info("sfu listening", slog.String("udp", addr))
-	return &SFU{api: api, mux: mux, addr: addr, log: log, batch: batch, socks: socks, stock: cfg.stock, rooms: map[*Room]struct{}{}}, nil
+	return &SFU{api: api, mux: mux, addr: addr, log: log, socks: socks, stock: cfg.stock, rooms: map[*Room]struct{}{}}, nil
 }
 
 // newAPI builds the one pion API of an SFU: Opus and VP8 only, no default

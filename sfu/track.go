@@ -34,6 +34,7 @@ type upTrack struct {
 	allowed *atomic.Bool                 // the publisher's source permission for this kind; set before forwarding starts
 	subs    atomic.Pointer[[]*downTrack] // immutable slice, replaced under room.mu
 	ring    *packetRing                  // receive buffer and NACK cache
+	batch   *sendBatch                   // forward's batched sends; used by the read loop only
 	done    chan struct{}                // closed when the read loop ends
 
 	packetsIn, bytesIn atomic.Uint64
@@ -72,6 +73,7 @@ func makeUpTrack(r *Room, p *Peer, k kind, mime string, ssrc uint32) *upTrack {
 		mime:   mime,
 		ssrc:   ssrc,
 		ring:   newPacketRing(slots),
+		batch:  newSendBatch(r.log),
 		done:   make(chan struct{}),
 		rrSSRC: rand.Uint32(),
 	}
@@ -360,13 +362,19 @@ type localTrack struct {
 type binding struct {
 	ssrc uint32
 	pt   uint8
-	w    rtpWriter
+	w    rtpWriter   // own, or pion's writer in unit tests
+	own  *srtpWriter // the SFU's writer (downout.go); nil in unit tests
 }
 
 func (l *localTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
 	for _, c := range ctx.CodecParameters() {
 		if strings.EqualFold(c.MimeType, l.mimeType) {
-			l.out.Store(&binding{ssrc: uint32(ctx.SSRC()), pt: uint8(c.PayloadType), w: newSRTPWriter(l.dst, ctx.WriteStream())})
+			b := &binding{ssrc: uint32(ctx.SSRC()), pt: uint8(c.PayloadType), w: ctx.WriteStream()}
+			if l.dst != nil {
+				b.own = newSRTPWriter(l.dst, ctx.WriteStream())
+				b.w = b.own
+			}
+			l.out.Store(b)
 			return c, nil
 		}
 	}

@@ -36,6 +36,8 @@ type udpSocket struct {
 	// reused.
 	mu     sync.RWMutex
 	closed atomic.Bool
+
+	discard atomic.Bool // benchmarks only: sendBatch.flush drops what it would send
 }
 
 // listenUDP4 binds the SFU's UDP socket on ip:port (port 0: an ephemeral
