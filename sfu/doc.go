@@ -22,9 +22,12 @@
 // payload type and sequence number set on a header value of its own; the
 // packet's bytes are shared and never copied before SRTP. The ring is also
 // the cache from which subscribers' NACKs are answered (the SFU registers no
-// pion interceptors). Nothing on this path allocates; pion's SRTP write
-// path below it does (see BENCHMARKS.md). pion writes each packet with its
-// own WriteTo on the mux socket, in the forwarding goroutine; the socket's
-// wrapper (batchconn.go) queues the RTP written during one fan-out and sends
-// it with a single sendmmsg when the loop ends.
+// pion interceptors). For a subscriber whose connection negotiated AES-GCM
+// (every current browser), the SFU encrypts the packet itself with the keys
+// of pion's DTLS handshake (srtp.go, downout.go), straight into a slot of the
+// track's send batch, and one sendmmsg sends the whole fan-out
+// (sendbatch_linux.go) on the SFU's own UDP socket, which the Go netpoller
+// does not watch (udpsock_linux.go). Nothing on this path allocates, takes a
+// lock another forwarder holds, or copies the payload. pion still does ICE,
+// DTLS, RTCP, and the RTP of connections with another SRTP profile.
 package sfu

@@ -41,8 +41,9 @@ import (
 // downOut is one subscriber's down connection as the SFU's own writer sees
 // it: set from pion's callbacks, read on the forwarding path.
 type downOut struct {
-	socks []sfuSock // the SFU's UDP sockets
-	log   *slog.Logger
+	socks   []sfuSock // the SFU's UDP sockets
+	log     *slog.Logger
+	viaPion *atomic.Uint64 // the SFU's count of packets left to pion's writer
 
 	keys atomic.Pointer[srtpGCM] // nil: not connected, closed, or not a GCM profile
 	to   atomic.Pointer[sendTo]  // nil: no selected pair, or not on one of socks
@@ -69,7 +70,7 @@ func (s *SFU) watchDown(pc *webrtc.PeerConnection, log *slog.Logger) *downOut {
 	if s.stock {
 		return nil
 	}
-	o := &downOut{socks: s.socks, log: log}
+	o := &downOut{socks: s.socks, log: log, viaPion: &s.viaPion}
 	dt := pc.SCTP().Transport()
 	dt.ICETransport().OnSelectedCandidatePairChange(o.pairChanged)
 	dt.OnStateChange(func(st webrtc.DTLSTransportState) {
@@ -219,6 +220,9 @@ func (w *srtpWriter) send(batch *sendBatch, h *rtp.Header, payload []byte) (int,
 	defer w.mu.Unlock()
 	roc := w.roc.next(h.SequenceNumber)
 	if k == nil || to == nil {
+		if w.out != nil {
+			w.out.viaPion.Add(1)
+		}
 		return w.pion.WriteRTP(h, payload)
 	}
 	if batch != nil && to.dst.sock != nil {

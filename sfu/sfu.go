@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 
 	"github.com/pion/dtls/v2"
 	"github.com/pion/ice/v2"
@@ -51,7 +52,11 @@ type SFU struct {
 	addr  string
 	log   *slog.Logger
 	socks []sfuSock // the UDP sockets
-	stock bool
+	// viaPion counts forwarded packets the SFU's own writer left to pion's
+	// (downout.go): before a connection's keys and pair are known, or for a
+	// profile other than AES-GCM.
+	viaPion atomic.Uint64
+	stock   bool
 
 	mu     sync.Mutex
 	rooms  map[*Room]struct{}
@@ -129,6 +134,11 @@ func newAPI(cfg Config, mux ice.UDPMux, lf pionLoggerFactory) (*webrtc.API, erro
 
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se)), nil
 }
+
+// ViaPion returns the number of forwarded RTP packets sent through pion's
+// SRTP writer rather than the SFU's own (a few at the start of each
+// connection; all of a connection that negotiated AES_CM_HMAC_SHA1_80).
+func (s *SFU) ViaPion() uint64 { return s.viaPion.Load() }
 
 // UDPAddr returns the address the ICE mux is bound to.
 func (s *SFU) UDPAddr() string { return s.addr }

@@ -133,6 +133,7 @@ func TestMediaGate(t *testing.T) {
 	require.Contains(t, body, "chaperone_rooms_live 1")
 	require.Contains(t, body, `chaperone_participants{state="admitted"} 3`)
 	require.Regexp(t, `chaperone_forwarded_packets_total [1-9]`, body)
+	require.Regexp(t, `chaperone_forwarded_via_pion_total [0-9]`, body)
 	require.Regexp(t, `chaperone_gate_held_seconds_total [0-9]`, body) // the test clock stands still
 }
 

@@ -20,7 +20,7 @@ type metrics struct {
 	mu    sync.Mutex
 	ended roomCounters // of the rooms that have ended
 
-	roomsDesc, partDesc, fwdPkts, fwdBytes, inPkts, nacks, plis, heldSecs, heldNow, recDesc *prometheus.Desc
+	roomsDesc, partDesc, fwdPkts, fwdBytes, inPkts, nacks, plis, heldSecs, heldNow, recDesc, viaPion *prometheus.Desc
 }
 
 // roomCounters are the counters a room adds to the totals.
@@ -50,11 +50,13 @@ func newMetrics(s *Server) *metrics {
 		heldSecs:  prometheus.NewDesc("chaperone_gate_held_seconds_total", "Time pupils' media was held by the safeguarding rules, summed over rooms.", nil, nil),
 		heldNow:   prometheus.NewDesc("chaperone_rooms_media_held", "Live rooms whose pupils' media is held now.", nil, nil),
 		recDesc:   prometheus.NewDesc("chaperone_recordings_active", "Live rooms being recorded.", nil, nil),
+		viaPion: prometheus.NewDesc("chaperone_forwarded_via_pion_total",
+			"Forwarded RTP packets sent through pion's SRTP writer instead of the SFU's own (a connection's first packets, or all of one that negotiated AES_CM_HMAC_SHA1_80).", nil, nil),
 	}
 }
 
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.roomsDesc, m.partDesc, m.fwdPkts, m.fwdBytes, m.inPkts, m.nacks, m.plis, m.heldSecs, m.heldNow, m.recDesc} {
+	for _, d := range []*prometheus.Desc{m.roomsDesc, m.partDesc, m.fwdPkts, m.fwdBytes, m.inPkts, m.nacks, m.plis, m.heldSecs, m.heldNow, m.recDesc, m.viaPion} {
 		ch <- d
 	}
 }
@@ -118,6 +120,9 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(m.partDesc, prometheus.GaugeValue, n, st)
 	}
 	ch <- prometheus.MustNewConstMetric(m.fwdPkts, prometheus.CounterValue, float64(total.packets))
+	if m.s.cfg.SFU != nil {
+		ch <- prometheus.MustNewConstMetric(m.viaPion, prometheus.CounterValue, float64(m.s.cfg.SFU.ViaPion()))
+	}
 	ch <- prometheus.MustNewConstMetric(m.fwdBytes, prometheus.CounterValue, float64(total.bytes))
 	ch <- prometheus.MustNewConstMetric(m.inPkts, prometheus.CounterValue, float64(total.in))
 	ch <- prometheus.MustNewConstMetric(m.nacks, prometheus.CounterValue, float64(total.retransmits))

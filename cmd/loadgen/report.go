@@ -23,6 +23,7 @@ func (r *result) print(w io.Writer) {
 	fmt.Fprintf(tw, "packet loss\t%.3f%% (%d of %d expected; worst subscriber %.3f%%; %d duplicates); video %.3f%%\n",
 		100*r.Loss(), r.Lost, r.Expected, 100*r.WorstLoss, r.Duplicates, 100*r.VideoLoss())
 	fmt.Fprintf(tw, "resent after NACKs (gateway)\t%.0f\n", r.Retransmits)
+	fmt.Fprintf(tw, "forwarded through pion's SRTP writer\t%.0f (the rest by the SFU's own)\n", r.ViaPion)
 	fmt.Fprintf(tw, "RTP sequence gaps\t%d (missing between the first and last packet each subscriber received)\n", r.SeqGaps)
 	fmt.Fprintf(tw, "one-way latency, publisher → gateway → subscriber\tp50 %s, p99 %s, max %s (%d samples, 10 µs buckets)\n",
 		r.P50, r.P99, r.Max.Round(10*time.Microsecond), r.Samples)

@@ -77,6 +77,7 @@ type result struct {
 	WorstLoss                    float64 // the worst subscriber's loss, 0 to 1
 	Forwarded                    float64 // chaperone_forwarded_packets_total, over the window
 	Retransmits                  float64 // chaperone_nack_retransmits_total, over the window
+	ViaPion                      float64 // chaperone_forwarded_via_pion_total, over the window
 	GatewayCPU                   float64 // process_cpu_seconds_total of the gateway, over the window
 	LoadgenCPU                   time.Duration
 	// Scheduling delay (runnable goroutines waiting for a CPU) over the
@@ -309,6 +310,7 @@ func run(ctx context.Context, cfg config) (*result, error) {
 	res.Forwarded = m1.forwarded - m0.forwarded
 	res.GatewayCPU = m1.cpu - m0.cpu
 	res.Retransmits = m1.retransmits - m0.retransmits
+	res.ViaPion = m1.viaPion - m0.viaPion
 	gwSch := m1.sched.sub(m0.sched)
 	res.GatewaySchedP50, res.GatewaySchedP99 = gwSch.quantile(0.5), gwSch.quantile(0.99)
 	_ = sleep(ctx, cfg.grace) // late packets and retransmissions of packets sent in the window
@@ -518,8 +520,8 @@ func sleep(ctx context.Context, d time.Duration) error {
 
 // gatewayMetrics are what the report needs from /metrics.
 type gatewayMetrics struct {
-	forwarded, cpu, retransmits float64
-	sched                       cumHist // go_sched_latencies_seconds (empty if the gateway does not export it)
+	forwarded, cpu, retransmits, viaPion float64
+	sched                                cumHist // go_sched_latencies_seconds (empty if the gateway does not export it)
 }
 
 func scrape(ctx context.Context, base string) (gatewayMetrics, error) {
@@ -548,6 +550,8 @@ func scrape(ctx context.Context, base string) (gatewayMetrics, error) {
 			gm.cpu, haveC = v, true
 		case "chaperone_nack_retransmits_total":
 			gm.retransmits = v
+		case "chaperone_forwarded_via_pion_total":
+			gm.viaPion = v
 		}
 	}
 	gm.sched = parsePromHist(string(body), "go_sched_latencies_seconds")
