@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"errors"
 	"log/slog"
 	"net"
 	"reflect"
@@ -191,11 +192,16 @@ type srtpWriter struct {
 	out  *downOut
 	pion webrtc.TrackLocalWriter
 
-	mu  sync.Mutex
-	roc rocTracker
-	iv  [12]byte
-	buf []byte // one encrypted packet, when not batched
+	mu      sync.Mutex
+	roc     rocTracker
+	iv      [12]byte
+	buf     []byte // one encrypted packet, when not batched
+	ownSent bool   // the SFU's own context has encrypted for this SSRC
 }
+
+// errNoDestination: the connection lost its keys (closed) or its pair after
+// the SFU's own writer had started; see srtpWriter.send.
+var errNoDestination = errors.New("sfu: down connection has no SRTP keys or selected pair")
 
 func newSRTPWriter(out *downOut, pion webrtc.TrackLocalWriter) *srtpWriter {
 	return &srtpWriter{out: out, pion: pion}
@@ -220,11 +226,19 @@ func (w *srtpWriter) send(batch *sendBatch, h *rtp.Header, payload []byte) (int,
 	defer w.mu.Unlock()
 	roc := w.roc.next(h.SequenceNumber)
 	if k == nil || to == nil {
+		if w.ownSent {
+			// pion's context never saw the packets sent since, so its
+			// rollover counter may be behind: letting it encrypt now could
+			// reuse a GCM nonce. Drop; the connection is closing, or its
+			// pair changed to one the SFU cannot place.
+			return 0, errNoDestination
+		}
 		if w.out != nil {
 			w.out.viaPion.Add(1)
 		}
 		return w.pion.WriteRTP(h, payload)
 	}
+	w.ownSent = true
 	if batch != nil && to.dst.sock != nil {
 		pkt, err := k.seal(batch.slot(to.dst.sock), &w.iv, h, payload, roc)
 		if err != nil {

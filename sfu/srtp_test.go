@@ -3,7 +3,12 @@ package sfu
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/binary"
+	"log/slog"
+	"net"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v2"
@@ -110,4 +115,84 @@ func TestSRTPSealAllocatesNothing(t *testing.T) {
 		}
 	})
 	require.Zero(t, allocs)
+}
+
+// The SFU's writer: pion writes until the connection has keys and a pair;
+// then the SFU encrypts and sends itself (batched or not), and what it sends
+// decrypts with the same keys; once it has, pion never writes that SSRC
+// again, even if the pair goes away.
+func TestSRTPWriterHandOver(t *testing.T) {
+	key, salt := make([]byte, 16), make([]byte, 12)
+	_, _ = rand.Read(key)
+	_, _ = rand.Read(salt)
+	k, err := newSRTPGCM(key, salt)
+	require.NoError(t, err)
+	dec, err := srtp.CreateContext(key, salt, srtp.ProtectionProfileAeadAes128Gcm)
+	require.NoError(t, err)
+
+	rx, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	require.NoError(t, err)
+	defer rx.Close()
+	tx, err := listenUDP4(net.IPv4(127, 0, 0, 1), 0)
+	require.NoError(t, err)
+	defer tx.Close()
+	raddr := rx.LocalAddr().(*net.UDPAddr)
+	recv := func() []byte {
+		t.Helper()
+		buf := make([]byte, 2048)
+		require.NoError(t, rx.SetReadDeadline(time.Now().Add(2*time.Second)))
+		n, _, err := rx.ReadFrom(buf)
+		require.NoError(t, err)
+		plain, err := dec.DecryptRTP(nil, buf[:n], nil)
+		require.NoError(t, err)
+		return plain
+	}
+
+	var via atomic.Uint64
+	out := &downOut{viaPion: &via}
+	pion := &fakeWriter{}
+	w := newSRTPWriter(out, pion)
+	payload := []byte("a forwarded frame")
+	h := rtp.Header{Version: 2, PayloadType: 96, SSRC: 42}
+
+	h.SequenceNumber = 1
+	_, err = w.WriteRTP(&h, payload)
+	require.NoError(t, err)
+	require.Equal(t, 1, pion.n, "no keys yet: pion writes")
+	out.keys.Store(k)
+	h.SequenceNumber = 2
+	_, err = w.WriteRTP(&h, payload)
+	require.NoError(t, err)
+	require.Equal(t, 2, pion.n, "no pair yet: pion writes")
+	require.Equal(t, uint64(2), via.Load())
+
+	out.to.Store(&sendTo{conn: tx, addr: raddr, dst: makeDst(ownSocket(tx), raddr)})
+	h.SequenceNumber = 3
+	_, err = w.WriteRTP(&h, payload)
+	require.NoError(t, err)
+	require.Equal(t, 2, pion.n)
+	plain := recv()
+	require.Equal(t, payload, plain[12:])
+	require.Equal(t, uint16(3), binary.BigEndian.Uint16(plain[2:]))
+
+	b := newSendBatch(slog.Default())
+	for seq := uint16(4); seq < 7; seq++ {
+		h.SequenceNumber = seq
+		n, err := w.send(b, &h, payload)
+		require.NoError(t, err)
+		require.Equal(t, 12+len(payload)+gcmTagLen, n)
+	}
+	b.flush()
+	for seq := uint16(4); seq < 7; seq++ {
+		if ownSocket(tx) == nil {
+			break // no batches here: sent one by one above
+		}
+		require.Equal(t, seq, binary.BigEndian.Uint16(recv()[2:]))
+	}
+
+	out.to.Store(nil)
+	h.SequenceNumber = 7
+	_, err = w.WriteRTP(&h, payload)
+	require.ErrorIs(t, err, errNoDestination)
+	require.Equal(t, 2, pion.n, "pion never writes an SSRC the SFU has encrypted")
 }
