@@ -47,7 +47,12 @@ type downOut struct {
 	viaPion *atomic.Uint64 // the SFU's count of packets left to pion's writer
 
 	keys atomic.Pointer[srtpGCM] // nil: not connected, closed, or not a GCM profile
-	to   atomic.Pointer[sendTo]  // nil: no selected pair, or not on one of socks
+	to   atomic.Pointer[sendTo]  // nil: no selected pair, not on one of socks, or ICE failed
+	// pionOnly: pion writes this connection's RTP (another profile, or a
+	// pair the SFU cannot place).
+	pionOnly atomic.Bool
+	natIP    net.IP // the NAT 1:1 IP host candidates carry, if configured
+	warned   atomic.Bool
 }
 
 // sendTo is a selected candidate pair as a socket and a destination: dst
@@ -71,7 +76,7 @@ func (s *SFU) watchDown(pc *webrtc.PeerConnection, log *slog.Logger) *downOut {
 	if s.stock {
 		return nil
 	}
-	o := &downOut{socks: s.socks, log: log, viaPion: &s.viaPion}
+	o := &downOut{socks: s.socks, log: log, viaPion: &s.viaPion, natIP: s.natIP}
 	dt := pc.SCTP().Transport()
 	dt.ICETransport().OnSelectedCandidatePairChange(o.pairChanged)
 	dt.OnStateChange(func(st webrtc.DTLSTransportState) {
@@ -91,6 +96,7 @@ func (s *SFU) watchDown(pc *webrtc.PeerConnection, log *slog.Logger) *downOut {
 func (o *downOut) connected(conn *dtls.Conn) {
 	if conn == nil {
 		o.log.Warn("sfu: cannot reach this pion version's DTLS connection; forwarding through pion's SRTP writer")
+		o.pionOnly.Store(true)
 		return
 	}
 	profile, ok := conn.SelectedSRTPProtectionProfile()
@@ -102,22 +108,26 @@ func (o *downOut) connected(conn *dtls.Conn) {
 		sp = srtp.ProtectionProfileAeadAes256Gcm
 	default:
 		o.log.Debug("sfu: SRTP profile is not AES-GCM; forwarding through pion's SRTP writer", slog.Int("profile", int(profile)))
+		o.pionOnly.Store(true)
 		return
 	}
 	state := conn.ConnectionState()
 	isClient, ok := dtlsIsClient(&state)
 	if !ok {
 		o.log.Warn("sfu: cannot read this pion version's DTLS role; forwarding through pion's SRTP writer")
+		o.pionOnly.Store(true)
 		return
 	}
 	cfg := srtp.Config{Profile: sp}
 	if err := cfg.ExtractSessionKeysFromDTLS(&state, isClient); err != nil {
 		o.log.Warn("sfu: export SRTP keys; forwarding through pion's SRTP writer", slog.Any("err", err))
+		o.pionOnly.Store(true)
 		return
 	}
 	k, err := newSRTPGCM(cfg.Keys.LocalMasterKey, cfg.Keys.LocalMasterSalt)
 	if err != nil {
 		o.log.Warn("sfu: SRTP keys; forwarding through pion's SRTP writer", slog.Any("err", err))
+		o.pionOnly.Store(true)
 		return
 	}
 	o.keys.Store(k)
@@ -125,36 +135,59 @@ func (o *downOut) connected(conn *dtls.Conn) {
 
 // pairChanged points the writer at ICE's newly selected pair: the SFU socket
 // its local candidate is on and its remote address. A pair the SFU cannot
-// place (a local address it advertised but does not listen on, as with a
-// NAT 1:1 IP on a host with several sockets) leaves the writing to pion.
+// place leaves the connection to pion's writer (if the SFU's has not sent on
+// it yet), with a warning once.
 func (o *downOut) pairChanged(p *webrtc.ICECandidatePair) {
 	if p == nil || p.Local == nil || p.Remote == nil {
 		o.to.Store(nil)
 		return
 	}
 	ip := net.ParseIP(p.Remote.Address)
-	if ip == nil || p.Remote.Protocol != webrtc.ICEProtocolUDP {
+	sock := o.socketOf(p.Local)
+	if ip == nil || ip.To4() == nil || p.Remote.Protocol != webrtc.ICEProtocolUDP || sock == nil {
 		o.to.Store(nil)
-		return
-	}
-	var sock *sfuSock
-	if len(o.socks) == 1 {
-		sock = &o.socks[0]
-	} else {
-		local := net.ParseIP(p.Local.Address)
-		for i, c := range o.socks {
-			if a, ok := c.conn.LocalAddr().(*net.UDPAddr); ok && a.IP.Equal(local) && a.Port == int(p.Local.Port) {
-				sock = &o.socks[i]
-				break
-			}
+		o.pionOnly.Store(true)
+		if !o.warned.Swap(true) {
+			o.log.Warn("sfu: cannot place the selected ICE pair on one of the SFU's sockets; this connection's media goes through pion's SRTP writer",
+				slog.String("local", p.Local.String()), slog.String("remote", p.Remote.String()))
 		}
-	}
-	if sock == nil {
-		o.to.Store(nil)
 		return
 	}
 	addr := &net.UDPAddr{IP: ip, Port: int(p.Remote.Port)}
 	o.to.Store(&sendTo{conn: sock.conn, addr: addr, dst: makeDst(sock.own, addr)})
+}
+
+// socketOf returns the SFU socket a local host candidate is on, as pion's
+// ICE agent chose it (ice/v2 gatherCandidatesLocalUDPMux): the socket whose
+// address is the candidate's; with a NAT 1:1 IP, which every host candidate
+// carries, the first socket, since pion keeps only the first candidate of
+// each address.
+func (o *downOut) socketOf(c *webrtc.ICECandidate) *sfuSock {
+	if len(o.socks) == 1 {
+		return &o.socks[0]
+	}
+	local := net.ParseIP(c.Address)
+	if o.natIP != nil && local.Equal(o.natIP) {
+		if len(o.socks) == 0 {
+			return nil
+		}
+		return &o.socks[0]
+	}
+	for i, s := range o.socks {
+		if a, ok := s.conn.LocalAddr().(*net.UDPAddr); ok && a.IP.Equal(local) && a.Port == int(c.Port) {
+			return &o.socks[i]
+		}
+	}
+	return nil
+}
+
+// iceStateChanged stops the SFU's writer when ICE has failed or closed: pion
+// clears its selected pair then without telling the pair handler, and media
+// must not go on to an address that no longer answers (RFC 7675).
+func (o *downOut) iceStateChanged(st webrtc.ICEConnectionState) {
+	if o != nil && (st == webrtc.ICEConnectionStateFailed || st == webrtc.ICEConnectionStateClosed) {
+		o.to.Store(nil)
+	}
 }
 
 // dtlsConnOf returns the DTLS connection of a pion v3 DTLSTransport (its
@@ -179,66 +212,60 @@ func dtlsIsClient(s *dtls.State) (isClient, ok bool) {
 	return f.Bool(), true
 }
 
-// rtpWriter writes one RTP packet: pion's TrackLocalWriter, or the SFU's own.
+// rtpWriter writes one RTP packet: pion's TrackLocalWriter (unit tests).
 type rtpWriter interface {
 	WriteRTP(h *rtp.Header, payload []byte) (int, error)
 }
 
-// srtpWriter writes one down-track's packets: with the SFU's own encryption
-// once its connection has keys and a destination, through pion before that
-// (pion drops them until its SRTP has started) and for any other profile.
-// The forwarding goroutine and the NACK answerer both write, so it locks.
+// srtpWriter writes one down-track's packets. Once the connection has keys
+// and a pair, it encrypts them itself; until then it drops them (as pion
+// does until its SRTP starts). A connection that negotiated another profile,
+// or whose pair the SFU cannot place before anything was sent, is written by
+// pion. Never both on one SSRC: pion's context would not know the rollover
+// counter the SFU's has reached. Either way the sentWindow refuses any packet
+// that would reuse an SRTP index with other content. The forwarding goroutine
+// and the NACK answerer both write, so it locks.
 type srtpWriter struct {
 	out  *downOut
 	pion webrtc.TrackLocalWriter
 
 	mu      sync.Mutex
-	roc     rocTracker
+	win     sentWindow
 	iv      [12]byte
 	buf     []byte // one encrypted packet, when not batched
 	ownSent bool   // the SFU's own context has encrypted for this SSRC
 }
 
-// errNoDestination: the connection lost its keys (closed) or its pair after
-// the SFU's own writer had started; see srtpWriter.send.
-var errNoDestination = errors.New("sfu: down connection has no SRTP keys or selected pair")
+// errRefused: the packet would reuse an SRTP index (a publisher's duplicate
+// or a jump in its numbering), or is too old to tell.
+var errRefused = errors.New("sfu: packet refused: its SRTP index was used or cannot be checked")
 
 func newSRTPWriter(out *downOut, pion webrtc.TrackLocalWriter) *srtpWriter {
 	return &srtpWriter{out: out, pion: pion}
 }
 
-// WriteRTP encrypts h and payload and sends them to the subscriber at once
-// (a resend). It returns the bytes written (of the SRTP packet, or as pion
-// counts them).
-func (w *srtpWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
-	return w.send(nil, h, payload)
-}
-
-// send encrypts h and payload for the subscriber into a slot of batch (nil:
-// sends at once) and returns the size of the SRTP packet.
-func (w *srtpWriter) send(batch *sendBatch, h *rtp.Header, payload []byte) (int, error) {
-	var k *srtpGCM
-	var to *sendTo
-	if w.out != nil {
-		k, to = w.out.keys.Load(), w.out.to.Load()
-	}
+// send encrypts the packet h and payload, ring entry gen, for the
+// subscriber: into a slot of batch, or at once if batch is nil. resend says
+// it answers a NACK. It returns the size of the SRTP packet (0: dropped, the
+// connection is not ready or has no route).
+func (w *srtpWriter) send(batch *sendBatch, h *rtp.Header, payload []byte, gen uint32, resend bool) (int, error) {
+	k, to := w.out.keys.Load(), w.out.to.Load()
+	pionOnly := w.out.pionOnly.Load()
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	roc := w.roc.next(h.SequenceNumber)
+	if (k == nil || to == nil) && !(pionOnly && !w.ownSent) {
+		return 0, nil
+	}
+	idx, ok := w.win.index(h.SequenceNumber)
+	if !ok || !w.win.admit(idx, gen, resend) {
+		return 0, errRefused
+	}
 	if k == nil || to == nil {
-		if w.ownSent {
-			// pion's context never saw the packets sent since, so its
-			// rollover counter may be behind: letting it encrypt now could
-			// reuse a GCM nonce. Drop; the connection is closing, or its
-			// pair changed to one the SFU cannot place.
-			return 0, errNoDestination
-		}
-		if w.out != nil {
-			w.out.viaPion.Add(1)
-		}
+		w.out.viaPion.Add(1)
 		return w.pion.WriteRTP(h, payload)
 	}
 	w.ownSent = true
+	roc := uint32(idx >> 16)
 	if batch != nil && to.dst.sock != nil {
 		pkt, err := k.seal(batch.slot(to.dst.sock), &w.iv, h, payload, roc)
 		if err != nil {

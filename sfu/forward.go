@@ -19,7 +19,7 @@ const maxReorder = 1 << 10
 // its SSRC, payload type and sequence number (see downTrack); CSRCs and
 // header extensions are dropped: the extension IDs were negotiated on the
 // publisher's connection, not the subscriber's.
-func (t *upTrack) forward(hdr *rtp.Header, payload []byte) {
+func (t *upTrack) forward(hdr *rtp.Header, payload []byte, gen uint32) {
 	subs := t.subs.Load()
 	if subs == nil {
 		return
@@ -41,11 +41,16 @@ func (t *upTrack) forward(hdr *rtp.Header, payload []byte) {
 			d.sending = false
 			continue
 		}
-		if back := d.lastIn - in; d.sending && int16(back) > 0 {
-			if back > maxReorder {
-				d.sending = false // the publisher's numbers jumped back: start again
-			} else if int16(in-d.runIn) < 0 {
-				continue // late, from before this run: its number may be taken
+		if d.sending {
+			switch ahead := in - d.lastIn; {
+			case ahead == 0:
+				continue // the latest number again: sent already
+			case ahead >= 0x8000: // behind, or half the number space away
+				if d.lastIn-in > maxReorder {
+					d.sending = false // the publisher's numbers jumped: start again
+				} else if int16(in-d.runIn) < 0 {
+					continue // late, from before this run: its number may be taken
+				}
 			}
 		}
 		if !d.sending {
@@ -73,7 +78,7 @@ func (t *upTrack) forward(hdr *rtp.Header, payload []byte) {
 		var n int
 		var err error
 		if b.own != nil {
-			n, err = b.own.send(batch, &d.hdr, payload)
+			n, err = b.own.send(batch, &d.hdr, payload, gen, false)
 		} else {
 			n, err = b.w.WriteRTP(&d.hdr, payload)
 		}

@@ -159,6 +159,7 @@ func newPeer(r *Room, id string, sig Signal) (*Peer, error) {
 		}
 	})
 	down.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) {
+		p.downOut.iceStateChanged(s)
 		if (s == webrtc.ICEConnectionStateConnected || s == webrtc.ICEConnectionStateCompleted) &&
 			p.downReady.CompareAndSwap(false, true) {
 			go r.spawn(p.renegotiatePending) // off pion's ICE goroutine, which calls this synchronously

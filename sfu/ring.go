@@ -34,6 +34,7 @@ type packetRing struct {
 	slots []uint16 // seq&mask → index in entries, or noEntry
 	spare uint16   // index in entries; owned by the read loop
 	fresh uint16   // entries[fresh:] have never been used
+	gens  uint32   // commits so far; owned by the read loop
 }
 
 const noEntry = ^uint16(0)
@@ -44,6 +45,7 @@ type ringEntry struct {
 	n   int        // packet length
 	off int        // payload is buf[off:end]
 	end int
+	gen uint32 // which commit stored it: two entries with one gen hold the same packet
 }
 
 // newPacketRing returns a ring of n slots; n must be a power of two no larger
@@ -93,7 +95,8 @@ func (r *packetRing) commit(n int) *ringEntry {
 		}
 		end -= pad
 	}
-	e.n, e.off, e.end = n, hl, end
+	r.gens++
+	e.n, e.off, e.end, e.gen = n, hl, end, r.gens
 	i := e.hdr.SequenceNumber & r.mask
 	r.mu.Lock()
 	old := r.slots[i]
@@ -110,22 +113,22 @@ func (r *packetRing) commit(n int) *ringEntry {
 }
 
 // get copies the packet with sequence number seq, if still held, into buf
-// and returns its header (sharing no memory with the ring) and payload (a
-// slice of buf). Safe from any goroutine.
-func (r *packetRing) get(seq uint16, buf []byte) (hdr rtp.Header, payload []byte, ok bool) {
+// and returns its header (sharing no memory with the ring), payload (a
+// slice of buf) and commit number. Safe from any goroutine.
+func (r *packetRing) get(seq uint16, buf []byte) (hdr rtp.Header, payload []byte, gen uint32, ok bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	i := r.slots[seq&r.mask]
 	if i == noEntry {
-		return hdr, nil, false
+		return hdr, nil, 0, false
 	}
 	e := &r.entries[i]
 	if e.hdr.SequenceNumber != seq || e.end-e.off > len(buf) {
-		return hdr, nil, false
+		return hdr, nil, 0, false
 	}
 	hdr = e.hdr
 	hdr.CSRC = nil // the caller sends none; see forward
 	hdr.Extensions = nil
 	n := copy(buf, e.buf[e.off:e.end])
-	return hdr, buf[:n], true
+	return hdr, buf[:n], e.gen, true
 }

@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -74,7 +75,9 @@ func (b *sendBatch) commit(d *sockDst, n int) {
 
 // flush sends the queued messages. A short send is resumed; a message the
 // kernel refuses (sendmmsg stops at the first it cannot send) is dropped,
-// counted and logged at most once a second, and the rest are sent.
+// counted and logged at most once a second, and the rest are sent. When the
+// socket's send buffer is full, the rest of the batch is dropped: for live
+// media that is better than holding up every other subscriber's copy.
 func (b *sendBatch) flush() {
 	if b.n == 0 {
 		return
@@ -93,6 +96,11 @@ func (b *sendBatch) flush() {
 		}
 		i += n
 		if err != nil && i < b.n {
+			if errors.Is(err, unix.EAGAIN) {
+				b.dropped += uint64(b.n - i - 1)
+				b.drop(&b.sas[i], err)
+				break
+			}
 			b.drop(&b.sas[i], err)
 			i++
 		}

@@ -52,6 +52,7 @@ type SFU struct {
 	addr  string
 	log   *slog.Logger
 	socks []sfuSock // the UDP sockets
+	natIP net.IP    // the sole NAT 1:1 IP (Config.PublicIPs), if any
 	// viaPion counts forwarded packets the SFU's own writer left to pion's
 	// (downout.go): before a connection's keys and pair are known, or for a
 	// profile other than AES-GCM.
@@ -85,7 +86,7 @@ func New(cfg Config) (*SFU, error) {
 		return nil, err
 	}
 	log.Info("sfu listening", slog.String("udp", addr))
-	return &SFU{api: api, mux: mux, addr: addr, log: log, socks: socks, stock: cfg.stock, rooms: map[*Room]struct{}{}}, nil
+	return &SFU{api: api, mux: mux, addr: addr, log: log, socks: socks, stock: cfg.stock, natIP: soleIP(cfg.PublicIPs), rooms: map[*Room]struct{}{}}, nil
 }
 
 // newAPI builds the one pion API of an SFU: Opus and VP8 only, no default
@@ -183,4 +184,13 @@ func (s *SFU) Close() error {
 		return fmt.Errorf("sfu: close udp mux: %w", err)
 	}
 	return nil
+}
+
+// soleIP is the NAT 1:1 IP pion gives every host candidate when exactly one
+// is configured (several plain IPs are refused by pion).
+func soleIP(ips []string) net.IP {
+	if len(ips) != 1 {
+		return nil
+	}
+	return net.ParseIP(ips[0])
 }

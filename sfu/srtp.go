@@ -111,33 +111,62 @@ func (s *srtpGCM) seal(dst []byte, iv *[12]byte, h *rtp.Header, payload []byte, 
 	return s.aead.Seal(dst, iv[:], payload, dst[:hl]), nil
 }
 
-// rocTracker keeps the rollover counter of the sequence numbers one sender
-// sends on one SSRC (RFC 3711 §3.3.1), for new packets and for resends of
-// recent ones.
-type rocTracker struct {
+// sentWindowSize is how many recent packet indices a sentWindow remembers:
+// more than a NACK can reach back (the video ring's 512) and than forward
+// lets a late packet come (maxReorder).
+const sentWindowSize = 2 * maxReorder
+
+// sentWindow is what one sender has sent on one SSRC under one key: the
+// highest packet index (RFC 3711 §3.3.1: ROC·2^16 + SEQ) and, for the last
+// sentWindowSize indices, which ring entry (commit number) each carried. It
+// keeps the promise AES-GCM rests on: an index is encrypted again only with
+// the same packet, whatever numbers a publisher sends. Its zero value is
+// empty.
+type sentWindow struct {
 	started bool
-	last    uint16 // highest sequence number sent
-	roc     uint32 // rollover counter of last
+	highest uint64
+	recs    [sentWindowSize]sentRec
 }
 
-// next returns the rollover counter for a packet numbered seq, and counts
-// seq as sent. A number ahead of the highest (within half the number space)
-// is new, and passing 65535 starts the next rollover; a number behind it is
-// a resend, from before the last rollover if it is numerically above it.
-func (r *rocTracker) next(seq uint16) uint32 {
-	if !r.started {
-		r.started, r.last = true, seq
-		return r.roc
+type sentRec struct {
+	idx uint32 // the index's low 32 bits
+	gen uint32 // the ring entry it carried; 0: none
+}
+
+// index returns the packet index seq stands for: the one nearest the highest
+// sent (RFC 3711 Appendix A; a number exactly half the space away counts as
+// behind). false if that would be before the first packet.
+func (w *sentWindow) index(seq uint16) (uint64, bool) {
+	if !w.started {
+		return uint64(seq), true
 	}
-	if int16(seq-r.last) > 0 {
-		if seq < r.last {
-			r.roc++
-		}
-		r.last = seq
-		return r.roc
+	hs := uint16(w.highest)
+	if ahead := seq - hs; ahead < 0x8000 {
+		return w.highest + uint64(ahead), true
 	}
-	if seq > r.last && r.roc > 0 {
-		return r.roc - 1
+	behind := uint64(hs - seq)
+	if behind > w.highest {
+		return 0, false
 	}
-	return r.roc
+	return w.highest - behind, true
+}
+
+// admit reports whether the packet of ring commit gen (never 0) may go out
+// with index idx, and records it if so. A resend must be of an index sent
+// before with the same packet; a first send must be of an index not sent
+// yet and not older than the window (which cannot be told). Sending the very
+// same packet again under its index is allowed: the output is the same.
+func (w *sentWindow) admit(idx uint64, gen uint32, resend bool) bool {
+	r := &w.recs[idx%sentWindowSize]
+	if w.started && r.gen != 0 && r.idx == uint32(idx) {
+		return r.gen == gen
+	}
+	if resend || gen == 0 || (w.started && idx+sentWindowSize <= w.highest) {
+		return false
+	}
+	*r = sentRec{idx: uint32(idx), gen: gen}
+	if !w.started || idx > w.highest {
+		w.started, w.highest = true, idx
+	}
+	return true
 }

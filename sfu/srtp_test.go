@@ -3,12 +3,7 @@ package sfu
 import (
 	"bytes"
 	"crypto/rand"
-	"encoding/binary"
-	"log/slog"
-	"net"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v2"
@@ -39,10 +34,12 @@ func TestSRTPMatchesPion(t *testing.T) {
 			dec, err := srtp.CreateContext(key, salt, tc.profile)
 			require.NoError(t, err)
 
-			var roc rocTracker
+			var win sentWindow
+			var gen uint32
 			var iv [12]byte
 			buf := make([]byte, 0, slotSize+gcmTagLen)
 			payload := make([]byte, 1000)
+			sent := map[uint16][]byte{}
 			send := func(seq uint16) {
 				t.Helper()
 				_, _ = rand.Read(payload)
@@ -51,22 +48,41 @@ func TestSRTPMatchesPion(t *testing.T) {
 				require.NoError(t, err)
 				want, err := theirs.EncryptRTP(nil, plain, nil)
 				require.NoError(t, err)
-				got, err := ours.seal(buf[:0], &iv, &h, payload, roc.next(seq))
+				idx, ok := win.index(seq)
+				require.True(t, ok)
+				gen++
+				require.True(t, win.admit(idx, gen, false))
+				got, err := ours.seal(buf[:0], &iv, &h, payload, uint32(idx>>16))
 				require.NoError(t, err)
 				require.True(t, bytes.Equal(want, got), "seq %d: differs from pion", seq)
 				back, err := dec.DecryptRTP(nil, got, nil)
 				require.NoError(t, err, "seq %d", seq)
 				require.Equal(t, plain, back)
+				sent[seq] = append([]byte(nil), got...)
 			}
 			for seq := uint16(65530); seq != 5; seq++ {
 				send(seq)
 			}
 			// A resend from before the rollover goes with the old counter:
-			// same bytes as the first time.
-			_, err = ours.seal(buf[:0], &iv, &rtp.Header{Version: 2, SequenceNumber: 65533, SSRC: 1}, payload, roc.next(65533))
+			// the same bytes as the first time.
+			idx, ok := win.index(65533)
+			require.True(t, ok)
+			require.Equal(t, uint32(0), uint32(idx>>16))
+			h := rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: 65533, Timestamp: 65533 * 3000, SSRC: 0x1234abcd}
+			var first rtp.Packet
+			d2, err := srtp.CreateContext(key, salt, tc.profile, srtp.SRTPNoReplayProtection())
 			require.NoError(t, err)
-			require.Equal(t, uint32(0), roc.next(65534))
-			require.Equal(t, uint32(1), roc.next(2))
+			for s := uint16(65530); s != 65534; s++ {
+				plain, err := d2.DecryptRTP(nil, sent[s], nil)
+				require.NoError(t, err)
+				if s == 65533 {
+					require.NoError(t, first.Unmarshal(plain))
+				}
+			}
+			h.Marker = first.Marker
+			again, err := ours.seal(buf[:0], &iv, &h, first.Payload, uint32(idx>>16))
+			require.NoError(t, err)
+			require.Equal(t, sent[65533], again)
 			send(5)
 		})
 	}
@@ -84,18 +100,60 @@ func TestSRTPRefusesBadInput(t *testing.T) {
 	require.ErrorIs(t, err, errSRTPBuffer, "never reallocates the caller's buffer")
 }
 
-func TestRolloverCounter(t *testing.T) {
-	var r rocTracker
-	require.Equal(t, uint32(0), r.next(65000))
-	require.Equal(t, uint32(0), r.next(65535))
-	require.Equal(t, uint32(1), r.next(0))
-	require.Equal(t, uint32(0), r.next(65535), "resend from before the rollover")
-	require.Equal(t, uint32(1), r.next(0), "resend after it")
-	require.Equal(t, uint32(1), r.next(30000))
-	require.Equal(t, uint32(1), r.next(60000))
-	require.Equal(t, uint32(1), r.next(65535))
-	require.Equal(t, uint32(2), r.next(10), "second rollover, with a gap")
-	require.Equal(t, uint32(1), r.next(65534))
+// The sent window numbers packets across rollovers and lets an index be
+// used again only with the same ring entry.
+func TestSentWindow(t *testing.T) {
+	var w sentWindow
+	first := func(seq uint16, gen uint32) (uint64, bool) {
+		idx, ok := w.index(seq)
+		if !ok {
+			return 0, false
+		}
+		return idx, w.admit(idx, gen, false)
+	}
+	idx, ok := first(65000, 1)
+	require.True(t, ok)
+	require.Equal(t, uint64(65000), idx)
+	idx, ok = first(65535, 2)
+	require.True(t, ok)
+	require.Equal(t, uint64(65535), idx)
+	idx, ok = first(0, 3)
+	require.True(t, ok)
+	require.Equal(t, uint64(1<<16), idx, "rollover")
+
+	// Resends: the same entry under its index again; nothing else.
+	i, _ := w.index(65535)
+	require.Equal(t, uint64(65535), i, "from before the rollover")
+	require.True(t, w.admit(i, 2, true))
+	require.False(t, w.admit(i, 9, true), "another packet under a used index")
+	require.False(t, w.admit(i, 9, false), "a first send under a used index")
+	i, _ = w.index(65534)
+	require.False(t, w.admit(i, 4, true), "a resend of a number never sent")
+	require.True(t, w.admit(i, 4, false), "a late first send within the window")
+	require.False(t, w.admit(i, 5, false))
+
+	// A jump of exactly half the space counts as behind, beyond the window.
+	i, ok = w.index(0x8000)
+	require.True(t, ok)
+	require.Equal(t, uint64(1<<16)-0x8000, i)
+	require.False(t, w.admit(i, 6, false), "older than the window")
+	_, ok = first(100, 7)
+	require.True(t, ok)
+	_, ok = first(100+sentWindowSize+1, 8)
+	require.True(t, ok)
+	i, _ = w.index(100)
+	require.True(t, w.admit(i, 7, true), "the same packet again: the same bytes")
+	require.False(t, w.admit(i, 10, false), "another under an index out of the window")
+	i, _ = w.index(99)
+	require.False(t, w.admit(i, 11, false), "a first send older than the window")
+	require.False(t, w.admit(1<<40, 0, false), "gen 0 is no packet")
+
+	var empty sentWindow
+	_, ok = empty.index(5)
+	require.True(t, ok)
+	empty.started, empty.highest = true, 3
+	_, ok = empty.index(65535)
+	require.False(t, ok, "before the first packet")
 }
 
 // TestSRTPSealAllocatesNothing: encrypting a forwarded packet allocates
@@ -104,95 +162,21 @@ func TestSRTPSealAllocatesNothing(t *testing.T) {
 	s, err := newSRTPGCM(make([]byte, 16), make([]byte, 12))
 	require.NoError(t, err)
 	var iv [12]byte
-	var roc rocTracker
+	var win sentWindow
+	var gen uint32
 	buf := make([]byte, 0, slotSize+gcmTagLen)
 	payload := make([]byte, 1000)
 	h := rtp.Header{Version: 2, PayloadType: 96, SSRC: 7}
 	allocs := testing.AllocsPerRun(1000, func() {
 		h.SequenceNumber++
-		if _, err := s.seal(buf[:0], &iv, &h, payload, roc.next(h.SequenceNumber)); err != nil {
+		gen++
+		idx, _ := win.index(h.SequenceNumber)
+		if !win.admit(idx, gen, false) {
+			t.Fatal("refused")
+		}
+		if _, err := s.seal(buf[:0], &iv, &h, payload, uint32(idx>>16)); err != nil {
 			t.Fatal(err)
 		}
 	})
 	require.Zero(t, allocs)
-}
-
-// The SFU's writer: pion writes until the connection has keys and a pair;
-// then the SFU encrypts and sends itself (batched or not), and what it sends
-// decrypts with the same keys; once it has, pion never writes that SSRC
-// again, even if the pair goes away.
-func TestSRTPWriterHandOver(t *testing.T) {
-	key, salt := make([]byte, 16), make([]byte, 12)
-	_, _ = rand.Read(key)
-	_, _ = rand.Read(salt)
-	k, err := newSRTPGCM(key, salt)
-	require.NoError(t, err)
-	dec, err := srtp.CreateContext(key, salt, srtp.ProtectionProfileAeadAes128Gcm)
-	require.NoError(t, err)
-
-	rx, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	require.NoError(t, err)
-	defer rx.Close()
-	tx, err := listenUDP4(net.IPv4(127, 0, 0, 1), 0)
-	require.NoError(t, err)
-	defer tx.Close()
-	raddr := rx.LocalAddr().(*net.UDPAddr)
-	recv := func() []byte {
-		t.Helper()
-		buf := make([]byte, 2048)
-		require.NoError(t, rx.SetReadDeadline(time.Now().Add(2*time.Second)))
-		n, _, err := rx.ReadFrom(buf)
-		require.NoError(t, err)
-		plain, err := dec.DecryptRTP(nil, buf[:n], nil)
-		require.NoError(t, err)
-		return plain
-	}
-
-	var via atomic.Uint64
-	out := &downOut{viaPion: &via}
-	pion := &fakeWriter{}
-	w := newSRTPWriter(out, pion)
-	payload := []byte("a forwarded frame")
-	h := rtp.Header{Version: 2, PayloadType: 96, SSRC: 42}
-
-	h.SequenceNumber = 1
-	_, err = w.WriteRTP(&h, payload)
-	require.NoError(t, err)
-	require.Equal(t, 1, pion.n, "no keys yet: pion writes")
-	out.keys.Store(k)
-	h.SequenceNumber = 2
-	_, err = w.WriteRTP(&h, payload)
-	require.NoError(t, err)
-	require.Equal(t, 2, pion.n, "no pair yet: pion writes")
-	require.Equal(t, uint64(2), via.Load())
-
-	out.to.Store(&sendTo{conn: tx, addr: raddr, dst: makeDst(ownSocket(tx), raddr)})
-	h.SequenceNumber = 3
-	_, err = w.WriteRTP(&h, payload)
-	require.NoError(t, err)
-	require.Equal(t, 2, pion.n)
-	plain := recv()
-	require.Equal(t, payload, plain[12:])
-	require.Equal(t, uint16(3), binary.BigEndian.Uint16(plain[2:]))
-
-	b := newSendBatch(slog.Default())
-	for seq := uint16(4); seq < 7; seq++ {
-		h.SequenceNumber = seq
-		n, err := w.send(b, &h, payload)
-		require.NoError(t, err)
-		require.Equal(t, 12+len(payload)+gcmTagLen, n)
-	}
-	b.flush()
-	for seq := uint16(4); seq < 7; seq++ {
-		if ownSocket(tx) == nil {
-			break // no batches here: sent one by one above
-		}
-		require.Equal(t, seq, binary.BigEndian.Uint16(recv()[2:]))
-	}
-
-	out.to.Store(nil)
-	h.SequenceNumber = 7
-	_, err = w.WriteRTP(&h, payload)
-	require.ErrorIs(t, err, errNoDestination)
-	require.Equal(t, 2, pion.n, "pion never writes an SSRC the SFU has encrypted")
 }

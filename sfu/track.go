@@ -107,7 +107,7 @@ func (t *upTrack) receive(n int) {
 	} else if ext != t.extHighest.Load() {
 		t.extHighest.Store(ext)
 	}
-	t.forward(&e.hdr, e.buf[e.off:e.end])
+	t.forward(&e.hdr, e.buf[e.off:e.end], e.gen)
 	if sb := t.pub.room.sink.Load(); sb != nil && t.allowed.Load() {
 		sb.s.Packet(t.pub.id, t.kind.String(), e.buf[:e.n])
 	}
@@ -321,12 +321,19 @@ func (d *downTrack) resend(out uint16) bool {
 	if d.rtxBuf == nil {
 		d.rtxBuf = make([]byte, slotSize)
 	}
-	hdr, payload, ok := d.up.ring.get(in, d.rtxBuf)
+	hdr, payload, gen, ok := d.up.ring.get(in, d.rtxBuf)
 	if !ok || len(payload) == 0 {
 		return true
 	}
 	outHeader(&hdr, b, out)
-	if n, err := b.w.WriteRTP(&hdr, payload); err == nil && n > 0 {
+	var n int
+	var err error
+	if b.own != nil {
+		n, err = b.own.send(nil, &hdr, payload, gen, true)
+	} else {
+		n, err = b.w.WriteRTP(&hdr, payload)
+	}
+	if err == nil && n > 0 {
 		d.up.retransmits.Add(1)
 		d.edge.retransmits[d.up.kind].Add(1)
 	}
@@ -362,7 +369,7 @@ type localTrack struct {
 type binding struct {
 	ssrc uint32
 	pt   uint8
-	w    rtpWriter   // own, or pion's writer in unit tests
+	w    rtpWriter   // pion's writer, used when own is nil (unit tests)
 	own  *srtpWriter // the SFU's writer (downout.go); nil in unit tests
 }
 
@@ -372,7 +379,6 @@ func (l *localTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParamete
 			b := &binding{ssrc: uint32(ctx.SSRC()), pt: uint8(c.PayloadType), w: ctx.WriteStream()}
 			if l.dst != nil {
 				b.own = newSRTPWriter(l.dst, ctx.WriteStream())
-				b.w = b.own
 			}
 			l.out.Store(b)
 			return c, nil

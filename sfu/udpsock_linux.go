@@ -143,8 +143,10 @@ func (s *udpSocket) WriteTo(b []byte, addr net.Addr) (int, error) {
 	}
 }
 
-// sendBatch sends ms with one sendmmsg. It returns how many were sent: all,
-// or those before the first the kernel refused, with that one's error.
+// sendBatch sends ms with one sendmmsg, without waiting for room in the
+// socket's send buffer. It returns how many were sent: all, or those before
+// the first the kernel refused, with that one's error (EAGAIN: the buffer
+// is full).
 func (s *udpSocket) sendBatch(ms []unix.Mmsghdr) (int, error) {
 	if len(ms) == 0 {
 		return 0, nil
@@ -155,7 +157,7 @@ func (s *udpSocket) sendBatch(ms []unix.Mmsghdr) (int, error) {
 		return 0, net.ErrClosed
 	}
 	for {
-		n, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(s.fd), uintptr(unsafe.Pointer(&ms[0])), uintptr(len(ms)), 0, 0, 0)
+		n, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(s.fd), uintptr(unsafe.Pointer(&ms[0])), uintptr(len(ms)), unix.MSG_DONTWAIT, 0, 0)
 		if errno == unix.EINTR {
 			continue
 		}
