@@ -323,8 +323,15 @@ func addPending(pc *webrtc.PeerConnection, pending []webrtc.ICECandidateInit) []
 func (c *Client) offerUp() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if st := c.up.SignalingState(); st != webrtc.SignalingStateStable {
-		return fmt.Errorf("sfutest: up offer in signalling state %s", st)
+	// The answer to the previous offer may still be on its way, as a
+	// browser's would be: wait for it, as the room page does.
+	for deadline := time.Now().Add(5 * time.Second); c.up.SignalingState() != webrtc.SignalingStateStable; {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("sfutest: up offer in signalling state %s", c.up.SignalingState())
+		}
+		c.mu.Unlock()
+		time.Sleep(10 * time.Millisecond)
+		c.mu.Lock()
 	}
 	offer, err := c.up.CreateOffer(nil)
 	if err != nil {
