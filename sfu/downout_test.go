@@ -301,28 +301,11 @@ func TestPairPlacement(t *testing.T) {
 	require.NotNil(t, nat.to.Load())
 	require.Equal(t, a, nat.to.Load().conn, "with a NAT 1:1 IP pion keeps the first socket's candidate")
 
-	var logs lockedBuffer
+	var logs strings.Builder // pairChanged logs on this goroutine
 	lost := &downOut{socks: socks, log: slog.New(slog.NewTextHandler(&logs, nil))}
 	lost.pairChanged(pair("198.51.100.1"))
 	lost.pairChanged(pair("198.51.100.2"))
 	require.Nil(t, lost.to.Load())
 	require.True(t, lost.pionOnly.Load(), "a pair the SFU cannot place is left to pion")
 	require.Equal(t, 1, strings.Count(logs.String(), "cannot place"), "warned once")
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
