@@ -22,7 +22,8 @@ import (
 // closure, a boxed time.Time) and goes through five layers of locks and
 // interfaces (BENCHMARKS.md). So for each subscriber's down connection the
 // SFU keeps, next to pion's SRTP session, its own encryption for the
-// negotiated GCM profile (srtp.go) with the same keys, and the address pion's
+// negotiated profile (srtp.go: AES-GCM or AES-CM with HMAC-SHA1-80) with the
+// same keys, and the address pion's
 // ICE selected; forwarded packets are encrypted straight into a slot of the
 // forwarding goroutine's send batch (sendbatch_linux.go), which one sendmmsg
 // sends when the fan-out ends. RTCP, DTLS and STUN stay with pion.
@@ -34,10 +35,9 @@ import (
 // moves it, and at run time the SFU then logs it and goes on with pion's
 // writer, as it does for a connection that negotiated another profile.
 //
-// The two encryptors share the master key but never an SRTP index with
-// different content: the SFU numbers each down-track's packets itself, a
-// number is only ever sent again as a resend of the same packet, and the
-// down-track's rocTracker sees every packet, whichever writer sends it.
+// Only one of the two encryptors ever writes a given SSRC (srtpWriter), and
+// its sentWindow refuses any packet that would reuse an SRTP index with
+// other content.
 
 // downOut is one subscriber's down connection as the SFU's own writer sees
 // it: set from pion's callbacks, read on the forwarding path.
@@ -46,8 +46,8 @@ type downOut struct {
 	log     *slog.Logger
 	viaPion *atomic.Uint64 // the SFU's count of packets left to pion's writer
 
-	keys atomic.Pointer[srtpGCM] // nil: not connected, closed, or not a GCM profile
-	to   atomic.Pointer[sendTo]  // nil: no selected pair, not on one of socks, or ICE failed
+	keys atomic.Pointer[srtpKeys] // nil: not connected, closed, or a profile left to pion
+	to   atomic.Pointer[sendTo]   // nil: no selected pair, not on one of socks, or ICE failed
 	// pionOnly: pion writes this connection's RTP (another profile, or a
 	// pair the SFU cannot place).
 	pionOnly atomic.Bool
@@ -106,8 +106,10 @@ func (o *downOut) connected(conn *dtls.Conn) {
 		sp = srtp.ProtectionProfileAeadAes128Gcm
 	case ok && profile == dtls.SRTP_AEAD_AES_256_GCM:
 		sp = srtp.ProtectionProfileAeadAes256Gcm
+	case ok && profile == dtls.SRTP_AES128_CM_HMAC_SHA1_80:
+		sp = srtp.ProtectionProfileAes128CmHmacSha1_80
 	default:
-		o.log.Debug("sfu: SRTP profile is not AES-GCM; forwarding through pion's SRTP writer", slog.Int("profile", int(profile)))
+		o.log.Warn("sfu: SRTP profile not supported by the SFU's writer; forwarding through pion's", slog.Int("profile", int(profile)))
 		o.pionOnly.Store(true)
 		return
 	}
@@ -124,7 +126,7 @@ func (o *downOut) connected(conn *dtls.Conn) {
 		o.pionOnly.Store(true)
 		return
 	}
-	k, err := newSRTPGCM(cfg.Keys.LocalMasterKey, cfg.Keys.LocalMasterSalt)
+	k, err := newSRTPKeys(sp, cfg.Keys.LocalMasterKey, cfg.Keys.LocalMasterSalt)
 	if err != nil {
 		o.log.Warn("sfu: SRTP keys; forwarding through pion's SRTP writer", slog.Any("err", err))
 		o.pionOnly.Store(true)
@@ -231,7 +233,7 @@ type srtpWriter struct {
 
 	mu      sync.Mutex
 	win     sentWindow
-	iv      [12]byte
+	sc      sealScratch
 	buf     []byte // one encrypted packet, when not batched
 	ownSent bool   // the SFU's own context has encrypted for this SSRC
 }
@@ -267,7 +269,7 @@ func (w *srtpWriter) send(batch *sendBatch, h *rtp.Header, payload []byte, gen u
 	w.ownSent = true
 	roc := uint32(idx >> 16)
 	if batch != nil && to.dst.sock != nil {
-		pkt, err := k.seal(batch.slot(to.dst.sock), &w.iv, h, payload, roc)
+		pkt, err := k.seal(batch.slot(to.dst.sock), &w.sc, h, payload, roc)
 		if err != nil {
 			return 0, err
 		}
@@ -277,7 +279,7 @@ func (w *srtpWriter) send(batch *sendBatch, h *rtp.Header, payload []byte, gen u
 	if w.buf == nil {
 		w.buf = make([]byte, 0, batchSlotSize)
 	}
-	pkt, err := k.seal(w.buf[:0], &w.iv, h, payload, roc)
+	pkt, err := k.seal(w.buf[:0], &w.sc, h, payload, roc)
 	if err != nil {
 		return 0, err
 	}

@@ -20,12 +20,12 @@ import (
 // testKeys returns a random AES-128-GCM master key and salt, the SFU's
 // encryptor for them, and a pion context that decrypts what it sends
 // (without replay protection, so that resends decrypt too).
-func testKeys(t *testing.T) (*srtpGCM, *srtp.Context) {
+func testKeys(t *testing.T) (*srtpKeys, *srtp.Context) {
 	t.Helper()
 	key, salt := make([]byte, 16), make([]byte, 12)
 	_, _ = rand.Read(key)
 	_, _ = rand.Read(salt)
-	k, err := newSRTPGCM(key, salt)
+	k, err := newSRTPKeys(srtp.ProtectionProfileAeadAes128Gcm, key, salt)
 	require.NoError(t, err)
 	dec, err := srtp.CreateContext(key, salt, srtp.ProtectionProfileAeadAes128Gcm, srtp.SRTPNoReplayProtection())
 	require.NoError(t, err)

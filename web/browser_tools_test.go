@@ -402,6 +402,13 @@ func TestBrowserRaiseHand(t *testing.T) {
 	require.Equal(t, "Start camera", text(t, amelia, `#toggle-cam`))
 	step(t, amelia, "Amelia presses Start camera", chromedp.Click(chromedp.CSS(`#toggle-cam`)))
 	require.Equal(t, "true", evalString(t, amelia, camOnJS), "her press switches the camera on")
+
+	// Chromium negotiated AES-GCM, so everything the teacher heard was
+	// encrypted by the SFU's own writer, none by pion's.
+	status, body := get(t, testkit.CookieClient(t), sc.gw.URL+"/metrics")
+	require.Equal(t, 200, status)
+	require.Contains(t, body, "chaperone_forwarded_via_pion_total 0\n")
+	require.Regexp(t, `chaperone_forwarded_packets_total [1-9]`, body)
 }
 
 // TestBrowserStreamedPupilSendsNothing: in a streamed lesson the pupil's
