@@ -54,8 +54,7 @@ type SFU struct {
 	socks []sfuSock // the UDP sockets
 	natIP net.IP    // the sole NAT 1:1 IP (Config.PublicIPs), if any
 	// viaPion counts forwarded packets the SFU's own writer left to pion's
-	// (downout.go): before a connection's keys and pair are known, or for a
-	// profile other than AES-GCM.
+	// (downout.go).
 	viaPion atomic.Uint64
 	stock   bool
 
@@ -137,8 +136,8 @@ func newAPI(cfg Config, mux ice.UDPMux, lf pionLoggerFactory) (*webrtc.API, erro
 }
 
 // ViaPion returns the number of forwarded RTP packets sent through pion's
-// SRTP writer rather than the SFU's own (a few at the start of each
-// connection; all of a connection that negotiated AES_CM_HMAC_SHA1_80).
+// SRTP writer rather than the SFU's own: those of connections with a profile
+// the SFU does not encrypt itself, or whose ICE pair it could not place.
 func (s *SFU) ViaPion() uint64 { return s.viaPion.Load() }
 
 // UDPAddr returns the address the ICE mux is bound to.

@@ -51,7 +51,7 @@ func newMetrics(s *Server) *metrics {
 		heldNow:   prometheus.NewDesc("chaperone_rooms_media_held", "Live rooms whose pupils' media is held now.", nil, nil),
 		recDesc:   prometheus.NewDesc("chaperone_recordings_active", "Live rooms being recorded.", nil, nil),
 		viaPion: prometheus.NewDesc("chaperone_forwarded_via_pion_total",
-			"Forwarded RTP packets sent through pion's SRTP writer instead of the SFU's own (a connection's first packets, or all of one that negotiated AES_CM_HMAC_SHA1_80).", nil, nil),
+			"Forwarded RTP packets sent through pion's SRTP writer instead of the SFU's own: those of a connection with an SRTP profile the SFU does not encrypt itself, or whose ICE pair it could not place.", nil, nil),
 	}
 }
 
