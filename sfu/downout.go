@@ -53,6 +53,9 @@ type downOut struct {
 	pionOnly atomic.Bool
 	natIP    net.IP // the NAT 1:1 IP host candidates carry, if configured
 	warned   atomic.Bool
+
+	ssrcMu sync.Mutex
+	ssrcs  map[uint32]*ssrcOut
 }
 
 // sendTo is a selected candidate pair as a socket and a destination: dst
@@ -221,65 +224,90 @@ type rtpWriter interface {
 
 // srtpWriter writes one down-track's packets. Once the connection has keys
 // and a pair, it encrypts them itself; until then it drops them (as pion
-// does until its SRTP starts). A connection that negotiated another profile,
-// or whose pair the SFU cannot place before anything was sent, is written by
-// pion. Never both on one SSRC: pion's context would not know the rollover
-// counter the SFU's has reached. Either way the sentWindow refuses any packet
-// that would reuse an SRTP index with other content. The forwarding goroutine
-// and the NACK answerer both write, so it locks.
+// does until its SRTP starts). A connection that negotiated a profile the
+// SFU does not encrypt, or whose pair the SFU cannot place before anything
+// was sent, is written by pion. Never both on one SSRC: neither context would
+// know the rollover counter the other has reached. Either way the SSRC's
+// sentWindow refuses any packet that would reuse an SRTP index with other
+// content.
 type srtpWriter struct {
 	out  *downOut
 	pion webrtc.TrackLocalWriter
-
-	mu      sync.Mutex
-	win     sentWindow
-	sc      sealScratch
-	buf     []byte // one encrypted packet, when not batched
-	ownSent bool   // the SFU's own context has encrypted for this SSRC
+	st   *ssrcOut
 }
 
-// errRefused: the packet would reuse an SRTP index (a publisher's duplicate
-// or a jump in its numbering), or is too old to tell.
+// ssrcOut is what the connection has sent on one SSRC: shared by every
+// binding with that SSRC for the connection's life (one key, one index
+// space), and locked because the forwarding goroutine and the NACK answerer
+// both write.
+type ssrcOut struct {
+	mu       sync.Mutex
+	win      sentWindow
+	sc       sealScratch
+	buf      []byte // one encrypted packet, when not batched
+	ownSent  bool   // the SFU's own context has encrypted for this SSRC
+	pionSent bool   // pion's has
+}
+
+// errRefused: the packet would reuse an SRTP index (a publisher's repeat or
+// a jump in its numbering), or is too old to tell.
 var errRefused = errors.New("sfu: packet refused: its SRTP index was used or cannot be checked")
 
-func newSRTPWriter(out *downOut, pion webrtc.TrackLocalWriter) *srtpWriter {
-	return &srtpWriter{out: out, pion: pion}
+func newSRTPWriter(out *downOut, pion webrtc.TrackLocalWriter, ssrc uint32) *srtpWriter {
+	return &srtpWriter{out: out, pion: pion, st: out.ssrc(ssrc)}
 }
 
-// send encrypts the packet h and payload, ring entry gen, for the
-// subscriber: into a slot of batch, or at once if batch is nil. resend says
-// it answers a NACK. It returns the size of the SRTP packet (0: dropped, the
-// connection is not ready or has no route).
+// ssrc returns the state of one SSRC, made on first use.
+func (o *downOut) ssrc(ssrc uint32) *ssrcOut {
+	o.ssrcMu.Lock()
+	defer o.ssrcMu.Unlock()
+	if o.ssrcs == nil {
+		o.ssrcs = map[uint32]*ssrcOut{}
+	}
+	st := o.ssrcs[ssrc]
+	if st == nil {
+		st = &ssrcOut{}
+		o.ssrcs[ssrc] = st
+	}
+	return st
+}
+
 func (w *srtpWriter) send(batch *sendBatch, h *rtp.Header, payload []byte, gen uint32, resend bool) (int, error) {
 	k, to := w.out.keys.Load(), w.out.to.Load()
 	pionOnly := w.out.pionOnly.Load()
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if (k == nil || to == nil) && !(pionOnly && !w.ownSent) {
+	st := w.st
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	viaPion := st.pionSent || (pionOnly && !st.ownSent)
+	if !viaPion && (k == nil || to == nil) {
 		return 0, nil
 	}
-	idx, ok := w.win.index(h.SequenceNumber)
-	if !ok || !w.win.admit(idx, gen, resend) {
+	idx, ok := st.win.index(h.SequenceNumber)
+	if !ok || !st.win.admit(idx, gen, resend) {
 		return 0, errRefused
 	}
-	if k == nil || to == nil {
-		w.out.viaPion.Add(1)
-		return w.pion.WriteRTP(h, payload)
+	if viaPion {
+		n, err := w.pion.WriteRTP(h, payload)
+		if n > 0 {
+			st.pionSent = true
+			w.out.viaPion.Add(1)
+		}
+		return n, err
 	}
-	w.ownSent = true
+	st.ownSent = true
 	roc := uint32(idx >> 16)
 	if batch != nil && to.dst.sock != nil {
-		pkt, err := k.seal(batch.slot(to.dst.sock), &w.sc, h, payload, roc)
+		pkt, err := k.seal(batch.slot(to.dst.sock), &st.sc, h, payload, roc)
 		if err != nil {
 			return 0, err
 		}
 		batch.commit(&to.dst, len(pkt))
 		return len(pkt), nil
 	}
-	if w.buf == nil {
-		w.buf = make([]byte, 0, batchSlotSize)
+	if st.buf == nil {
+		st.buf = make([]byte, 0, batchSlotSize)
 	}
-	pkt, err := k.seal(w.buf[:0], &w.sc, h, payload, roc)
+	pkt, err := k.seal(st.buf[:0], &st.sc, h, payload, roc)
 	if err != nil {
 		return 0, err
 	}

@@ -73,7 +73,7 @@ func TestSRTPWriterModes(t *testing.T) {
 	var via atomic.Uint64
 	out := &downOut{viaPion: &via, log: slog.Default()}
 	pion := &fakeWriter{}
-	w := newSRTPWriter(out, pion)
+	w := newSRTPWriter(out, pion, 42)
 	payload := []byte("a forwarded frame")
 	h := rtp.Header{Version: 2, PayloadType: 96, SSRC: 42}
 	gen := uint32(0)
@@ -122,17 +122,48 @@ func TestSRTPWriterModes(t *testing.T) {
 	require.Zero(t, pion.n, "pion never writes an SSRC the SFU has encrypted")
 	require.Zero(t, via.Load())
 
-	// A connection left to pion from the start is written by pion.
-	w2 := newSRTPWriter(out, pion)
-	h.SequenceNumber = 1
+	// Another SSRC of a connection left to pion is written by pion, and
+	// stays with pion (its context has the rollover counter) even if the
+	// SFU could take over; pion's are kept to the same rule.
+	w2 := newSRTPWriter(out, pion, 43)
+	h.SSRC, h.SequenceNumber = 43, 1
 	_, err = w2.send(nil, &h, payload, 99, false)
 	require.NoError(t, err)
 	require.Equal(t, 1, pion.n)
 	require.Equal(t, uint64(1), via.Load())
 	_, err = w2.send(nil, &h, []byte("other"), 100, false)
-	require.ErrorIs(t, err, errRefused, "pion's connections are kept to the same rule")
+	require.ErrorIs(t, err, errRefused)
 	require.Equal(t, 1, pion.n)
+	out.pionOnly.Store(false)
+	out.to.Store(&sendTo{conn: tx, addr: raddr, dst: makeDst(ownSocket(tx), raddr)})
+	h.SequenceNumber = 2
+	_, err = w2.send(nil, &h, payload, 101, false)
+	require.NoError(t, err)
+	require.Equal(t, 2, pion.n, "no hand-over from pion to the SFU")
+
+	// A binding with an SSRC already used on the connection shares its
+	// index space: it cannot reuse an index with another packet.
+	w3 := newSRTPWriter(out, pion, 42)
+	h.SSRC, h.SequenceNumber = 42, 6
+	_, err = w3.send(nil, &h, payload, 555, false)
+	require.ErrorIs(t, err, errRefused)
+
+	// Packets pion drops (its SRTP not started) do not count as sent.
+	drop := newSRTPWriter(&downOut{viaPion: &via, log: slog.Default()}, dropWriter{}, 7)
+	drop.out.pionOnly.Store(true)
+	h.SSRC, h.SequenceNumber = 7, 1
+	n, err = drop.send(nil, &h, payload, 1, false)
+	require.NoError(t, err)
+	require.Zero(t, n)
+	require.False(t, drop.st.pionSent)
+	require.Equal(t, uint64(2), via.Load())
 }
+
+// dropWriter is pion's writer before its SRTP has started: it drops.
+type dropWriter struct{}
+
+func (dropWriter) WriteRTP(*rtp.Header, []byte) (int, error) { return 0, nil }
+func (dropWriter) Write([]byte) (int, error)                 { return 0, nil }
 
 // ownFeed is a published track forwarded by the SFU's own writer to one
 // subscriber, whose encrypted packets a captureConn keeps.
@@ -158,7 +189,7 @@ func newOwnFeed(t *testing.T) *ownFeed {
 	e := &edge{}
 	e.open.Store(true)
 	d := newDownTrack(up, &Peer{id: "sub"}, e)
-	d.local.out.Store(&binding{ssrc: 777, pt: 96, w: &fakeWriter{}, own: newSRTPWriter(out, &fakeWriter{})})
+	d.local.out.Store(&binding{ssrc: 777, pt: 96, w: &fakeWriter{}, own: newSRTPWriter(out, &fakeWriter{}, 777)})
 	up.addSub(d)
 	return &ownFeed{t: up, d: d, conn: conn, dec: dec}
 }
@@ -215,7 +246,8 @@ func TestForwardNeverReusesAnIndex(t *testing.T) {
 		}
 		f.feed(5, "second copy of 5")
 		f.feed(3, "second copy of 3")
-		f.d.handleRTCP(nack(3, 4, 5))
+		offset := uint16(f.d.run.Load() >> 32)
+		f.d.handleRTCP(nack(3-offset, 4-offset, 5-offset))
 		f.feed(6, "next")
 		require.Equal(t, 7, f.check(t), "6 first sends and one resend (of 4: 3 and 5 now hold other packets)")
 	})

@@ -47,10 +47,15 @@ func (t *upTrack) forward(hdr *rtp.Header, payload []byte, gen uint32) {
 				continue // the latest number again: sent already
 			case ahead >= 0x8000: // behind, or half the number space away
 				if d.lastIn-in > maxReorder {
-					d.sending = false // the publisher's numbers jumped: start again
+					d.sending = false // the publisher's numbers jumped back: start again
 				} else if int16(in-d.runIn) < 0 {
 					continue // late, from before this run: its number may be taken
 				}
+			case ahead > maxReorder:
+				// Jumped ahead: start again too, so that the subscriber
+				// never sees a jump it could take for one backwards and
+				// guess the wrong SRTP rollover counter.
+				d.sending = false
 			}
 		}
 		if !d.sending {
@@ -59,7 +64,11 @@ func (t *upTrack) forward(hdr *rtp.Header, payload []byte, gen uint32) {
 			if d.started {
 				d.offset = in - (d.lastOut + 1)
 			} else {
-				d.started, d.lastOut = true, in-d.offset-1
+				// The first number is low in the space, so that losing the
+				// first packets cannot make the subscriber's first one come
+				// after a rollover it never saw.
+				first := in&0x3fff + 1
+				d.started, d.offset, d.lastOut = true, in-first, first-1
 			}
 		}
 		out := in - d.offset
@@ -79,6 +88,11 @@ func (t *upTrack) forward(hdr *rtp.Header, payload []byte, gen uint32) {
 		var err error
 		if b.own != nil {
 			n, err = b.own.send(batch, &d.hdr, payload, gen, false)
+			if err == errRefused {
+				// Its number was used (a publisher's repeat, or numbers
+				// started again a little behind): start a new run.
+				d.sending = false
+			}
 		} else {
 			n, err = b.w.WriteRTP(&d.hdr, payload)
 		}

@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"bytes"
 	"sync"
 
 	"github.com/pion/rtp"
@@ -77,7 +78,8 @@ func (r *packetRing) readBuf() []byte { return r.entries[r.spare].buf }
 // commit parses the n bytes just read into readBuf and stores the packet
 // under its sequence number. It returns the stored entry, valid until the
 // read loop's next commit of the same slot (len(slots) sequence numbers
-// later), or nil if the bytes are not RTP. Read loop only.
+// later), or nil if the bytes are not RTP or repeat the packet held under
+// that number. Read loop only.
 func (r *packetRing) commit(n int) *ringEntry {
 	e := &r.entries[r.spare]
 	hl, err := e.hdr.Unmarshal(e.buf[:n])
@@ -95,9 +97,18 @@ func (r *packetRing) commit(n int) *ringEntry {
 		}
 		end -= pad
 	}
-	r.gens++
-	e.n, e.off, e.end, e.gen = n, hl, end, r.gens
 	i := e.hdr.SequenceNumber & r.mask
+	if o := r.slots[i]; o != noEntry {
+		// The very same packet again (a network duplicate): keep the one
+		// held, and its commit number, which NACK answers are checked by.
+		if p := &r.entries[o]; p.hdr.SequenceNumber == e.hdr.SequenceNumber && bytes.Equal(p.buf[:p.n], e.buf[:n]) {
+			return nil
+		}
+	}
+	if r.gens++; r.gens == 0 {
+		r.gens = 1 // 0 stands for no packet
+	}
+	e.n, e.off, e.end, e.gen = n, hl, end, r.gens
 	r.mu.Lock()
 	old := r.slots[i]
 	r.slots[i] = r.spare

@@ -71,9 +71,10 @@ func TestUndeclaredSecondVideoIsScreen(t *testing.T) {
 	b, _ := join(t, r, "teacher")
 	openAll(r, "pupil", "teacher")
 	waitPublished(t, r, 4)
+	waitReceiving(t, b, "pupil", "video", 10*time.Second) // her camera, before the second video
 	require.NoError(t, a.PublishVideo("sneaky"))
 	waitPublished(t, r, 5)
-	time.Sleep(time.Second)
+	time.Sleep(time.Second) // time for the second video to arrive, were it forwarded
 	require.Zero(t, b.Received(sfu.ScreenStreamID("pupil"), "video").Packets)
 	require.Zero(t, screenEdge(r, "pupil", "teacher"))
 	n := 0

@@ -378,7 +378,7 @@ func (l *localTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParamete
 		if strings.EqualFold(c.MimeType, l.mimeType) {
 			b := &binding{ssrc: uint32(ctx.SSRC()), pt: uint8(c.PayloadType), w: ctx.WriteStream()}
 			if l.dst != nil {
-				b.own = newSRTPWriter(l.dst, ctx.WriteStream())
+				b.own = newSRTPWriter(l.dst, ctx.WriteStream(), uint32(ctx.SSRC()))
 			}
 			l.out.Store(b)
 			return c, nil

@@ -115,7 +115,9 @@ func (s *udpSocket) ReadFrom(b []byte) (int, net.Addr, error) {
 	}
 }
 
-// WriteTo sends one datagram to addr, an IPv4 *net.UDPAddr.
+// WriteTo sends one datagram to addr, an IPv4 *net.UDPAddr, without waiting
+// for room in the send buffer (when it is full: EAGAIN, and the datagram is
+// lost, as on the network).
 func (s *udpSocket) WriteTo(b []byte, addr net.Addr) (int, error) {
 	var sa unix.RawSockaddrInet4
 	if !rawSockaddr(&sa, addr) {
@@ -131,7 +133,7 @@ func (s *udpSocket) WriteTo(b []byte, addr net.Addr) (int, error) {
 		p = unsafe.Pointer(&b[0])
 	}
 	for {
-		_, _, errno := unix.Syscall6(unix.SYS_SENDTO, uintptr(s.fd), uintptr(p), uintptr(len(b)), 0,
+		_, _, errno := unix.Syscall6(unix.SYS_SENDTO, uintptr(s.fd), uintptr(p), uintptr(len(b)), unix.MSG_DONTWAIT,
 			uintptr(unsafe.Pointer(&sa)), unix.SizeofSockaddrInet4)
 		if errno == unix.EINTR {
 			continue
