@@ -143,7 +143,8 @@ func (s *Server) postConcern(w http.ResponseWriter, r *http.Request) {
 	// The concern this person raised in the room (the DSL already knows of
 	// it) is completed, not raised a second time.
 	var err error
-	if pending, ok := s.pendingConcern(r.Context(), ss.ID, who.Subject); ok {
+	pending, completing := s.pendingConcern(r.Context(), ss.ID, who.Subject)
+	if completing {
 		c.ID, c.Created = pending.ID, pending.Created
 		err = s.store.CompleteConcern(r.Context(), c)
 	} else {
@@ -154,7 +155,7 @@ func (s *Server) postConcern(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.audit(r.Context(), who, "concern.filed", c.ID, ss.ID, map[string]any{"about": about, "pupils": subs, "recorded": c.Recorded, "held_objects": held}, auth.ClientIP(r))
-	told := s.notifyConcern(r.Context(), who, c, ticked)
+	told := s.notifyConcern(r.Context(), who, c, ticked, completing)
 	msg := "Your concern has been sent to the designated safeguarding lead."
 	if slices.ContainsFunc(told, func(n store.Notification) bool { return n.Reason != notify.ReasonDSL }) {
 		msg = "Your concern has been sent to the designated safeguarding lead and the year lead of each pupil you ticked."
@@ -221,7 +222,7 @@ func (s *Server) raiseConcernInRoom(who auth.Identity, ss store.Session) {
 		return
 	}
 	s.audit(ctx, who, "concern.pending", c.ID, ss.ID, map[string]any{"recorded": c.Recorded}, "")
-	s.notifyConcern(ctx, who, c, nil)
+	s.notifyConcern(ctx, who, c, nil, false)
 }
 
 // applyConcernHold holds a session's recordings once they are stored, if a

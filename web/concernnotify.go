@@ -51,9 +51,11 @@ func (s *Server) sessionPupils(ctx context.Context, sessionID string) []pupilRef
 
 // notifyConcern tells the DSLs and the year leads of the pupils concerned:
 // a notification row each, and an e-mail when SMTP is configured (sent in
-// the background: the concern never waits for it). It returns the
+// the background: the concern never waits for it). Those told already when
+// the concern was raised in the room (completing: the form now completes
+// it) get a second e-mail saying the details are in. It returns the
 // notifications made.
-func (s *Server) notifyConcern(ctx context.Context, who auth.Identity, c store.Concern, about []pupilRef) []store.Notification {
+func (s *Server) notifyConcern(ctx context.Context, who auth.Identity, c store.Concern, about []pupilRef, completing bool) []store.Notification {
 	var groups []string
 	var subs []string
 	for _, p := range about {
@@ -83,14 +85,22 @@ func (s *Server) notifyConcern(ctx context.Context, who auth.Identity, c store.C
 	}
 	now := s.now()
 	var out []store.Notification
-	var to []string
+	var to, again []string
 	for _, rc := range notify.Route(dsls, s.cfg.YearLeads, groups) {
 		n := store.Notification{ID: newID(), ConcernID: c.ID, RecipientEmail: rc.Email, RecipientName: rc.Name, Reason: rc.Reason, Created: now}
 		if s.cfg.Mailer != nil {
 			n.EmailStatus, n.EmailAt = store.EmailQueued, now
 		}
 		if err := s.store.CreateNotification(ctx, n); errors.Is(err, store.ErrConflict) {
-			continue // told when the concern was raised in the room
+			// Told when the concern was raised in the room: now tell
+			// them the details are in.
+			if completing && s.cfg.Mailer != nil {
+				if told, ok := s.toldAlready(ctx, c.ID, rc.Email); ok {
+					again = append(again, rc.Email)
+					s.mailConcern(c, told, true)
+				}
+			}
+			continue
 		} else if err != nil {
 			s.log.Error("concern: store notification", slog.String("concern", c.ID), slog.String("to", rc.Email), slog.Any("err", err))
 			continue
@@ -98,21 +108,48 @@ func (s *Server) notifyConcern(ctx context.Context, who auth.Identity, c store.C
 		out = append(out, n)
 		to = append(to, rc.Email+" ("+rc.Reason+")")
 		if s.cfg.Mailer != nil {
-			s.mailConcern(c, n)
+			s.mailConcern(c, n, false)
 		}
 	}
-	s.audit(ctx, who, "concern.notified", c.ID, c.SessionID, map[string]any{"recipients": to, "pupils": subs}, "")
+	detail := map[string]any{"recipients": to, "pupils": subs}
+	if len(again) > 0 {
+		detail["details_added_mailed"] = again
+	}
+	s.audit(ctx, who, "concern.notified", c.ID, c.SessionID, detail, "")
 	return out
 }
 
+// toldAlready returns the notification of the concern to email, marking
+// its e-mail queued again for the message that follows.
+func (s *Server) toldAlready(ctx context.Context, concernID, email string) (store.Notification, bool) {
+	ns, err := s.store.ListNotifications(ctx, store.NotificationFilter{ConcernID: concernID})
+	if err != nil {
+		s.log.Error("concern: list notifications", slog.String("concern", concernID), slog.Any("err", err))
+		return store.Notification{}, false
+	}
+	for _, n := range ns {
+		if strings.EqualFold(n.RecipientEmail, email) {
+			if err := s.store.SetNotificationEmail(ctx, n.ID, store.EmailQueued, "", s.now()); err != nil {
+				s.log.Error("concern: record e-mail state", slog.String("notification", n.ID), slog.Any("err", err))
+			}
+			return n, true
+		}
+	}
+	return store.Notification{}, false
+}
+
 // concernMail is the e-mail of a notification (pending: raised in the room,
-// the form not filled in yet). It says only that there is a concern and
-// where to sign in: e-mail is not a safe channel for the details.
-func (s *Server) concernMail(n store.Notification, pending bool) notify.Message {
+// the form not filled in yet; detailsAdded: the form has now been filled
+// in). It says only that there is a concern and where to sign in: e-mail is
+// not a safe channel for the details.
+func (s *Server) concernMail(n store.Notification, pending, detailsAdded bool) notify.Message {
 	link := s.cfg.PublicURL + "/concerns/" + url.PathEscape(n.ConcernID)
 	what := "A safeguarding concern has been raised about a pupil."
 	subject := "A safeguarding concern has been raised: please sign in"
 	switch {
+	case detailsAdded:
+		what = "The member of staff who stopped a lesson to raise a safeguarding concern has now added the details."
+		subject = "Details added to the safeguarding concern raised in a lesson: please sign in"
 	case pending:
 		what = "A member of staff stopped a lesson and raised a safeguarding concern; details to follow. The lesson has ended and its recordings are being held."
 		subject = "A lesson was stopped to raise a safeguarding concern: please sign in"
@@ -126,7 +163,7 @@ func (s *Server) concernMail(n store.Notification, pending bool) notify.Message 
 
 // mailConcern queues the e-mail of a notification and records each
 // outcome on it (the concern page shows it).
-func (s *Server) mailConcern(c store.Concern, n store.Notification) {
+func (s *Server) mailConcern(c store.Concern, n store.Notification, detailsAdded bool) {
 	record := func(status, errText string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -140,7 +177,7 @@ func (s *Server) mailConcern(c store.Concern, n store.Notification) {
 			s.audit(ctx, auditSystem, "concern.email_failed", c.ID, c.SessionID, map[string]any{"to": n.RecipientEmail, "error": errText}, "")
 		}
 	}
-	err := s.cfg.Mailer.Send(s.concernMail(n, c.State == store.ConcernPending), func(attempt int, err error, final bool) {
+	err := s.cfg.Mailer.Send(s.concernMail(n, c.State == store.ConcernPending, detailsAdded), func(attempt int, err error, final bool) {
 		switch {
 		case err == nil:
 			record(store.EmailSent, "")
