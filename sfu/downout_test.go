@@ -174,13 +174,17 @@ type ownFeed struct {
 	dec  *srtp.Context
 }
 
-func newOwnFeed(t *testing.T) *ownFeed {
+// testUpTrack is a published video track, allowed, in a room of its own.
+func testUpTrack() *upTrack {
 	r := &Room{}
-	pub := &Peer{id: "pub", room: r}
-	up := makeUpTrack(r, pub, kindVideo, webrtc.MimeTypeVP8, 0xabc)
-	var allowed atomic.Bool
-	allowed.Store(true)
-	up.allowed = &allowed
+	up := makeUpTrack(r, &Peer{id: "pub", room: r}, kindVideo, webrtc.MimeTypeVP8, 0xabc)
+	up.allowed = &atomic.Bool{}
+	up.allowed.Store(true)
+	return up
+}
+
+func newOwnFeed(t *testing.T) *ownFeed {
+	up := testUpTrack()
 	k, dec := testKeys(t)
 	conn := &captureConn{}
 	out := &downOut{viaPion: &atomic.Uint64{}, log: slog.Default()}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v2"
-	"github.com/pion/webrtc/v3"
 )
 
 // openAny finds the rollover counter under which c authenticates.
@@ -50,12 +49,7 @@ func TestRegressFuzzNoNonceReuse(t *testing.T) {
 		key, salt, k := reviewKeys(t)
 		enc, _ := srtp.CreateContext(key, salt, srtp.ProtectionProfileAeadAes128Gcm)
 		conn := &captureConn{}
-		r := &Room{}
-		pub := &Peer{id: "pub", room: r}
-		up := makeUpTrack(r, pub, kindVideo, webrtc.MimeTypeVP8, 0xabc)
-		var allowed atomic.Bool
-		allowed.Store(true)
-		up.allowed = &allowed
+		up := testUpTrack()
 		out := &downOut{viaPion: &atomic.Uint64{}, log: slog.Default()}
 		pionMode := rng.IntN(2) == 0
 		if pionMode {
