@@ -5,6 +5,7 @@ package sfu
 import (
 	"log/slog"
 	"net"
+	"sync/atomic"
 )
 
 // Batched sends need sendmmsg and the SFU's own socket (Linux). Elsewhere
@@ -12,7 +13,8 @@ import (
 
 const batchSlotSize = 2048
 
-type udpSocket struct{}
+// udpSocket is never made here; discard keeps the benchmarks' hook compiling.
+type udpSocket struct{ discard atomic.Bool }
 
 type sockDst struct{ sock *udpSocket }
 
