@@ -17,16 +17,24 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// testKeys returns a random AES-128-GCM master key and salt, the SFU's
-// encryptor for them, and a pion context that decrypts what it sends
-// (without replay protection, so that resends decrypt too).
-func testKeys(t *testing.T) (*srtpKeys, *srtp.Context) {
+// testKeyMaterial returns a random AES-128-GCM master key and salt and the
+// SFU's encryptor for them.
+func testKeyMaterial(t *testing.T) (key, salt []byte, k *srtpKeys) {
 	t.Helper()
-	key, salt := make([]byte, 16), make([]byte, 12)
+	key, salt = make([]byte, 16), make([]byte, 12)
 	_, _ = rand.Read(key)
 	_, _ = rand.Read(salt)
 	k, err := newSRTPKeys(srtp.ProtectionProfileAeadAes128Gcm, key, salt)
 	require.NoError(t, err)
+	return key, salt, k
+}
+
+// testKeys returns the SFU's encryptor for random keys and a pion context
+// that decrypts what it sends (without replay protection, so that resends
+// decrypt too).
+func testKeys(t *testing.T) (*srtpKeys, *srtp.Context) {
+	t.Helper()
+	key, salt, k := testKeyMaterial(t)
 	dec, err := srtp.CreateContext(key, salt, srtp.ProtectionProfileAeadAes128Gcm, srtp.SRTPNoReplayProtection())
 	require.NoError(t, err)
 	return k, dec

@@ -84,17 +84,11 @@ func (t *upTrack) forward(hdr *rtp.Header, payload []byte, gen uint32) {
 
 		d.hdr = *hdr
 		outHeader(&d.hdr, b, out)
-		var n int
-		var err error
-		if b.own != nil {
-			n, err = b.own.send(batch, &d.hdr, payload, gen, false)
-			if err == errRefused {
-				// Its number was used (a publisher's repeat, or numbers
-				// started again a little behind): start a new run.
-				d.sending = false
-			}
-		} else {
-			n, err = b.w.WriteRTP(&d.hdr, payload)
+		n, err := b.send(batch, &d.hdr, payload, gen, false)
+		if err == errRefused {
+			// Its number was used (a publisher's repeat, or numbers
+			// started again a little behind): start a new run.
+			d.sending = false
 		}
 		if err != nil || n == 0 {
 			continue

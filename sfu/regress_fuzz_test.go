@@ -46,7 +46,7 @@ func TestRegressFuzzNoNonceReuse(t *testing.T) {
 	}
 	for iter := 0; iter < 150; iter++ {
 		rng := rand.New(rand.NewPCG(uint64(iter), 7))
-		key, salt, k := reviewKeys(t)
+		key, salt, k := testKeyMaterial(t)
 		enc, _ := srtp.CreateContext(key, salt, srtp.ProtectionProfileAeadAes128Gcm)
 		conn := &captureConn{}
 		up := testUpTrack()

@@ -1,7 +1,6 @@
 package sfu
 
 import (
-	"crypto/rand"
 	"log/slog"
 	"net"
 	"sync/atomic"
@@ -11,17 +10,6 @@ import (
 	"github.com/pion/srtp/v2"
 	"github.com/stretchr/testify/require"
 )
-
-func reviewKeys(t *testing.T) ([]byte, []byte, *srtpKeys) {
-	key, salt := make([]byte, 16), make([]byte, 12)
-	_, _ = rand.Read(key)
-	_, _ = rand.Read(salt)
-	k, err := newSRTPKeys(srtp.ProtectionProfileAeadAes128Gcm, key, salt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return key, salt, k
-}
 
 // Regression tests from a review of the SFU's own SRTP writer: each case
 // once left the receiver unable to decrypt for good.
@@ -99,7 +87,7 @@ func mustMarshal(h *rtp.Header) []byte { b, _ := h.Marshal(); return b }
 // then a placeable pair: pion keeps the SSRC, so the receiver's rollover
 // counter and the sender's agree.
 func TestRegressPionPreReadyThenHandOver(t *testing.T) {
-	key, salt, k := reviewKeys(t)
+	key, salt, k := testKeyMaterial(t)
 	enc, _ := srtp.CreateContext(key, salt, srtp.ProtectionProfileAeadAes128Gcm)
 	dec, _ := srtp.CreateContext(key, salt, srtp.ProtectionProfileAeadAes128Gcm)
 	conn := &captureConn{}

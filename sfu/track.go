@@ -326,14 +326,7 @@ func (d *downTrack) resend(out uint16) bool {
 		return true
 	}
 	outHeader(&hdr, b, out)
-	var n int
-	var err error
-	if b.own != nil {
-		n, err = b.own.send(nil, &hdr, payload, gen, true)
-	} else {
-		n, err = b.w.WriteRTP(&hdr, payload)
-	}
-	if err == nil && n > 0 {
+	if n, err := b.send(nil, &hdr, payload, gen, true); err == nil && n > 0 {
 		d.up.retransmits.Add(1)
 		d.edge.retransmits[d.up.kind].Add(1)
 	}
@@ -371,6 +364,15 @@ type binding struct {
 	pt   uint8
 	w    rtpWriter   // pion's writer, used when own is nil (unit tests)
 	own  *srtpWriter // the SFU's writer (downout.go); nil in unit tests
+}
+
+// send writes one packet (ring entry gen) to the binding's subscriber: by
+// the SFU's own writer, into batch if not nil; by w in unit tests.
+func (b *binding) send(batch *sendBatch, h *rtp.Header, payload []byte, gen uint32, resend bool) (int, error) {
+	if b.own != nil {
+		return b.own.send(batch, h, payload, gen, resend)
+	}
+	return b.w.WriteRTP(h, payload)
 }
 
 func (l *localTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
