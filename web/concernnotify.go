@@ -86,6 +86,7 @@ func (s *Server) notifyConcern(ctx context.Context, who auth.Identity, c store.C
 	now := s.now()
 	var out []store.Notification
 	var to, again []string
+	var earlier []store.Notification // the concern's notifications before this call, read once if needed
 	for _, rc := range notify.Route(dsls, s.cfg.YearLeads, groups) {
 		n := store.Notification{ID: newID(), ConcernID: c.ID, RecipientEmail: rc.Email, RecipientName: rc.Name, Reason: rc.Reason, Created: now}
 		if s.cfg.Mailer != nil {
@@ -95,7 +96,10 @@ func (s *Server) notifyConcern(ctx context.Context, who auth.Identity, c store.C
 			// Told when the concern was raised in the room: now tell
 			// them the details are in.
 			if completing && s.cfg.Mailer != nil {
-				if told, ok := s.toldAlready(ctx, c.ID, rc.Email); ok {
+				if earlier == nil {
+					earlier = s.concernNotifications(ctx, c.ID)
+				}
+				if told, ok := s.toldAlready(ctx, earlier, rc.Email); ok {
 					again = append(again, rc.Email)
 					s.mailConcern(c, told, true)
 				}
@@ -119,14 +123,20 @@ func (s *Server) notifyConcern(ctx context.Context, who auth.Identity, c store.C
 	return out
 }
 
-// toldAlready returns the notification of the concern to email, marking
-// its e-mail queued again for the message that follows.
-func (s *Server) toldAlready(ctx context.Context, concernID, email string) (store.Notification, bool) {
+// concernNotifications lists a concern's notifications (none, logged, on
+// a store error).
+func (s *Server) concernNotifications(ctx context.Context, concernID string) []store.Notification {
 	ns, err := s.store.ListNotifications(ctx, store.NotificationFilter{ConcernID: concernID})
 	if err != nil {
 		s.log.Error("concern: list notifications", slog.String("concern", concernID), slog.Any("err", err))
-		return store.Notification{}, false
+		return []store.Notification{}
 	}
+	return ns
+}
+
+// toldAlready returns the notification in ns to email, marking its e-mail
+// queued again for the message that follows.
+func (s *Server) toldAlready(ctx context.Context, ns []store.Notification, email string) (store.Notification, bool) {
 	for _, n := range ns {
 		if strings.EqualFold(n.RecipientEmail, email) {
 			if err := s.store.SetNotificationEmail(ctx, n.ID, store.EmailQueued, "", s.now()); err != nil {
