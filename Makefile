@@ -4,7 +4,7 @@ BIN      := bin
 PKGS     := ./...
 export CGO_ENABLED ?= 0
 
-.PHONY: run build test test-short bench lint fmt e2e fuzz clean tools loadgen
+.PHONY: run build test test-clock test-short bench lint fmt e2e fuzz clean tools loadgen
 
 VERSITYGW_VERSION := v1.8.0
 
@@ -22,6 +22,11 @@ run: build $(BIN)/versitygw
 ## test: every test: unit, integration (demo IdP over HTTP), browser (headless Chromium)
 test: $(BIN)/versitygw
 	$(GO) test -count=1 -timeout 10m $(PKGS)
+
+## test-clock: every test again with the tests' clocks 400 days ahead (testkit.ClockOffsetEnv), so a
+## test that mixes a fixed calendar date with the real clock fails today, not on some later day
+test-clock: $(BIN)/versitygw
+	CHAPERONE_TEST_CLOCK_OFFSET=400d $(GO) test -count=1 -timeout 10m $(PKGS)
 
 test-short:
 	$(GO) test -short -count=1 $(PKGS)

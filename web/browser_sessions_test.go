@@ -41,7 +41,7 @@ func TestBrowserRequestApproveOpen(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`a[href="/sessions/new"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#title`)),
 		chromedp.SendKeys(chromedp.CSS(`#title`), "Year 8 reading group"),
-		chromedp.SetValue(chromedp.CSS(`#date`), "2026-12-01"),
+		chromedp.SetValue(chromedp.CSS(`#date`), dayOf(0)),
 		chromedp.SetValue(chromedp.CSS(`#start_time`), "08:10"),
 		chromedp.SetValue(chromedp.CSS(`#end_time`), "09:00"),
 		chromedp.SendKeys(chromedp.CSS(`#roster_group`), "year-8"),
@@ -82,7 +82,7 @@ func TestBrowserRequestApproveOpen(t *testing.T) {
 	require.Contains(t, text(t, teacher, `#room-status`), "The room is open")
 
 	// Outside the window there is no open-room button, and the page says why.
-	clock.Set(time.Date(2026, 12, 1, 9, 0, 0, 0, testkit.London))
+	clock.Set(schoolDay.Add(time.Hour))
 	require.NoError(t, chromedp.Do(teacher, chromedp.Navigate(gw.URL+"/sessions"), chromedp.WaitVisible(chromedp.CSS(`main h1`))))
 	require.Contains(t, text(t, teacher, `main`), "ended")
 }

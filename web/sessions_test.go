@@ -15,8 +15,12 @@ import (
 	"github.com/chaperone-edu/chaperone/store"
 )
 
-// schoolDay is the test clock's start: a Tuesday morning in London.
-var schoolDay = time.Date(2026, 12, 1, 8, 0, 0, 0, testkit.London)
+// schoolDay is the test clock's start: a Tuesday morning in London, a few
+// days from now (testkit.SchoolDay), so nothing here depends on today's date.
+var schoolDay = testkit.SchoolDay()
+
+// dayOf is the date schoolDay+days as a form field gives it (2006-01-02).
+func dayOf(days int) string { return testkit.Day(schoolDay.AddDate(0, 0, days)) }
 
 type school struct {
 	gw     *testkit.Gateway
@@ -102,7 +106,7 @@ func TestRoleActionTable(t *testing.T) {
 		}
 		status, out = a.Call(http.MethodGet, "/api/approvals", nil)
 		require.Equal(t, w.approvals, status, "%s approvals: %v", user, out)
-		status, out = a.Call(http.MethodPost, "/api/delegations", map[string]any{"email": "d.chen@oakfield.example", "until": "2026-12-31"})
+		status, out = a.Call(http.MethodPost, "/api/delegations", map[string]any{"email": "d.chen@oakfield.example", "until": dayOf(30)})
 		require.Equal(t, w.delegate, status, "%s delegate: %v", user, out)
 		if status == http.StatusCreated && user == "head" {
 			// Undo it: the slt row above tests the undelegated case.
@@ -133,7 +137,7 @@ func TestDelegation(t *testing.T) {
 	require.Equal(t, http.StatusForbidden, status)
 
 	// Delegated until the end of today (London).
-	status, d := head.Call(http.MethodPost, "/api/delegations", map[string]any{"email": "D.Chen@oakfield.example", "name": "David Chen", "until": "2026-12-01"})
+	status, d := head.Call(http.MethodPost, "/api/delegations", map[string]any{"email": "D.Chen@oakfield.example", "name": "David Chen", "until": dayOf(0)})
 	require.Equal(t, http.StatusCreated, status, "%v", d)
 	status, out := slt.Call(http.MethodPost, "/api/sessions/"+first+"/approve", nil)
 	require.Equal(t, http.StatusOK, status, "%v", out)
@@ -145,14 +149,14 @@ func TestDelegation(t *testing.T) {
 
 	// One second before midnight the delegation holds; at midnight it has ended.
 	second := sc.request(t, "teacher", map[string]any{"start": schoolDay.AddDate(0, 0, 1).Format(time.RFC3339), "end": schoolDay.AddDate(0, 0, 1).Add(time.Hour).Format(time.RFC3339)})
-	sc.clock.Set(time.Date(2026, 12, 2, 0, 0, 0, 0, testkit.London))
+	sc.clock.Set(time.Date(schoolDay.Year(), schoolDay.Month(), schoolDay.Day()+1, 0, 0, 0, 0, testkit.London))
 	status, out = slt.Call(http.MethodPost, "/api/sessions/"+second+"/approve", nil)
 	require.Equal(t, http.StatusForbidden, status, "expired delegation: %v", out)
 	require.Contains(t, out["message"], "delegat")
 	require.Equal(t, store.StateRequested, sc.state(t, second))
 
 	// A new delegation, then revoked: refused again.
-	status, d = head.Call(http.MethodPost, "/api/delegations", map[string]any{"email": "d.chen@oakfield.example", "until": "2026-12-10"})
+	status, d = head.Call(http.MethodPost, "/api/delegations", map[string]any{"email": "d.chen@oakfield.example", "until": dayOf(9)})
 	require.Equal(t, http.StatusCreated, status)
 	status, _ = head.Call(http.MethodPost, "/api/delegations/"+d["id"].(string)+"/revoke", nil)
 	require.Equal(t, http.StatusOK, status)
@@ -311,7 +315,7 @@ func TestOpenWindow(t *testing.T) {
 func TestWeeklySeries(t *testing.T) {
 	t.Parallel()
 	sc := newSchool(t, "teacher", "head")
-	status, out := sc.people["teacher"].Call(http.MethodPost, "/api/sessions", sessionBody("Tutor time", schoolDay.Add(time.Hour), map[string]any{"weekly_until": "2026-12-22"}))
+	status, out := sc.people["teacher"].Call(http.MethodPost, "/api/sessions", sessionBody("Tutor time", schoolDay.Add(time.Hour), map[string]any{"weekly_until": dayOf(21)}))
 	require.Equal(t, http.StatusCreated, status, "%v", out)
 	sessions := out["sessions"].([]any)
 	require.Len(t, sessions, 4) // 1, 8, 15, 22 December
@@ -333,7 +337,7 @@ func TestRequestFormPage(t *testing.T) {
 	t.Parallel()
 	sc := newSchool(t, "teacher", "pupil")
 	teacher := sc.people["teacher"]
-	form := url.Values{"title": {"Revision"}, "date": {"2026-12-01"}, "start_time": {"10:00"}, "end_time": {"11:00"}, "roster_group": {"year-8"}, "kind": {"interactive"}}
+	form := url.Values{"title": {"Revision"}, "date": {dayOf(0)}, "start_time": {"10:00"}, "end_time": {"11:00"}, "roster_group": {"year-8"}, "kind": {"interactive"}}
 	resp, err := teacher.HTTP.PostForm(sc.gw.URL+"/sessions", form)
 	require.NoError(t, err)
 	resp.Body.Close()

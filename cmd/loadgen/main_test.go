@@ -120,7 +120,9 @@ func TestLoadgen(t *testing.T) {
 		t.Skip("load run skipped in -short mode")
 	}
 	const subs = 5
-	gw := testkit.StartGateway(t, testkit.GatewayOptions{ExtraUsers: loadUsers(1, subs)})
+	// The load generator is a client of its own that books its session on the
+	// real clock, as it does against a real gateway: the gateway keeps it too.
+	gw := testkit.StartGateway(t, testkit.GatewayOptions{ExtraUsers: loadUsers(1, subs), Now: time.Now})
 	cfg := defaultConfig()
 	cfg.URL, cfg.Subscribers, cfg.Duration, cfg.Warmup, cfg.ConnectTimeout = gw.URL, subs, 3*time.Second, 500*time.Millisecond, time.Minute
 	cfg.Logf = t.Logf

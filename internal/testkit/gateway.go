@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -31,31 +30,13 @@ const DemoPassword = "oakfield"
 // factor (head, slt, dsl, itadmin); other accounts ignore it.
 const DemoOTP = "123456"
 
-// Clock is a settable clock for tests.
-type Clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-// NewClock returns a clock set to t.
-func NewClock(t time.Time) *Clock { return &Clock{t: t} }
-
-// Now returns the clock's time.
-func (c *Clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-
-// Set sets the clock.
-func (c *Clock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
-
-// Advance moves the clock forward by d.
-func (c *Clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
-
 // GatewayOptions adjust StartGateway.
 type GatewayOptions struct {
 	// Issuer, ClientID and ClientSecret point the gateway at another provider
 	// (a BadIdP) instead of starting the demo IdP.
 	Issuer, ClientID, ClientSecret string
 	// Now is the clock of the web layer (scheduling, approval windows, audit
-	// times); nil means time.Now.
+	// times); nil means Now (the real clock, moved by ClockOffsetEnv).
 	Now func() time.Time
 	// AuthNow is the clock of sign-in and web sessions; nil means time.Now.
 	// It is separate because ID tokens from the real demo IdP carry real times.
@@ -152,6 +133,9 @@ func StartGateway(t testing.TB, o GatewayOptions) *Gateway {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
+	if o.Now == nil {
+		o.Now = Now
+	}
 	gw := &Gateway{}
 	gwSrv := httptest.NewUnstartedServer(nil)
 	gw.URL = "http://" + gwSrv.Listener.Addr().String()
