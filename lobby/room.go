@@ -226,7 +226,8 @@ func (r *Room) join(id string, j Joiner, c Client) error {
 		return ErrLocked
 	}
 	if old, ok := r.clients[id]; ok && old != c {
-		old.Close("You opened this lesson in another window, so this one has closed.")
+		old.Send(ErrorMsg{Type: "error", Code: "replaced", Message: "You opened this lesson in another window, so this one has closed."})
+		old.Close("replaced")
 	}
 	if p == nil {
 		r.state.Participants = append(r.state.Participants, Participant{ID: id})
@@ -513,7 +514,7 @@ func (r *Room) End(reason string) {
 func (r *Room) Stop() {
 	_ = r.do(func() {
 		for id, c := range r.clients {
-			c.Send(ErrorMsg{Type: "error", Code: "restarting", Message: "The lesson server is restarting. Reload the page in a minute to rejoin."})
+			c.Send(ErrorMsg{Type: "error", Code: "restarting", Message: "The lesson server is restarting. You will be back in the lesson in a moment."})
 			c.Close("stopped")
 			delete(r.clients, id)
 		}
@@ -551,6 +552,12 @@ func (r *Room) Snapshot() RoomState {
 
 func (r *Room) end(reason string) {
 	r.state.Ended = true
+	for i := range r.state.Participants {
+		if p := &r.state.Participants[i]; Reconnecting(*p) {
+			r.audit(p.Subject, p.Name, "room.leave", p.ID, map[string]any{"away_since": p.AwaySince, "reason": "the session ended while they were away"}, "")
+			p.State, p.AwaySince = Left, time.Time{}
+		}
+	}
 	for e, open := range r.edges {
 		if open {
 			r.cfg.Gate.SetEdge(e.From, e.To, false)
