@@ -115,7 +115,9 @@ func TestRoomSurvivesRestart(t *testing.T) {
 
 		chatN++
 		require.NoError(t, conns["pupil"].Send(map[string]any{"type": "chat", "text": "We are back after " + restart.name}))
-		msg := conns["pupil2"].Next(5*time.Second, func(m map[string]any) bool { return m["type"] == "chat" && m["from"].(map[string]any)["id"] == ids["pupil"] })
+		msg := conns["pupil2"].Next(5*time.Second, func(m map[string]any) bool {
+			return m["type"] == "chat" && m["from"].(map[string]any)["id"] == ids["pupil"]
+		})
 		require.Equal(t, "m"+itoa(chatN), msg["id"], "chat IDs never repeat")
 	}
 	gw.Term()
