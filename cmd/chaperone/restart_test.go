@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"testing"
 	"time"
 
@@ -118,7 +119,7 @@ func TestRoomSurvivesRestart(t *testing.T) {
 		msg := conns["pupil2"].Next(5*time.Second, func(m map[string]any) bool {
 			return m["type"] == "chat" && m["from"].(map[string]any)["id"] == ids["pupil"]
 		})
-		require.Equal(t, "m"+itoa(chatN), msg["id"], "chat IDs never repeat")
+		require.Equal(t, "m"+strconv.Itoa(chatN), msg["id"], "chat IDs never repeat")
 	}
 	gw.Term()
 
@@ -141,5 +142,3 @@ func TestRoomSurvivesRestart(t *testing.T) {
 	}
 	require.Len(t, msgs, chatN)
 }
-
-func itoa(n int) string { return string(rune('0' + n)) }
