@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -54,6 +55,7 @@ func newDurableRoom(t *testing.T, grace time.Duration, restore *store.RoomRecord
 	f := &durableFixture{roomFixture: roomFixture{audit: &fakeAudit{}, gate: &fakeGate{}, clock: clock, clients: map[string]*fakeClient{}}, saver: saver}
 	f.room = NewRoom(RoomConfig{Session: store.Session{ID: "s1", Kind: "interactive"}, Gate: f.gate, Audit: f.audit, Now: clock.Now,
 		Saver: saver, Restore: restore, RestoreChat: chat, RejoinGrace: grace})
+	f.audit.room = f.room
 	t.Cleanup(f.room.Stop)
 	return f
 }
@@ -198,4 +200,50 @@ func lastOf[T any](c *fakeClient) T {
 		}
 	}
 	return out
+}
+
+// flakyAudit refuses rows while failing, then keeps them.
+type flakyAudit struct {
+	fakeAudit
+	failing atomic.Bool
+}
+
+func (a *flakyAudit) AppendAudit(ctx context.Context, e store.AuditEntry) (store.AuditRecord, error) {
+	if a.failing.Load() {
+		return store.AuditRecord{}, errors.New("database or disk is full")
+	}
+	return a.fakeAudit.AppendAudit(ctx, e)
+}
+
+// TestAuditNeverBlocksTheRoom: while the store refuses audit rows the room
+// goes on answering; once it is back every row is written, in order, with
+// the time of its event.
+func TestAuditNeverBlocksTheRoom(t *testing.T) {
+	t.Parallel()
+	clock := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	audit := &flakyAudit{}
+	audit.failing.Store(true)
+	room := NewRoom(RoomConfig{Session: store.Session{ID: "s1", Kind: "interactive"}, Gate: &fakeGate{}, Audit: audit, Now: clock.Now})
+	t.Cleanup(room.Stop)
+	teacher, err := room.Join(joiner("teacher", true), &fakeClient{})
+	require.NoError(t, err)
+	clock.Add(time.Minute)
+	pupil, err := room.Join(joiner("amelia", false), &fakeClient{})
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- room.Do(teacher, Command{Type: "admit", Target: pupil}) }()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(2 * time.Second):
+		t.Fatal("the room waited for the failing store")
+	}
+	audit.failing.Store(false)
+	audit.room = room
+	require.Eventually(t, func() bool { return len(audit.actions()) >= 5 }, 20*time.Second, 20*time.Millisecond)
+	require.Equal(t, []string{"room.join", "room.admit", "room.join", "room.admit", "recording.failed"}, audit.actions()[:5])
+	audit.mu.Lock()
+	defer audit.mu.Unlock()
+	require.Equal(t, time.Unix(1_800_000_000, 0), audit.rows[0].Time, "a row keeps its event's time")
+	require.Equal(t, time.Unix(1_800_000_060, 0), audit.rows[2].Time)
 }

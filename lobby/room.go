@@ -120,6 +120,7 @@ type Room struct {
 	away    map[string]*time.Timer
 	saver   *saver
 	saved   store.RoomRecord
+	auditq  *auditQueue // the room's audit rows, written in order off its goroutine
 }
 
 // NewRoom starts the actor of a live session.
@@ -141,6 +142,9 @@ func NewRoom(cfg RoomConfig) *Room {
 		log: cfg.Logger.With(slog.String("session", cfg.Session.ID))}
 	r.state.Recording = RecOff
 	r.state.Streamed = cfg.Session.Kind == KindStreamed
+	if cfg.Audit != nil {
+		r.auditq = newAuditQueue(cfg.Audit, r.log)
+	}
 	r.restore(cfg.Restore, cfg.RestoreChat)
 	if cfg.Saver != nil {
 		r.saver = newSaver(cfg.Saver, r.log)
@@ -160,6 +164,9 @@ func (r *Room) loop() {
 				r.persist()
 				if r.saver != nil {
 					r.saver.close(5 * time.Second)
+				}
+				if r.auditq != nil {
+					r.auditq.close(10 * time.Second)
 				}
 				close(r.done)
 				return
@@ -742,11 +749,8 @@ func (r *Room) audit(sub, name, action, target string, detail map[string]any, ip
 			d = string(b)
 		}
 	}
-	_, err := r.cfg.Audit.AppendAudit(context.Background(), store.AuditEntry{Time: r.cfg.Now(), ActorSub: sub, ActorName: name,
+	r.auditq.add(store.AuditEntry{Time: r.cfg.Now(), ActorSub: sub, ActorName: name,
 		Action: action, Target: target, SessionID: r.cfg.Session.ID, Detail: d, RemoteIP: ip})
-	if err != nil {
-		r.log.Error("audit append failed", slog.String("action", action), slog.Any("err", err))
-	}
 }
 
 // IsRefusal reports whether err is a rule refusal (not an internal fault).

@@ -88,6 +88,7 @@ func (s *Server) roomFor(ss store.Session) (*liveRoom, error) {
 }
 
 func (s *Server) roomEnded(lr *liveRoom, reason string) {
+	<-lr.room.Done() // the room's audit rows are written: the manifest reads them
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := s.store.TransitionSession(ctx, lr.session.ID, []string{store.StateLive}, store.StateEnded,

@@ -22,8 +22,11 @@ import (
 const (
 	wsMaxMessage   = 64 << 10
 	wsRatePerSec   = 50
-	wsPingEvery    = 20 * time.Second
-	wsIdleTimeout  = 60 * time.Second
+	// A connection silent for wsIdleTimeout is gone (a pupil's Wi-Fi
+	// dropped): staff see them reconnecting within that time, and they come
+	// back within the rejoin grace without admission.
+	wsPingEvery    = 10 * time.Second
+	wsIdleTimeout  = 30 * time.Second
 	wsWriteTimeout = 10 * time.Second
 	wsSendQueue    = 256
 	wsPongEvery    = 5 * time.Second // the page pings every 15 s
