@@ -77,7 +77,11 @@ func (q *auditQueue) loop() {
 func (q *auditQueue) empty() bool { q.mu.Lock(); defer q.mu.Unlock(); return len(q.pending) == 0 }
 
 // idle reports whether every row queued so far is written.
-func (q *auditQueue) idle() bool { q.mu.Lock(); defer q.mu.Unlock(); return len(q.pending) == 0 && !q.writing }
+func (q *auditQueue) idle() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.pending) == 0 && !q.writing
+}
 
 // write appends e, retrying while the store refuses (until it is written:
 // a row is never dropped while the process runs).

@@ -20,8 +20,8 @@ import (
 
 // WebSocket limits (DESIGN.md "Signalling").
 const (
-	wsMaxMessage   = 64 << 10
-	wsRatePerSec   = 50
+	wsMaxMessage = 64 << 10
+	wsRatePerSec = 50
 	// A connection silent for wsIdleTimeout is gone (a pupil's Wi-Fi
 	// dropped): staff see them reconnecting within that time, and they come
 	// back within the rejoin grace without admission.
