@@ -18,7 +18,9 @@ var RealIP = realIP
 
 // RaiseConcernInRoom is the shell of "stop and raise a concern", for the
 // concern-spam test (the room refuses a second raise itself once ended).
-func (s *Server) RaiseConcernInRoom(who auth.Identity, ss store.Session) { s.raiseConcernInRoom(who, ss) }
+func (s *Server) RaiseConcernInRoom(who auth.Identity, ss store.Session) {
+	s.raiseConcernInRoom(who, ss)
+}
 
 // NotifyConcernCompleted tells of a concern's details again, as posting its
 // form does, for the concern-spam test.
