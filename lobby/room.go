@@ -85,6 +85,7 @@ type Joiner struct {
 	IsStaff              bool // school staff
 	SessionStaff         bool // host or co-staff of this session
 	OnRoster             bool
+	LooksLike            string // see Participant.LooksLike
 	IP                   string
 }
 
@@ -241,6 +242,7 @@ func (r *Room) join(id string, j Joiner, c Client) error {
 		p = &r.state.Participants[len(r.state.Participants)-1]
 	}
 	p.Subject, p.Name, p.Email, p.Role, p.SessionStaff, p.OnRoster = j.Subject, j.Name, j.Email, role, j.SessionStaff, j.OnRoster
+	p.LooksLike = j.LooksLike
 	p.Connected = true
 	r.clients[id] = c
 	delete(r.sent, id+"/state")
@@ -352,6 +354,27 @@ func (r *Room) Do(by string, cmd Command) error {
 	return err
 }
 
+// MayCommand reports, changing nothing, whether participant by may send
+// staff commands now (admitted, connected staff). The shell checks it
+// before a command's effects outside the room: a concern raised in the room
+// is stored and mailed only for someone the room would obey.
+func (r *Room) MayCommand(by string) error {
+	var err error
+	if derr := r.do(func() { _, err = r.staffActor(by) }); derr != nil {
+		return derr
+	}
+	return err
+}
+
+// staffActor is participant by if they are admitted, connected staff.
+func (r *Room) staffActor(by string) (*Participant, error) {
+	actor := r.find(by)
+	if actor == nil || actor.State != Admitted || !actor.Connected || actor.Role != Staff {
+		return nil, &Error{Kind: Forbidden, Message: "Only staff in the room can do that."}
+	}
+	return actor, nil
+}
+
 func (r *Room) command(by string, cmd Command) error {
 	switch cmd.Type {
 	case "chat":
@@ -359,13 +382,16 @@ func (r *Room) command(by string, cmd Command) error {
 	case "hand", "unmute_self":
 		return r.selfCommand(by, cmd)
 	}
-	actor := r.find(by)
-	if actor == nil || actor.State != Admitted || !actor.Connected || actor.Role != Staff {
-		return &Error{Kind: Forbidden, Message: "Only staff in the room can do that."}
+	actor, err := r.staffActor(by)
+	if err != nil {
+		return err
 	}
 	reason := strings.Join(strings.Fields(cmd.Reason), " ")
 	if utf8.RuneCountInString(reason) > 300 {
 		return &Error{Kind: Invalid, Field: "reason", Message: "Keep the reason to 300 characters."}
+	}
+	if err := CheckText("reason", "reason", reason); err != nil {
+		return err
 	}
 	switch cmd.Type {
 	case "lock":
@@ -709,7 +735,7 @@ func (r *Room) broadcast(d Decision) {
 				Screen: SourcesOf(p, r.state).Screen, Hand: p.Hand > 0, Reconnecting: Reconnecting(p)})
 		case p.Connected && (p.State == Waiting || p.State == Denied):
 			lobby.Waiting = append(lobby.Waiting, WaitingPerson{ID: p.ID, Name: p.Name, Email: p.Email, Role: string(p.Role),
-				OnRoster: p.OnRoster, Denied: p.State == Denied, Reason: p.Reason})
+				OnRoster: p.OnRoster, LooksLike: p.LooksLike, Denied: p.State == Denied, Reason: p.Reason})
 		}
 	}
 	for _, p := range r.state.Participants {

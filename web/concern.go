@@ -125,6 +125,13 @@ func (s *Server) postConcern(w http.ResponseWriter, r *http.Request) {
 		s.renderConcernForm(w, r, http.StatusBadRequest, ss, about, details, "That is too long: keep what happened to 5,000 characters and who it is about to 500.")
 		return
 	}
+	for _, f := range []struct{ field, what, text string }{{"details", "description of what happened", details}, {"about", "“who it is about”", about}} {
+		var le *lobby.Error
+		if err := lobby.CheckText(f.field, f.what, f.text); errors.As(err, &le) {
+			s.renderConcernForm(w, r, http.StatusBadRequest, ss, about, details, le.Message)
+			return
+		}
+	}
 	// A room still running ends now.
 	if lr, ok := s.liveRoomOf(ss.ID); ok {
 		lr.concern.Store(true)
@@ -212,9 +219,17 @@ func (s *Server) pendingConcern(ctx context.Context, sessionID, sub string) (sto
 // raiseConcernInRoom is "stop and raise a concern" (R14, at once): the
 // concern is stored as pending and the DSLs are told straight away, before
 // the member of staff fills in the form (which then completes it).
+// Someone already waiting to fill in a concern raised in this session's
+// room raises none again (at most one pending concern per room and person).
 func (s *Server) raiseConcernInRoom(who auth.Identity, ss store.Session) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	s.concernMu.Lock()
+	defer s.concernMu.Unlock()
+	if c, ok := s.pendingConcern(ctx, ss.ID, who.Subject); ok {
+		s.log.Info("concern already pending: not raised again", slog.String("session", ss.ID), slog.String("concern", c.ID))
+		return
+	}
 	c := store.Concern{ID: newID(), SessionID: ss.ID, RaisedBySub: who.Subject, RaisedBy: who.Name, Created: s.now(),
 		Recorded: s.sessionRecorded(ctx, ss.ID), State: store.ConcernPending}
 	if err := s.store.CreateConcern(ctx, c); err != nil {

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -241,7 +242,7 @@ func (s *Server) wsRoom(w http.ResponseWriter, r *http.Request) {
 	c.Send(map[string]any{"type": "welcome", "you": map[string]string{"id": c.pid, "name": who.Name, "role": roomRole(who)},
 		"session": map[string]string{"id": ss.ID, "title": ss.Title}, "ice_servers": []any{}})
 	_, jerr := lr.room.Join(lobby.Joiner{Subject: who.Subject, Name: who.Name, Email: who.Email, IsStaff: who.Has(auth.RoleStaff),
-		SessionStaff: lobby.IsSessionStaff(who, ss), OnRoster: lobby.OnRoster(who, ss), IP: auth.ClientIP(r)}, c)
+		SessionStaff: lobby.IsSessionStaff(who, ss), OnRoster: lobby.OnRoster(who, ss), LooksLike: s.lookalike(r.Context(), who, ss), IP: auth.ClientIP(r)}, c)
 	if jerr != nil {
 		phase := "denied"
 		switch {
@@ -259,6 +260,31 @@ func (s *Server) wsRoom(w http.ResponseWriter, r *http.Request) {
 	c.Close("read loop ended")
 	c.lr.stopMedia(c)
 	lr.room.Leave(c.pid, c)
+}
+
+// lookalike names the pupil on the session's class list, other than who,
+// whose name looks like who's (auth.LooksLike: "Аmelia Jones" with a
+// Cyrillic А, or a second Amelia Jones), as "Amelia Jones, amelia.j@…";
+// empty if none does. The class list is known from those who have signed
+// in. Staff see it in the waiting list.
+func (s *Server) lookalike(ctx context.Context, who auth.Identity, ss store.Session) string {
+	if !who.Has(auth.RolePupil) {
+		return ""
+	}
+	us, err := s.store.ListUsersWithRole(ctx, string(auth.RolePupil))
+	if err != nil {
+		s.log.Error("look-alike names: list pupils", slog.String("session", ss.ID), slog.Any("err", err))
+		return ""
+	}
+	for _, u := range us {
+		if u.Subject == who.Subject && u.Issuer == who.Issuer || strings.EqualFold(u.Email, who.Email) ||
+			!lobby.OnRoster(auth.Identity{Email: u.Email, Groups: u.Groups}, ss) || !auth.LooksLike(u.Name, who.Name) {
+			continue
+		}
+		local, _, _ := strings.Cut(u.Email, "@")
+		return u.Name + ", " + local + "@…"
+	}
+	return ""
 }
 
 func roomRole(who auth.Identity) string {
@@ -403,6 +429,12 @@ func (c *wsConn) handle(m inMsg) *lobby.ErrorMsg {
 			}
 		case m.Type == "candidate":
 			if err := p.AddCandidate(m.PC, *m.Candidate); err != nil {
+				if errors.Is(err, sfu.ErrCandidateRefused) {
+					// An address the SFU never checks, or over the limits:
+					// nothing changed, and a browser has nothing to fix.
+					c.log.Debug("candidate refused", slog.Any("err", err))
+					return nil
+				}
 				if errors.Is(err, sfu.ErrUnknownPC) {
 					return errMsg("unknown_pc", "There is no such connection.")
 				}
@@ -434,8 +466,13 @@ func (c *wsConn) handle(m inMsg) *lobby.ErrorMsg {
 	case "concern":
 		// Tell the member of staff where the concern form is before the
 		// room closes every connection.
-		if !lobby.IsSessionStaff(c.who, c.lr.session) && !c.who.Has(auth.RoleHead) {
+		if !mayRaiseConcern(c.who, c.lr.session) {
 			return errMsg("forbidden", "Only staff of this session can do that.")
+		}
+		// Refused by the room (waiting in the lobby, say): nothing is
+		// stored, nobody is told, nothing is held.
+		if err := c.lr.room.MayCommand(c.pid); err != nil {
+			return errMsg("forbidden", err.Error())
 		}
 		c.lr.concern.Store(true)
 		// The concern is stored (pending its details) and the DSL told now,
