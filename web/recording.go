@@ -58,7 +58,7 @@ func startWhy(err error) string {
 	case recording.Misconfigured(err):
 		return "Recording could not start: the recording storage is not set up for locked recordings (" + err.Error() + "). Media is paused."
 	case errors.Is(err, recording.ErrSpool):
-		return "Recording could not start: the server's disk cannot be written. Media is paused."
+		return "Recording could not start: the server's recording spool cannot be written. Media is paused."
 	}
 	return "Recording could not start: the recording storage is unreachable. Media is paused until it is back."
 }
