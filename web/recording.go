@@ -20,7 +20,7 @@ import (
 // stays held — and it tries again every few seconds until the room ends.
 // Each start records new parts (new object keys).
 func (s *Server) startRecording(lr *liveRoom) {
-	retry := 5 * time.Second
+	retry := restartWait
 	for {
 		var rs *recording.Session
 		rs, err := s.cfg.Recorder.Start(context.Background(), lr.session.ID, s.now(), lr.participant,
@@ -91,10 +91,16 @@ func (s *Server) recordingFailed(lr *liveRoom, rs *recording.Session, why string
 	select {
 	case <-lr.room.Done():
 		return
-	default:
+	case <-time.After(restartWait):
 	}
+	lr.room.SetRecording(lobby.RecStarting, "restarting as a new part")
 	s.startRecording(lr)
 }
+
+// restartWait is the pause before a recording that failed mid-lesson is
+// started again (as new parts), so a cause that has not cleared does not
+// spin.
+const restartWait = 5 * time.Second
 
 // auditSystem is the actor of audit rows the gateway writes by itself.
 var auditSystem = auth.Identity{}
