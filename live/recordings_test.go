@@ -103,7 +103,9 @@ func TestReconcilerIndexesCrashLeftover(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
-	who := func(id string) recording.Participant { return recording.Participant{ID: id, Name: "Amelia Jones", Role: "pupil"} }
+	who := func(id string) recording.Participant {
+		return recording.Participant{ID: id, Name: "Amelia Jones", Role: "pupil"}
+	}
 
 	// The gateway that crashes.
 	crashedSpool := t.TempDir()

@@ -172,8 +172,8 @@ type playerEntry struct {
 	Offset float64 // seconds from the session's first file to this one's start
 	File   string  // the object's name in the session (the media URL's last segment)
 	Label  string  // "part 2" when a participant's recording has several parts
-	Bytes  string // size for people
-	Retain string // retain-until date, school time
+	Bytes  string  // size for people
+	Retain string  // retain-until date, school time
 }
 
 // byteSize formats a size for people: "12.3 MB".

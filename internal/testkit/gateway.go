@@ -89,8 +89,8 @@ type Gateway struct {
 	Web    *web.Server
 	// Recordings is the gateway's recording lifecycle and reconciler.
 	Recordings *live.Recordings
-	Server *httptest.Server
-	Bucket *recording.Bucket // with GatewayOptions.S3
+	Server     *httptest.Server
+	Bucket     *recording.Bucket // with GatewayOptions.S3
 	// BucketName is the bucket of Bucket.
 	BucketName string
 }
@@ -252,7 +252,7 @@ func StartGateway(t testing.TB, o GatewayOptions) *Gateway {
 	var w *web.Server
 	gw.Recordings = live.New(live.Config{Store: wst, Recorder: rec, Bucket: gw.Bucket, Now: o.Now, Logger: TestLogger(t), Every: every,
 		RoomOpen: func(id string) bool { return w.RoomOpen(id) }})
-	gw.Web, err = web.New(web.Config{Recordings: gw.Recordings, Degradable: map[string]func(context.Context) error{"recording_storage": gw.Recordings.Ready},YearLeads: DemoYearLeads(), DSLEmails: o.DSLEmails, Mailer: mailer, Recorder: rec, Bucket: gw.Bucket, PublicURL: gw.URL, Logger: logger, Now: o.Now, Schedule: DemoSchedule(),
+	gw.Web, err = web.New(web.Config{Recordings: gw.Recordings, Degradable: map[string]func(context.Context) error{"recording_storage": gw.Recordings.Ready}, YearLeads: DemoYearLeads(), DSLEmails: o.DSLEmails, Mailer: mailer, Recorder: rec, Bucket: gw.Bucket, PublicURL: gw.URL, Logger: logger, Now: o.Now, Schedule: DemoSchedule(),
 		RosterGroups: []string{"year-7", "year-8", "year-9"}, SFU: media, RoomPolicy: lobby.Policy{Record: "one_to_one"}, StaffGrace: grace, Limits: o.Limits}, gw.Auth, wst)
 	t.Cleanup(gw.Web.Close)
 	w = gw.Web
