@@ -134,7 +134,7 @@ func TestRecordingStorageDown(t *testing.T) {
 	tm, pupils := teacherAndPupils(t, sc, id, "pupil")
 	teacher, pupil, pMedia := tm.rc, pupils[0].rc, pupils[0].media
 	held := teacher.WaitState(map[string]any{"recording": "failed", "gate": "held"})
-	require.Contains(t, held["banner"], "recording could not start")
+	require.Contains(t, held["banner"], "Recording could not start: the recording storage is unreachable. Media is paused until it is back.")
 	pupil.WaitState(map[string]any{"recording": "failed", "gate": "held"})
 	time.Sleep(time.Second)
 	_, edges, _ := sc.gw.Web.MediaStats(id)
