@@ -147,8 +147,8 @@ func (s *Server) pageRecordings(w http.ResponseWriter, r *http.Request) {
 		row := &recordingRow{S: ss, When: s.when(ss), Concerns: len(cs)}
 		for _, o := range all {
 			row.Held = row.Held || o.Held
-			if o.ParticipantID != "" {
-				row.People = append(row.People, o.ParticipantName)
+			if o.ParticipantID != "" && !slices.Contains(row.People, o.ParticipantName) {
+				row.People = append(row.People, o.ParticipantName) // once, however many parts
 			}
 		}
 		if (onHold && !row.Held) || (hasConcern && row.Concerns == 0) {

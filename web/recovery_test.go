@@ -265,6 +265,9 @@ func TestRecordingRestartsAsNewPart(t *testing.T) {
 		status, _ = get(t, dsl, sc.gw.URL+"/recordings/"+id+"/media/"+f)
 		require.Equal(t, http.StatusOK, status, f)
 	}
+	status, body = get(t, dsl, sc.gw.URL+"/recordings")
+	require.Equal(t, http.StatusOK, status)
+	require.Equal(t, 1, strings.Count(body, "Amelia Jones"), "the recordings list names a pupil once, however many parts")
 	status, _ = get(t, dsl, sc.gw.URL+"/recordings/"+id+"/media/"+pupilID+".part1.json")
 	require.Equal(t, http.StatusNotFound, status, "a manifest is not media")
 }
