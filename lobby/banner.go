@@ -35,6 +35,12 @@ func Banner(p Participant, s RoomState, d Decision) string {
 	case HoldRecStarting:
 		return "Media paused: starting the recording, because this is a one-to-one lesson."
 	case HoldRecFailed:
+		if s.RecordingWhy != "" {
+			if p.Role == Staff {
+				return s.RecordingWhy + " Ask a second member of staff to join, or end the session."
+			}
+			return s.RecordingWhy + " Please wait for your teacher."
+		}
 		if p.Role == Staff {
 			return "Media paused: the recording could not start, so this one-to-one lesson cannot go ahead. Ask a second member of staff to join, or end the session."
 		}

@@ -74,6 +74,10 @@ type Participant struct {
 type RoomState struct {
 	Participants []Participant
 	Recording    RecState
+	// RecordingWhy is the reason given with the last recording state, for
+	// people ("Recording stopped: the server's disk is full. Media is
+	// paused."): the banner shows it while a failed recording holds media.
+	RecordingWhy string
 	// RecordingTriggered is set once the one-to-one rule has applied in
 	// this session; with policy one_to_one recording then runs to the end.
 	RecordingTriggered bool

@@ -525,6 +525,7 @@ func (r *Room) SetRecording(s RecState, reason string) {
 			return
 		}
 		r.state.Recording = s
+		r.state.RecordingWhy = reason
 		var detail map[string]any
 		if reason != "" {
 			detail = map[string]any{"reason": reason}

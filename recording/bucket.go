@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -60,6 +61,8 @@ type Bucket struct {
 	// poll is how often Upload looks for new bytes in a growing source;
 	// health is how often it checks that S3 still answers while it waits.
 	poll, health time.Duration
+
+	checked atomic.Bool // Check has passed once
 }
 
 // Client tuning: a request to a server that has gone away fails within a few
@@ -88,11 +91,23 @@ func (c BucketConfig) validate() error {
 	return nil
 }
 
-// OpenBucket checks cfg, connects, and checks that the bucket exists and has
-// Object Lock and versioning enabled. Each failure names the bucket and what
-// is wrong, and wraps ErrRetentionTooShort, ErrNoBucket, ErrNoObjectLock or
-// ErrNoVersioning where one applies.
+// OpenBucket is NewBucket followed by Check: it fails unless S3 answers
+// and the bucket has Object Lock and versioning.
 func OpenBucket(ctx context.Context, cfg BucketConfig) (*Bucket, error) {
+	b, err := NewBucket(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.Check(ctx); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// NewBucket checks cfg and makes a client, without talking to S3: the
+// gateway starts while S3 is away. Check (or Ready) verifies the bucket
+// once S3 answers.
+func NewBucket(cfg BucketConfig) (*Bucket, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -111,7 +126,7 @@ func OpenBucket(ctx context.Context, cfg BucketConfig) (*Bucket, error) {
 	if err != nil {
 		return nil, fmt.Errorf("recording: S3 client for %s: %w", cfg.Endpoint, err)
 	}
-	b := &Bucket{
+	return &Bucket{
 		client: client,
 		http:   &http.Client{Transport: tr, Timeout: time.Minute},
 		name:   cfg.Bucket,
@@ -119,26 +134,50 @@ func OpenBucket(ctx context.Context, cfg BucketConfig) (*Bucket, error) {
 		mode:   minio.RetentionMode(cfg.LockMode),
 		poll:   200 * time.Millisecond,
 		health: 5 * time.Second,
-	}
+	}, nil
+}
 
+// Check connects and checks that the bucket exists and has Object Lock and
+// versioning enabled. Each failure names the bucket and what is wrong, and
+// wraps ErrNoBucket, ErrNoObjectLock or ErrNoVersioning where one applies
+// (an unreachable S3 wraps none of them). Once a check has passed, Ready
+// only pings.
+func (b *Bucket) Check(ctx context.Context) error {
 	if err := b.Ping(ctx); err != nil {
-		return nil, err
+		return err
 	}
-	lock, _, _, _, err := client.GetObjectLockConfig(ctx, b.name)
+	lock, _, _, _, err := b.client.GetObjectLockConfig(ctx, b.name)
 	if err != nil && minio.ToErrorResponse(err).Code != "ObjectLockConfigurationNotFoundError" {
-		return nil, fmt.Errorf("recording: read the Object Lock configuration of bucket %q: %w", b.name, err)
+		return fmt.Errorf("recording: read the Object Lock configuration of bucket %q: %w", b.name, err)
 	}
 	if lock != "Enabled" {
-		return nil, fmt.Errorf("%w: bucket %q; create a bucket with Object Lock enabled (most servers cannot turn it on later)", ErrNoObjectLock, b.name)
+		return fmt.Errorf("%w: bucket %q; create a bucket with Object Lock enabled (most servers cannot turn it on later)", ErrNoObjectLock, b.name)
 	}
-	v, err := client.GetBucketVersioning(ctx, b.name)
+	v, err := b.client.GetBucketVersioning(ctx, b.name)
 	if err != nil {
-		return nil, fmt.Errorf("recording: read the versioning state of bucket %q: %w", b.name, err)
+		return fmt.Errorf("recording: read the versioning state of bucket %q: %w", b.name, err)
 	}
 	if !v.Enabled() {
-		return nil, fmt.Errorf("%w: bucket %q; enable versioning on it", ErrNoVersioning, b.name)
+		return fmt.Errorf("%w: bucket %q; enable versioning on it", ErrNoVersioning, b.name)
 	}
-	return b, nil
+	b.checked.Store(true)
+	return nil
+}
+
+// Ready reports whether recordings can be stored now: S3 answers and the
+// bucket has passed Check (which it runs until it has).
+func (b *Bucket) Ready(ctx context.Context) error {
+	if b.checked.Load() {
+		return b.Ping(ctx)
+	}
+	return b.Check(ctx)
+}
+
+// Misconfigured reports whether err (from Check or Ready) says the bucket
+// itself is wrong (missing, no Object Lock, no versioning) rather than S3
+// being unreachable: the gateway refuses to start on such a bucket.
+func Misconfigured(err error) bool {
+	return errors.Is(err, ErrNoBucket) || errors.Is(err, ErrNoObjectLock) || errors.Is(err, ErrNoVersioning)
 }
 
 // Name is the bucket's name.

@@ -8,10 +8,13 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/pion/rtp"
@@ -42,12 +45,20 @@ type Config struct {
 	// QueueLen bounds the packets waiting to be written; a recorder that
 	// falls further behind fails (it never slows forwarding).
 	QueueLen int
+	// NextPart takes the part number of a file's next part (a durable
+	// counter: never the same number twice for a session and file, across
+	// restarts). Required. If it fails, that file is not recorded and the
+	// recording fails (closed).
+	NextPart func(ctx context.Context, sessionID, fileID string) (int, error)
 }
 
 // Recorder records live sessions: WebM files spooled to disk, streamed to S3.
 type Recorder struct {
 	cfg Config
 	log *slog.Logger
+
+	mu     sync.Mutex
+	active map[string]bool // spool paths a live session (or a recovery) on this gateway holds
 }
 
 // New checks the spool directory and returns a Recorder.
@@ -67,7 +78,10 @@ func New(cfg Config) (*Recorder, error) {
 	if cfg.Bucket == nil {
 		return nil, errors.New("recording: no bucket")
 	}
-	r := &Recorder{cfg: cfg, log: cfg.Logger}
+	if cfg.NextPart == nil {
+		return nil, errors.New("recording: no part counter")
+	}
+	r := &Recorder{cfg: cfg, log: cfg.Logger, active: map[string]bool{}}
 	if err := r.checkSpool(); err != nil {
 		return nil, err
 	}
@@ -87,12 +101,26 @@ func (r *Recorder) checkSpool() error {
 	return os.Remove(name)
 }
 
-// ObjectKey is the S3 key of a participant's recording in a session.
+// ObjectKey is the S3 key of a participant's recording in a session, as
+// written before recordings had parts (kept for playing those).
 func ObjectKey(sessionID, participantID string) string {
 	return "sessions/" + sessionID + "/" + participantID + ".webm"
 }
 
-// ManifestKey is the S3 key of a session's manifest.
+// PartKey is the S3 key of one part of a file (a participant's camera and
+// microphone, or their screen) of a session: each (re)start of the
+// recording is a part of its own, so no key is ever written twice.
+func PartKey(sessionID, fileID string, part int) string {
+	return "sessions/" + sessionID + "/" + fileID + ".part" + strconv.Itoa(part) + ".webm"
+}
+
+// PartManifestKey is the S3 key of a part's manifest (PartManifest).
+func PartManifestKey(sessionID, fileID string, part int) string {
+	return "sessions/" + sessionID + "/" + fileID + ".part" + strconv.Itoa(part) + ".json"
+}
+
+// ManifestKey is the S3 key of a session's manifest, as written before
+// recordings had parts (each part now has its own, PartManifestKey).
 func ManifestKey(sessionID string) string { return "sessions/" + sessionID + "/manifest.json" }
 
 // TranscriptKey is the S3 key of a session's chat transcript (CSV).
@@ -111,11 +139,41 @@ func PrefixOf(key string) string {
 // SessionPrefix is the S3 prefix of everything recorded for a session.
 func SessionPrefix(sessionID string) string { return "sessions/" + sessionID + "/" }
 
-// sidecar describes a spool file so an upload can resume after a restart.
+// sidecar describes a spool file so that, after a crash, it can be
+// uploaded and indexed with nothing but the spool: the part it is, whose,
+// and where it goes.
 type sidecar struct {
-	Key         string            `json:"key"`
-	RetainUntil time.Time         `json:"retain_until"`
-	Meta        map[string]string `json:"meta"`
+	Part
+	Meta map[string]string `json:"meta"`
+}
+
+// Part is one part of a file of a session's recording: one spool file, one
+// object, written once.
+type Part struct {
+	Session      string      `json:"session"`
+	Participant  Participant `json:"participant"` // ID is the file ID: the participant's, or ScreenFileID of it
+	Number       int         `json:"part"`
+	Key          string      `json:"key"`
+	SessionStart time.Time   `json:"session_start"` // when the session's recording started (the manifest's offsets count from it)
+	FirstPacket  time.Time   `json:"first_packet"`
+	RetainUntil  time.Time   `json:"retain_until"` // the object's retention (extended from the upload's completion)
+	Size         int64       `json:"size,omitempty"`
+	SpoolSize    int64       `json:"spool_size,omitempty"` // the spool file's size: equals Size when nothing was lost
+	VersionID    string      `json:"version_id,omitempty"`
+	// Recovered is set when the part was uploaded from a spool leftover
+	// (a crash, or a finish that could not be indexed).
+	Recovered bool `json:"recovered,omitempty"`
+
+	path string // the spool file
+}
+
+// PartManifest is the manifest stored beside each part: who and what it is,
+// for the player and the DSL.
+type PartManifest struct {
+	Part
+	Title       string          `json:"title,omitempty"`
+	StartOffset float64         `json:"start_offset_seconds"` // from SessionStart
+	Events      []ManifestEvent `json:"events,omitempty"`
 }
 
 // Participant is who a publisher is, for the manifest.
@@ -156,6 +214,7 @@ type packet struct {
 
 type file struct {
 	participant Participant
+	part        int
 	path        string
 	key         string
 	w           *webm.Writer
@@ -177,7 +236,10 @@ func (r *Recorder) Start(ctx context.Context, sessionID string, start time.Time,
 	}
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if err := r.cfg.Bucket.Ping(pctx); err != nil {
+	if err := r.cfg.Bucket.Ready(pctx); err != nil {
+		if Misconfigured(err) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("recording storage unreachable: %w", err)
 	}
 	dir := filepath.Join(r.cfg.SpoolDir, sessionID)
@@ -250,12 +312,27 @@ func (s *Session) write(p packet) {
 	}
 	f, err := s.fileFor(p.publisher, screen)
 	if err != nil {
-		s.fail("cannot write to the spool: " + err.Error())
+		s.fail(spoolWhy(err))
 		return
 	}
 	if err := f.w.WriteRTP(kind, &pkt); err != nil {
-		s.fail("cannot write to the spool: " + err.Error())
+		s.fail(spoolWhy(err))
 	}
+}
+
+// ErrNoPart means no part number could be taken for a new part: it is not
+// recorded (a number is needed to be sure no key is written twice).
+var ErrNoPart = errors.New("recording: no part number")
+
+// spoolWhy says, for people, why a file could not be written.
+func spoolWhy(err error) string {
+	switch {
+	case errors.Is(err, syscall.ENOSPC):
+		return "the server's disk is full"
+	case errors.Is(err, ErrNoPart):
+		return "the database cannot be written"
+	}
+	return "cannot write to the spool: " + err.Error()
 }
 
 // ScreenFileID is the file ID (in place of a participant ID) of a
@@ -270,25 +347,41 @@ func (s *Session) fileFor(publisher string, screen bool) (*file, error) {
 		pid = ScreenFileID(publisher)
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if f, ok := s.files[pid]; ok {
+		s.mu.Unlock()
 		return f, nil
+	}
+	s.mu.Unlock()
+	// Only the writer goroutine creates files: no other can race this one.
+	nctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+	part, err := s.rec.cfg.NextPart(nctx, s.id, pid)
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("%w for %s: %v", ErrNoPart, pid, err)
 	}
 	who := s.who(publisher)
 	who.ID = pid
 	if screen {
 		who.Name = strings.TrimSpace(who.Name + " — screen")
 	}
-	f := &file{participant: who, path: filepath.Join(s.dir, pid+".webm"), key: ObjectKey(s.id, pid),
+	base := pid + ".part" + strconv.Itoa(part)
+	f := &file{participant: who, part: part, path: filepath.Join(s.dir, base+".webm"), key: PartKey(s.id, pid, part),
 		firstPacket: s.rec.cfg.Now(), uploaded: make(chan UploadInfo, 1)}
-	meta := map[string]string{"session": s.id, "participant": pid}
-	sc, _ := json.Marshal(sidecar{Key: f.key, RetainUntil: s.retainUntil, Meta: meta})
-	if err := os.WriteFile(f.path+".json", sc, 0o600); err != nil {
+	meta := map[string]string{"session": s.id, "participant": pid, "part": strconv.Itoa(part)}
+	sc, _ := json.Marshal(sidecar{Part: Part{Session: s.id, Participant: who, Number: part, Key: f.key, SessionStart: s.start,
+		FirstPacket: f.firstPacket, RetainUntil: s.retainUntil}, Meta: meta})
+	s.rec.hold(f.path)
+	if err := writeSynced(f.path+".json", sc); err != nil {
+		s.rec.unhold(f.path)
 		return nil, err
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	w, err := webm.Create(webm.Options{Path: f.path, Now: s.rec.cfg.Now, Logger: s.rec.log,
 		OnKeyframeSynced: func() { f.keyframe.Store(true); s.maybeConfirm() }})
 	if err != nil {
+		os.Remove(f.path + ".json")
+		s.rec.unhold(f.path)
 		return nil, err
 	}
 	f.w = w
@@ -340,14 +433,16 @@ func (s *Session) upload(f *file, meta map[string]string) {
 	defer rf.Close()
 	src := &spoolSource{f: rf, w: f.w, done: f.finished.Load}
 	for attempt := 1; ; attempt++ {
-		info, err := s.rec.cfg.Bucket.Upload(s.ctx, f.key, src, s.retainUntil, meta, func() { f.uploading.Store(true); s.maybeConfirm() })
-		if err == nil {
-			// The writer rewrote the file's first bytes at Close (duration
-			// and seek index), after the stream had sent them: store the
-			// final file as the object's newest version. The streamed
-			// version stays, locked, as a record of what was spooled live.
-			info, err = s.rec.cfg.Bucket.UploadFile(s.ctx, f.key, f.path, s.retainUntil, meta)
+		if attempt > 1 && src.Done() {
+			// An earlier attempt may have completed the object and lost
+			// only the answer: never write the key a second time.
+			if info, ok := s.rec.alreadyStored(s.ctx, f.key, f.path, s.retainUntil); ok {
+				f.info = info
+				f.uploaded <- info
+				return
+			}
 		}
+		info, err := s.rec.cfg.Bucket.Upload(s.ctx, f.key, src, s.retainUntil, meta, func() { f.uploading.Store(true); s.maybeConfirm() })
 		if err == nil {
 			f.info = info
 			f.uploaded <- info
@@ -394,11 +489,14 @@ type ManifestEvent struct {
 }
 
 // Close stops recording, finishes every upload (waiting up to ctx) and
-// writes the manifest. Spool files are removed once uploaded; those not
-// uploaded stay for Resume.
-func (s *Session) Close(ctx context.Context, title string, events []ManifestEvent) (Manifest, error) {
+// returns the parts that are stored, in the order they started. Spool
+// files stay until the caller has indexed a part and calls Release (or
+// Leave, to let Recover retry); a part not uploaded by ctx is Left at once
+// and its error joined into the one returned. Manifests are the caller's to
+// write (PartManifest).
+func (s *Session) Close(ctx context.Context) ([]Part, error) {
 	if !s.closed.CompareAndSwap(false, true) {
-		return Manifest{}, errors.New("recording: already closed")
+		return nil, errors.New("recording: already closed")
 	}
 	close(s.stop)
 	<-s.wrote // the queue is drained
@@ -418,64 +516,171 @@ func (s *Session) Close(ctx context.Context, title string, events []ManifestEven
 		}
 		f.finished.Store(true)
 	}
-	m := Manifest{Session: s.id, Title: title, Start: s.start, End: s.rec.cfg.Now(), RetainUntil: s.retainUntil, Events: events}
+	var parts []Part
 	for _, f := range files {
+		p := Part{Session: s.id, Participant: f.participant, Number: f.part, Key: f.key, SessionStart: s.start, FirstPacket: f.firstPacket,
+			RetainUntil: s.retainUntil, SpoolSize: f.spoolSize, path: f.path}
 		select {
 		case info := <-f.uploaded:
-			m.Participants = append(m.Participants, ManifestEntry{Participant: f.participant, Key: f.key, Size: info.Size, SpoolSize: f.spoolSize,
-				StartOffset: f.firstPacket.Sub(s.start).Seconds(), FirstPacket: f.firstPacket})
-			os.Remove(f.path)
-			os.Remove(f.path + ".json")
+			p.Size, p.VersionID = info.Size, info.VersionID
+			if info.RetainUntil.After(p.RetainUntil) {
+				p.RetainUntil = info.RetainUntil
+			}
+			parts = append(parts, p)
 		case <-ctx.Done():
 			errs = append(errs, fmt.Errorf("upload of %s not finished: it stays in the spool and resumes: %w", f.key, ctx.Err()))
 		}
 	}
 	s.cancel()
 	s.wg.Wait()
-	sort.Slice(m.Participants, func(i, j int) bool { return m.Participants[i].StartOffset < m.Participants[j].StartOffset })
-	if err := s.rec.cfg.Bucket.PutJSON(ctx, ManifestKey(s.id), m, s.retainUntil); err != nil {
-		errs = append(errs, fmt.Errorf("write manifest: %w", err))
+	for _, f := range files {
+		if !slices.ContainsFunc(parts, func(p Part) bool { return p.path == f.path }) {
+			s.rec.unhold(f.path)
+		}
 	}
-	os.Remove(s.dir) // only if empty
-	return m, errors.Join(errs...)
+	sort.Slice(parts, func(i, j int) bool { return parts[i].FirstPacket.Before(parts[j].FirstPacket) })
+	return parts, errors.Join(errs...)
 }
 
-// Resume uploads every spool file left by an earlier run (a crash or a
-// restart) and removes each once it is safely in S3.
-func (r *Recorder) Resume(ctx context.Context) (int, error) {
+// Release removes a stored (and indexed) part's spool files.
+func (r *Recorder) Release(p Part) {
+	if p.path == "" {
+		return
+	}
+	os.Remove(p.path)
+	os.Remove(p.path + ".json")
+	os.Remove(filepath.Dir(p.path)) // only if empty
+	r.unhold(p.path)
+}
+
+// Leave gives a part's spool files back to Recover, which uploads (if
+// needed) and returns them again: for a part that could not be indexed.
+func (r *Recorder) Leave(p Part) { r.unhold(p.path) }
+
+func (r *Recorder) hold(path string) {
+	r.mu.Lock()
+	r.active[path] = true
+	r.mu.Unlock()
+}
+
+// claim holds path unless something on this gateway already does.
+func (r *Recorder) claim(path string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.active[path] {
+		return false
+	}
+	r.active[path] = true
+	return true
+}
+
+func (r *Recorder) unhold(path string) {
+	r.mu.Lock()
+	delete(r.active, path)
+	r.mu.Unlock()
+}
+
+// alreadyStored reports whether key already holds the complete spool file
+// at path, and makes sure its retention runs from its upload.
+func (r *Recorder) alreadyStored(ctx context.Context, key, path string, retainUntil time.Time) (UploadInfo, bool) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return UploadInfo{}, false
+	}
+	st, err := r.cfg.Bucket.Stat(ctx, key)
+	if err != nil || st.Size != fi.Size() {
+		return UploadInfo{}, false
+	}
+	info := UploadInfo{Key: key, VersionID: st.VersionID, Size: st.Size, RetainUntil: retainUntil}
+	if err := r.cfg.Bucket.extendRetention(ctx, &info); err != nil {
+		return UploadInfo{}, false
+	}
+	return info, true
+}
+
+// Recover uploads every spool file that no live session on this gateway
+// holds (left by a crash, a restart, or a finish that could not be
+// indexed) and returns its part, Recovered, for the caller to index and
+// then Release (or Leave). A file already stored whole is not uploaded
+// again: no key is written twice. Files it cannot upload stay for the next
+// call; their errors are joined.
+func (r *Recorder) Recover(ctx context.Context) ([]Part, error) {
 	var errs []error
-	n := 0
+	var out []Part
 	matches, _ := filepath.Glob(filepath.Join(r.cfg.SpoolDir, "*", "*.webm"))
 	for _, path := range matches {
-		b, err := os.ReadFile(path + ".json")
+		if !r.claim(path) {
+			continue // being written, or being indexed
+		}
+		p, err := r.recoverOne(ctx, path)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("resume %s: no sidecar: %w", path, err))
+			r.unhold(path)
+			errs = append(errs, err)
 			continue
 		}
-		var sc sidecar
-		if err := json.Unmarshal(b, &sc); err != nil || !strings.HasPrefix(sc.Key, "sessions/") {
-			errs = append(errs, fmt.Errorf("resume %s: bad sidecar", path))
-			continue
-		}
-		if _, err := r.cfg.Bucket.UploadFile(ctx, sc.Key, path, sc.RetainUntil, sc.Meta); err != nil {
-			errs = append(errs, fmt.Errorf("resume %s: %w", sc.Key, err))
-			continue
-		}
-		os.Remove(path)
-		os.Remove(path + ".json")
-		os.Remove(filepath.Dir(path))
-		r.log.Info("resumed recording upload", slog.String("key", sc.Key))
-		n++
+		out = append(out, p)
 	}
-	return n, errors.Join(errs...)
+	return out, errors.Join(errs...)
+}
+
+func (r *Recorder) recoverOne(ctx context.Context, path string) (Part, error) {
+	b, err := os.ReadFile(path + ".json")
+	if err != nil {
+		return Part{}, fmt.Errorf("recover %s: no sidecar: %w", path, err)
+	}
+	var sc sidecar
+	if err := json.Unmarshal(b, &sc); err != nil || !strings.HasPrefix(sc.Key, "sessions/") || sc.Session == "" {
+		return Part{}, fmt.Errorf("recover %s: bad sidecar", path)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return Part{}, fmt.Errorf("recover %s: %w", path, err)
+	}
+	p := sc.Part
+	p.path, p.SpoolSize, p.Recovered = path, fi.Size(), true
+	info, ok := r.alreadyStored(ctx, p.Key, path, p.RetainUntil)
+	if !ok {
+		if info, err = r.cfg.Bucket.UploadFile(ctx, p.Key, path, p.RetainUntil, sc.Meta); err != nil {
+			return Part{}, fmt.Errorf("recover %s: %w", p.Key, err)
+		}
+		r.log.Info("uploaded a recording part left in the spool", slog.String("key", p.Key))
+	}
+	p.Size, p.VersionID = info.Size, info.VersionID
+	if info.RetainUntil.After(p.RetainUntil) {
+		p.RetainUntil = info.RetainUntil
+	}
+	return p, nil
+}
+
+// writeSynced writes a small file and fsyncs it, so a crash leaves it whole.
+func writeSynced(path string, b []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // abandon stops the session as a crash would: no closing, no final
-// upload; the spool files stay for Resume. (Tests use it.)
+// upload; the spool files stay for Recover, and the recorder forgets
+// them as a new process would. (Tests use it.)
 func (s *Session) abandon() {
 	s.closed.Store(true)
 	s.cancel()
 	close(s.stop)
 	<-s.wrote
 	s.wg.Wait()
+	s.mu.Lock()
+	for _, f := range s.files {
+		s.rec.unhold(f.path)
+	}
+	s.mu.Unlock()
 }

@@ -32,21 +32,21 @@ func TestRecordScreenShare(t *testing.T) {
 		}
 	}
 	require.Eventually(t, func() bool { return st.has(recording.StateConfirmed) }, 10*time.Second, 20*time.Millisecond)
-	m, err := sess.Close(ctxT(t, time.Minute), "Slides", nil)
+	ps, err := sess.Close(ctxT(t, time.Minute))
 	require.NoError(t, err)
-	require.Len(t, m.Participants, 2)
-	byID := map[string]recording.ManifestEntry{}
-	for _, p := range m.Participants {
-		byID[p.ID] = p
+	require.Len(t, ps, 2)
+	byID := map[string]recording.Part{}
+	for _, p := range ps {
+		byID[p.Participant.ID] = p
 	}
 	screen, ok := byID[recording.ScreenFileID("pA")]
-	require.True(t, ok, "a file for the screen: %+v", m.Participants)
-	require.Equal(t, "Name of pA — screen", screen.Name)
-	require.Equal(t, recording.ObjectKey("sess-screen", "pA-screen"), screen.Key)
-	require.Equal(t, "Name of pA", byID["pA"].Name)
-	for _, p := range m.Participants {
+	require.True(t, ok, "a file for the screen: %+v", ps)
+	require.Equal(t, "Name of pA — screen", screen.Participant.Name)
+	require.Equal(t, recording.PartKey("sess-screen", "pA-screen", 1), screen.Key)
+	require.Equal(t, "Name of pA", byID["pA"].Participant.Name)
+	for _, p := range ps {
 		probe := webmtest.Probe(t, download(t, s3, p.Key))
-		require.ElementsMatch(t, []string{"opus", "vp8"}, probe.Codecs(), p.ID)
-		require.InDelta(t, 3.0, probe.Duration.Seconds(), 0.3, p.ID)
+		require.ElementsMatch(t, []string{"opus", "vp8"}, probe.Codecs(), p.Participant.ID)
+		require.InDelta(t, 3.0, probe.Duration.Seconds(), 0.3, p.Participant.ID)
 	}
 }

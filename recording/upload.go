@@ -28,7 +28,8 @@ func (b *Bucket) PutBytes(ctx context.Context, key string, body []byte, retainUn
 	if err != nil {
 		return UploadInfo{}, fmt.Errorf("recording: put %s: %w", key, err)
 	}
-	return UploadInfo{Key: key, VersionID: info.VersionID, Size: info.Size}, nil
+	out := UploadInfo{Key: key, VersionID: info.VersionID, Size: info.Size, RetainUntil: retainUntil}
+	return out, b.extendRetention(ctx, &out)
 }
 
 // Source is a file that may still be growing, as the uploader reads it.
@@ -43,9 +44,10 @@ type Source interface {
 
 // UploadInfo describes a stored object version.
 type UploadInfo struct {
-	Key       string
-	VersionID string
-	Size      int64
+	Key         string
+	VersionID   string
+	Size        int64
+	RetainUntil time.Time // the version's retention, as set
 }
 
 // putOptions are the options of every object the gateway writes: retention
@@ -74,19 +76,26 @@ func checkRetainUntil(key string, retainUntil time.Time) error {
 // src.Synced() and waiting for more while !src.Done(). It returns once the
 // object is complete, with everything up to the final Synced() in it.
 //
+// The object is written once, as one version: a multipart upload whose
+// part 1 (the first PartSize bytes, holding the header the WebM writer
+// rewrites at Close) is sent last, once src is Done, and whose later parts
+// are sent as soon as they are durable (bytes past the header are only
+// ever appended). So the key never holds a streamed version and a final one.
+//
 // started, if not nil, is called once S3 has accepted the upload: the bucket
-// answered a HEAD, and the multipart upload (with its retention) was created
-// — minio-go reads the first byte of a stream of unknown size only after
-// CreateMultipartUpload has succeeded. Until started is called nothing is
-// known to be recorded.
+// answered, and the multipart upload (with its retention) was created. Until
+// started is called nothing is known to be recorded.
 //
 // While it waits for bytes Upload checks every few seconds that S3 still
 // answers, so a lost server is noticed even when the source grows slowly.
-// On any failure Upload returns the error and the incomplete upload is
-// aborted where S3 still answers; to retry, call Upload again: it streams
-// from offset 0 again, so the object equals the source byte for byte. Each
-// call first aborts incomplete uploads of key that an earlier attempt could
-// not abort, so only one Upload or UploadFile per key may run at a time.
+// On any failure Upload returns the error and aborts the incomplete upload
+// where S3 still answers; to retry, call Upload again: it starts from
+// offset 0 again, so the object equals the source byte for byte. Each call
+// first aborts incomplete uploads of key that an earlier attempt could not
+// abort, so only one Upload or UploadFile per key may run at a time.
+//
+// Once complete, the object's retention is extended (see extendRetention)
+// so that it runs from the upload's completion.
 func (b *Bucket) Upload(ctx context.Context, key string, src Source, retainUntil time.Time, meta map[string]string, started func()) (UploadInfo, error) {
 	if err := checkRetainUntil(key, retainUntil); err != nil {
 		return UploadInfo{}, err
@@ -99,19 +108,126 @@ func (b *Bucket) Upload(ctx context.Context, key string, src Source, retainUntil
 	defer cancel(nil)
 	stopHealth := b.watch(ctx, cancel)
 	defer stopHealth()
-
-	r := &sourceReader{ctx: ctx, src: src, poll: b.poll, first: started}
-	info, err := b.client.PutObject(ctx, b.name, key, r, -1, b.putOptions(key, retainUntil, meta))
-	if err != nil {
+	wrap := func(err error) error {
 		if cause := context.Cause(ctx); cause != nil && !errors.Is(err, cause) {
 			err = fmt.Errorf("%w (%v)", cause, err)
 		}
-		return UploadInfo{}, fmt.Errorf("recording: upload %s: %w", key, err)
+		return fmt.Errorf("recording: upload %s: %w", key, err)
 	}
-	if info.Size != r.off {
-		return UploadInfo{}, fmt.Errorf("recording: upload %s: stored %d bytes, read %d", key, info.Size, r.off)
+
+	core := minio.Core{Client: b.client}
+	opts := b.putOptions(key, retainUntil, meta)
+	id, err := core.NewMultipartUpload(ctx, b.name, key, opts)
+	if err != nil {
+		return UploadInfo{}, wrap(err)
 	}
-	return UploadInfo{Key: key, VersionID: info.VersionID, Size: info.Size}, nil
+	completed := false
+	defer func() {
+		if !completed {
+			actx, c := context.WithTimeout(context.WithoutCancel(ctx), pingTimeout)
+			_ = core.AbortMultipartUpload(actx, b.name, key, id)
+			c()
+		}
+	}()
+	if started != nil {
+		started()
+	}
+	buf := make([]byte, PartSize)
+	put := func(num int, off, n int64) (minio.CompletePart, error) {
+		if _, err := readFull(src, buf[:n], off); err != nil {
+			return minio.CompletePart{}, err
+		}
+		p, err := core.PutObjectPart(ctx, b.name, key, id, num, bytes.NewReader(buf[:n]), n, minio.PutObjectPartOptions{DisableContentSha256: true})
+		if err != nil {
+			return minio.CompletePart{}, err
+		}
+		return minio.CompletePart{PartNumber: num, ETag: p.ETag}, nil
+	}
+	var parts []minio.CompletePart
+	off, num := int64(PartSize), 2
+	for {
+		// Done before Synced: once Done is seen, the Synced read after it
+		// is final.
+		done := src.Done()
+		synced := src.Synced()
+		switch {
+		case synced-off >= PartSize:
+			p, err := put(num, off, PartSize)
+			if err != nil {
+				return UploadInfo{}, wrap(err)
+			}
+			parts = append(parts, p)
+			off, num = off+PartSize, num+1
+			continue
+		case done:
+			if synced > off {
+				p, err := put(num, off, synced-off)
+				if err != nil {
+					return UploadInfo{}, wrap(err)
+				}
+				parts = append(parts, p)
+			}
+			p, err := put(1, 0, min(synced, PartSize))
+			if err != nil {
+				return UploadInfo{}, wrap(err)
+			}
+			parts = append([]minio.CompletePart{p}, parts...)
+			info, err := core.CompleteMultipartUpload(ctx, b.name, key, id, parts, opts)
+			if err != nil {
+				return UploadInfo{}, wrap(err)
+			}
+			completed = true
+			out := UploadInfo{Key: key, VersionID: info.VersionID, Size: synced, RetainUntil: retainUntil}
+			if err := b.extendRetention(ctx, &out); err != nil {
+				return out, err
+			}
+			return out, nil
+		}
+		t := time.NewTimer(b.poll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return UploadInfo{}, wrap(context.Cause(ctx))
+		case <-t.C:
+		}
+	}
+}
+
+// readFull reads len(p) bytes of src at off.
+func readFull(src Source, p []byte, off int64) (int, error) {
+	n := 0
+	for n < len(p) {
+		m, err := src.ReadAt(p[n:], off+int64(n))
+		n += m
+		if err != nil && !(errors.Is(err, io.EOF) && n == len(p)) {
+			return n, fmt.Errorf("read the spool at %d: %w", off+int64(n), err)
+		}
+	}
+	return n, nil
+}
+
+// extendRetention makes the object's retention run from when S3 stored it:
+// until at least its last-modified time plus the bucket's retention days
+// (R6 counts from the last byte, not from the lesson's start). It never
+// shortens a retention. info.RetainUntil is updated to what is set.
+func (b *Bucket) extendRetention(ctx context.Context, info *UploadInfo) error {
+	st, err := b.client.StatObject(ctx, b.name, info.Key, minio.StatObjectOptions{VersionID: info.VersionID})
+	if err != nil {
+		return fmt.Errorf("recording: retention of %s: stat: %w", info.Key, err)
+	}
+	if info.VersionID == "" {
+		info.VersionID = st.VersionID
+	}
+	want := b.RetainUntil(st.LastModified).Add(time.Second).Truncate(time.Second)
+	if !want.After(info.RetainUntil) {
+		return nil
+	}
+	mode := b.mode
+	if err := b.client.PutObjectRetention(ctx, b.name, info.Key, minio.PutObjectRetentionOptions{VersionID: info.VersionID, Mode: &mode, RetainUntilDate: &want}); err != nil {
+		return fmt.Errorf("recording: extend the retention of %s to %s: %w", info.Key, want.Format(time.RFC3339), err)
+	}
+	info.RetainUntil = want
+	return nil
 }
 
 // abortStale aborts incomplete multipart uploads of key, left by an attempt
@@ -150,54 +266,6 @@ func (b *Bucket) watch(ctx context.Context, cancel context.CancelCauseFunc) (sto
 	return func() { close(quit); wg.Wait() }
 }
 
-// sourceReader reads a growing Source from offset 0 to its end, waiting for
-// more while the writer has not finished.
-type sourceReader struct {
-	ctx   context.Context
-	src   Source
-	poll  time.Duration
-	first func()
-	off   int64
-}
-
-func (r *sourceReader) Read(p []byte) (int, error) {
-	if r.first != nil {
-		r.first()
-		r.first = nil
-	}
-	if len(p) == 0 {
-		return 0, nil
-	}
-	for {
-		// Done before Synced: once Done is seen, the Synced read after
-		// it is final.
-		done := r.src.Done()
-		synced := r.src.Synced()
-		if r.off < synced {
-			n := int(min(int64(len(p)), synced-r.off))
-			n, err := r.src.ReadAt(p[:n], r.off)
-			r.off += int64(n)
-			if errors.Is(err, io.EOF) {
-				if n == 0 {
-					return 0, fmt.Errorf("source ends at %d bytes but reports %d synced", r.off, synced)
-				}
-				err = nil
-			}
-			return n, err
-		}
-		if done {
-			return 0, io.EOF
-		}
-		t := time.NewTimer(r.poll)
-		select {
-		case <-r.ctx.Done():
-			t.Stop()
-			return 0, context.Cause(r.ctx)
-		case <-t.C:
-		}
-	}
-}
-
 // UploadFile uploads the complete file at path to key under Object Lock
 // retention until retainUntil. Like Upload, it first aborts incomplete
 // uploads of key.
@@ -219,7 +287,8 @@ func (b *Bucket) UploadFile(ctx context.Context, key, path string, retainUntil t
 	if err != nil {
 		return UploadInfo{}, fmt.Errorf("recording: upload %s from %s: %w", key, path, err)
 	}
-	return UploadInfo{Key: key, VersionID: info.VersionID, Size: info.Size}, nil
+	out := UploadInfo{Key: key, VersionID: info.VersionID, Size: info.Size, RetainUntil: retainUntil}
+	return out, b.extendRetention(ctx, &out)
 }
 
 // PutJSON stores v as JSON at key under Object Lock retention until
@@ -232,8 +301,9 @@ func (b *Bucket) PutJSON(ctx context.Context, key string, v any, retainUntil tim
 	if err != nil {
 		return fmt.Errorf("recording: put %s: %w", key, err)
 	}
-	if _, err := b.client.PutObject(ctx, b.name, key, bytes.NewReader(body), int64(len(body)), b.putOptions(key, retainUntil, nil)); err != nil {
+	info, err := b.client.PutObject(ctx, b.name, key, bytes.NewReader(body), int64(len(body)), b.putOptions(key, retainUntil, nil))
+	if err != nil {
 		return fmt.Errorf("recording: put %s: %w", key, err)
 	}
-	return nil
+	return b.extendRetention(ctx, &UploadInfo{Key: key, VersionID: info.VersionID, Size: info.Size, RetainUntil: retainUntil})
 }

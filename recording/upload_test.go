@@ -110,8 +110,12 @@ func TestUploadGrowingFile(t *testing.T) {
 	require.Equal(t, info.VersionID, o.VersionID)
 	require.EqualValues(t, 12<<20, o.Size)
 	require.Equal(t, recording.LockGovernance, o.Mode)
-	require.WithinDuration(t, until, o.RetainUntil, time.Second)
-	require.GreaterOrEqual(t, time.Until(o.RetainUntil), 28*24*time.Hour-time.Minute)
+	// Created with retention from the start, extended once complete: at
+	// least the completion (last-modified) plus the retention days.
+	require.False(t, o.RetainUntil.Before(until), "never shortened")
+	require.False(t, o.RetainUntil.Before(o.LastModified.AddDate(0, 0, 28)), "retain until %v, last modified %v", o.RetainUntil, o.LastModified)
+	require.WithinDuration(t, o.LastModified.AddDate(0, 0, 28), o.RetainUntil, 2*time.Second)
+	require.True(t, info.RetainUntil.Equal(o.RetainUntil), "Upload reports the retention it set: %v, S3 %v", info.RetainUntil, o.RetainUntil)
 	require.False(t, o.LegalHold)
 
 	// The server enforces the retention.

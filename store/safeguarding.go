@@ -113,7 +113,7 @@ func (s *SQLite) ListConcerns(ctx context.Context, sessionID string) ([]Concern,
 	return out, rows.Err()
 }
 
-const recordingColumns = `key, session_id, participant_id, participant_name, role, size, version_id, retain_until, held, created, deleted`
+const recordingColumns = `key, session_id, participant_id, participant_name, role, size, version_id, retain_until, held, created, deleted, part, started`
 
 // PutRecordingObject inserts or replaces the index row of an object.
 func (s *SQLite) PutRecordingObject(ctx context.Context, o RecordingObject) error {
@@ -124,16 +124,17 @@ func (s *SQLite) PutRecordingObject(ctx context.Context, o RecordingObject) erro
 	retain := enc.time("retain until", o.RetainUntil)
 	created := enc.time("created", o.Created)
 	deleted := enc.optTime("deleted", o.Deleted)
+	started := enc.optTime("started", o.Started)
 	if enc.err != nil {
 		return fmt.Errorf("store: put recording object %s: %w", o.Key, enc.err)
 	}
 	_, err := s.db.ExecContext(ctx, `INSERT INTO recording_objects (`+recordingColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 		ON CONFLICT (key) DO UPDATE SET session_id = excluded.session_id, participant_id = excluded.participant_id,
 			participant_name = excluded.participant_name, role = excluded.role, size = excluded.size,
 			version_id = excluded.version_id, retain_until = excluded.retain_until, held = excluded.held,
-			created = excluded.created, deleted = excluded.deleted`,
-		o.Key, o.SessionID, o.ParticipantID, o.ParticipantName, o.Role, o.Size, o.VersionID, retain, boolInt(o.Held), created, deleted)
+			created = excluded.created, deleted = excluded.deleted, part = excluded.part, started = excluded.started`,
+		o.Key, o.SessionID, o.ParticipantID, o.ParticipantName, o.Role, o.Size, o.VersionID, retain, boolInt(o.Held), created, deleted, o.Part, started)
 	if err != nil {
 		return fmt.Errorf("store: put recording object %s: %w", o.Key, err)
 	}
@@ -178,15 +179,16 @@ func (s *SQLite) ListRecordingObjects(ctx context.Context, f RecordingFilter) ([
 		var o RecordingObject
 		var retain, created string
 		var held int
-		var deleted sql.NullString
+		var deleted, started sql.NullString
 		if err := rows.Scan(&o.Key, &o.SessionID, &o.ParticipantID, &o.ParticipantName, &o.Role, &o.Size, &o.VersionID,
-			&retain, &held, &created, &deleted); err != nil {
+			&retain, &held, &created, &deleted, &o.Part, &started); err != nil {
 			return nil, fmt.Errorf("store: list recording objects: %w", err)
 		}
 		var dec rowDecoder
 		o.RetainUntil = dec.time("retain until", retain)
 		o.Created = dec.time("created", created)
 		o.Deleted = dec.optTime("deleted", deleted)
+		o.Started = dec.optTime("started", started)
 		o.Held = held != 0
 		if dec.err != nil {
 			return nil, fmt.Errorf("store: recording object %s: %w", o.Key, dec.err)
@@ -232,4 +234,21 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// NextRecordingPart takes the next part number (1, 2, ...) of a file of a
+// session. The number is durable once returned: it is never returned again
+// for that file, whatever restarts in between.
+func (s *SQLite) NextRecordingPart(ctx context.Context, sessionID, fileID string) (int, error) {
+	if sessionID == "" || fileID == "" {
+		return 0, errors.New("store: next recording part: session and file required")
+	}
+	var n int
+	err := s.db.QueryRowContext(ctx, `INSERT INTO recording_parts (session_id, file_id, last_part) VALUES ($1, $2, 1)
+		ON CONFLICT (session_id, file_id) DO UPDATE SET last_part = recording_parts.last_part + 1
+		RETURNING last_part`, sessionID, fileID).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("store: next recording part of %s/%s: %w", sessionID, fileID, err)
+	}
+	return n, nil
 }

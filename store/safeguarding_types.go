@@ -70,6 +70,8 @@ type RecordingObject struct {
 	Held            bool
 	Created         time.Time
 	Deleted         time.Time // zero while it exists
+	Part            int       // the recording part (1, 2, ...); 0 for manifests, transcripts and older recordings
+	Started         time.Time // when the part's first packet was written; zero if unknown
 }
 
 // RecordingFilter selects recording objects; zero fields match everything.
@@ -96,6 +98,10 @@ type Safeguarding interface {
 	// PutRecordingObject inserts or replaces the index row of an object.
 	PutRecordingObject(ctx context.Context, o RecordingObject) error
 	ListRecordingObjects(ctx context.Context, f RecordingFilter) ([]RecordingObject, error)
+	// NextRecordingPart takes the next part number of a file (a
+	// participant's camera or screen) of a session: 1 the first time, and
+	// never the same number twice.
+	NextRecordingPart(ctx context.Context, sessionID, fileID string) (int, error)
 	// SetRecordingHeld marks every object of a session held or released.
 	SetRecordingHeld(ctx context.Context, sessionID string, held bool) (int, error)
 	// MarkRecordingDeleted records that an object was deleted by the sweeper.

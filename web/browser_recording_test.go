@@ -56,10 +56,10 @@ func TestBrowserRecordingNotice(t *testing.T) {
 	step(t, pupil, "pupil: #notice", chromedp.WaitVisible(chromedp.CSS(`#notice`)))
 	require.Contains(t, strings.ToLower(text(t, pupil, `#notice`)), "ended")
 
-	key := recording.ObjectKey(id, pupilID)
+	key := recording.PartKey(id, pupilID, 1)
 	var path string
 	require.Eventually(t, func() bool {
-		obj, err := s3.Client.GetObject(context.Background(), sc.gw.BucketName, recording.ManifestKey(id), minio.GetObjectOptions{})
+		obj, err := s3.Client.GetObject(context.Background(), sc.gw.BucketName, recording.PartManifestKey(id, pupilID, 1), minio.GetObjectOptions{})
 		if err != nil {
 			return false
 		}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"path"
 	"slices"
 	"sort"
 	"strconv"
@@ -146,8 +147,8 @@ func (s *Server) pageRecordings(w http.ResponseWriter, r *http.Request) {
 		row := &recordingRow{S: ss, When: s.when(ss), Concerns: len(cs)}
 		for _, o := range all {
 			row.Held = row.Held || o.Held
-			if o.ParticipantID != "" {
-				row.People = append(row.People, o.ParticipantName)
+			if o.ParticipantID != "" && !slices.Contains(row.People, o.ParticipantName) {
+				row.People = append(row.People, o.ParticipantName) // once, however many parts
 			}
 		}
 		if (onHold && !row.Held) || (hasConcern && row.Concerns == 0) {
@@ -169,9 +170,10 @@ func (s *Server) pageRecordings(w http.ResponseWriter, r *http.Request) {
 type playerEntry struct {
 	store.RecordingObject
 	Offset float64 // seconds from the session's first file to this one's start
-	File   string
-	Bytes  string // size for people
-	Retain string // retain-until date, school time
+	File   string  // the object's name in the session (the media URL's last segment)
+	Label  string  // "part 2" when a participant's recording has several parts
+	Bytes  string  // size for people
+	Retain string  // retain-until date, school time
 }
 
 // byteSize formats a size for people: "12.3 MB".
@@ -233,16 +235,11 @@ func (s *Server) pageRecording(w http.ResponseWriter, r *http.Request) {
 	for i, c := range cs {
 		concerns[i] = concernView{c, c.Created.In(loc).Format("Mon 2 Jan 2006 15:04")}
 	}
-	offsets := s.manifestOffsets(ctx, ss.ID)
-	var files []playerEntry
 	held := false
 	for _, o := range objs {
 		held = held || o.Held
-		if o.ParticipantID != "" {
-			files = append(files, playerEntry{RecordingObject: o, Offset: offsets[o.ParticipantID], File: o.ParticipantID + ".webm",
-				Bytes: byteSize(o.Size), Retain: o.RetainUntil.In(loc).Format("2 Jan 2006")})
-		}
 	}
+	files := s.playerFiles(ctx, ss.ID, objs, loc)
 	lines, err := s.sessionTranscript(ctx, ss.ID)
 	if err != nil {
 		s.failErr(w, r, err)
@@ -312,6 +309,64 @@ func (s *Server) recordedSession(ctx context.Context, id string) (store.Session,
 	return ss, objs, nil
 }
 
+// playerFiles lists a session's recorded files for the page and player:
+// each participant's parts together and in order (part 1, part 2, ...),
+// participants in the order they were first recorded. Offsets come from
+// each part's first packet (older recordings without parts: from the
+// session's manifest).
+func (s *Server) playerFiles(ctx context.Context, sessionID string, objs []store.RecordingObject, loc *time.Location) []playerEntry {
+	var recs []store.RecordingObject
+	parts := map[string]int{} // participant → how many parts
+	var first time.Time
+	legacy := false
+	for _, o := range objs {
+		if o.ParticipantID == "" {
+			continue
+		}
+		recs = append(recs, o)
+		parts[o.ParticipantID]++
+		if o.Part == 0 || o.Started.IsZero() {
+			legacy = true
+		} else if first.IsZero() || o.Started.Before(first) {
+			first = o.Started
+		}
+	}
+	began := map[string]time.Time{} // participant → their first part's start
+	for _, o := range recs {
+		if b, ok := began[o.ParticipantID]; !ok || (!o.Started.IsZero() && o.Started.Before(b)) {
+			began[o.ParticipantID] = o.Started
+		}
+	}
+	slices.SortStableFunc(recs, func(a, b store.RecordingObject) int {
+		if a.ParticipantID != b.ParticipantID {
+			if c := began[a.ParticipantID].Compare(began[b.ParticipantID]); c != 0 {
+				return c
+			}
+			return strings.Compare(a.ParticipantID, b.ParticipantID)
+		}
+		return a.Part - b.Part
+	})
+	var offsets map[string]float64
+	if legacy {
+		offsets = s.manifestOffsets(ctx, sessionID)
+	}
+	var files []playerEntry
+	for _, o := range recs {
+		e := playerEntry{RecordingObject: o, File: path.Base(o.Key), Bytes: byteSize(o.Size), Retain: o.RetainUntil.In(loc).Format("2 Jan 2006")}
+		switch {
+		case o.Part > 0 && !o.Started.IsZero():
+			e.Offset = o.Started.Sub(first).Seconds()
+		default:
+			e.Offset = offsets[o.ParticipantID]
+		}
+		if o.Part > 0 && parts[o.ParticipantID] > 1 {
+			e.Label = "part " + strconv.Itoa(o.Part)
+		}
+		files = append(files, e)
+	}
+	return files
+}
+
 // manifestOffsets reads each participant's start offset, in seconds, from the
 // session's manifest; without a manifest every file starts at 0.
 func (s *Server) manifestOffsets(ctx context.Context, sessionID string) map[string]float64 {
@@ -351,20 +406,20 @@ func (s *Server) recordingMedia(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	sid, file := r.PathValue("id"), r.PathValue("file")
-	pid, ok := strings.CutSuffix(file, ".webm")
-	if !ok || pid == "" {
+	if !strings.HasSuffix(file, ".webm") || strings.Contains(file, "/") || file == ".webm" {
 		s.failErr(w, r, errNoSuchRecording)
 		return
 	}
-	// Only a key in the session's index is served: the path cannot name
-	// the manifest or another session's object.
-	key := recording.ObjectKey(sid, pid)
+	// Only a participant's file in the session's index is served (a part,
+	// or a recording from before parts): the path cannot name a manifest
+	// or another session's object.
+	key := recording.SessionPrefix(sid) + file
 	objs, err := s.store.ListRecordingObjects(ctx, store.RecordingFilter{SessionID: sid})
 	if err != nil {
 		s.failErr(w, r, err)
 		return
 	}
-	if !slices.ContainsFunc(objs, func(o store.RecordingObject) bool { return o.Key == key && o.ParticipantID == pid }) {
+	if !slices.ContainsFunc(objs, func(o store.RecordingObject) bool { return o.Key == key && o.ParticipantID != "" }) {
 		s.failErr(w, r, errNoSuchRecording)
 		return
 	}
@@ -406,7 +461,7 @@ func (s *Server) recordingMedia(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("Content-Length", strconv.FormatInt(length, 10))
 	if download {
-		h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-%s.webm"`, sid, pid))
+		h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-%s"`, sid, file))
 	}
 	status := http.StatusOK
 	if rangeHdr != "" {

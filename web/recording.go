@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"strings"
 	"time"
@@ -15,13 +16,23 @@ import (
 
 // startRecording starts the session's recording and attaches it to the
 // room's media. While it cannot start (S3 unreachable, spool not
-// writable) the room is told it failed — media that needs it stays held —
-// and it tries again every few seconds until the room ends.
+// writable) the room is told it failed, and why — media that needs it
+// stays held — and it tries again every few seconds until the room ends.
+// Each start records new parts (new object keys).
 func (s *Server) startRecording(lr *liveRoom) {
-	retry := 5 * time.Second
+	retry := restartWait
 	for {
+		var rs *recording.Session
 		rs, err := s.cfg.Recorder.Start(context.Background(), lr.session.ID, s.now(), lr.participant,
-			func(st recording.State, why string) { lr.room.SetRecording(lobby.RecState(st), why) })
+			func(st recording.State, why string) {
+				if st == recording.StateFailed {
+					// Never on the caller's goroutine: it may be the
+					// recorder's writer or an upload.
+					go s.recordingFailed(lr, rs, why)
+					return
+				}
+				lr.room.SetRecording(lobby.RecState(st), why)
+			})
 		if err == nil {
 			lr.mu.Lock()
 			lr.rec = rs
@@ -30,7 +41,7 @@ func (s *Server) startRecording(lr *liveRoom) {
 			return
 		}
 		s.log.Error("recording could not start", slog.String("session", lr.session.ID), slog.Any("err", err))
-		lr.room.SetRecording(lobby.RecFailed, err.Error())
+		lr.room.SetRecording(lobby.RecFailed, startWhy(err))
 		select {
 		case <-lr.room.Done():
 			return
@@ -39,6 +50,57 @@ func (s *Server) startRecording(lr *liveRoom) {
 		lr.room.SetRecording(lobby.RecStarting, "retrying")
 	}
 }
+
+// startWhy says, for people and the audit log, why a recording could not
+// start.
+func startWhy(err error) string {
+	switch {
+	case recording.Misconfigured(err):
+		return "Recording could not start: the recording storage is not set up for locked recordings (" + err.Error() + "). Media is paused."
+	case errors.Is(err, recording.ErrSpool):
+		return "Recording could not start: the server's recording spool cannot be written. Media is paused."
+	}
+	return "Recording could not start: the recording storage is unreachable. Media is paused until it is back."
+}
+
+// recordingFailed handles a recording that failed mid-lesson (spool disk
+// full, the recorder fell behind, no part number): the room holds media
+// and says why; what was recorded is finished and indexed as its parts;
+// and a new recording (new parts) starts as soon as the cause clears.
+func (s *Server) recordingFailed(lr *liveRoom, rs *recording.Session, why string) {
+	lr.room.SetRecording(lobby.RecFailed, "Recording stopped: "+why+". Media is paused.")
+	lr.mu.Lock()
+	current := rs != nil && lr.rec == rs
+	if current {
+		lr.rec = nil
+	}
+	lr.mu.Unlock()
+	if !current {
+		return // finished already, or a start that never attached
+	}
+	lr.media.SetSink(nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	parts, err := rs.Close(ctx)
+	if err != nil {
+		s.log.Error("close the failed recording", slog.String("session", lr.session.ID), slog.Any("err", err))
+	}
+	if err := s.indexParts(ctx, lr, nil, parts); err != nil {
+		s.log.Error("index the failed recording's parts; the reconciler retries", slog.String("session", lr.session.ID), slog.Any("err", err))
+	}
+	cancel()
+	select {
+	case <-lr.room.Done():
+		return
+	case <-time.After(restartWait):
+	}
+	lr.room.SetRecording(lobby.RecStarting, "restarting as a new part")
+	s.startRecording(lr)
+}
+
+// restartWait is the pause before a recording that failed mid-lesson is
+// started again (as new parts), so a cause that has not cleared does not
+// spin.
+const restartWait = 5 * time.Second
 
 // auditSystem is the actor of audit rows the gateway writes by itself.
 var auditSystem = auth.Identity{}
@@ -53,8 +115,10 @@ func (lr *liveRoom) participant(id string) recording.Participant {
 	return recording.Participant{ID: id}
 }
 
-// finishRecording detaches the recorder, waits for the uploads and writes
-// the manifest with the session's gate and recording history.
+// finishRecording detaches the recorder, waits for the uploads and indexes
+// each part (manifest, index row, audit row) with the session's gate and
+// recording history. What cannot be uploaded or indexed by then stays in
+// the spool for the reconciler.
 func (s *Server) finishRecording(lr *liveRoom, wait time.Duration) {
 	lr.media.SetSink(nil)
 	lr.mu.Lock()
@@ -64,6 +128,7 @@ func (s *Server) finishRecording(lr *liveRoom, wait time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	defer s.applyConcernHold(ctx, lr)
+	defer s.pokeReconciler() // a session whose end could not be saved is ended by it
 	s.storeTranscript(ctx, lr.session)
 	if rs == nil {
 		return
@@ -84,80 +149,49 @@ func (s *Server) finishRecording(lr *liveRoom, wait time.Duration) {
 			}
 		}
 	}
-	m, err := rs.Close(ctx, lr.session.Title, events)
+	parts, err := rs.Close(ctx)
 	if err != nil {
 		s.log.Error("finish recording", slog.String("session", lr.session.ID), slog.Any("err", err))
 	}
-	for _, p := range m.Participants {
-		s.audit(ctx, auditSystem, "recording.stored", p.Key, lr.session.ID, map[string]any{"participant": p.Name, "size": p.Size, "retain_until": m.RetainUntil}, "")
-		if err := s.store.PutRecordingObject(ctx, store.RecordingObject{Key: p.Key, SessionID: lr.session.ID, ParticipantID: p.ID,
-			ParticipantName: p.Name, Role: p.Role, Size: p.Size, RetainUntil: m.RetainUntil, Created: s.now()}); err != nil {
-			s.log.Error("index recording", slog.String("key", p.Key), slog.Any("err", err))
-		}
+	if err := s.indexParts(ctx, lr, events, parts); err != nil {
+		s.log.Error("index recording; the reconciler retries", slog.String("session", lr.session.ID), slog.Any("err", err))
 	}
-	if len(m.Participants) > 0 {
-		if err := s.store.PutRecordingObject(ctx, store.RecordingObject{Key: recording.ManifestKey(lr.session.ID), SessionID: lr.session.ID,
-			RetainUntil: m.RetainUntil, Created: s.now()}); err != nil {
-			s.log.Error("index manifest", slog.Any("err", err))
-		}
+}
+
+// indexParts hands a closed recording's parts to the live layer to index.
+func (s *Server) indexParts(ctx context.Context, lr *liveRoom, events []recording.ManifestEvent, parts []recording.Part) error {
+	if s.cfg.Recordings == nil {
+		return errors.New("no recording lifecycle configured: parts stay in the spool")
+	}
+	return s.cfg.Recordings.Finish(ctx, lr.session.Title, events, parts)
+}
+
+func (s *Server) pokeReconciler() {
+	if s.cfg.Recordings != nil {
+		s.cfg.Recordings.Poke()
+	}
+}
+
+// RoomOpen reports whether a room of the session is running on this
+// gateway (the reconciler leaves such sessions alone).
+func (s *Server) RoomOpen(sessionID string) bool {
+	lr, ok := s.liveRoomOf(sessionID)
+	if !ok {
+		return false
+	}
+	select {
+	case <-lr.room.Done():
+		return false
+	default:
+		return true
 	}
 }
 
 // SweepRecordings deletes recordings whose retention has passed at now and
-// that are not on legal hold, and audits each deletion. When it deletes a
-// session's stored chat transcript (and no other version of it is left), it
-// deletes the session's chat from the store too: the text is kept as long
-// as that copy and no longer. It returns how many object versions were
-// deleted.
+// that are not on legal hold (live.Recordings.Sweep).
 func (s *Server) SweepRecordings(ctx context.Context, now time.Time) (int, error) {
-	if s.cfg.Bucket == nil {
+	if s.cfg.Recordings == nil {
 		return 0, nil
 	}
-	deleted, err := s.cfg.Bucket.Sweep(ctx, now, recording.PrefixOf)
-	transcripts := map[string]bool{}
-	for _, o := range deleted {
-		if err := s.store.MarkRecordingDeleted(ctx, o.Key, now); err != nil {
-			s.log.Error("index deletion", slog.String("key", o.Key), slog.Any("err", err))
-		}
-		s.audit(ctx, auditSystem, "recording.deleted", o.Key, sessionOfKey(o.Key), map[string]any{"version": o.VersionID,
-			"retain_until": o.RetainUntil, "size": o.Size}, "")
-		if id := sessionOfKey(o.Key); id != "" && o.Key == recording.TranscriptKey(id) {
-			transcripts[id] = true
-		}
-	}
-	for id := range transcripts {
-		s.purgeChat(ctx, id)
-	}
-	return len(deleted), err
-}
-
-// purgeChat deletes a session's chat from the store once no version of its
-// stored transcript is left in the bucket.
-func (s *Server) purgeChat(ctx context.Context, sessionID string) {
-	key := recording.TranscriptKey(sessionID)
-	left, err := s.cfg.Bucket.List(ctx, key)
-	if err != nil {
-		s.log.Error("chat not purged: list transcript versions", slog.String("session", sessionID), slog.Any("err", err))
-		return
-	}
-	for _, o := range left {
-		if o.Key == key && !o.DeleteMarker {
-			return // a later version is still kept: so is the chat
-		}
-	}
-	n, err := s.store.PurgeChat(ctx, sessionID)
-	if err != nil {
-		s.log.Error("chat not purged", slog.String("session", sessionID), slog.Any("err", err))
-		return
-	}
-	s.audit(ctx, auditSystem, "chat.purged", sessionID, sessionID, map[string]any{"messages": n, "reason": "retention passed; stored transcript deleted"}, "")
-}
-
-// sessionOfKey is the session ID in a recording key ("sessions/<id>/...").
-func sessionOfKey(key string) string {
-	parts := strings.SplitN(key, "/", 3)
-	if len(parts) == 3 && parts[0] == "sessions" {
-		return parts[1]
-	}
-	return ""
+	return s.cfg.Recordings.Sweep(ctx, now)
 }

@@ -95,12 +95,12 @@ func TestOneToOneRecorded(t *testing.T) {
 			return false
 		}
 		for _, o := range objs {
-			if o.Key == recording.ManifestKey(id) {
+			if o.Key == recording.PartManifestKey(id, pupilID, 1) {
 				return true
 			}
 		}
 		return false
-	}, 60*time.Second, 200*time.Millisecond, "manifest written")
+	}, 60*time.Second, 200*time.Millisecond, "the pupil's part's manifest written")
 	webms := 0
 	for _, o := range objs {
 		require.GreaterOrEqual(t, time.Until(o.RetainUntil), 27*24*time.Hour, "%s retention", o.Key)
@@ -109,7 +109,7 @@ func TestOneToOneRecorded(t *testing.T) {
 		}
 	}
 	require.GreaterOrEqual(t, webms, 2, "teacher and pupil recorded: %+v", objs)
-	err := s3.Client.RemoveObject(context.Background(), sc.gw.BucketName, recording.ObjectKey(id, pupilID), minio.RemoveObjectOptions{VersionID: objs[0].VersionID})
+	err := s3.Client.RemoveObject(context.Background(), sc.gw.BucketName, recording.PartKey(id, pupilID, 1), minio.RemoveObjectOptions{VersionID: objs[0].VersionID})
 	require.Error(t, err, "a locked recording cannot be deleted")
 	rows, err := sc.gw.Store.ListAudit(context.Background(), store.AuditFilter{SessionID: id, Action: "recording."})
 	require.NoError(t, err)
@@ -134,7 +134,7 @@ func TestRecordingStorageDown(t *testing.T) {
 	tm, pupils := teacherAndPupils(t, sc, id, "pupil")
 	teacher, pupil, pMedia := tm.rc, pupils[0].rc, pupils[0].media
 	held := teacher.WaitState(map[string]any{"recording": "failed", "gate": "held"})
-	require.Contains(t, held["banner"], "recording could not start")
+	require.Contains(t, held["banner"], "Recording could not start: the recording storage is unreachable. Media is paused until it is back.")
 	pupil.WaitState(map[string]any{"recording": "failed", "gate": "held"})
 	time.Sleep(time.Second)
 	_, edges, _ := sc.gw.Web.MediaStats(id)

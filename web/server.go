@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/chaperone-edu/chaperone/auth"
+	"github.com/chaperone-edu/chaperone/live"
 	"github.com/chaperone-edu/chaperone/lobby"
 	"github.com/chaperone-edu/chaperone/notify"
 	"github.com/chaperone-edu/chaperone/recording"
@@ -55,6 +56,13 @@ type Config struct {
 	Recorder *recording.Recorder
 	// Bucket is where recordings are stored (sweeping, holds, playback).
 	Bucket *recording.Bucket
+	// Recordings is the recording lifecycle (indexing parts, the
+	// reconciler, the retention sweep); required with Recorder.
+	Recordings *live.Recordings
+	// Degradable are readiness checks whose failure leaves the gateway
+	// serving with less (recording storage): /readyz lists them under
+	// "degraded" and stays ready.
+	Degradable map[string]func(context.Context) error
 	// StaffGrace is how long a room waits for staff to return before the
 	// session ends (0 means 5 minutes).
 	StaffGrace time.Duration
@@ -282,11 +290,32 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 			result[name] = "ok"
 		}
 	}
+	degraded := map[string]string{}
+	for name, check := range s.cfg.Degradable {
+		if err := check(ctx); err != nil {
+			s.log.Warn("readiness: degraded", slog.String("check", name), slog.Any("err", err))
+			result[name] = "unavailable"
+			degraded[name] = degradedWhy(name, err)
+		} else {
+			result[name] = "ok"
+		}
+	}
 	status := http.StatusOK
 	if !ok {
 		status = http.StatusServiceUnavailable
 	}
-	writeJSON(w, status, map[string]any{"ready": ok, "checks": result})
+	writeJSON(w, status, map[string]any{"ready": ok, "checks": result, "degraded": degraded})
+}
+
+// degradedWhy says what a failed degradable check means for lessons.
+func degradedWhy(name string, err error) string {
+	if name == "recording_storage" {
+		if recording.Misconfigured(err) {
+			return "the recording bucket is not usable (missing, or without Object Lock or versioning): lessons that must be recorded are held"
+		}
+		return "recording storage is unreachable: lessons that must be recorded are held until it is back; others carry media"
+	}
+	return "unavailable"
 }
 
 func (s *Server) home(w http.ResponseWriter, r *http.Request) {

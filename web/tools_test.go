@@ -342,7 +342,7 @@ func TestScreenRecorded(t *testing.T) {
 	require.Eventually(t, func() bool {
 		var err error
 		objs, err = sc.gw.Store.ListRecordingObjects(context.Background(), store.RecordingFilter{SessionID: id})
-		return err == nil && len(objs) >= 4 // teacher, teacher's screen, pupil, manifest
+		return err == nil && len(objs) >= 6 // teacher, teacher's screen, pupil, and a manifest for each
 	}, 60*time.Second, 200*time.Millisecond, "recordings indexed")
 	var screen *store.RecordingObject
 	for i, o := range objs {
@@ -352,7 +352,7 @@ func TestScreenRecorded(t *testing.T) {
 	}
 	require.NotNil(t, screen, "the screen has its own file: %+v", objs)
 	require.Equal(t, "Sarah Whitfield — screen", screen.ParticipantName)
-	require.Equal(t, recording.ObjectKey(id, recording.ScreenFileID(teacherID)), screen.Key)
+	require.Equal(t, recording.PartKey(id, recording.ScreenFileID(teacherID), 1), screen.Key)
 	require.Positive(t, screen.Size)
 	o, err := s3.Client.StatObject(context.Background(), sc.gw.BucketName, screen.Key, minio.StatObjectOptions{})
 	require.NoError(t, err)

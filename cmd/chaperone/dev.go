@@ -92,7 +92,9 @@ func dev(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer idpSrv.Close()
 
 	if err := startDevS3(ctx, *versitygw, *s3Listen, filepath.Join(*dataDir, "s3"), log); err != nil {
-		return err
+		// The gateway serves without recording storage: lessons that must
+		// be recorded are held, the others carry media.
+		log.Warn("dev S3 not started: running without recording storage", slog.Any("err", err))
 	}
 	defaults := devDefaults(pub, issuer)
 	defaults["s3_endpoint"], defaults["s3_bucket"], defaults["s3_access_key"], defaults["s3_secret_key"] = *s3Listen, devS3Bucket, devS3Access, devS3Secret

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chaperone-edu/chaperone/auth"
+	"github.com/chaperone-edu/chaperone/live"
 	"github.com/chaperone-edu/chaperone/lobby"
 	"github.com/chaperone-edu/chaperone/notify"
 	"github.com/chaperone-edu/chaperone/recording"
@@ -54,22 +55,18 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- strin
 	if err != nil {
 		return fmt.Errorf("identity provider %s (check oidc_issuer): %w", cfg.OIDCIssuer, err)
 	}
-	bucket, err := recording.OpenBucket(ctx, recording.BucketConfig{Endpoint: cfg.S3.Endpoint, TLS: cfg.S3.TLS, Bucket: cfg.S3.Bucket,
-		AccessKey: cfg.S3.AccessKey, SecretKey: cfg.S3.SecretKey, Region: cfg.S3.Region, RetentionDays: cfg.S3.RetentionDays, LockMode: cfg.S3.LockMode})
+	bucket, err := openStorage(ctx, cfg.S3, log)
 	if err != nil {
-		return fmt.Errorf("recording storage (check s3_endpoint, s3_bucket): %w", err)
+		return err
 	}
-	recorder, err := recording.New(recording.Config{Bucket: bucket, SpoolDir: cfg.SpoolDir, Logger: log.With(slog.String("component", "recording"))})
+	recorder, err := recording.New(recording.Config{Bucket: bucket, SpoolDir: cfg.SpoolDir, Logger: log.With(slog.String("component", "recording")),
+		NextPart: st.NextRecordingPart})
 	if err != nil {
 		return fmt.Errorf("recording spool (check spool_dir): %w", err)
 	}
-	go func() {
-		if n, err := recorder.Resume(ctx); err != nil {
-			log.Error("resume recording uploads", slog.Any("err", err))
-		} else if n > 0 {
-			log.Info("resumed recording uploads from the spool", slog.Int("files", n))
-		}
-	}()
+	var w *web.Server // set below; the reconciler starts once it is
+	recs := live.New(live.Config{Store: st, Recorder: recorder, Bucket: bucket, Logger: log.With(slog.String("component", "live")),
+		RoomOpen: func(id string) bool { return w.RoomOpen(id) }})
 	media, err := sfu.New(sfu.Config{UDPPort: cfg.UDPPort, PublicIPs: cfg.ICEPublicIPs, Loopback: cfg.ICELoopback, AllowPrivate: cfg.ICEAllowPrivate,
 		Logger: log.With(slog.String("component", "sfu"))})
 	if err != nil {
@@ -87,15 +84,16 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- strin
 		defer mailer.Close()
 		log.Info("concern e-mail on", slog.String("smtp_host", cfg.SMTP.Host), slog.Int("smtp_port", cfg.SMTP.Port), slog.String("smtp_tls", cfg.SMTP.TLS))
 	}
-	w, err := web.New(web.Config{PublicURL: cfg.PublicURL, Logger: log.With(slog.String("component", "web")),
+	w, err = web.New(web.Config{PublicURL: cfg.PublicURL, Logger: log.With(slog.String("component", "web")),
 		Schedule: sched, RosterGroups: cfg.RosterGroups, SFU: media, RoomPolicy: lobby.Policy{Record: cfg.RecordPolicy},
-		StaffGrace: cfg.StaffGrace, RejoinGrace: cfg.RejoinGrace, RecordingReauth: cfg.RecordingReauth, Limits: web.Limits{SigninFailures: cfg.SigninFailures, SigninStarts: cfg.SigninStarts, WSPerAddress: cfg.RoomConnsPerAddr}, TrustedProxies: cfg.TrustedProxies, Recorder: recorder, Bucket: bucket, Checks: map[string]func(context.Context) error{"recording_storage": bucket.Ping},
+		StaffGrace: cfg.StaffGrace, RejoinGrace: cfg.RejoinGrace, RecordingReauth: cfg.RecordingReauth, Limits: web.Limits{SigninFailures: cfg.SigninFailures, SigninStarts: cfg.SigninStarts, WSPerAddress: cfg.RoomConnsPerAddr}, TrustedProxies: cfg.TrustedProxies, Recorder: recorder, Bucket: bucket, Recordings: recs, Degradable: map[string]func(context.Context) error{"recording_storage": recs.Ready},
 		YearLeads: cfg.YearLeads, DSLEmails: cfg.DSLEmails, Mailer: mailer, MetricsToken: cfg.MetricsToken}, a, st)
 	if err != nil {
 		return err
 	}
 	defer w.Close()
-	go sweepRecordings(ctx, w, log)
+	go recs.Run(ctx) // spool leftovers, indexing, retries, sessions left live: at once and every 30 s
+	go recs.RunSweep(ctx)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s (check listen): %w", cfg.Listen, err)
@@ -178,22 +176,27 @@ func sweepSessions(ctx context.Context, st store.Store, idle time.Duration, log 
 	}
 }
 
-// sweepRecordings runs the retention sweeper every hour.
-func sweepRecordings(ctx context.Context, w *web.Server, log *slog.Logger) {
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
-	for {
-		if n, err := w.SweepRecordings(ctx, time.Now()); err != nil {
-			log.Warn("retention sweep", slog.Any("err", err))
-		} else if n > 0 {
-			log.Info("retention sweep deleted expired recordings", slog.Int("objects", n))
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+// openStorage makes the recording bucket's client and checks the bucket
+// when S3 answers: a bucket that is missing or has no Object Lock stops
+// start-up; an S3 that does not answer does not (the gateway serves, and
+// lessons that must be recorded are held until it answers; the lock is
+// checked then).
+func openStorage(ctx context.Context, c S3Config, log *slog.Logger) (*recording.Bucket, error) {
+	bucket, err := recording.NewBucket(recording.BucketConfig{Endpoint: c.Endpoint, TLS: c.TLS, Bucket: c.Bucket,
+		AccessKey: c.AccessKey, SecretKey: c.SecretKey, Region: c.Region, RetentionDays: c.RetentionDays, LockMode: c.LockMode})
+	if err != nil {
+		return nil, fmt.Errorf("recording storage (check s3_endpoint, s3_bucket): %w", err)
 	}
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	switch err := bucket.Check(cctx); {
+	case recording.Misconfigured(err):
+		return nil, fmt.Errorf("recording storage (check s3_endpoint, s3_bucket): %w", err)
+	case err != nil:
+		log.Warn("recording storage unreachable at start-up: serving without it; lessons that must be recorded are held until it answers",
+			slog.String("s3_endpoint", c.Endpoint), slog.Any("err", err))
+	}
+	return bucket, nil
 }
 
 // mfaRoles maps the configured role names to roles; nil keeps the default.

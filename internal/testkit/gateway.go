@@ -15,6 +15,7 @@ import (
 	"github.com/chaperone-edu/chaperone/auth"
 	"github.com/chaperone-edu/chaperone/auth/demoidp"
 	"github.com/chaperone-edu/chaperone/internal/signin"
+	"github.com/chaperone-edu/chaperone/live"
 	"github.com/chaperone-edu/chaperone/lobby"
 	"github.com/chaperone-edu/chaperone/notify"
 	"github.com/chaperone-edu/chaperone/recording"
@@ -73,6 +74,14 @@ type GatewayOptions struct {
 	// MetricsToken also serves /metrics on the gateway's address, to this
 	// bearer token (web.Config.MetricsToken).
 	MetricsToken string
+	// WrapStore, when set, wraps the store the gateway uses (not
+	// Gateway.Store), e.g. to inject failures.
+	WrapStore func(store.Store) store.Store
+	// S3Down stops the S3 server (after making the bucket) before the
+	// gateway starts: it starts without recording storage.
+	S3Down bool
+	// ReconcileEvery is the wait between reconciler passes (default 1 s).
+	ReconcileEvery time.Duration
 }
 
 // Gateway is a running chaperone gateway (web + auth + SQLite store) and,
@@ -88,7 +97,9 @@ type Gateway struct {
 	// MetricsURL is /metrics on an address of its own, as metrics_listen
 	// serves it (the gateway's own address has no /metrics).
 	MetricsURL string
-	Bucket *recording.Bucket // with GatewayOptions.S3
+	Bucket     *recording.Bucket // with GatewayOptions.S3
+	// Recordings is the gateway's recording lifecycle and reconciler.
+	Recordings *live.Recordings
 	// BucketName is the bucket of Bucket.
 	BucketName string
 }
@@ -177,6 +188,10 @@ func StartGateway(t testing.TB, o GatewayOptions) *Gateway {
 	}
 	t.Cleanup(func() { st.Close() })
 	gw.Store = st
+	var wst store.Store = st // what the gateway uses
+	if o.WrapStore != nil {
+		wst = o.WrapStore(st)
+	}
 	policy := DemoPolicy()
 	if o.Policy != nil {
 		policy = *o.Policy
@@ -203,16 +218,25 @@ func StartGateway(t testing.TB, o GatewayOptions) *Gateway {
 	if o.S3 != nil {
 		gw.BucketName = "rec-" + randomHex(t, 6)
 		o.S3.MakeLockedBucket(t, gw.BucketName)
-		gw.Bucket, err = recording.OpenBucket(ctx, recording.BucketConfig{Endpoint: o.S3.Endpoint, Bucket: gw.BucketName, AccessKey: o.S3.AccessKey,
+		if o.S3Down {
+			o.S3.Stop()
+		}
+		gw.Bucket, err = recording.NewBucket(recording.BucketConfig{Endpoint: o.S3.Endpoint, Bucket: gw.BucketName, AccessKey: o.S3.AccessKey,
 			SecretKey: o.S3.SecretKey, Region: o.S3.Region, RetentionDays: 28, LockMode: recording.LockGovernance})
 		if err != nil {
 			t.Fatalf("open bucket: %v", err)
+		}
+		if !o.S3Down {
+			if err := gw.Bucket.Check(ctx); err != nil {
+				t.Fatalf("check bucket: %v", err)
+			}
 		}
 		spool := o.SpoolDir
 		if spool == "" {
 			spool = filepath.Join(dir, "spool")
 		}
-		rec, err = recording.New(recording.Config{Bucket: gw.Bucket, SpoolDir: spool, Retry: 500 * time.Millisecond, Logger: TestLogger(t)})
+		rec, err = recording.New(recording.Config{Bucket: gw.Bucket, SpoolDir: spool, Retry: 500 * time.Millisecond, Logger: TestLogger(t),
+			NextPart: wst.NextRecordingPart})
 		if err != nil {
 			t.Fatalf("recorder: %v", err)
 		}
@@ -230,13 +254,24 @@ func StartGateway(t testing.TB, o GatewayOptions) *Gateway {
 		}
 		t.Cleanup(mailer.Close) // before the store closes
 	}
-	gw.Web, err = web.New(web.Config{YearLeads: DemoYearLeads(), DSLEmails: o.DSLEmails, Mailer: mailer, Recorder: rec, Bucket: gw.Bucket, PublicURL: gw.URL, Logger: logger, Now: o.Now, Schedule: DemoSchedule(),
-		RosterGroups: []string{"year-7", "year-8", "year-9"}, SFU: media, RoomPolicy: lobby.Policy{Record: "one_to_one"}, StaffGrace: grace, RejoinGrace: o.RejoinGrace, Limits: o.Limits, MetricsToken: o.MetricsToken}, gw.Auth, st)
+	every := o.ReconcileEvery
+	if every == 0 {
+		every = time.Second
+	}
+	var w *web.Server
+	gw.Recordings = live.New(live.Config{Store: wst, Recorder: rec, Bucket: gw.Bucket, Now: o.Now, Logger: TestLogger(t), Every: every,
+		RoomOpen: func(id string) bool { return w.RoomOpen(id) }})
+	gw.Web, err = web.New(web.Config{Recordings: gw.Recordings, Degradable: map[string]func(context.Context) error{"recording_storage": gw.Recordings.Ready}, YearLeads: DemoYearLeads(), DSLEmails: o.DSLEmails, Mailer: mailer, Recorder: rec, Bucket: gw.Bucket, PublicURL: gw.URL, Logger: logger, Now: o.Now, Schedule: DemoSchedule(),
+		RosterGroups: []string{"year-7", "year-8", "year-9"}, SFU: media, RoomPolicy: lobby.Policy{Record: "one_to_one"}, StaffGrace: grace, RejoinGrace: o.RejoinGrace, Limits: o.Limits, MetricsToken: o.MetricsToken}, gw.Auth, wst)
 	t.Cleanup(gw.Web.Close)
-	w := gw.Web
+	w = gw.Web
 	if err != nil {
 		t.Fatalf("web: %v", err)
 	}
+	rctx, stopReconciler := context.WithCancel(context.Background())
+	reconciled := make(chan struct{})
+	go func() { defer close(reconciled); gw.Recordings.Run(rctx) }()
+	t.Cleanup(func() { stopReconciler(); <-reconciled }) // runs before the web and store cleanups
 	gwSrv.Config.Handler = w.Handler()
 	if o.TLS {
 		gwSrv.StartTLS()
