@@ -2,14 +2,22 @@ package main
 
 import (
 	"context"
+	"io"
+	"io/fs"
 	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/minio/minio-go/v7"
 	"github.com/stretchr/testify/require"
 
 	"github.com/chaperone-edu/chaperone/internal/testkit"
+	"github.com/chaperone-edu/chaperone/recording/webm/webmtest"
 	"github.com/chaperone-edu/chaperone/store"
 )
 
@@ -141,4 +149,186 @@ func TestRoomSurvivesRestart(t *testing.T) {
 		seen[m.ID] = true
 	}
 	require.Len(t, msgs, chatN)
+}
+
+// spoolSizes are the sizes of the WebM files in the gateway's spool.
+func spoolSizes(t *testing.T, dir string) map[string]int64 {
+	t.Helper()
+	out := map[string]int64{}
+	require.NoError(t, filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".webm") {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		out[filepath.Base(path)] = info.Size()
+		return nil
+	}))
+	return out
+}
+
+// TestRecordingSurvivesCrash (R6, R16): the gateway is killed (-9) during a
+// recorded one-to-one lesson and started again. The pupil comes back
+// without admission and without acknowledging the notice again; no pupil
+// media flows after the restart before the new part is confirmed; when the
+// lesson ends the DSL's index holds a pre-crash and a post-crash part of
+// each person, each uploaded byte for byte from its spool file, playable
+// (Opus and VP8), with one version per key, a manifest and a
+// recording.stored audit row; the audit chain verifies.
+func TestRecordingSurvivesCrash(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the gateway binary")
+	}
+	t.Run("kill -9", func(t *testing.T) { recordedRestart(t, true) })
+	t.Run("SIGTERM", func(t *testing.T) { recordedRestart(t, false) })
+}
+
+// recordedRestart is TestRecordingSurvivesCrash with a crash (kill) or a
+// clean restart (SIGTERM: the gateway finishes and indexes the first parts
+// itself before it exits).
+func recordedRestart(t *testing.T, kill bool) {
+	s3 := testkit.StartS3(t)
+	gw := testkit.StartGatewayProcess(t, testkit.GatewayProcessOptions{S3: s3})
+	teacherAPI, head, pupilAPI := gw.Login(t, "teacher"), gw.Login(t, "head"), gw.Login(t, "pupil")
+	id := liveNow(t, teacherAPI, head)
+
+	join := func(a *testkit.APIClient) (*testkit.RoomConn, string) {
+		t.Helper()
+		var rc *testkit.RoomConn
+		require.Eventually(t, func() bool {
+			var err error
+			rc, _, err = testkit.DialRoom(t, a, id, "")
+			return err == nil
+		}, 20*time.Second, 200*time.Millisecond)
+		return rc, youOf(t, rc)
+	}
+	teacher, teacherID := join(teacherAPI)
+	teacher.WaitState(map[string]any{"phase": "admitted"})
+	tMedia := teacher.Media(true, true)
+	require.NoError(t, tMedia.Start())
+	pupil, pupilID := join(pupilAPI)
+	pupil.WaitState(map[string]any{"phase": "waiting"})
+	require.NoError(t, teacher.Send(map[string]any{"type": "admit", "id": pupilID}))
+	pupil.WaitState(map[string]any{"phase": "admitted"})
+	pMedia := pupil.Media(true, true)
+	require.NoError(t, pMedia.Start())
+	pupil.Next(20*time.Second, func(m map[string]any) bool { return m["type"] == "state" && m["notice"] == true })
+	require.NoError(t, pupil.Send(map[string]any{"type": "ack_recording_notice"}))
+	pupil.Next(20*time.Second, func(m map[string]any) bool { return m["type"] == "state" && m["gate"] == "open" && m["recording"] == "confirmed" })
+	require.Eventually(t, func() bool { return pMedia.Received(teacherID, "video").Packets > 50 && tMedia.Received(pupilID, "video").Packets > 50 },
+		30*time.Second, 100*time.Millisecond, "media flows while recorded")
+
+	if kill {
+		gw.Kill()
+	} else {
+		gw.Term()
+	}
+	before := spoolSizes(t, gw.SpoolDir)
+	if kill {
+		require.Len(t, before, 2, "a spool file per person: %v", before)
+	}
+	tMedia.Close()
+	pMedia.Close()
+	gw.Start()
+
+	teacher, _ = join(teacherAPI)
+	teacher.WaitState(map[string]any{"phase": "admitted"})
+	tMedia = teacher.Media(true, true)
+	require.NoError(t, tMedia.Start())
+	pupil, _ = join(pupilAPI)
+	back := pupil.Next(20*time.Second, func(m map[string]any) bool { return m["type"] == "state" && m["phase"] == "admitted" })
+	require.NotEqual(t, true, back["notice"], "the notice was acknowledged for this lesson's recording already")
+	pMedia = pupil.Media(true, true)
+	require.NoError(t, pMedia.Start())
+	pupil.Next(30*time.Second, func(m map[string]any) bool { return m["type"] == "state" && m["gate"] == "open" && m["recording"] == "confirmed" })
+	require.Eventually(t, func() bool { return pMedia.Received(teacherID, "video").Packets > 50 && tMedia.Received(pupilID, "video").Packets > 50 },
+		30*time.Second, 100*time.Millisecond, "media flows again once the new part is confirmed")
+	require.NoError(t, teacher.Send(map[string]any{"type": "end"}))
+	teacher.WaitState(map[string]any{"phase": "ended"})
+
+	st, err := store.Open(context.Background(), "sqlite:"+gw.DBPath)
+	require.NoError(t, err)
+	defer st.Close()
+	var parts []store.RecordingObject
+	require.Eventually(t, func() bool {
+		objs, err := st.ListRecordingObjects(context.Background(), store.RecordingFilter{SessionID: id})
+		if err != nil {
+			return false
+		}
+		parts = parts[:0]
+		for _, o := range objs {
+			if o.Part > 0 && strings.HasSuffix(o.Key, ".webm") {
+				parts = append(parts, o)
+			}
+		}
+		return len(parts) >= 4
+	}, 60*time.Second, 250*time.Millisecond, "two parts of each person indexed")
+	gw.Term()
+
+	ctx := context.Background()
+	versions := map[string]int{}
+	for o := range s3.Client.ListObjects(ctx, gw.Bucket, minio.ListObjectsOptions{Prefix: "sessions/" + id + "/", Recursive: true, WithVersions: true}) {
+		require.NoError(t, o.Err)
+		versions[o.Key]++
+	}
+	for k, n := range versions {
+		require.Equal(t, 1, n, "%s was written %d times", k, n)
+	}
+	stored, err := st.ListAudit(ctx, store.AuditFilter{Action: "recording.stored", SessionID: id})
+	require.NoError(t, err)
+	storedKeys := map[string]bool{}
+	for _, r := range stored {
+		storedKeys[r.Target] = true
+	}
+	byPerson := map[string][]int{}
+	matched := 0
+	for _, p := range parts {
+		byPerson[p.ParticipantID] = append(byPerson[p.ParticipantID], p.Part)
+		require.True(t, storedKeys[p.Key], "recording.stored for %s", p.Key)
+		require.Equal(t, 1, versions[strings.TrimSuffix(p.Key, ".webm")+".json"], "%s has its manifest", p.Key)
+		obj, err := s3.Client.GetObject(ctx, gw.Bucket, p.Key, minio.GetObjectOptions{})
+		require.NoError(t, err)
+		path := filepath.Join(t.TempDir(), filepath.Base(p.Key))
+		f, err := os.Create(path)
+		require.NoError(t, err)
+		n, err := io.Copy(f, obj)
+		require.NoError(t, err)
+		require.NoError(t, f.Close())
+		require.Equal(t, p.Size, n)
+		if size, ok := before[filepath.Base(path)]; ok {
+			require.Equal(t, size, n, "%s: the crash's part is its spool file, byte for byte", p.Key)
+			matched++
+		}
+		require.ElementsMatch(t, []string{"opus", "vp8"}, webmtest.Probe(t, path).Codecs(), "%s plays", p.Key)
+	}
+	if kill {
+		require.Equal(t, 2, matched, "both pre-crash parts were uploaded from the spool: %v, parts %v", before, parts)
+	}
+	for who, ps := range byPerson {
+		require.GreaterOrEqual(t, len(ps), 2, "%s has a part from before and after the crash", who)
+	}
+	require.NoError(t, st.VerifyAudit(ctx))
+
+	// After the restart no pupil media flowed before the new part was
+	// confirmed: the gate opened only after recording.confirmed.
+	rows, err := st.ListAudit(ctx, store.AuditFilter{SessionID: id})
+	require.NoError(t, err)
+	var confirmed, opened []time.Time
+	for _, r := range rows {
+		switch r.Action {
+		case "recording.confirmed":
+			confirmed = append(confirmed, r.Time)
+		case "gate.open":
+			opened = append(opened, r.Time)
+		}
+	}
+	require.Len(t, confirmed, 2, "a confirmed part before and after the crash")
+	require.Len(t, opened, 2)
+	slices.SortFunc(confirmed, time.Time.Compare)
+	slices.SortFunc(opened, time.Time.Compare)
+	for i := range opened {
+		require.False(t, opened[i].Before(confirmed[i]), "the gate opened only once part %d was confirmed", i+1)
+	}
 }
