@@ -216,8 +216,12 @@ func recordedRestart(t *testing.T, kill bool) {
 	require.NoError(t, pMedia.Start())
 	pupil.Next(20*time.Second, func(m map[string]any) bool { return m["type"] == "state" && m["notice"] == true })
 	require.NoError(t, pupil.Send(map[string]any{"type": "ack_recording_notice"}))
-	pupil.Next(20*time.Second, func(m map[string]any) bool { return m["type"] == "state" && m["gate"] == "open" && m["recording"] == "confirmed" })
-	require.Eventually(t, func() bool { return pMedia.Received(teacherID, "video").Packets > 50 && tMedia.Received(pupilID, "video").Packets > 50 },
+	pupil.Next(20*time.Second, func(m map[string]any) bool {
+		return m["type"] == "state" && m["gate"] == "open" && m["recording"] == "confirmed"
+	})
+	require.Eventually(t, func() bool {
+		return pMedia.Received(teacherID, "video").Packets > 50 && tMedia.Received(pupilID, "video").Packets > 50
+	},
 		30*time.Second, 100*time.Millisecond, "media flows while recorded")
 
 	if kill {
@@ -242,8 +246,12 @@ func recordedRestart(t *testing.T, kill bool) {
 	require.NotEqual(t, true, back["notice"], "the notice was acknowledged for this lesson's recording already")
 	pMedia = pupil.Media(true, true)
 	require.NoError(t, pMedia.Start())
-	pupil.Next(30*time.Second, func(m map[string]any) bool { return m["type"] == "state" && m["gate"] == "open" && m["recording"] == "confirmed" })
-	require.Eventually(t, func() bool { return pMedia.Received(teacherID, "video").Packets > 50 && tMedia.Received(pupilID, "video").Packets > 50 },
+	pupil.Next(30*time.Second, func(m map[string]any) bool {
+		return m["type"] == "state" && m["gate"] == "open" && m["recording"] == "confirmed"
+	})
+	require.Eventually(t, func() bool {
+		return pMedia.Received(teacherID, "video").Packets > 50 && tMedia.Received(pupilID, "video").Packets > 50
+	},
 		30*time.Second, 100*time.Millisecond, "media flows again once the new part is confirmed")
 	require.NoError(t, teacher.Send(map[string]any{"type": "end"}))
 	teacher.WaitState(map[string]any{"phase": "ended"})
