@@ -189,6 +189,7 @@ func (s *Server) Close() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			<-lr.room.Done()                   // its state and audit rows are written
 			s.finishRecording(lr, time.Minute) // what is not uploaded by then resumes from the spool at the next start
 			lr.media.Close()
 		}()
