@@ -79,6 +79,8 @@ func TestBrowserRejoin(t *testing.T) {
 		assert.Contains(c, s, "Reconnecting")
 	})
 	testkit.Screenshot(t, teacher, "reconnecting")
+	_, metrics := get(t, testkit.CookieClient(t), sc.gw.MetricsURL)
+	require.Contains(t, metrics, `chaperone_participants{state="reconnecting"} 1`)
 	time.Sleep(10 * time.Second)
 	step(t, amelia, "Amelia's network comes back", setOffline(false))
 	waitEval(t, amelia, "Amelia is back in the lesson", `document.getElementById('room').dataset.phase`, "admitted")

@@ -42,7 +42,7 @@ func (c *roomCounters) add(o roomCounters) {
 func newMetrics(s *Server) *metrics {
 	return &metrics{s: s,
 		roomsDesc: prometheus.NewDesc("chaperone_rooms_live", "Live rooms on this gateway.", nil, nil),
-		partDesc:  prometheus.NewDesc("chaperone_participants", "Connected participants in live rooms, by state.", []string{"state"}, nil),
+		partDesc:  prometheus.NewDesc("chaperone_participants", "Participants in live rooms, by state: admitted or waiting (connected), or reconnecting (in the lesson, their connection lost, within the rejoin grace).", []string{"state"}, nil),
 		fwdPkts:   prometheus.NewDesc("chaperone_forwarded_packets_total", "RTP packets forwarded to subscribers.", nil, nil),
 		fwdBytes:  prometheus.NewDesc("chaperone_forwarded_bytes_total", "RTP bytes forwarded to subscribers.", nil, nil),
 		inPkts:    prometheus.NewDesc("chaperone_published_packets_total", "RTP packets received from publishers.", nil, nil),
@@ -98,7 +98,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	m.mu.Lock()
 	total := m.ended
 	m.mu.Unlock()
-	states := map[string]float64{"admitted": 0, "waiting": 0}
+	states := map[string]float64{"admitted": 0, "waiting": 0, "reconnecting": 0}
 	var holdingRooms, recording float64
 	for _, lr := range live {
 		c, holding := roomTotals(lr)
@@ -111,8 +111,11 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 			recording++
 		}
 		for _, x := range st.Participants {
-			if x.Connected && (x.State == lobby.Admitted || x.State == lobby.Waiting) {
+			switch {
+			case x.Connected && (x.State == lobby.Admitted || x.State == lobby.Waiting):
 				states[string(x.State)]++
+			case lobby.Reconnecting(x):
+				states["reconnecting"]++
 			}
 		}
 	}
