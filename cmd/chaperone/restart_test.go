@@ -252,13 +252,15 @@ func recordedRestart(t *testing.T, kill bool) {
 	require.Eventually(t, func() bool {
 		return pMedia.Received(teacherID, "video").Packets > 50 && tMedia.Received(pupilID, "video").Packets > 50
 	},
-		30*time.Second, 100*time.Millisecond, "media flows again once the new part is confirmed")
+		45*time.Second, 100*time.Millisecond, "media flows again once the new part is confirmed (pupil connected %v, teacher %v)",
+		pMedia.Connected(), tMedia.Connected())
 	require.NoError(t, teacher.Send(map[string]any{"type": "end"}))
 	teacher.WaitState(map[string]any{"phase": "ended"})
 
 	st, err := store.Open(context.Background(), "sqlite:"+gw.DBPath)
 	require.NoError(t, err)
 	defer st.Close()
+	dsl := gw.Login(t, "dsl")
 	var parts []store.RecordingObject
 	require.Eventually(t, func() bool {
 		objs, err := st.ListRecordingObjects(context.Background(), store.RecordingFilter{SessionID: id})
@@ -273,6 +275,12 @@ func recordedRestart(t *testing.T, kill bool) {
 		}
 		return len(parts) >= 4
 	}, 60*time.Second, 250*time.Millisecond, "two parts of each person indexed")
+	// The DSL's session page lists both parts of each person, in order.
+	status, page := dsl.Raw(http.MethodGet, "/recordings/"+id, nil, "")
+	require.Equal(t, http.StatusOK, status)
+	require.Contains(t, string(page), "part 1")
+	require.Contains(t, string(page), "part 2")
+	require.Less(t, strings.Index(string(page), "part 1"), strings.Index(string(page), "part 2"))
 	gw.Term()
 
 	ctx := context.Background()
