@@ -247,3 +247,99 @@ func TestAuditNeverBlocksTheRoom(t *testing.T) {
 	require.Equal(t, time.Unix(1_800_000_000, 0), audit.rows[0].Time, "a row keeps its event's time")
 	require.Equal(t, time.Unix(1_800_000_060, 0), audit.rows[2].Time)
 }
+
+// TestRestoredRoomEndsWithoutStaff: after a restart the pupils come back but
+// no member of staff does: the staff grace ends the session, as it would
+// have in the old room.
+func TestRestoredRoomEndsWithoutStaff(t *testing.T) {
+	t.Parallel()
+	clock := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	rec := &store.RoomRecord{SessionID: "s1", Saved: clock.Now(), Participants: []store.RoomParticipant{
+		{ID: ParticipantID("s1", "teacher"), Subject: "teacher", Name: "teacher", Role: "staff", State: "admitted"},
+		{ID: ParticipantID("s1", "amelia"), Subject: "amelia", Name: "amelia", Role: "pupil", State: "admitted"},
+		{ID: ParticipantID("s1", "zoe"), Subject: "zoe", Name: "zoe", Role: "pupil", State: "admitted"}}}
+	room := NewRoom(RoomConfig{Session: store.Session{ID: "s1", Kind: "interactive"}, Gate: &fakeGate{}, Now: clock.Now,
+		Restore: rec, Grace: 100 * time.Millisecond})
+	t.Cleanup(room.Stop)
+	_, err := room.Join(joiner("amelia", false), &fakeClient{})
+	require.NoError(t, err)
+	_, err = room.Join(joiner("zoe", false), &fakeClient{})
+	require.NoError(t, err)
+	select {
+	case <-room.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the restored room did not end without staff")
+	}
+	require.True(t, room.Snapshot().Ended)
+}
+
+// TestEndedRoomIsSavedEnded: a room that ended saves that it did, so a
+// room is never built again from its record.
+func TestEndedRoomIsSavedEnded(t *testing.T) {
+	t.Parallel()
+	clock := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	saver := &fakeSaver{}
+	f := newDurableRoom(t, time.Minute, nil, nil, saver, clock)
+	f.join(t, "teacher", true)
+	f.room.End("The session's time is over.")
+	<-f.room.Done()
+	rec, ok := saver.last()
+	require.True(t, ok)
+	require.True(t, rec.Ended)
+}
+
+// TestStopRetriesTheLastSave: the store refuses while the gateway shuts
+// down right after a removal; the saver keeps trying until the store takes
+// it (within its deadline), so the removal is not lost.
+func TestStopRetriesTheLastSave(t *testing.T) {
+	t.Parallel()
+	clock := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	saver := &fakeSaver{}
+	f := newDurableRoom(t, time.Minute, nil, nil, saver, clock)
+	teacher := f.join(t, "teacher", true)
+	pupil := f.join(t, "amelia", false)
+	require.NoError(t, f.room.Do(teacher, Command{Type: "admit", Target: pupil}))
+	saver.setFailing(true)
+	require.NoError(t, f.room.Do(teacher, Command{Type: "remove", Target: pupil, Reason: "Unkind in chat."}))
+	go func() { time.Sleep(time.Second); saver.setFailing(false) }()
+	f.room.Stop()
+	<-f.room.Done()
+	rec, ok := saver.last()
+	require.True(t, ok)
+	var state string
+	for _, p := range rec.Participants {
+		if p.ID == pupil {
+			state = p.State
+		}
+	}
+	require.Equal(t, string(Removed), state, "the removal was saved once the store came back")
+}
+
+// TestRejoinGraceAcrossRestart: the rejoin grace counts from when the old
+// room was last alive, not from the restart: after a short outage admitted
+// pupils come straight back; after a long one they wait to be admitted; a
+// removal the state lost but the audit log kept still holds.
+func TestRejoinGraceAcrossRestart(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		outage time.Duration
+		want   PState
+	}{{"short outage", 30 * time.Second, Admitted}, {"long outage", time.Hour, Waiting}} {
+		t.Run(tc.name, func(t *testing.T) {
+			clock := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+			rec := &store.RoomRecord{SessionID: "s1", Saved: clock.Now(), Participants: []store.RoomParticipant{
+				{ID: ParticipantID("s1", "amelia"), Subject: "amelia", Name: "amelia", Role: "pupil", State: "admitted"}}}
+			clock.Add(tc.outage)
+			removed := ParticipantID("s1", "zoe")
+			g := &durableFixture{roomFixture: roomFixture{audit: &fakeAudit{}, gate: &fakeGate{}, clock: clock, clients: map[string]*fakeClient{}}}
+			g.room = NewRoom(RoomConfig{Session: store.Session{ID: "s1", Kind: "interactive"}, Gate: g.gate, Now: clock.Now,
+				Restore: rec, Removed: []string{removed}, RejoinGrace: 2 * time.Minute})
+			t.Cleanup(g.room.Stop)
+			id := g.join(t, "amelia", false)
+			require.Equal(t, tc.want, stateOf(t, g.room, id).State)
+			_, err := g.room.Join(joiner("zoe", false), &fakeClient{})
+			require.ErrorIs(t, err, ErrRemoved)
+		})
+	}
+}

@@ -74,6 +74,10 @@ type RoomConfig struct {
 	// far; the room starts from them.
 	Restore     *store.RoomRecord
 	RestoreChat []store.ChatMessage
+	// Removed are the participants the audit log says staff removed from
+	// this session: they stay removed even if the state that said so was
+	// not saved (a crash, a full disk).
+	Removed []string
 	// RejoinGrace is how long an admitted participant whose connection
 	// closed may come back straight into the lesson (0 = DefaultRejoinGrace).
 	RejoinGrace time.Duration
@@ -121,6 +125,7 @@ type Room struct {
 	away    map[string]*time.Timer
 	saver   *saver
 	saved   store.RoomRecord
+	savedAt time.Time
 	auditq  *auditQueue // the room's audit rows, written in order off its goroutine
 }
 
@@ -147,6 +152,7 @@ func NewRoom(cfg RoomConfig) *Room {
 		r.auditq = newAuditQueue(cfg.Audit, r.log)
 	}
 	r.restore(cfg.Restore, cfg.RestoreChat)
+	r.restoreRemoved(cfg.Removed)
 	if cfg.Saver != nil {
 		r.saver = newSaver(cfg.Saver, r.log)
 	}
@@ -155,8 +161,12 @@ func NewRoom(cfg RoomConfig) *Room {
 }
 
 func (r *Room) loop() {
+	alive := time.NewTicker(RoomKeepAlive)
+	defer alive.Stop()
 	for {
 		select {
+		case <-alive.C:
+			r.persist()
 		case f := <-r.ops:
 			f()
 			if r.state.Ended || r.stopped {
@@ -262,7 +272,9 @@ func (r *Room) join(id string, j Joiner, c Client) error {
 	if j.SessionStaff {
 		p.State = Admitted
 	}
-	r.audit(j.Subject, j.Name, "room.join", id, map[string]any{"role": string(role), "on_roster": j.OnRoster, "session_staff": j.SessionStaff}, j.IP)
+	if !back { // a return is one row, room.rejoin, in the register
+		r.audit(j.Subject, j.Name, "room.join", id, map[string]any{"role": string(role), "on_roster": j.OnRoster, "session_staff": j.SessionStaff}, j.IP)
+	}
 	switch {
 	case back:
 		detail := map[string]any{}

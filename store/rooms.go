@@ -24,8 +24,12 @@ type RoomRecord struct {
 	PupilAudioLocked   bool              `json:"pupil_audio_locked"`
 	PupilVideoLocked   bool              `json:"pupil_video_locked"`
 	ChatOff            bool              `json:"chat_off"`
+	// Ended: the room ended the session; it is never opened again.
+	Ended bool `json:"ended,omitempty"`
 	Participants       []RoomParticipant `json:"participants"`
-	Saved              time.Time         `json:"-"`
+	// Saved is when the room last saved (it saves at least every
+	// RoomKeepAlive while it runs): after a crash, how long it has been gone.
+	Saved time.Time `json:"-"`
 }
 
 // RoomParticipant is one participant's durable state in a room.

@@ -56,10 +56,25 @@ func (s *Server) roomFor(ss store.Session) (*liveRoom, error) {
 	defer cancel()
 	var restore *store.RoomRecord
 	switch rec, err := s.store.LoadRoom(ctx, ss.ID); {
+	case err == nil && rec.Ended:
+		// The room ended the session, but marking it ended did not happen.
+		if _, err := s.store.TransitionSession(ctx, ss.ID, []string{store.StateLive}, store.StateEnded,
+			store.SessionChange{At: s.now(), Reason: "the room had ended"}); err != nil && !errors.Is(err, store.ErrConflict) {
+			s.log.Error("mark session ended", slog.String("session", ss.ID), slog.Any("err", err))
+		}
+		return nil, lobby.ErrEnded
 	case err == nil:
 		restore = &rec
 	case !errors.Is(err, store.ErrNotFound):
 		return nil, fmt.Errorf("room state of %s: %w", ss.ID, err)
+	}
+	removals, err := s.store.ListAudit(ctx, store.AuditFilter{SessionID: ss.ID, Action: "room.remove"})
+	if err != nil {
+		return nil, fmt.Errorf("removals in %s: %w", ss.ID, err)
+	}
+	removed := make([]string, 0, len(removals))
+	for _, row := range removals {
+		removed = append(removed, row.Target)
 	}
 	chat, err := s.store.ListChatMessages(ctx, ss.ID)
 	if err != nil {
@@ -72,7 +87,7 @@ func (s *Server) roomFor(ss store.Session) (*liveRoom, error) {
 	}
 	lr.room = lobby.NewRoom(lobby.RoomConfig{
 		Session: ss, Policy: s.cfg.RoomPolicy, Gate: lr.media, Audit: s.store, Chat: s.store, Now: s.cfg.Now, Grace: s.cfg.StaffGrace, Logger: log,
-		Saver: s.store, Restore: restore, RestoreChat: chat, RejoinGrace: s.cfg.RejoinGrace,
+		Saver: s.store, Restore: restore, RestoreChat: chat, Removed: removed, RejoinGrace: s.cfg.RejoinGrace,
 		StartRecording: s.recordingStarter(lr),
 		OnEnd: func(reason string) {
 			// Called on the room's goroutine: persist and clean up elsewhere.

@@ -313,6 +313,9 @@ func (s *Server) admission(r *http.Request, who auth.Identity) (store.Session, *
 		return ss, nil, http.StatusConflict, "The room is not open yet: a member of staff opens it from the session's page."
 	}
 	lr, err := s.roomFor(ss)
+	if errors.Is(err, lobby.ErrEnded) {
+		return ss, nil, http.StatusConflict, lobby.ErrEnded.Message
+	}
 	if err != nil {
 		s.log.Error("start room", slog.Any("err", err))
 		return ss, nil, http.StatusServiceUnavailable, "The live room is not available right now. Try again in a minute."

@@ -216,10 +216,10 @@
     rosterMsg = { hands: m.hands || [], spotlight: m.spotlight || null, pupil_media: m.pupil_media || { audio: true, video: true } };
     hook.spotlight = rosterMsg.spotlight;
     hook.hands = rosterMsg.hands;
-    roster = new Map(list.map((p) => [p.id, p]));
     if (isStaff) { // someone who was reconnecting and is gone: tell staff they left
       for (const [id, p] of roster) if (p.reconnecting && !list.some((q) => q.id === id)) flash(p.name + ' has left the lesson.');
     }
+    roster = new Map(list.map((p) => [p.id, p]));
     for (const p of list) if (p.id !== me.id) tileFor(p.id);
     tiles.querySelectorAll('.tile[data-key]').forEach((t) => {
       const key = t.dataset.key;
@@ -836,12 +836,16 @@
   let retryTimer = 0;
   let attempts = 0;
   let lastHeard = Date.now();
+  let pingSent = 0;     // when the last ping went out, 0 once it was answered
+  let connectedAt = 0;  // when the current connection was let back in
   function startReconnect() {
     if (terminal) return;
     if (!reconnecting) {
       reconnecting = true;
-      reconnectUntil = Date.now() + RECONNECT_FOR;
-      attempts = 0;
+      // A connection that dropped again soon after coming back keeps the
+      // earlier budget, so a server that accepts and then closes cannot
+      // keep the page trying for ever.
+      if (Date.now() - connectedAt > 30000) { reconnectUntil = Date.now() + RECONNECT_FOR; attempts = 0; }
       teardown();
       room.dataset.phase = 'reconnecting';
       setBanner('Reconnecting… Your connection dropped. You will be back in the lesson in a moment.');
@@ -850,6 +854,15 @@
     clearTimeout(retryTimer);
     retryTimer = setTimeout(connect, Math.min(1000 * 2 ** attempts, 5000));
     attempts++;
+    // After a few refused attempts, ask for the page itself: if the lesson
+    // has ended or the sign-in has expired, the page says so (a refused
+    // WebSocket cannot tell the page why).
+    if (attempts >= 3) {
+      fetch(location.href, { redirect: 'manual', cache: 'no-store' }).then((res) => {
+        const refused = res.type === 'opaqueredirect' || (res.status !== 200 && res.status < 500);
+        if (reconnecting && refused) location.reload();
+      }).catch(() => { /* still offline: keep trying */ });
+    }
   }
   // drop gives up on the current connection at once (the browser may take
   // long to notice a network that went away) and starts reconnecting.
@@ -861,7 +874,7 @@
   }
   function reconnected() {
     reconnecting = false;
-    attempts = 0;
+    connectedAt = Date.now();
     clearTimeout(retryTimer);
   }
   // The device says its network is gone (Wi-Fi dropped): do not wait for
@@ -870,12 +883,13 @@
   window.addEventListener('online', () => {
     if (reconnecting && (!ws || ws.readyState === WebSocket.CLOSED)) { clearTimeout(retryTimer); connect(); }
   });
-  // The page pings; a connection that has heard nothing for 45 s is dead
-  // even if the browser has not noticed yet (a network that went away).
+  // The page pings; a ping unanswered for 30 s means the connection is dead
+  // even if the browser has not noticed yet (a network that went away). A
+  // late timer (a background tab) only sends the next ping.
   setInterval(() => {
     if (!ws || ws.readyState !== WebSocket.OPEN || terminal) return;
-    if (Date.now() - lastHeard > 45000) { drop(); return; }
-    send({ type: 'ping' });
+    if (pingSent && lastHeard < pingSent && Date.now() - pingSent > 30000) { drop(); return; }
+    if (!pingSent || lastHeard >= pingSent) { pingSent = Date.now(); send({ type: 'ping' }); }
   }, 15000);
 
   function connect() {
@@ -883,6 +897,9 @@
     const sock = new WebSocket(url);
     ws = sock;
     lastHeard = Date.now();
+    pingSent = 0;
+    // An attempt that hangs (a network that changed under it) is given up.
+    setTimeout(() => { if (ws === sock && sock.readyState === WebSocket.CONNECTING) drop(); }, 10000);
     sock.addEventListener('message', (ev) => {
       lastHeard = Date.now();
       let m;
