@@ -20,13 +20,13 @@ type RoomRecord struct {
 	ChatSeq int `json:"chat_seq"`
 	// RecordingTriggered: the one-to-one rule has applied, so (policy
 	// one_to_one) the session is recorded to its end.
-	RecordingTriggered bool              `json:"recording_triggered"`
-	PupilAudioLocked   bool              `json:"pupil_audio_locked"`
-	PupilVideoLocked   bool              `json:"pupil_video_locked"`
-	ChatOff            bool              `json:"chat_off"`
+	RecordingTriggered bool `json:"recording_triggered"`
+	PupilAudioLocked   bool `json:"pupil_audio_locked"`
+	PupilVideoLocked   bool `json:"pupil_video_locked"`
+	ChatOff            bool `json:"chat_off"`
 	// Ended: the room ended the session; it is never opened again.
-	Ended bool `json:"ended,omitempty"`
-	Participants       []RoomParticipant `json:"participants"`
+	Ended        bool              `json:"ended,omitempty"`
+	Participants []RoomParticipant `json:"participants"`
 	// Saved is when the room last saved (it saves at least every
 	// RoomKeepAlive while it runs): after a crash, how long it has been gone.
 	Saved time.Time `json:"-"`
