@@ -112,7 +112,7 @@ func (r *Room) awayTimer(id string, since time.Time) {
 	r.away[id] = time.AfterFunc(max(wait, 0), func() {
 		_ = r.do(func() {
 			p := r.find(id)
-			if p == nil || p.Connected || p.State != Admitted || !p.AwaySince.Equal(since) {
+			if p == nil || p.Connected || (p.State != Admitted && p.State != Waiting) || !p.AwaySince.Equal(since) {
 				return
 			}
 			delete(r.away, id)

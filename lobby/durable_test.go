@@ -343,3 +343,21 @@ func TestRejoinGraceAcrossRestart(t *testing.T) {
 		})
 	}
 }
+
+// TestWaitingPupilKeepsPlaceThroughLock: a pupil waiting in the lobby whose
+// connection drops keeps their place within the grace, even after staff
+// lock the lobby; a newcomer is still kept out.
+func TestWaitingPupilKeepsPlaceThroughLock(t *testing.T) {
+	t.Parallel()
+	clock := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	f := newDurableRoom(t, time.Minute, nil, nil, &fakeSaver{}, clock)
+	teacher := f.join(t, "teacher", true)
+	pupil := f.join(t, "amelia", false)
+	f.room.Leave(pupil, f.clients[pupil])
+	require.NoError(t, f.room.Do(teacher, Command{Type: "lock", Locked: true}))
+	clock.Add(10 * time.Second)
+	pupil = f.join(t, "amelia", false)
+	require.Equal(t, Waiting, stateOf(t, f.room, pupil).State)
+	_, err := f.room.Join(joiner("zoe", false), &fakeClient{})
+	require.ErrorIs(t, err, ErrLocked)
+}

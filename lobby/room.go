@@ -238,8 +238,12 @@ func (r *Room) join(id string, j Joiner, c Client) error {
 	// restart), or a new page while the old one is still connected: straight
 	// back into the lesson, no admission again (the lock keeps out newcomers
 	// only).
-	back := p != nil && p.State == Admitted && (p.Connected || (!p.AwaySince.IsZero() && r.cfg.Now().Sub(p.AwaySince) <= r.cfg.RejoinGrace))
-	if r.state.Locked && !j.SessionStaff && !back && (p == nil || p.State != Denied) {
+	within := p != nil && !p.AwaySince.IsZero() && r.cfg.Now().Sub(p.AwaySince) <= r.cfg.RejoinGrace
+	back := p != nil && p.State == Admitted && (p.Connected || within)
+	// A pupil whose connection dropped while waiting keeps their place in
+	// the lobby within the grace, even if staff locked it meanwhile.
+	waitingBack := p != nil && p.State == Waiting && (p.Connected || within)
+	if r.state.Locked && !j.SessionStaff && !back && !waitingBack && (p == nil || p.State != Denied) {
 		r.audit(j.Subject, j.Name, "room.join_refused", id, map[string]any{"reason": "locked"}, j.IP)
 		return ErrLocked
 	}
@@ -316,8 +320,11 @@ func (r *Room) Leave(id string, c Client) {
 			r.awayTimer(id, p.AwaySince)
 			r.audit(p.Subject, p.Name, "room.connection_lost", id, nil, "")
 		case Waiting:
-			p.State = Left
-			r.audit(p.Subject, p.Name, "room.leave", id, nil, "")
+			// Still in the lobby for the rejoin grace (the page reconnects
+			// by itself); then left.
+			p.AwaySince = r.cfg.Now()
+			r.awayTimer(id, p.AwaySince)
+			r.audit(p.Subject, p.Name, "room.connection_lost", id, map[string]any{"waiting": true}, "")
 		default:
 			r.audit(p.Subject, p.Name, "room.leave", id, nil, "")
 		}

@@ -117,7 +117,7 @@ func TestWebSocketBadMessages(t *testing.T) {
 		st := roomState(t, sc, id)
 		for _, p := range st.Participants {
 			if p.ID == pupilID {
-				return !p.Connected && p.State == lobby.Left
+				return !p.Connected && p.State == lobby.Waiting && !p.AwaySince.IsZero() // away: may come back within the rejoin grace
 			}
 		}
 		return false
