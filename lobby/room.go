@@ -285,6 +285,27 @@ func (r *Room) Do(by string, cmd Command) error {
 	return err
 }
 
+// MayCommand reports, changing nothing, whether participant by may send
+// staff commands now (admitted, connected staff). The shell checks it
+// before a command's effects outside the room: a concern raised in the room
+// is stored and mailed only for someone the room would obey.
+func (r *Room) MayCommand(by string) error {
+	var err error
+	if derr := r.do(func() { _, err = r.staffActor(by) }); derr != nil {
+		return derr
+	}
+	return err
+}
+
+// staffActor is participant by if they are admitted, connected staff.
+func (r *Room) staffActor(by string) (*Participant, error) {
+	actor := r.find(by)
+	if actor == nil || actor.State != Admitted || !actor.Connected || actor.Role != Staff {
+		return nil, &Error{Kind: Forbidden, Message: "Only staff in the room can do that."}
+	}
+	return actor, nil
+}
+
 func (r *Room) command(by string, cmd Command) error {
 	switch cmd.Type {
 	case "chat":
@@ -292,9 +313,9 @@ func (r *Room) command(by string, cmd Command) error {
 	case "hand", "unmute_self":
 		return r.selfCommand(by, cmd)
 	}
-	actor := r.find(by)
-	if actor == nil || actor.State != Admitted || !actor.Connected || actor.Role != Staff {
-		return &Error{Kind: Forbidden, Message: "Only staff in the room can do that."}
+	actor, err := r.staffActor(by)
+	if err != nil {
+		return err
 	}
 	reason := strings.Join(strings.Fields(cmd.Reason), " ")
 	if utf8.RuneCountInString(reason) > 300 {

@@ -212,9 +212,17 @@ func (s *Server) pendingConcern(ctx context.Context, sessionID, sub string) (sto
 // raiseConcernInRoom is "stop and raise a concern" (R14, at once): the
 // concern is stored as pending and the DSLs are told straight away, before
 // the member of staff fills in the form (which then completes it).
+// Someone already waiting to fill in a concern raised in this session's
+// room raises none again (at most one pending concern per room and person).
 func (s *Server) raiseConcernInRoom(who auth.Identity, ss store.Session) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	s.concernMu.Lock()
+	defer s.concernMu.Unlock()
+	if c, ok := s.pendingConcern(ctx, ss.ID, who.Subject); ok {
+		s.log.Info("concern already pending: not raised again", slog.String("session", ss.ID), slog.String("concern", c.ID))
+		return
+	}
 	c := store.Concern{ID: newID(), SessionID: ss.ID, RaisedBySub: who.Subject, RaisedBy: who.Name, Created: s.now(),
 		Recorded: s.sessionRecorded(ctx, ss.ID), State: store.ConcernPending}
 	if err := s.store.CreateConcern(ctx, c); err != nil {

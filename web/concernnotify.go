@@ -174,6 +174,11 @@ func (s *Server) concernMail(n store.Notification, pending, detailsAdded bool) n
 // mailConcern queues the e-mail of a notification and records each
 // outcome on it (the concern page shows it).
 func (s *Server) mailConcern(c store.Concern, n store.Notification, detailsAdded bool) {
+	msg := s.concernMail(n, c.State == store.ConcernPending, detailsAdded)
+	if !s.limits.concernMail.Allow(c.ID + "\x00" + strings.ToLower(n.RecipientEmail) + "\x00" + msg.Subject) {
+		s.log.Warn("concern e-mail not sent again", slog.String("concern", c.ID), slog.String("to", n.RecipientEmail))
+		return
+	}
 	record := func(status, errText string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -187,7 +192,7 @@ func (s *Server) mailConcern(c store.Concern, n store.Notification, detailsAdded
 			s.audit(ctx, auditSystem, "concern.email_failed", c.ID, c.SessionID, map[string]any{"to": n.RecipientEmail, "error": errText}, "")
 		}
 	}
-	err := s.cfg.Mailer.Send(s.concernMail(n, c.State == store.ConcernPending, detailsAdded), func(attempt int, err error, final bool) {
+	err := s.cfg.Mailer.Send(msg, func(attempt int, err error, final bool) {
 		switch {
 		case err == nil:
 			record(store.EmailSent, "")

@@ -36,7 +36,13 @@ func (l Limits) withDefaults() Limits {
 // throttles hold the per-minute counters of Limits.
 type throttles struct {
 	signinFail, signinStart, wsAddr, wsAcct *auth.Throttle
+	concernMail                             *auth.Throttle // per concern, recipient and kind of e-mail
 }
+
+// concernMailWindow: each person is e-mailed each kind of message about a
+// concern (raised in the room, raised, details added) at most once in it,
+// however often the concern is raised or its form posted.
+const concernMailWindow = 24 * time.Hour
 
 func newThrottles(l Limits, now func() time.Time) throttles {
 	l = l.withDefaults()
@@ -45,6 +51,7 @@ func newThrottles(l Limits, now func() time.Time) throttles {
 		signinStart: auth.NewThrottle(l.SigninStarts, time.Minute, now),
 		wsAddr:      auth.NewThrottle(l.WSPerAddress, time.Minute, now),
 		wsAcct:      auth.NewThrottle(l.WSPerAccount, time.Minute, now),
+		concernMail: auth.NewThrottle(1, concernMailWindow, now),
 	}
 }
 

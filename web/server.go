@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/chaperone-edu/chaperone/auth"
@@ -86,6 +87,8 @@ type Server struct {
 	metrics *metrics
 	limits  throttles
 	grants  playbackGrants
+
+	concernMu sync.Mutex // a person's pending in-room concern: checked and stored as one step
 }
 
 // New builds the web server.

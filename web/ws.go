@@ -419,8 +419,13 @@ func (c *wsConn) handle(m inMsg) *lobby.ErrorMsg {
 	case "concern":
 		// Tell the member of staff where the concern form is before the
 		// room closes every connection.
-		if !lobby.IsSessionStaff(c.who, c.lr.session) && !c.who.Has(auth.RoleHead) {
+		if !mayRaiseConcern(c.who, c.lr.session) {
 			return errMsg("forbidden", "Only staff of this session can do that.")
+		}
+		// Refused by the room (waiting in the lobby, say): nothing is
+		// stored, nobody is told, nothing is held.
+		if err := c.lr.room.MayCommand(c.pid); err != nil {
+			return errMsg("forbidden", err.Error())
 		}
 		c.lr.concern.Store(true)
 		// The concern is stored (pending its details) and the DSL told now,
