@@ -51,7 +51,8 @@ type Peer struct {
 
 	upMu      sync.Mutex // serialises up negotiation
 	upPending []webrtc.ICECandidateInit
-	upStarted chan struct{} // closed once up's ICE transport has started
+	upGuard   candidateGuard // up's remote candidates (candidate.go)
+	upStarted chan struct{}  // closed once up's ICE transport has started
 	upOnce    sync.Once
 
 	// downReady is set once the down connection's ICE has connected. Pion v3
@@ -64,7 +65,8 @@ type Peer struct {
 
 	negMu       sync.Mutex // serialises down negotiation and its track changes
 	downPending []webrtc.ICECandidateInit
-	needNeg     bool // an offer was wanted while one was outstanding
+	downGuard   candidateGuard // down's remote candidates
+	needNeg     bool           // an offer was wanted while one was outstanding
 
 	// Guarded by room.mu.
 	published  []*upTrack
@@ -140,6 +142,8 @@ func newPeer(r *Room, id string, sig Signal) (*Peer, error) {
 		downTracks: map[*upTrack]*downTrack{},
 		upStarted:  make(chan struct{}),
 		done:       make(chan struct{}),
+		upGuard:    candidateGuard{pol: r.sfu.addrs, now: time.Now},
+		downGuard:  candidateGuard{pol: r.sfu.addrs, now: time.Now},
 	}
 	p.downOut = r.sfu.watchDown(down, p.log)
 	for name, pc := range map[string]*webrtc.PeerConnection{PCUp: up, PCDown: down} {
@@ -187,6 +191,7 @@ func (p *Peer) HandleOffer(sdp string) (string, error) {
 	}
 	p.upMu.Lock()
 	defer p.upMu.Unlock()
+	desc = p.filterDesc(PCUp, desc, &p.upGuard)
 	if p.up.CurrentRemoteDescription() != nil {
 		// A re-offer: wait for the ICE transport to start (see downReady).
 		select {
@@ -226,6 +231,7 @@ func (p *Peer) HandleAnswer(sdp string) error {
 		p.negMu.Unlock()
 		return fmt.Errorf("sfu: peer %s: down answer in state %s, no offer outstanding: %w", p.id, st, ErrBadSDP)
 	}
+	desc = p.filterDesc(PCDown, desc, &p.downGuard)
 	if err := p.down.SetRemoteDescription(desc); err != nil {
 		p.negMu.Unlock()
 		return p.descErr("down answer", err)
@@ -249,12 +255,13 @@ func (p *Peer) AddCandidate(pc string, c Candidate) error {
 		mu      *sync.Mutex
 		conn    *webrtc.PeerConnection
 		pending *[]webrtc.ICECandidateInit
+		guard   *candidateGuard
 	)
 	switch pc {
 	case PCUp:
-		mu, conn, pending = &p.upMu, p.up, &p.upPending
+		mu, conn, pending, guard = &p.upMu, p.up, &p.upPending, &p.upGuard
 	case PCDown:
-		mu, conn, pending = &p.negMu, p.down, &p.downPending
+		mu, conn, pending, guard = &p.negMu, p.down, &p.downPending, &p.downGuard
 	default:
 		return fmt.Errorf("sfu: peer %s: candidate for %q: %w", p.id, pc, ErrUnknownPC)
 	}
@@ -263,6 +270,11 @@ func (p *Peer) AddCandidate(pc string, c Candidate) error {
 	}
 	mu.Lock()
 	defer mu.Unlock()
+	if c.Candidate != "" { // "" is the end of candidates
+		if err := guard.admit(c.Candidate); err != nil {
+			return fmt.Errorf("sfu: peer %s: %s candidate: %w", p.id, pc, err)
+		}
+	}
 	if conn.RemoteDescription() == nil {
 		if len(*pending) >= maxPendingCandidates {
 			return fmt.Errorf("sfu: peer %s: more than %d candidates before the %s description: %w", p.id, maxPendingCandidates, pc, ErrBadSDP)
@@ -274,6 +286,16 @@ func (p *Peer) AddCandidate(pc string, c Candidate) error {
 		return p.descErr(pc+" candidate", err)
 	}
 	return nil
+}
+
+// filterDesc drops the candidates of a client's SDP that guard refuses.
+func (p *Peer) filterDesc(pc string, desc webrtc.SessionDescription, guard *candidateGuard) webrtc.SessionDescription {
+	sdp, dropped := guard.filterSDP(desc.SDP)
+	if dropped == 0 {
+		return desc
+	}
+	p.log.Debug("candidates refused in SDP", slog.String("pc", pc), slog.Int("dropped", dropped))
+	return webrtc.SessionDescription{Type: desc.Type, SDP: sdp}
 }
 
 // Close removes the peer from its room (if still there) and closes its

@@ -35,8 +35,11 @@ type Config struct {
 	UDPPort   int      // one UDP port for all ICE traffic (ICE UDP mux); 0 = an ephemeral port
 	ListenIP  string   // "" = all interfaces; tests use "127.0.0.1"
 	PublicIPs []string // NAT 1:1 host IPs to advertise (config ice_public_ip); optional
-	Loopback  bool     // advertise loopback candidates (dev mode and tests)
-	Logger    *slog.Logger
+	Loopback  bool     // advertise loopback candidates, and check clients' (dev mode and tests)
+	// AllowPrivate lets clients' candidates name private addresses (10/8,
+	// 172.16/12, 192.168/16, fc00::/7): pupils on the school's own network.
+	AllowPrivate bool
+	Logger       *slog.Logger
 
 	wrapConn func(net.PacketConn) net.PacketConn // tests: wraps the UDP sockets
 	// stock, for the benchmark's naive forwarder: pion as it comes, on a
@@ -51,8 +54,9 @@ type SFU struct {
 	mux   ice.UDPMux
 	addr  string
 	log   *slog.Logger
-	socks []sfuSock // the UDP sockets
-	natIP net.IP    // the sole NAT 1:1 IP (Config.PublicIPs), if any
+	socks []sfuSock  // the UDP sockets
+	natIP net.IP     // the sole NAT 1:1 IP (Config.PublicIPs), if any
+	addrs AddrPolicy // which remote candidates are checked (candidate.go)
 	// viaPion counts forwarded packets the SFU's own writer left to pion's
 	// (downout.go).
 	viaPion atomic.Uint64
@@ -85,7 +89,8 @@ func New(cfg Config) (*SFU, error) {
 		return nil, err
 	}
 	log.Info("sfu listening", slog.String("udp", addr))
-	return &SFU{api: api, mux: mux, addr: addr, log: log, socks: socks, stock: cfg.stock, natIP: soleIP(cfg.PublicIPs), rooms: map[*Room]struct{}{}}, nil
+	return &SFU{api: api, mux: mux, addr: addr, log: log, socks: socks, stock: cfg.stock, natIP: soleIP(cfg.PublicIPs),
+		addrs: AddrPolicy{Loopback: cfg.Loopback, Private: cfg.AllowPrivate}, rooms: map[*Room]struct{}{}}, nil
 }
 
 // newAPI builds the one pion API of an SFU: Opus and VP8 only, no default

@@ -388,6 +388,12 @@ func (c *wsConn) handle(m inMsg) *lobby.ErrorMsg {
 			}
 		case m.Type == "candidate":
 			if err := p.AddCandidate(m.PC, *m.Candidate); err != nil {
+				if errors.Is(err, sfu.ErrCandidateRefused) {
+					// An address the SFU never checks, or over the limits:
+					// nothing changed, and a browser has nothing to fix.
+					c.log.Debug("candidate refused", slog.Any("err", err))
+					return nil
+				}
 				if errors.Is(err, sfu.ErrUnknownPC) {
 					return errMsg("unknown_pc", "There is no such connection.")
 				}

@@ -1,0 +1,126 @@
+package sfu_test
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/chaperone-edu/chaperone/sfu"
+	"github.com/chaperone-edu/chaperone/sfu/sfutest"
+)
+
+// sendCounter wraps the SFU's UDP socket and counts what it sends, by
+// destination address.
+type sendCounter struct {
+	net.PacketConn
+	mu sync.Mutex
+	to map[netip.Addr]int
+}
+
+func (c *sendCounter) WriteTo(b []byte, addr net.Addr) (int, error) {
+	if ua, ok := addr.(*net.UDPAddr); ok {
+		a, _ := netip.AddrFromSlice(ua.IP)
+		c.mu.Lock()
+		c.to[a.Unmap()]++
+		c.mu.Unlock()
+	}
+	return c.PacketConn.WriteTo(b, addr)
+}
+
+func (c *sendCounter) sentTo(match func(netip.Addr) bool) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for a, k := range c.to {
+		if match(a) {
+			n += k
+		}
+	}
+	return n
+}
+
+// TestRogueCandidates (issue 18, finding 2): an admitted client sends 1,000
+// candidates naming ten loopback ports the test listens on, cloud metadata
+// (169.254.169.254), private, multicast and public addresses. The SFU is
+// configured as in production (no loopback, no private ranges): at most
+// the cap is accepted, not one packet reaches the listening sockets, none
+// is sent to 169.254.0.0/16, and the client's own connection still comes up
+// (the SFU learns its address from its checks).
+func TestRogueCandidates(t *testing.T) {
+	t.Parallel()
+	counter := &sendCounter{to: map[netip.Addr]int{}}
+	s, err := sfu.New(sfu.WithConnWrapper(sfu.Config{ListenIP: "127.0.0.1", Logger: testLogger()},
+		func(c net.PacketConn) net.PacketConn { counter.PacketConn = c; return counter }))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	r := s.NewRoom(t.Name())
+	t.Cleanup(r.Close)
+
+	// Ten listening sockets on loopback, counting every packet they get.
+	var probes atomic.Int64
+	var ports []int
+	for range 10 {
+		l, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = l.Close() })
+		ports = append(ports, l.LocalAddr().(*net.UDPAddr).Port)
+		go func() {
+			buf := make([]byte, 1500)
+			for {
+				if _, _, err := l.ReadFrom(buf); err != nil {
+					return
+				}
+				probes.Add(1)
+			}
+		}()
+	}
+
+	c, p := connect(t, r, "pupil", sfutest.Options{Audio: true, Video: true})
+	teacher, _ := connect(t, r, "teacher", sfutest.Options{Audio: true, Video: true}) // so that both have a down connection
+	for _, cl := range []*sfutest.Client{c, teacher} {
+		require.Eventually(t, cl.Connected, 10*time.Second, 20*time.Millisecond, "a client connects with its own candidates refused")
+	}
+
+	targets := []string{"169.254.169.254", "169.254.1.1", "10.0.0.1", "192.168.1.1", "172.16.0.1", "224.0.0.1", "0.0.0.0", "fe80::1", "::1"}
+	accepted, refused := 0, 0
+	for i := range 1000 {
+		addr := "127.0.0.1"
+		switch {
+		case i%4 == 1:
+			addr = targets[i%len(targets)]
+		case i%4 == 2:
+			addr = fmt.Sprintf("203.0.113.%d", 1+i%250) // TEST-NET-3: public, routes nowhere
+		}
+		pc := sfu.PCUp
+		if i%2 == 1 {
+			pc = sfu.PCDown
+		}
+		line := fmt.Sprintf("candidate:%d 1 udp 2130706431 %s %d typ host", i, addr, ports[i%len(ports)])
+		switch err := p.AddCandidate(pc, sfu.Candidate{Candidate: line}); {
+		case err == nil:
+			accepted++
+		case errors.Is(err, sfu.ErrCandidateRefused):
+			refused++
+		default:
+			t.Fatalf("candidate %d: %v", i, err)
+		}
+	}
+	require.LessOrEqual(t, accepted, 2*20, "at most the cap per connection (up and down)")
+	require.Equal(t, 1000, accepted+refused)
+
+	time.Sleep(3 * time.Second) // pion checks every 200 ms: a probe would have arrived by now
+	require.Zero(t, probes.Load(), "STUN checks reached the loopback listening sockets")
+	require.Zero(t, counter.sentTo(func(a netip.Addr) bool { return netip.MustParsePrefix("169.254.0.0/16").Contains(a) }),
+		"packets sent to 169.254.0.0/16")
+	require.Zero(t, counter.sentTo(func(a netip.Addr) bool { return a.IsPrivate() || a.IsMulticast() || a.IsUnspecified() }),
+		"packets sent to private, multicast or unspecified addresses")
+	require.Positive(t, counter.sentTo(func(a netip.Addr) bool { return a.IsLoopback() }), "the client's own connection is served")
+	require.True(t, c.Connected(), "the client stays connected")
+}
