@@ -13,14 +13,14 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 dir=${LOADGEN_DIR:-$(mktemp -d -t chaperone-loadgen.XXXXXX)}
 mkdir -p "$dir"
-http=${LOADGEN_HTTP_PORT:-18080} idp=${LOADGEN_IDP_PORT:-18081} s3=${LOADGEN_S3_PORT:-17070} udp=${LOADGEN_UDP_PORT:-51000}
+http=${LOADGEN_HTTP_PORT:-18080} idp=${LOADGEN_IDP_PORT:-18081} s3=${LOADGEN_S3_PORT:-17070} udp=${LOADGEN_UDP_PORT:-51000} metrics=${LOADGEN_METRICS_PORT:-19090}
 url=http://localhost:$http
 
 # The accounts must cover the largest -publishers/-subscribers asked for.
 "$root/bin/loadgen" -write-users "$dir/users.json" "$@" >/dev/null
 
 "$root/bin/chaperone" dev -demo_users "$dir/users.json" -listen "127.0.0.1:$http" -public_url "$url" \
-	-idp_listen "localhost:$idp" -s3_listen "127.0.0.1:$s3" -udp_port "$udp" -versitygw "$root/bin/versitygw" \
+	-idp_listen "localhost:$idp" -s3_listen "127.0.0.1:$s3" -udp_port "$udp" -metrics_listen "127.0.0.1:$metrics" -versitygw "$root/bin/versitygw" \
 	-data "$dir/data" -database "sqlite:$dir/chaperone.db" >"$dir/gateway.out" 2>"$dir/gateway.log" &
 gw=$!
 stop() { # the gateway finishes uploading recordings before it exits; give it 30 s
@@ -47,4 +47,4 @@ for _ in $(seq 100); do
 done
 
 echo "gateway: $url (pid $gw, log $dir/gateway.log)"
-"$root/bin/loadgen" -url "$url" "$@"
+"$root/bin/loadgen" -url "$url" -metrics_url "http://127.0.0.1:$metrics/metrics" "$@"

@@ -405,7 +405,7 @@ func TestBrowserRaiseHand(t *testing.T) {
 
 	// Chromium negotiated AES-GCM, so everything the teacher heard was
 	// encrypted by the SFU's own writer, none by pion's.
-	status, body := get(t, testkit.CookieClient(t), sc.gw.URL+"/metrics")
+	status, body := get(t, testkit.CookieClient(t), sc.gw.MetricsURL)
 	require.Equal(t, 200, status)
 	require.Contains(t, body, "chaperone_forwarded_via_pion_total 0\n")
 	require.Regexp(t, `chaperone_forwarded_packets_total [1-9]`, body)

@@ -128,7 +128,7 @@ func TestMediaGate(t *testing.T) {
 	})
 
 	// The metrics show the room, its participants, forwarded packets and held time.
-	status, body := get(t, testkit.CookieClient(t), sc.gw.URL+"/metrics")
+	status, body := get(t, testkit.CookieClient(t), sc.gw.MetricsURL)
 	require.Equal(t, 200, status)
 	require.Contains(t, body, "chaperone_rooms_live 1")
 	require.Contains(t, body, `chaperone_participants{state="admitted"} 3`)

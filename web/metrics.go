@@ -1,6 +1,7 @@
 package web
 
 import (
+	"crypto/subtle"
 	"net/http"
 	"sync"
 
@@ -142,4 +143,22 @@ func (s *Server) metricsHandler() http.Handler {
 	reg.MustRegister(s.metrics, collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(collectors.MetricsScheduler)),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}
+
+// MetricsHandler serves /metrics, for the caller to put on an address of
+// its own; with Config.MetricsToken set it asks for that bearer token.
+func (s *Server) MetricsHandler() http.Handler {
+	h := s.metricsHandler()
+	if s.cfg.MetricsToken == "" {
+		return h
+	}
+	want := []byte("Bearer " + s.cfg.MetricsToken)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="metrics"`)
+			http.Error(w, "metrics need the bearer token (metrics_token_file)", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }

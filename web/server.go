@@ -44,6 +44,10 @@ type Config struct {
 	RosterGroups []string
 	// SFU forwards the media of live rooms; nil means rooms cannot open.
 	SFU *sfu.SFU
+	// MetricsToken, when set, serves /metrics on this server too, to
+	// requests bearing it (Authorization: Bearer). Unset, /metrics is only
+	// where the caller serves MetricsHandler (metrics_listen).
+	MetricsToken string
 	// RoomPolicy is the recording policy applied in rooms.
 	RoomPolicy lobby.Policy
 	// Recorder records sessions when the rules need it; nil means none
@@ -136,7 +140,9 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
-	s.mux.Handle("GET /metrics", s.metricsHandler())
+	if s.cfg.MetricsToken != "" {
+		s.mux.Handle("GET /metrics", s.MetricsHandler())
+	}
 	s.mux.HandleFunc("GET /{$}", s.home)
 	s.mux.HandleFunc("GET /login", s.login)
 	s.mux.HandleFunc("GET /auth/callback", s.callback)

@@ -44,6 +44,9 @@ type Config struct {
 	UDPPort          int
 	ICEPublicIPs     []string
 	ICELoopback      bool
+	ICEAllowPrivate  bool   // clients' candidates may name private addresses
+	MetricsListen    string // where /metrics is served on its own; "" = not
+	MetricsToken     string // when set, /metrics is also on listen, for this bearer token
 	StaffGrace       time.Duration
 	S3               S3Config
 	SpoolDir         string
@@ -65,6 +68,14 @@ type S3Config struct {
 	TLS                                                      bool
 	RetentionDays                                            int
 }
+
+const (
+	// defaultMetricsListen keeps /metrics off the address people use:
+	// only this machine (or, set to :9090, the pod network) reaches it.
+	defaultMetricsListen = "127.0.0.1:9090"
+	metricsOff           = "off"
+	minMetricsToken      = 16
+)
 
 // ConfigError names the configuration key that is missing or invalid.
 type ConfigError struct {
@@ -119,6 +130,9 @@ func parseConfig(name string, args []string, getenv func(string) string, default
 	udpPort := def("udp_port", "the one UDP port for all media (default 50000); open it in the firewall")
 	publicIP := def("ice_public_ip", "public IP address(es) to advertise for media when behind NAT, comma-separated")
 	loopback := def("ice_loopback", "advertise loopback addresses for media (true only for a browser on the same machine)")
+	allowPrivate := def("ice_allow_private", "check clients' media candidates on private addresses (10/8, 172.16/12, 192.168/16, fc00::/7); default false: clients on a LAN still connect, from their own checks")
+	metricsListen := def("metrics_listen", "address serving /metrics on its own, e.g. 127.0.0.1:9090 (the default), or off")
+	metricsToken := def("metrics_token_file", "file holding a bearer token: /metrics is also served on listen, to requests with Authorization: Bearer <token>")
 	grace := def("staff_grace", "how long a room waits for staff to return before ending (default 5m)")
 	s3Endpoint := def("s3_endpoint", "S3-compatible endpoint for recordings, host:port (required)")
 	s3Bucket := def("s3_bucket", "bucket for recordings: must have Object Lock and versioning enabled (required)")
@@ -251,6 +265,25 @@ func parseConfig(name string, args []string, getenv func(string) string, default
 		if c.ICELoopback, err = strconv.ParseBool(*loopback); err != nil {
 			return Config{}, &ConfigError{"ice_loopback", "must be true or false"}
 		}
+	}
+	if *allowPrivate != "" {
+		if c.ICEAllowPrivate, err = strconv.ParseBool(*allowPrivate); err != nil {
+			return Config{}, &ConfigError{"ice_allow_private", "must be true or false"}
+		}
+	}
+	switch c.MetricsListen = orDefault(*metricsListen, defaultMetricsListen); c.MetricsListen {
+	case metricsOff:
+		c.MetricsListen = ""
+	default:
+		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+			return Config{}, &ConfigError{"metrics_listen", fmt.Sprintf("%q is not host:port or off", c.MetricsListen)}
+		}
+	}
+	if err := readSecretFiles(secretFromFile{"metrics_token_file", *metricsToken, &c.MetricsToken}); err != nil {
+		return Config{}, err
+	}
+	if *metricsToken != "" && len(c.MetricsToken) < minMetricsToken {
+		return Config{}, &ConfigError{"metrics_token_file", fmt.Sprintf("the token must be at least %d characters", minMetricsToken)}
 	}
 	if c.S3, err = parseS3(*s3Endpoint, *s3Bucket, *s3Access, *s3AccessFile, *s3Secret, *s3SecretFile, *s3Region, *s3TLS, *retention, *lockMode); err != nil {
 		return Config{}, err

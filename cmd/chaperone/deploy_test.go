@@ -555,7 +555,13 @@ func TestDeployKubernetes(t *testing.T) {
 	}
 	_, listenPort, _ := strings.Cut(cfg.Listen, ":")
 	require.Equal(t, listenPort, fmt.Sprint(ports["http"]["containerPort"]))
-	require.Equal(t, listenPort, ann["prometheus.io/port"])
+	_, metricsPort, _ := strings.Cut(cfg.MetricsListen, ":")
+	require.NotEqual(t, listenPort, metricsPort, "/metrics is not on the port the Service and ingress expose")
+	require.Equal(t, metricsPort, ann["prometheus.io/port"])
+	require.Equal(t, metricsPort, fmt.Sprint(ports["metrics"]["containerPort"]))
+	for _, p := range mapAt(t, byKind["Service"]["chaperone"], "spec")["ports"].([]any) {
+		require.NotEqual(t, "metrics", p.(map[string]any)["targetPort"], "the Service does not expose /metrics")
+	}
 	media := ports["media"]
 	require.Equal(t, "UDP", media["protocol"])
 	require.Equal(t, cfg.UDPPort, media["containerPort"])

@@ -50,6 +50,7 @@ func dev(ctx context.Context, args []string, getenv func(string) string, stdout,
 	listen := fs.String("listen", ":8080", "gateway listen address")
 	database := fs.String("database", "sqlite:data/chaperone.db", "database")
 	udpPort := fs.String("udp_port", "50000", "UDP port for media")
+	metricsListen := fs.String("metrics_listen", defaultMetricsListen, "address serving /metrics, or off")
 	versitygw := fs.String("versitygw", "bin/versitygw", "versitygw binary for the local S3 server")
 	s3Listen := fs.String("s3_listen", "127.0.0.1:7070", "address of the local S3 server")
 	dataDir := fs.String("data", "data", "directory for the dev S3 data and the recording spool")
@@ -97,6 +98,7 @@ func dev(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defaults["s3_endpoint"], defaults["s3_bucket"], defaults["s3_access_key"], defaults["s3_secret_key"] = *s3Listen, devS3Bucket, devS3Access, devS3Secret
 	defaults["s3_tls"], defaults["spool_dir"] = "false", filepath.Join(*dataDir, "spool")
 	defaults["listen"], defaults["database"], defaults["udp_port"] = *listen, *database, *udpPort
+	defaults["metrics_listen"] = *metricsListen
 	cfg, err := parseConfig("dev", nil, getenv, defaults)
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"html"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -36,14 +37,14 @@ func TestDevMode(t *testing.T) {
 		}
 		t.Skip("versitygw not found: dev mode needs it (make bin/versitygw)")
 	}
-	gwPort, idpPort := testkit.FreePort(t), testkit.FreePort(t)
+	gwPort, idpPort, metricsPort := testkit.FreePort(t), testkit.FreePort(t), testkit.FreePort(t)
 	public := fmt.Sprintf("http://localhost:%d", gwPort)
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errOut syncBuf
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"dev", "-listen", fmt.Sprintf("127.0.0.1:%d", gwPort), "-idp_listen", fmt.Sprintf("localhost:%d", idpPort),
-			"-public_url", public, "-udp_port", "0", "-versitygw", versitygw, "-s3_listen", fmt.Sprintf("127.0.0.1:%d", testkit.FreePort(t)), "-data", t.TempDir(), "-database", "sqlite:" + filepath.Join(t.TempDir(), "dev.db")}, func(string) string { return "" }, &out, &errOut)
+			"-public_url", public, "-udp_port", "0", "-metrics_listen", fmt.Sprintf("127.0.0.1:%d", metricsPort), "-versitygw", versitygw, "-s3_listen", fmt.Sprintf("127.0.0.1:%d", testkit.FreePort(t)), "-data", t.TempDir(), "-database", "sqlite:" + filepath.Join(t.TempDir(), "dev.db")}, func(string) string { return "" }, &out, &errOut)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -69,4 +70,21 @@ func TestDevMode(t *testing.T) {
 	status, body = testkit.Login(t, testkit.CookieClient(t), public, "placeholder", testkit.DemoPassword, "")
 	require.Equal(t, http.StatusForbidden, status)
 	require.Contains(t, html.UnescapeString(body), `"Student 12" has numbers in it`)
+
+	// /metrics is on its own address (metrics_listen), not where pupils go
+	// (issue 18, finding 5); /healthz stays open.
+	for u, want := range map[string]int{
+		public + "/metrics": http.StatusNotFound,
+		public + "/healthz": http.StatusOK,
+		fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort): http.StatusOK,
+	} {
+		resp, err := http.Get(u)
+		require.NoError(t, err)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.Equal(t, want, resp.StatusCode, u)
+		if want == http.StatusOK && strings.HasSuffix(u, "/metrics") {
+			require.Contains(t, string(b), "chaperone_rooms_live")
+		}
+	}
 }

@@ -70,7 +70,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- strin
 			log.Info("resumed recording uploads from the spool", slog.Int("files", n))
 		}
 	}()
-	media, err := sfu.New(sfu.Config{UDPPort: cfg.UDPPort, PublicIPs: cfg.ICEPublicIPs, Loopback: cfg.ICELoopback,
+	media, err := sfu.New(sfu.Config{UDPPort: cfg.UDPPort, PublicIPs: cfg.ICEPublicIPs, Loopback: cfg.ICELoopback, AllowPrivate: cfg.ICEAllowPrivate,
 		Logger: log.With(slog.String("component", "sfu"))})
 	if err != nil {
 		return fmt.Errorf("media server on UDP port %d (check udp_port): %w", cfg.UDPPort, err)
@@ -90,7 +90,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- strin
 	w, err := web.New(web.Config{PublicURL: cfg.PublicURL, Logger: log.With(slog.String("component", "web")),
 		Schedule: sched, RosterGroups: cfg.RosterGroups, SFU: media, RoomPolicy: lobby.Policy{Record: cfg.RecordPolicy},
 		StaffGrace: cfg.StaffGrace, RecordingReauth: cfg.RecordingReauth, Limits: web.Limits{SigninFailures: cfg.SigninFailures, SigninStarts: cfg.SigninStarts, WSPerAddress: cfg.RoomConnsPerAddr}, TrustedProxies: cfg.TrustedProxies, Recorder: recorder, Bucket: bucket, Checks: map[string]func(context.Context) error{"recording_storage": bucket.Ping},
-		YearLeads: cfg.YearLeads, DSLEmails: cfg.DSLEmails, Mailer: mailer}, a, st)
+		YearLeads: cfg.YearLeads, DSLEmails: cfg.DSLEmails, Mailer: mailer, MetricsToken: cfg.MetricsToken}, a, st)
 	if err != nil {
 		return err
 	}
@@ -109,6 +109,13 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- strin
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	go sweepSessions(ctx, st, cfg.SessionIdle, log)
+	if cfg.MetricsListen != "" {
+		msrv, err := serveMetrics(cfg.MetricsListen, w.MetricsHandler(), log)
+		if err != nil {
+			return err
+		}
+		defer msrv.Close()
+	}
 	errc := make(chan error, 1)
 	go func() {
 		if cfg.TLSCert != "" {
@@ -133,6 +140,24 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- strin
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// serveMetrics serves /metrics alone on its own address (metrics_listen).
+func serveMetrics(addr string, h http.Handler, log *slog.Logger) (*http.Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: listen on %s (check metrics_listen): %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", h)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics server stopped", slog.Any("err", err))
+		}
+	}()
+	log.Info("metrics serving", slog.String("metrics_listen", ln.Addr().String()))
+	return srv, nil
 }
 
 // sweepSessions removes expired web sessions and sign-in states every 10 minutes.

@@ -41,6 +41,7 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	cfg := defaultConfig()
 	fs.StringVar(&cfg.URL, "url", cfg.URL, "the gateway's URL")
+	fs.StringVar(&cfg.MetricsURL, "metrics_url", cfg.MetricsURL, "the gateway's /metrics (served on its metrics_listen)")
 	fs.IntVar(&cfg.Publishers, "publishers", cfg.Publishers, fmt.Sprintf("publishers (staff, each sending VP8 and Opus; at most %d)", maxPublishers))
 	fs.IntVar(&cfg.Subscribers, "subscribers", cfg.Subscribers, "subscribers (pupils, receiving every publisher)")
 	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "how long to measure, once every subscriber receives")

@@ -124,7 +124,7 @@ func TestLoadgen(t *testing.T) {
 	// real clock, as it does against a real gateway: the gateway keeps it too.
 	gw := testkit.StartGateway(t, testkit.GatewayOptions{ExtraUsers: loadUsers(1, subs), Now: time.Now})
 	cfg := defaultConfig()
-	cfg.URL, cfg.Subscribers, cfg.Duration, cfg.Warmup, cfg.ConnectTimeout = gw.URL, subs, 3*time.Second, 500*time.Millisecond, time.Minute
+	cfg.URL, cfg.MetricsURL, cfg.Subscribers, cfg.Duration, cfg.Warmup, cfg.ConnectTimeout = gw.URL, gw.MetricsURL, subs, 3*time.Second, 500*time.Millisecond, time.Minute
 	cfg.Logf = t.Logf
 
 	res, err := run(context.Background(), cfg)
@@ -148,7 +148,7 @@ func TestLoadgen(t *testing.T) {
 	require.GreaterOrEqual(t, res.Max, res.P99-bucketWidth)
 	require.Contains(t, out.String(), "forwarded packets/s")
 
-	status, body, err := signin.Do(context.Background(), http.DefaultClient, gw.URL, http.MethodGet, "/metrics", nil, "")
+	status, body, err := signin.Do(context.Background(), http.DefaultClient, gw.MetricsURL, http.MethodGet, "", nil, "")
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, status)
 	require.Regexp(t, `chaperone_keyframe_requests_total [1-9]`, string(body), "opening the edges asked the teacher for keyframes")

@@ -18,6 +18,7 @@ import (
 // config is one load run.
 type config struct {
 	URL                             string
+	MetricsURL                      string // the gateway's /metrics (its metrics_listen)
 	Publishers, Subscribers         int
 	Duration, Warmup                time.Duration
 	ConnectTimeout                  time.Duration
@@ -34,7 +35,7 @@ type config struct {
 }
 
 func defaultConfig() config {
-	return config{URL: "http://localhost:8080", Publishers: 1, Subscribers: 200, Duration: 30 * time.Second, Warmup: 2 * time.Second,
+	return config{URL: "http://localhost:8080", MetricsURL: "http://127.0.0.1:9090/metrics", Publishers: 1, Subscribers: 200, Duration: 30 * time.Second, Warmup: 2 * time.Second,
 		ConnectTimeout: 5 * time.Minute, Parallel: 8, VideoBytes: 1000, Password: "oakfield", Head: "head", HeadOTP: defaultHeadOTP,
 		Logf: func(string, ...any) {}, grace: time.Second, mediaTimeout: 20 * time.Second, admitEvery: 40 * time.Millisecond, maxVideoBytes: 1100, audioFrameLength: 80}
 }
@@ -282,7 +283,7 @@ func run(ctx context.Context, cfg config) (*result, error) {
 	}
 
 	// The window.
-	m0, err := scrape(ctx, cfg.URL)
+	m0, err := scrape(ctx, cfg.MetricsURL)
 	if err != nil {
 		return nil, err
 	}
@@ -300,7 +301,7 @@ func run(ctx context.Context, cfg config) (*result, error) {
 	res.LoadgenCPU = selfCPU() - cpu0
 	selfSch := selfSched().sub(sched0)
 	res.LoadgenSchedP50, res.LoadgenSchedP99 = selfSch.quantile(0.5), selfSch.quantile(0.99)
-	m1, err := scrape(ctx, cfg.URL)
+	m1, err := scrape(ctx, cfg.MetricsURL)
 	if err != nil {
 		return nil, err
 	}
@@ -524,9 +525,9 @@ type gatewayMetrics struct {
 	sched                                cumHist // go_sched_latencies_seconds (empty if the gateway does not export it)
 }
 
-func scrape(ctx context.Context, base string) (gatewayMetrics, error) {
+func scrape(ctx context.Context, metricsURL string) (gatewayMetrics, error) {
 	var gm gatewayMetrics
-	status, body, err := signin.Do(ctx, http.DefaultClient, base, http.MethodGet, "/metrics", nil, "")
+	status, body, err := signin.Do(ctx, http.DefaultClient, metricsURL, http.MethodGet, "", nil, "")
 	if err != nil {
 		return gm, fmt.Errorf("read the gateway's metrics: %w", err)
 	}

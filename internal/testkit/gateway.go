@@ -67,6 +67,9 @@ type GatewayOptions struct {
 	MailRetry time.Duration
 	// DSLEmails are always told of a concern (web.Config.DSLEmails).
 	DSLEmails []string
+	// MetricsToken also serves /metrics on the gateway's address, to this
+	// bearer token (web.Config.MetricsToken).
+	MetricsToken string
 }
 
 // Gateway is a running chaperone gateway (web + auth + SQLite store) and,
@@ -79,7 +82,10 @@ type Gateway struct {
 	Auth   *auth.Service
 	Web    *web.Server
 	Server *httptest.Server
-	Bucket *recording.Bucket // with GatewayOptions.S3
+	// MetricsURL is /metrics on an address of its own, as metrics_listen
+	// serves it (the gateway's own address has no /metrics).
+	MetricsURL string
+	Bucket     *recording.Bucket // with GatewayOptions.S3
 	// BucketName is the bucket of Bucket.
 	BucketName string
 }
@@ -222,7 +228,7 @@ func StartGateway(t testing.TB, o GatewayOptions) *Gateway {
 		t.Cleanup(mailer.Close) // before the store closes
 	}
 	gw.Web, err = web.New(web.Config{YearLeads: DemoYearLeads(), DSLEmails: o.DSLEmails, Mailer: mailer, Recorder: rec, Bucket: gw.Bucket, PublicURL: gw.URL, Logger: logger, Now: o.Now, Schedule: DemoSchedule(),
-		RosterGroups: []string{"year-7", "year-8", "year-9"}, SFU: media, RoomPolicy: lobby.Policy{Record: "one_to_one"}, StaffGrace: grace, Limits: o.Limits}, gw.Auth, st)
+		RosterGroups: []string{"year-7", "year-8", "year-9"}, SFU: media, RoomPolicy: lobby.Policy{Record: "one_to_one"}, StaffGrace: grace, Limits: o.Limits, MetricsToken: o.MetricsToken}, gw.Auth, st)
 	t.Cleanup(gw.Web.Close)
 	w := gw.Web
 	if err != nil {
@@ -236,6 +242,11 @@ func StartGateway(t testing.TB, o GatewayOptions) *Gateway {
 	}
 	gw.Server = gwSrv
 	t.Cleanup(gwSrv.Close)
+	metricsMux := http.NewServeMux()
+	metricsMux.Handle("GET /metrics", w.MetricsHandler())
+	metricsSrv := httptest.NewServer(metricsMux)
+	t.Cleanup(metricsSrv.Close)
+	gw.MetricsURL = metricsSrv.URL + "/metrics"
 	return gw
 }
 
