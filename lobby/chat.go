@@ -43,6 +43,9 @@ func (r *Room) chat(by, text string) error {
 	case n > ChatMaxRunes:
 		return &Error{Kind: Invalid, Field: "text", Message: "Messages can be at most 1,000 characters long."}
 	}
+	if err := CheckText("text", "message", text); err != nil {
+		return err
+	}
 	now := r.cfg.Now()
 	if p.Role == Pupil {
 		recent := r.chatSent[p.ID][:0]

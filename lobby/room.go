@@ -321,6 +321,9 @@ func (r *Room) command(by string, cmd Command) error {
 	if utf8.RuneCountInString(reason) > 300 {
 		return &Error{Kind: Invalid, Field: "reason", Message: "Keep the reason to 300 characters."}
 	}
+	if err := CheckText("reason", "reason", reason); err != nil {
+		return err
+	}
 	switch cmd.Type {
 	case "lock":
 		r.state.Locked = cmd.Locked

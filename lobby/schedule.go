@@ -102,6 +102,9 @@ func ValidateRequest(req Request, requester auth.Identity, p SchedulePolicy, kno
 	case strings.ContainsFunc(req.Title, unicode.IsControl):
 		return req, nil, invalid("title", "The title has characters that cannot be shown.")
 	}
+	if err := CheckText("title", "title", req.Title); err != nil {
+		return req, nil, err
+	}
 	switch req.Kind {
 	case "":
 		req.Kind = KindInteractive

@@ -125,6 +125,13 @@ func (s *Server) postConcern(w http.ResponseWriter, r *http.Request) {
 		s.renderConcernForm(w, r, http.StatusBadRequest, ss, about, details, "That is too long: keep what happened to 5,000 characters and who it is about to 500.")
 		return
 	}
+	for _, f := range []struct{ field, what, text string }{{"details", "description of what happened", details}, {"about", "“who it is about”", about}} {
+		var le *lobby.Error
+		if err := lobby.CheckText(f.field, f.what, f.text); errors.As(err, &le) {
+			s.renderConcernForm(w, r, http.StatusBadRequest, ss, about, details, le.Message)
+			return
+		}
+	}
 	// A room still running ends now.
 	if lr, ok := s.liveRoomOf(ss.ID); ok {
 		lr.concern.Store(true)

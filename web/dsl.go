@@ -446,6 +446,9 @@ func (s *Server) postHold(on bool) http.HandlerFunc {
 		} else if n > 500 {
 			return "", &lobby.Error{Kind: lobby.Invalid, Field: "reason", Message: "Keep the reason under 500 characters."}
 		}
+		if err := lobby.CheckText("reason", "reason", reason); err != nil {
+			return "", err
+		}
 		if s.cfg.Bucket == nil {
 			return "", errors.New("legal hold: no recording storage configured")
 		}

@@ -154,6 +154,9 @@ func (s *Server) decide(ctx context.Context, who auth.Identity, id string, appro
 		if len([]rune(reason)) > 500 {
 			return nil, &lobby.Error{Kind: lobby.Invalid, Field: "reason", Message: "Keep the reason to 500 characters."}
 		}
+		if err := lobby.CheckText("reason", "reason", reason); err != nil {
+			return nil, err
+		}
 	}
 	if err := lobby.CanDecide(who, ss, ds, now); err != nil {
 		return nil, err
@@ -211,6 +214,9 @@ func (s *Server) cancel(ctx context.Context, who auth.Identity, id, reason, ip s
 	reason = strings.TrimSpace(reason)
 	if len([]rune(reason)) > 500 {
 		return ss, &lobby.Error{Kind: lobby.Invalid, Field: "reason", Message: "Keep the reason to 500 characters."}
+	}
+	if err := lobby.CheckText("reason", "reason", reason); err != nil {
+		return ss, err
 	}
 	u, err := s.store.TransitionSession(ctx, id, []string{store.StateRequested, store.StateApproved}, store.StateCancelled,
 		store.SessionChange{At: s.now(), Reason: reason})
