@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Role is what a signed-in person may do. A person can hold several roles:
@@ -105,6 +106,9 @@ const (
 	RefuseNameDigits      = "name_has_digits"
 	RefuseNameEmail       = "name_is_email"
 	RefuseNameChars       = "name_invalid_characters"
+	RefuseNameLong        = "name_too_long"
+	RefuseNameInvisible   = "name_invisible_letters"
+	RefuseNameMixed       = "name_mixed_scripts"
 	RefuseNamePlaceholder = "name_placeholder"
 	RefuseNoRole          = "no_role"
 	RefuseRoleConflict    = "role_conflict"
@@ -224,27 +228,40 @@ func (p Policy) checkAccount(c Claims) *Refusal {
 }
 
 // FullName returns the verified full name from the claims: given and family
-// name when both are present, otherwise name. It refuses anonymous, one-word,
-// e-mail-like and placeholder names.
+// name when both are present, otherwise name, NFKC-normalised. It refuses
+// anonymous, one-word, e-mail-like and placeholder names, and names built to
+// mislead: blank-looking (filler letters), longer than MaxNameRunes, a word
+// mixing Latin, Cyrillic or Greek letters, a letter under a heap of marks.
 func (p Policy) FullName(c Claims) (string, *Refusal) {
 	raw := c.Name
 	if g, f := strings.TrimSpace(c.GivenName), strings.TrimSpace(c.FamilyName); g != "" && f != "" {
 		raw = g + " " + f
 	}
-	words := strings.Fields(raw)
-	name := strings.Join(words, " ")
 	fixName := "Your school account needs your full name (first name and surname). " + askIT
+	tooLong := refuse(RefuseNameLong, fmt.Sprintf("Your school account's name is longer than %d characters, far longer than a person's name.", MaxNameRunes), fixName)
+	if len(raw) > maxNameBytes {
+		return "", tooLong
+	}
+	words := strings.Fields(normaliseName(raw))
+	name := strings.Join(words, " ")
 	switch {
 	case len(words) == 0:
 		return "", refuse(RefuseNameMissing, "Your school account has no name.", fixName)
+	case utf8.RuneCountInString(name) > MaxNameRunes:
+		return "", tooLong
+	case strings.ContainsFunc(name, invisible):
+		return "", refuse(RefuseNameInvisible, "Your school account's name has letters that show as blank space, so staff could not see who you are.", fixName)
 	case strings.ContainsRune(name, '@'):
 		return "", refuse(RefuseNameEmail, "Your school account's name is an e-mail address, not your full name.", fixName)
 	case strings.ContainsFunc(name, unicode.IsDigit):
 		return "", refuse(RefuseNameDigits, fmt.Sprintf("The name %q has numbers in it, so it does not look like a person's full name.", name), fixName)
 	}
 	for _, w := range words {
-		if !validNameWord(w) {
+		if !validNameWord(w) || tooManyMarks(w) {
 			return "", refuse(RefuseNameChars, fmt.Sprintf("The name %q has characters a person's name does not have.", name), fixName)
+		}
+		if mixesScripts(w) {
+			return "", refuse(RefuseNameMixed, fmt.Sprintf("The name %q mixes alphabets in one word (say, a Cyrillic letter among Latin ones), so it could pass for someone else's name.", name), fixName)
 		}
 	}
 	placeholders := p.PlaceholderWords
@@ -252,7 +269,8 @@ func (p Policy) FullName(c Claims) (string, *Refusal) {
 		placeholders = DefaultPlaceholderWords
 	}
 	for _, w := range words {
-		if containsFold(placeholders, strings.Trim(w, "-'’")) {
+		// By skeleton too: a Cyrillic "Тest" is still "Test".
+		if bare := strings.Trim(w, "-'’"); containsFold(placeholders, bare) || containsFold(placeholders, NameSkeleton(bare)) {
 			return "", refuse(RefuseNamePlaceholder, fmt.Sprintf("%q is a placeholder, not a person's full name.", name), fixName)
 		}
 	}
@@ -263,14 +281,15 @@ func (p Policy) FullName(c Claims) (string, *Refusal) {
 }
 
 // validNameWord reports whether w is made of letters (with combining marks),
-// hyphens and apostrophes, and has at least one letter.
+// hyphens and apostrophes, and has at least one letter: a word of marks
+// alone is not one.
 func validNameWord(w string) bool {
 	letters := 0
 	for _, r := range w {
 		switch {
 		case unicode.IsLetter(r):
 			letters++
-		case unicode.Is(unicode.Mn, r), r == '-', r == '\'', r == '’':
+		case isMark(r), r == '-', r == '\'', r == '’':
 		default:
 			return false
 		}

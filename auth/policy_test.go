@@ -6,6 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/text/unicode/norm"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -206,7 +207,8 @@ func TestParseClaims(t *testing.T) {
 }
 
 func FuzzFullName(f *testing.F) {
-	for _, s := range []string{"Sarah Whitfield", "Zoë O'Brien-Ng", "Student 12", "Madonna", "a@b", "  ", "Guest User", "Дмитрий Иванов"} {
+	for _, s := range []string{"Sarah Whitfield", "Zoë O'Brien-Ng", "Student 12", "Madonna", "a@b", "  ", "Guest User", "Дмитрий Иванов",
+		"\u3164 \u3164", "Аmelia Jones", "Ѕtudent Тest", "Amelia J\u0301\u0301\u0301\u0301\u0301ones", "Ｚｏë Ｏ'Ｂｒｉｅｎ", "Nguye\u0302\u0303n Anh", "सिद्धार्थ शर्मा"} {
 		f.Add(s, "", "")
 	}
 	f.Add("", "Zoë", "Lefèvre")
@@ -230,6 +232,18 @@ func FuzzFullName(f *testing.F) {
 			if !validNameWord(w) || containsFold(DefaultPlaceholderWords, strings.Trim(w, "-'’")) {
 				t.Fatalf("accepted %q with bad word %q", got, w)
 			}
+			// Issue 18: no word mixing look-alike alphabets, no heap of marks.
+			if mixesScripts(w) || tooManyMarks(w) || containsFold(DefaultPlaceholderWords, NameSkeleton(strings.Trim(w, "-'’"))) {
+				t.Fatalf("accepted %q with deceptive word %q", got, w)
+			}
+		}
+		// Issue 18: normalised, short, nothing that shows as blank.
+		if !norm.NFKC.IsNormalString(got) || utf8.RuneCountInString(got) > MaxNameRunes || strings.ContainsFunc(got, invisible) {
+			t.Fatalf("accepted %q: not NFKC, too long or with invisible letters", got)
+		}
+		if sk := NameSkeleton(got); NameSkeleton(sk) != sk {
+			// The skeleton is a fixed point: once mapped, nothing maps further.
+			t.Fatalf("skeleton of %q is not stable: %q, then %q", got, sk, NameSkeleton(sk))
 		}
 	})
 }
