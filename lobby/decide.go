@@ -41,11 +41,15 @@ type Participant struct {
 	Role         Role
 	SessionStaff bool // staff of this session (host or co-staff)
 	OnRoster     bool // pupil on the class roster
-	State        PState
-	Connected    bool
-	Reason       string // deny or removal reason
-	AudioMuted   bool   // by staff: the SFU forwards none of its audio
-	VideoMuted   bool   // by staff: the SFU forwards none of its video
+	// LooksLike names another pupil on the class list whose name looks
+	// like this one's ("Amelia Jones, amelia.j@…"), for staff to check
+	// before admitting; empty when none does.
+	LooksLike  string
+	State      PState
+	Connected  bool
+	Reason     string // deny or removal reason
+	AudioMuted bool   // by staff: the SFU forwards none of its audio
+	VideoMuted bool   // by staff: the SFU forwards none of its video
 	// AudioAllowed and VideoAllowed: staff let this pupil speak (or show
 	// their camera) while the session does not let pupils unmute themselves.
 	AudioAllowed bool

@@ -92,8 +92,11 @@ type WaitingPerson struct {
 	Email    string `json:"email"`
 	Role     string `json:"role"`
 	OnRoster bool   `json:"on_roster"`
-	Denied   bool   `json:"denied,omitempty"`
-	Reason   string `json:"reason,omitempty"`
+	// LooksLike: another pupil on the class list has a name that looks
+	// like this one's (Participant.LooksLike).
+	LooksLike string `json:"looks_like,omitempty"`
+	Denied    bool   `json:"denied,omitempty"`
+	Reason    string `json:"reason,omitempty"`
 }
 
 // LobbyMsg is the waiting list, for staff.

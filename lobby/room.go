@@ -74,6 +74,7 @@ type Joiner struct {
 	IsStaff              bool // school staff
 	SessionStaff         bool // host or co-staff of this session
 	OnRoster             bool
+	LooksLike            string // see Participant.LooksLike
 	IP                   string
 }
 
@@ -197,6 +198,7 @@ func (r *Room) join(id string, j Joiner, c Client) error {
 		p = &r.state.Participants[len(r.state.Participants)-1]
 	}
 	p.Subject, p.Name, p.Email, p.Role, p.SessionStaff, p.OnRoster = j.Subject, j.Name, j.Email, role, j.SessionStaff, j.OnRoster
+	p.LooksLike = j.LooksLike
 	p.Connected = true
 	r.clients[id] = c
 	delete(r.sent, id+"/state")
@@ -659,7 +661,7 @@ func (r *Room) broadcast(d Decision) {
 				Screen: SourcesOf(p, r.state).Screen, Hand: p.Hand > 0})
 		case p.Connected && (p.State == Waiting || p.State == Denied):
 			lobby.Waiting = append(lobby.Waiting, WaitingPerson{ID: p.ID, Name: p.Name, Email: p.Email, Role: string(p.Role),
-				OnRoster: p.OnRoster, Denied: p.State == Denied, Reason: p.Reason})
+				OnRoster: p.OnRoster, LooksLike: p.LooksLike, Denied: p.State == Denied, Reason: p.Reason})
 		}
 	}
 	for _, p := range r.state.Participants {

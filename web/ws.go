@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -226,7 +227,7 @@ func (s *Server) wsRoom(w http.ResponseWriter, r *http.Request) {
 	c.Send(map[string]any{"type": "welcome", "you": map[string]string{"id": c.pid, "name": who.Name, "role": roomRole(who)},
 		"session": map[string]string{"id": ss.ID, "title": ss.Title}, "ice_servers": []any{}})
 	_, jerr := lr.room.Join(lobby.Joiner{Subject: who.Subject, Name: who.Name, Email: who.Email, IsStaff: who.Has(auth.RoleStaff),
-		SessionStaff: lobby.IsSessionStaff(who, ss), OnRoster: lobby.OnRoster(who, ss), IP: auth.ClientIP(r)}, c)
+		SessionStaff: lobby.IsSessionStaff(who, ss), OnRoster: lobby.OnRoster(who, ss), LooksLike: s.lookalike(r.Context(), who, ss), IP: auth.ClientIP(r)}, c)
 	if jerr != nil {
 		phase := "denied"
 		switch {
@@ -244,6 +245,31 @@ func (s *Server) wsRoom(w http.ResponseWriter, r *http.Request) {
 	c.Close("read loop ended")
 	c.lr.stopMedia(c)
 	lr.room.Leave(c.pid, c)
+}
+
+// lookalike names the pupil on the session's class list, other than who,
+// whose name looks like who's (auth.LooksLike: "Аmelia Jones" with a
+// Cyrillic А, or a second Amelia Jones), as "Amelia Jones, amelia.j@…";
+// empty if none does. The class list is known from those who have signed
+// in. Staff see it in the waiting list.
+func (s *Server) lookalike(ctx context.Context, who auth.Identity, ss store.Session) string {
+	if !who.Has(auth.RolePupil) {
+		return ""
+	}
+	us, err := s.store.ListUsersWithRole(ctx, string(auth.RolePupil))
+	if err != nil {
+		s.log.Error("look-alike names: list pupils", slog.String("session", ss.ID), slog.Any("err", err))
+		return ""
+	}
+	for _, u := range us {
+		if u.Subject == who.Subject && u.Issuer == who.Issuer || strings.EqualFold(u.Email, who.Email) ||
+			!lobby.OnRoster(auth.Identity{Email: u.Email, Groups: u.Groups}, ss) || !auth.LooksLike(u.Name, who.Name) {
+			continue
+		}
+		local, _, _ := strings.Cut(u.Email, "@")
+		return u.Name + ", " + local + "@…"
+	}
+	return ""
 }
 
 func roomRole(who auth.Identity) string {

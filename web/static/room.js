@@ -338,7 +338,8 @@
         el('button', { type: 'submit', class: 'deny-confirm danger', text: 'Deny' }),
         el('button', { type: 'button', class: 'deny-cancel secondary', text: 'Cancel' })));
     const li = el('li', { 'data-participant': w.id },
-      el('div', { class: 'who' }, el('strong', { class: 'name' }), el('span', { class: 'email' }), el('span', { class: 'on-roster' })),
+      el('div', { class: 'who' }, el('strong', { class: 'name' }), el('span', { class: 'email' }), el('span', { class: 'on-roster' }),
+        el('span', { class: 'looks-like warning', hidden: true })),
       el('div', { class: 'row' },
         el('button', { type: 'button', class: 'admit' }),
         el('button', { type: 'button', class: 'deny secondary', text: 'Deny' })),
@@ -375,6 +376,10 @@
       const r = $('.on-roster', li);
       r.textContent = w.on_roster ? 'On the class list' : 'NOT on the class list';
       r.classList.toggle('warning', !w.on_roster);
+      // Another pupil on the class list has a name that looks like this one.
+      const like = $('.looks-like', li);
+      like.textContent = w.looks_like ? 'Looks like ' + w.looks_like + ': check who this is' : '';
+      show(like, !!w.looks_like);
       $('.admit', li).textContent = 'Admit ' + w.name;
       if (!li.classList.contains('denying')) li.querySelectorAll('button').forEach((b) => { b.disabled = false; });
       if (lobbyList.children[i] !== li) lobbyList.insertBefore(li, lobbyList.children[i] || null);
