@@ -8,6 +8,7 @@ go=${GO:-go}
 fuzztime=${FUZZTIME:-10s}
 
 # `go test -list` prints a package's matching names, then "ok  <package> ...".
+list=$($go test -list '^Fuzz' ./...) # a package that does not build stops here
 targets=()
 names=()
 while read -r first second _; do
@@ -18,7 +19,7 @@ while read -r first second _; do
 		names=()
 		;;
 	esac
-done < <($go test -list '^Fuzz' ./...)
+done <<<"$list"
 if [ ${#targets[@]} -eq 0 ]; then
 	echo "fuzz: no fuzz targets found" >&2
 	exit 1
