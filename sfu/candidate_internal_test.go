@@ -132,3 +132,29 @@ func TestFilterSDP(t *testing.T) {
 	require.Equal(t, 2, dropped)
 	require.Equal(t, "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na="+hostCandidate("203.0.113.7", 5000)+"\r\na=end-of-candidates\r\n", out)
 }
+
+// FuzzCandidate: whatever a client sends as a candidate or an SDP, an
+// accepted candidate names a UDP address the policy allows, the cap holds,
+// and filtering an SDP only removes candidate lines.
+func FuzzCandidate(f *testing.F) {
+	for _, s := range []string{hostCandidate("203.0.113.7", 5000), hostCandidate("127.0.0.1", 1), hostCandidate("169.254.169.254", 80),
+		"candidate:1 1 udp 1 ::ffff:10.0.0.1 9 typ host", "v=0\r\na=" + hostCandidate("203.0.113.7", 1) + "\r\na=candidate:x\r\n", "candidate:"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		g := candidateGuard{now: time.Now}
+		if g.admit(s) == nil {
+			fs := strings.Fields(strings.TrimPrefix(strings.TrimSpace(s), "a="))
+			a, err := netip.ParseAddr(fs[4])
+			require.NoError(t, err)
+			require.NoError(t, AddrPolicy{}.allow(a))
+			require.True(t, strings.EqualFold(fs[2], "udp"))
+		}
+		out, dropped := (&candidateGuard{now: time.Now}).filterSDP(s)
+		require.LessOrEqual(t, len(out), len(s))
+		require.Equal(t, dropped == 0, out == s)
+		for _, l := range strings.SplitAfter(out, "\n") {
+			require.True(t, strings.Contains(s, l), "filterSDP made up %q", l)
+		}
+	})
+}

@@ -263,8 +263,8 @@ func (s *Server) wsRoom(w http.ResponseWriter, r *http.Request) {
 }
 
 // lookalike names the pupil on the session's class list, other than who,
-// whose name looks like who's (auth.LooksLike: "Аmelia Jones" with a
-// Cyrillic А, or a second Amelia Jones), as "Amelia Jones, amelia.j@…";
+// whose name looks like who's (auth.LooksLike: "AmeIia Jones" with a
+// capital I, or a second Amelia Jones), as "Amelia Jones, amelia.j@…";
 // empty if none does. The class list is known from those who have signed
 // in. Staff see it in the waiting list.
 func (s *Server) lookalike(ctx context.Context, who auth.Identity, ss store.Session) string {

@@ -779,3 +779,39 @@ func stringList(t *testing.T, v any) []string {
 	}
 	return out
 }
+
+// TestREADMEConfigTable: every configuration key is in the README's
+// configuration table, and the table names no key chaperone does not have.
+func TestREADMEConfigTable(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	require.NoError(t, err)
+	_, table, ok := strings.Cut(string(b), "\n## Configuration\n")
+	require.True(t, ok, "README has a Configuration section")
+	table, _, _ = strings.Cut(table, "\n## ")
+	documented := map[string]bool{}
+	for _, line := range strings.Split(table, "\n") {
+		if !strings.HasPrefix(line, "| `") {
+			continue
+		}
+		cells := strings.Split(line, "|")
+		for _, m := range regexp.MustCompile("`([a-z0-9_*]+)`").FindAllStringSubmatch(cells[1], -1) {
+			documented[m[1]] = true
+		}
+	}
+	keys := configKeys(t)
+	var missing, unknown []string
+	for k := range keys {
+		// A secret's *_file twin goes with it ("`s3_secret_key` (or `*_file`)").
+		if base, isFile := strings.CutSuffix(k, "_file"); !documented[k] && !(isFile && documented[base]) {
+			missing = append(missing, k)
+		}
+	}
+	for k := range documented {
+		if !keys[k] && !strings.Contains(k, "*") {
+			unknown = append(unknown, k)
+		}
+	}
+	require.Empty(t, missing, "keys missing from the README's configuration table")
+	require.Empty(t, unknown, "the README's configuration table names keys chaperone does not have")
+}
