@@ -134,19 +134,21 @@ func TestKill9DuringRecordedLesson(t *testing.T) {
 
 	// A recorded one-to-one lesson, media flowing.
 	lesson := func() (tID, pID string) {
+		// Media clients right after dialling, as the web tests do: they
+		// take the server's offers from the first message.
 		trc, _, err := testkit.DialRoom(t, teacher, id, "")
 		require.NoError(t, err)
-		trc.WaitState(map[string]any{"phase": "admitted"})
 		tm := trc.Media(true, true)
+		trc.WaitState(map[string]any{"phase": "admitted"})
 		require.NoError(t, tm.Start())
 		prc, _, err := testkit.DialRoom(t, pupil, id, "")
 		require.NoError(t, err)
+		pm := prc.Media(true, true)
 		pID = welcomeID(t, prc)
 		if st := prc.Next(10*time.Second, func(m map[string]any) bool { return m["type"] == "state" }); st["phase"] == "waiting" {
 			require.NoError(t, trc.Send(map[string]any{"type": "admit", "id": pID}))
 		}
 		prc.WaitState(map[string]any{"phase": "admitted"})
-		pm := prc.Media(true, true)
 		require.NoError(t, pm.Start())
 		prc.Next(20*time.Second, func(m map[string]any) bool { return m["type"] == "state" && m["notice"] == true })
 		require.NoError(t, prc.Send(map[string]any{"type": "ack_recording_notice"}))
@@ -212,7 +214,12 @@ func TestKill9DuringRecordedLesson(t *testing.T) {
 	require.NoError(t, err)
 	trc.WaitState(map[string]any{"phase": "admitted"})
 	require.NoError(t, trc.Send(map[string]any{"type": "end"}))
-	require.Eventually(t, func() bool { return len(indexed()) == 4 }, 60*time.Second, 200*time.Millisecond, "post-crash parts indexed")
+	stored := func() int {
+		rows, err := st.ListAudit(ctx, store.AuditFilter{SessionID: id, Action: "recording.stored"})
+		require.NoError(t, err)
+		return len(rows)
+	}
+	require.Eventually(t, func() bool { return len(indexed()) == 4 && stored() == 4 }, 60*time.Second, 200*time.Millisecond, "post-crash parts indexed")
 	for _, who := range []string{tID, pID} {
 		for _, n := range []int{1, 2} {
 			key := recording.PartKey(id, who, n)
