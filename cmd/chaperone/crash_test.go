@@ -52,6 +52,13 @@ func (g *crashGateway) start() {
 	}, 60*time.Second, 100*time.Millisecond, "gateway up")
 }
 
+// term stops the gateway as a restart does (SIGTERM) and waits for it.
+func (g *crashGateway) term() {
+	g.t.Helper()
+	require.NoError(g.t, g.cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(g.t, g.cmd.Wait())
+}
+
 func (g *crashGateway) kill9() {
 	g.t.Helper()
 	require.NoError(g.t, g.cmd.Process.Signal(syscall.SIGKILL))
@@ -62,8 +69,9 @@ func (g *crashGateway) kill9() {
 // recorded one-to-one lesson and started again. Its reconciler uploads and
 // indexes the pre-crash parts (size equal to the spool files, manifest,
 // recording.stored); the lesson goes on, recorded as new parts with new
-// keys; every key has one version; the DSL's session page lists part 1 and
-// part 2 of each participant; the audit chain verifies.
+// keys; then a SIGTERM restart (parts indexed at shutdown) and a third part.
+// Every key has one version; the DSL's session page lists parts 1, 2 and 3;
+// the audit chain verifies.
 func TestKill9DuringRecordedLesson(t *testing.T) {
 	if testkit.VersityGWPath() == "" {
 		if os.Getenv("CHAPERONE_REQUIRE_S3") == "1" {
@@ -210,6 +218,14 @@ func TestKill9DuringRecordedLesson(t *testing.T) {
 	}
 	lesson()
 	time.Sleep(time.Second)
+
+	// A SIGTERM restart: the gateway finishes and indexes part 2 before it
+	// exits; the lesson goes on as part 3.
+	g.term()
+	require.Len(t, indexed(), 4, "parts 2 indexed at shutdown")
+	g.start()
+	lesson()
+	time.Sleep(time.Second)
 	trc, _, err := testkit.DialRoom(t, teacher, id, "")
 	require.NoError(t, err)
 	trc.WaitState(map[string]any{"phase": "admitted"})
@@ -219,9 +235,9 @@ func TestKill9DuringRecordedLesson(t *testing.T) {
 		require.NoError(t, err)
 		return len(rows)
 	}
-	require.Eventually(t, func() bool { return len(indexed()) == 4 && stored() == 4 }, 60*time.Second, 200*time.Millisecond, "post-crash parts indexed")
+	require.Eventually(t, func() bool { return len(indexed()) == 6 && stored() == 6 }, 60*time.Second, 200*time.Millisecond, "every part indexed")
 	for _, who := range []string{tID, pID} {
-		for _, n := range []int{1, 2} {
+		for _, n := range []int{1, 2, 3} {
 			key := recording.PartKey(id, who, n)
 			_, ok := indexed()[key]
 			require.True(t, ok, key)
@@ -241,8 +257,9 @@ func TestKill9DuringRecordedLesson(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
-	require.Contains(t, string(body), "part 1")
-	require.Contains(t, string(body), "part 2")
+	for _, label := range []string{"part 1", "part 2", "part 3"} {
+		require.Contains(t, string(body), label)
+	}
 }
 
 // welcomeID is the participant ID in a connection's welcome message.
