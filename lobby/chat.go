@@ -57,7 +57,7 @@ func (r *Room) chat(by, text string) error {
 		}
 		r.chatSent[p.ID] = append(recent, now)
 	}
-	m := ChatMsg{Type: "chat", ID: "m" + strconv.Itoa(len(r.chatLog)+1), From: Person{ID: p.ID, Name: p.Name, Role: string(p.Role)}, Text: text, Time: now}
+	m := ChatMsg{Type: "chat", ID: "m" + strconv.Itoa(r.chatSeq+1), From: Person{ID: p.ID, Name: p.Name, Role: string(p.Role)}, Text: text, Time: now}
 	// The text is stored before anyone sees it: a message that cannot be
 	// kept for the DSL is not sent.
 	if r.cfg.Chat != nil {
@@ -67,7 +67,9 @@ func (r *Room) chat(by, text string) error {
 			return &Error{Kind: Conflict, Message: "Your message could not be sent just now; try again."}
 		}
 	}
+	r.chatSeq++
 	r.chatLog = append(r.chatLog, m)
+	r.persist()
 	r.audit(p.Subject, p.Name, "chat.message", m.ID, map[string]any{"role": string(p.Role), "sha256": textHash(text)}, "")
 	for id, c := range r.clients {
 		if q := r.find(id); q != nil && q.State == Admitted {

@@ -1,5 +1,7 @@
 package lobby
 
+import "time"
+
 // Role is a participant's role in a room.
 type Role string
 
@@ -58,6 +60,10 @@ type Participant struct {
 	// NoticeAcked: the pupil has acknowledged the recording notice. While
 	// the session is recorded, a pupil's media flows only after that.
 	NoticeAcked bool
+	// AwaySince is when an admitted participant's connection closed: until
+	// the rejoin grace has passed they are reconnecting and come back
+	// without admission (zero while connected).
+	AwaySince time.Time
 }
 
 // RoomState is everything Decide looks at.
@@ -114,6 +120,13 @@ type Decision struct {
 // NeedsNotice reports whether p is a pupil who has not yet acknowledged the
 // recording notice (it matters only while the session is recorded).
 func NeedsNotice(p Participant) bool { return p.Role == Pupil && !p.NoticeAcked }
+
+// Reconnecting reports whether p was in the lesson and lost their
+// connection, and may still come back without admission. Media rules count
+// them as absent.
+func Reconnecting(p Participant) bool {
+	return p.State == Admitted && !p.Connected && !p.AwaySince.IsZero()
+}
 
 // inRoom reports whether p counts as present for the media rules.
 func inRoom(p Participant) bool { return p.State == Admitted && p.Connected }

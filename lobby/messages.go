@@ -69,6 +69,9 @@ type Person struct {
 	Muted  Muted  `json:"muted"`
 	Screen bool   `json:"screen"` // may share a screen
 	Hand   bool   `json:"hand"`   // hand raised (RosterMsg.Hands has the order)
+	// Reconnecting: their connection closed; they may be back in a moment
+	// (within the rejoin grace) without being admitted again.
+	Reconnecting bool `json:"reconnecting,omitempty"`
 }
 
 // RosterMsg lists the admitted, connected participants, with the lesson

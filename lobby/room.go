@@ -66,6 +66,17 @@ type RoomConfig struct {
 	// cannot be guaranteed and media that needs it stays held.
 	StartRecording func()
 	Logger         *slog.Logger
+	// Saver keeps the room's durable state (R16); nil keeps it in memory
+	// only (tests of pure room logic).
+	Saver RoomSaver
+	// Restore is the durable state of an earlier room of this session (the
+	// gateway restarted, or the room moved here), and Chat its messages so
+	// far; the room starts from them.
+	Restore     *store.RoomRecord
+	RestoreChat []store.ChatMessage
+	// RejoinGrace is how long an admitted participant whose connection
+	// closed may come back straight into the lesson (0 = DefaultRejoinGrace).
+	RejoinGrace time.Duration
 }
 
 // Joiner is a signed-in person entering the room.
@@ -102,6 +113,14 @@ type Room struct {
 	heldTotal time.Duration
 	grace     *time.Timer
 	log       *slog.Logger
+	// Durable state (durable.go): the chat's last message number, the
+	// rejoin-grace timers of participants who are away, the saver and the
+	// record it was last given.
+	chatSeq int
+	away    map[string]*time.Timer
+	saver   *saver
+	saved   store.RoomRecord
+	auditq  *auditQueue // the room's audit rows, written in order off its goroutine
 }
 
 // NewRoom starts the actor of a live session.
@@ -115,10 +134,21 @@ func NewRoom(cfg RoomConfig) *Room {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.RejoinGrace == 0 {
+		cfg.RejoinGrace = DefaultRejoinGrace
+	}
 	r := &Room{cfg: cfg, ops: make(chan func()), done: make(chan struct{}), clients: map[string]Client{}, edges: map[Edge]bool{},
-		sent: map[string]any{}, chatSent: map[string][]time.Time{}, handAt: map[string]time.Time{}, log: cfg.Logger.With(slog.String("session", cfg.Session.ID))}
+		sent: map[string]any{}, chatSent: map[string][]time.Time{}, handAt: map[string]time.Time{}, away: map[string]*time.Timer{},
+		log: cfg.Logger.With(slog.String("session", cfg.Session.ID))}
 	r.state.Recording = RecOff
 	r.state.Streamed = cfg.Session.Kind == KindStreamed
+	if cfg.Audit != nil {
+		r.auditq = newAuditQueue(cfg.Audit, r.log)
+	}
+	r.restore(cfg.Restore, cfg.RestoreChat)
+	if cfg.Saver != nil {
+		r.saver = newSaver(cfg.Saver, r.log)
+	}
 	go r.loop()
 	return r
 }
@@ -130,6 +160,14 @@ func (r *Room) loop() {
 			f()
 			if r.state.Ended || r.stopped {
 				r.stopGrace()
+				r.stopAwayTimers()
+				r.persist()
+				if r.saver != nil {
+					r.saver.close(5 * time.Second)
+				}
+				if r.auditq != nil {
+					r.auditq.close(10 * time.Second)
+				}
 				close(r.done)
 				return
 			}
@@ -185,12 +223,18 @@ func (r *Room) join(id string, j Joiner, c Client) error {
 	if j.IsStaff {
 		role = Staff
 	}
-	if r.state.Locked && !j.SessionStaff && (p == nil || p.State != Denied) {
+	// Back within the rejoin grace (a reload, a Wi-Fi blip, a gateway
+	// restart), or a new page while the old one is still connected: straight
+	// back into the lesson, no admission again (the lock keeps out newcomers
+	// only).
+	back := p != nil && p.State == Admitted && (p.Connected || (!p.AwaySince.IsZero() && r.cfg.Now().Sub(p.AwaySince) <= r.cfg.RejoinGrace))
+	if r.state.Locked && !j.SessionStaff && !back && (p == nil || p.State != Denied) {
 		r.audit(j.Subject, j.Name, "room.join_refused", id, map[string]any{"reason": "locked"}, j.IP)
 		return ErrLocked
 	}
 	if old, ok := r.clients[id]; ok && old != c {
-		old.Close("You opened this lesson in another window, so this one has closed.")
+		old.Send(ErrorMsg{Type: "error", Code: "replaced", Message: "You opened this lesson in another window, so this one has closed."})
+		old.Close("replaced")
 	}
 	if p == nil {
 		r.state.Participants = append(r.state.Participants, Participant{ID: id})
@@ -203,7 +247,13 @@ func (r *Room) join(id string, j Joiner, c Client) error {
 	delete(r.sent, id+"/roster")
 	delete(r.sent, id+"/lobby")
 	delete(r.sent, id+"/chat")
-	if p.State != Denied {
+	away := p.AwaySince
+	p.AwaySince = time.Time{}
+	if t := r.away[id]; t != nil {
+		t.Stop()
+		delete(r.away, id)
+	}
+	if p.State != Denied && !back {
 		p.State = Waiting
 		p.Reason = ""
 	}
@@ -211,7 +261,15 @@ func (r *Room) join(id string, j Joiner, c Client) error {
 		p.State = Admitted
 	}
 	r.audit(j.Subject, j.Name, "room.join", id, map[string]any{"role": string(role), "on_roster": j.OnRoster, "session_staff": j.SessionStaff}, j.IP)
-	if p.State == Admitted {
+	switch {
+	case back:
+		detail := map[string]any{}
+		if !away.IsZero() {
+			detail["away_since"] = away
+		}
+		r.audit(j.Subject, j.Name, "room.rejoin", id, detail, j.IP)
+		c.StartMedia()
+	case p.State == Admitted:
 		r.audit(j.Subject, j.Name, "room.admit", id, map[string]any{"by": "session staff: joined directly"}, j.IP)
 		c.StartMedia()
 	}
@@ -236,10 +294,19 @@ func (r *Room) Leave(id string, c Client) {
 		if r.state.Spotlight.ID == id {
 			r.state.Spotlight = Spotlight{}
 		}
-		if p.State == Admitted || p.State == Waiting {
+		switch p.State {
+		case Admitted:
+			// Away: they may come back within the rejoin grace; staff see
+			// them as reconnecting until then.
+			p.AwaySince = r.cfg.Now()
+			r.awayTimer(id, p.AwaySince)
+			r.audit(p.Subject, p.Name, "room.connection_lost", id, nil, "")
+		case Waiting:
 			p.State = Left
+			r.audit(p.Subject, p.Name, "room.leave", id, nil, "")
+		default:
+			r.audit(p.Subject, p.Name, "room.leave", id, nil, "")
 		}
-		r.audit(p.Subject, p.Name, "room.leave", id, nil, "")
 		r.apply()
 	})
 }
@@ -455,7 +522,7 @@ func (r *Room) End(reason string) {
 func (r *Room) Stop() {
 	_ = r.do(func() {
 		for id, c := range r.clients {
-			c.Send(ErrorMsg{Type: "error", Code: "restarting", Message: "The lesson server is restarting. Reload the page in a minute to rejoin."})
+			c.Send(ErrorMsg{Type: "error", Code: "restarting", Message: "The lesson server is restarting. You will be back in the lesson in a moment."})
 			c.Close("stopped")
 			delete(r.clients, id)
 		}
@@ -493,6 +560,12 @@ func (r *Room) Snapshot() RoomState {
 
 func (r *Room) end(reason string) {
 	r.state.Ended = true
+	for i := range r.state.Participants {
+		if p := &r.state.Participants[i]; Reconnecting(*p) {
+			r.audit(p.Subject, p.Name, "room.leave", p.ID, map[string]any{"away_since": p.AwaySince, "reason": "the session ended while they were away"}, "")
+			p.State, p.AwaySince = Left, time.Time{}
+		}
+	}
 	for e, open := range r.edges {
 		if open {
 			r.cfg.Gate.SetEdge(e.From, e.To, false)
@@ -571,6 +644,7 @@ func (r *Room) apply() {
 	}
 	r.graceTimer(d)
 	r.broadcast(d)
+	r.persist()
 }
 
 func (r *Room) graceTimer(d Decision) {
@@ -631,9 +705,9 @@ func (r *Room) broadcast(d Decision) {
 	lobby := LobbyMsg{Type: "lobby", Waiting: []WaitingPerson{}}
 	for _, p := range r.state.Participants {
 		switch {
-		case inRoom(p):
+		case inRoom(p), Reconnecting(p):
 			roster.Participants = append(roster.Participants, Person{ID: p.ID, Name: p.Name, Role: string(p.Role), Muted: MutedOf(p, r.state),
-				Screen: SourcesOf(p, r.state).Screen, Hand: p.Hand > 0})
+				Screen: SourcesOf(p, r.state).Screen, Hand: p.Hand > 0, Reconnecting: Reconnecting(p)})
 		case p.Connected && (p.State == Waiting || p.State == Denied):
 			lobby.Waiting = append(lobby.Waiting, WaitingPerson{ID: p.ID, Name: p.Name, Email: p.Email, Role: string(p.Role),
 				OnRoster: p.OnRoster, Denied: p.State == Denied, Reason: p.Reason})
@@ -676,11 +750,8 @@ func (r *Room) audit(sub, name, action, target string, detail map[string]any, ip
 			d = string(b)
 		}
 	}
-	_, err := r.cfg.Audit.AppendAudit(context.Background(), store.AuditEntry{Time: r.cfg.Now(), ActorSub: sub, ActorName: name,
+	r.auditq.add(store.AuditEntry{Time: r.cfg.Now(), ActorSub: sub, ActorName: name,
 		Action: action, Target: target, SessionID: r.cfg.Session.ID, Detail: d, RemoteIP: ip})
-	if err != nil {
-		r.log.Error("audit append failed", slog.String("action", action), slog.Any("err", err))
-	}
 }
 
 // IsRefusal reports whether err is a rule refusal (not an internal fault).

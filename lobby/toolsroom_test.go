@@ -17,6 +17,17 @@ import (
 type fakeAudit struct {
 	mu   sync.Mutex
 	rows []store.AuditEntry
+	room *Room // when set, reading waits for the room's queued rows
+}
+
+// settle waits until the room has written every audit row queued so far.
+func (a *fakeAudit) settle() {
+	if a.room == nil || a.room.auditq == nil {
+		return
+	}
+	for deadline := time.Now().Add(5 * time.Second); !a.room.auditq.idle() && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
 }
 
 func (a *fakeAudit) AppendAudit(_ context.Context, e store.AuditEntry) (store.AuditRecord, error) {
@@ -27,6 +38,7 @@ func (a *fakeAudit) AppendAudit(_ context.Context, e store.AuditEntry) (store.Au
 }
 
 func (a *fakeAudit) actions() []string {
+	a.settle()
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	out := make([]string, len(a.rows))
@@ -91,6 +103,7 @@ func newRoomFixture(t *testing.T) (f *roomFixture, teacher, pupil, other, waitin
 	t.Helper()
 	f = &roomFixture{audit: &fakeAudit{}, gate: &fakeGate{}, clock: &fakeClock{t: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}, clients: map[string]*fakeClient{}}
 	f.room = NewRoom(RoomConfig{Session: store.Session{ID: "s1", Kind: "interactive"}, Gate: f.gate, Audit: f.audit, Now: f.clock.Now})
+	f.audit.room = f.room
 	t.Cleanup(f.room.Stop)
 	teacher = f.join(t, "teacher", true)
 	pupil = f.join(t, "amelia", false)

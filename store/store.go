@@ -90,6 +90,7 @@ type Store interface {
 	Safeguarding
 	Notifications
 	Chat
+	Rooms
 
 	// UpsertUser records a sign-in: creates the user or refreshes name, e-mail,
 	// roles and last-seen time.

@@ -15,7 +15,7 @@ import (
 // attendanceActions are the audit rows that make up the attendance register.
 var attendanceActions = map[string]string{
 	"room.join": "joined", "room.admit": "admitted", "room.deny": "denied", "room.leave": "left",
-	"room.remove": "removed", "room.join_refused": "refused entry", "session.ended": "session ended",
+	"room.remove": "removed", "room.connection_lost": "connection lost", "room.rejoin": "rejoined", "room.join_refused": "refused entry", "session.ended": "session ended",
 }
 
 // attendanceCSV is GET /sessions/{id}/attendance.csv: the session's

@@ -49,10 +49,30 @@ func (s *Server) roomFor(ss store.Session) (*liveRoom, error) {
 			return lr, nil
 		}
 	}
+	// The room starts from what an earlier room of the session kept (R16):
+	// without it a removed pupil could get back in, so no room opens while
+	// it cannot be read.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var restore *store.RoomRecord
+	switch rec, err := s.store.LoadRoom(ctx, ss.ID); {
+	case err == nil:
+		restore = &rec
+	case !errors.Is(err, store.ErrNotFound):
+		return nil, fmt.Errorf("room state of %s: %w", ss.ID, err)
+	}
+	chat, err := s.store.ListChatMessages(ctx, ss.ID)
+	if err != nil {
+		return nil, fmt.Errorf("chat of %s: %w", ss.ID, err)
+	}
 	lr := &liveRoom{session: ss, media: s.cfg.SFU.NewRoom(ss.ID), peers: map[string]*wsConn{}}
 	log := s.log.With(slog.String("session", ss.ID))
+	if restore != nil {
+		log.Info("room restored from its saved state", slog.Int("participants", len(restore.Participants)), slog.Int("chat", len(chat)))
+	}
 	lr.room = lobby.NewRoom(lobby.RoomConfig{
 		Session: ss, Policy: s.cfg.RoomPolicy, Gate: lr.media, Audit: s.store, Chat: s.store, Now: s.cfg.Now, Grace: s.cfg.StaffGrace, Logger: log,
+		Saver: s.store, Restore: restore, RestoreChat: chat, RejoinGrace: s.cfg.RejoinGrace,
 		StartRecording: s.recordingStarter(lr),
 		OnEnd: func(reason string) {
 			// Called on the room's goroutine: persist and clean up elsewhere.
@@ -68,6 +88,7 @@ func (s *Server) roomFor(ss store.Session) (*liveRoom, error) {
 }
 
 func (s *Server) roomEnded(lr *liveRoom, reason string) {
+	<-lr.room.Done() // the room's audit rows are written: the manifest reads them
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := s.store.TransitionSession(ctx, lr.session.ID, []string{store.StateLive}, store.StateEnded,

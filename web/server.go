@@ -61,6 +61,9 @@ type Config struct {
 	// StaffGrace is how long a room waits for staff to return before the
 	// session ends (0 means 5 minutes).
 	StaffGrace time.Duration
+	// RejoinGrace is how long an admitted participant whose connection
+	// closed may come back without admission (0: lobby.DefaultRejoinGrace).
+	RejoinGrace time.Duration
 	// RecordingReauth is how recent a sign-in must be to play, download or
 	// release recordings (0 means 15 minutes).
 	RecordingReauth time.Duration

@@ -20,12 +20,16 @@ import (
 
 // WebSocket limits (DESIGN.md "Signalling").
 const (
-	wsMaxMessage   = 64 << 10
-	wsRatePerSec   = 50
-	wsPingEvery    = 20 * time.Second
-	wsIdleTimeout  = 60 * time.Second
+	wsMaxMessage = 64 << 10
+	wsRatePerSec = 50
+	// A connection silent for wsIdleTimeout is gone (a pupil's Wi-Fi
+	// dropped): staff see them reconnecting within that time, and they come
+	// back within the rejoin grace without admission.
+	wsPingEvery    = 10 * time.Second
+	wsIdleTimeout  = 30 * time.Second
 	wsWriteTimeout = 10 * time.Second
 	wsSendQueue    = 256
+	wsPongEvery    = 5 * time.Second // the page pings every 15 s
 )
 
 // inMsg is any client → server message; fields unused by its type are ignored.
@@ -123,6 +127,8 @@ type wsConn struct {
 	stop chan struct{} // closed to end the connection
 	once sync.Once
 
+	lastPong time.Time // read loop only
+
 	mu       sync.Mutex
 	peer     *sfu.Peer
 	starting chan struct{} // made by StartMedia, closed once the peer is set up (or failed)
@@ -157,6 +163,15 @@ func (c *wsConn) Send(msg any) {
 	default:
 		c.log.Warn("send queue full: closing connection")
 		c.Close("too slow")
+	}
+}
+
+// trySend queues a message that may be dropped when the queue is full (a
+// reply to the page's keep-alive ping).
+func (c *wsConn) trySend(msg any) {
+	select {
+	case c.out <- msg:
+	default:
 	}
 }
 
@@ -439,7 +454,14 @@ func (c *wsConn) handle(m inMsg) *lobby.ErrorMsg {
 			}
 			return errMsg("internal", "That did not work; nothing changed.")
 		}
-	case "knock", "ping":
+	case "ping":
+		// The page checks that the connection is alive.
+		// At most one answer every few seconds: a flood gets none.
+		if now := time.Now(); now.Sub(c.lastPong) >= wsPongEvery {
+			c.lastPong = now
+			c.trySend(map[string]string{"type": "pong"})
+		}
+	case "knock":
 		// Nothing to do yet: a denied pupil cannot knock again until staff
 		// admit them from the lobby list.
 	}

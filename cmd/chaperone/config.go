@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/chaperone-edu/chaperone/lobby"
 	"github.com/chaperone-edu/chaperone/notify"
 )
 
@@ -45,6 +46,7 @@ type Config struct {
 	ICEPublicIPs     []string
 	ICELoopback      bool
 	StaffGrace       time.Duration
+	RejoinGrace      time.Duration
 	S3               S3Config
 	SpoolDir         string
 	MFARoles         []string // nil: the default (dsl, head, admin)
@@ -120,6 +122,7 @@ func parseConfig(name string, args []string, getenv func(string) string, default
 	publicIP := def("ice_public_ip", "public IP address(es) to advertise for media when behind NAT, comma-separated")
 	loopback := def("ice_loopback", "advertise loopback addresses for media (true only for a browser on the same machine)")
 	grace := def("staff_grace", "how long a room waits for staff to return before ending (default 5m)")
+	rejoin := def("rejoin_grace", "how long someone whose connection dropped may come back into the lesson without being admitted again (default 2m)")
 	s3Endpoint := def("s3_endpoint", "S3-compatible endpoint for recordings, host:port (required)")
 	s3Bucket := def("s3_bucket", "bucket for recordings: must have Object Lock and versioning enabled (required)")
 	s3Access := def("s3_access_key", "S3 access key")
@@ -272,6 +275,14 @@ func parseConfig(name string, args []string, getenv func(string) string, default
 			return Config{}, &ConfigError{"staff_grace", fmt.Sprintf("%q is not a duration between 1s and 1h", *grace)}
 		}
 		c.StaffGrace = d
+	}
+	c.RejoinGrace = lobby.DefaultRejoinGrace
+	if *rejoin != "" {
+		d, err := time.ParseDuration(*rejoin)
+		if err != nil || d < 10*time.Second || d > 30*time.Minute {
+			return Config{}, &ConfigError{"rejoin_grace", fmt.Sprintf("%q is not a duration between 10s and 30m", *rejoin)}
+		}
+		c.RejoinGrace = d
 	}
 	if *mfaRoles != "" {
 		c.MFARoles = []string{}

@@ -86,7 +86,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- strin
 	}
 	w, err = web.New(web.Config{PublicURL: cfg.PublicURL, Logger: log.With(slog.String("component", "web")),
 		Schedule: sched, RosterGroups: cfg.RosterGroups, SFU: media, RoomPolicy: lobby.Policy{Record: cfg.RecordPolicy},
-		StaffGrace: cfg.StaffGrace, RecordingReauth: cfg.RecordingReauth, Limits: web.Limits{SigninFailures: cfg.SigninFailures, SigninStarts: cfg.SigninStarts, WSPerAddress: cfg.RoomConnsPerAddr}, TrustedProxies: cfg.TrustedProxies, Recorder: recorder, Bucket: bucket, Recordings: recs, Degradable: map[string]func(context.Context) error{"recording_storage": recs.Ready},
+		StaffGrace: cfg.StaffGrace, RejoinGrace: cfg.RejoinGrace, RecordingReauth: cfg.RecordingReauth, Limits: web.Limits{SigninFailures: cfg.SigninFailures, SigninStarts: cfg.SigninStarts, WSPerAddress: cfg.RoomConnsPerAddr}, TrustedProxies: cfg.TrustedProxies, Recorder: recorder, Bucket: bucket, Recordings: recs, Degradable: map[string]func(context.Context) error{"recording_storage": recs.Ready},
 		YearLeads: cfg.YearLeads, DSLEmails: cfg.DSLEmails, Mailer: mailer}, a, st)
 	if err != nil {
 		return err

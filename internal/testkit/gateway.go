@@ -53,6 +53,9 @@ type GatewayOptions struct {
 	SpoolDir string
 	// StaffGrace is how long a room waits for staff (0 = 5 minutes).
 	StaffGrace time.Duration
+	// RejoinGrace is how long a participant may be away and come back
+	// without admission (0 = lobby.DefaultRejoinGrace).
+	RejoinGrace time.Duration
 	// LogTo, when set, also receives every log line of the gateway (debug
 	// level and up), e.g. to check that no secret is ever logged.
 	LogTo io.Writer
@@ -253,7 +256,7 @@ func StartGateway(t testing.TB, o GatewayOptions) *Gateway {
 	gw.Recordings = live.New(live.Config{Store: wst, Recorder: rec, Bucket: gw.Bucket, Now: o.Now, Logger: TestLogger(t), Every: every,
 		RoomOpen: func(id string) bool { return w.RoomOpen(id) }})
 	gw.Web, err = web.New(web.Config{Recordings: gw.Recordings, Degradable: map[string]func(context.Context) error{"recording_storage": gw.Recordings.Ready}, YearLeads: DemoYearLeads(), DSLEmails: o.DSLEmails, Mailer: mailer, Recorder: rec, Bucket: gw.Bucket, PublicURL: gw.URL, Logger: logger, Now: o.Now, Schedule: DemoSchedule(),
-		RosterGroups: []string{"year-7", "year-8", "year-9"}, SFU: media, RoomPolicy: lobby.Policy{Record: "one_to_one"}, StaffGrace: grace, Limits: o.Limits}, gw.Auth, wst)
+		RosterGroups: []string{"year-7", "year-8", "year-9"}, SFU: media, RoomPolicy: lobby.Policy{Record: "one_to_one"}, StaffGrace: grace, RejoinGrace: o.RejoinGrace, Limits: o.Limits}, gw.Auth, wst)
 	t.Cleanup(gw.Web.Close)
 	w = gw.Web
 	if err != nil {

@@ -25,6 +25,21 @@ func FreePort(t testing.TB) int {
 	return port
 }
 
+// FreeUDPPort returns a UDP port on 127.0.0.1 that was free a moment ago
+// (see FreePort).
+func FreeUDPPort(t testing.TB) int {
+	t.Helper()
+	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("testkit: listen on udp 127.0.0.1:0: %v", err)
+	}
+	port := c.LocalAddr().(*net.UDPAddr).Port
+	if err := c.Close(); err != nil {
+		t.Fatalf("testkit: close udp socket: %v", err)
+	}
+	return port
+}
+
 // CookieClient returns an HTTP client with its own cookie jar that follows
 // redirects (up to Go's default of 10) and gives up after 15 seconds. Its idle
 // connections are closed at t.Cleanup.

@@ -78,7 +78,9 @@
     const id = ownerOf(key);
     const own = id === me.id;
     if (key.endsWith(SCREEN)) return own ? 'Your screen (everyone sees it)' : nameOf(id) + ' — screen';
-    return own ? `You (${me.name})` : nameOf(id);
+    if (own) return `You (${me.name})`;
+    const p = roster.get(id);
+    return nameOf(id) + (p && p.reconnecting ? ' — reconnecting…' : '');
   }
   function tileFor(key, create = true) {
     let t = key === me.id ? selfTile : tiles.querySelector(`.tile[data-key="${CSS.escape(key)}"]`);
@@ -215,6 +217,9 @@
     hook.spotlight = rosterMsg.spotlight;
     hook.hands = rosterMsg.hands;
     roster = new Map(list.map((p) => [p.id, p]));
+    if (isStaff) { // someone who was reconnecting and is gone: tell staff they left
+      for (const [id, p] of roster) if (p.reconnecting && !list.some((q) => q.id === id)) flash(p.name + ' has left the lesson.');
+    }
     for (const p of list) if (p.id !== me.id) tileFor(p.id);
     tiles.querySelectorAll('.tile[data-key]').forEach((t) => {
       const key = t.dataset.key;
@@ -234,6 +239,7 @@
       const li = el('li', { 'data-participant': p.id },
         el('span', { class: 'name', text: p.name + (you ? ' (you)' : '') }),
         el('span', { class: 'role ' + p.role, text: p.role === 'staff' ? 'Staff' : 'Pupil' }));
+      if (p.reconnecting) li.append(el('span', { class: 'reconnecting', text: 'Reconnecting…' }));
       if (p.hand) li.append(el('span', { class: 'hand-up', text: '✋ Hand up' }));
       const m = p.muted || {};
       if (m.audio || m.video) li.append(el('span', { class: 'muted-note', text: [m.audio ? 'Muted' : '', m.video ? 'Camera off' : ''].filter(Boolean).join(', ') }));
@@ -456,13 +462,19 @@
   $('#toggle-mic').addEventListener('click', () => toggle('audio'));
   $('#toggle-cam').addEventListener('click', () => toggle('video'));
 
+  let mediaFailures = 0; // media connections that failed in a row
   function makePC(name) {
     const pc = new RTCPeerConnection({ iceServers });
     pc.addEventListener('icecandidate', (e) => {
       if (e.candidate) send({ type: 'candidate', pc: name, candidate: e.candidate.toJSON() });
     });
     pc.addEventListener('connectionstatechange', () => {
-      if (pc.connectionState === 'failed' && !terminal) flash('The video connection is not working. Try leaving and joining again.');
+      // Media lost for good (the network changed under it): start again
+      // over a new connection; the gateway lets us straight back in.
+      if (pc.connectionState === 'connected') mediaFailures = 0;
+      if (pc.connectionState !== 'failed' || terminal || pcs[name] !== pc) return;
+      if (++mediaFailures <= 3) drop();
+      else flash('The video connection is not working. Try leaving and joining again.');
     });
     if (name === 'down') pc.addEventListener('track', onTrack);
     pcs[name] = pc;
@@ -651,6 +663,7 @@
     ended: ['The lesson has ended', 'Thank you for joining.'],
     left: ['You have left the lesson', 'You can join again if you need to.'],
     lost: ['Connection lost', 'Check that you are connected to the internet, then try again.'],
+    replaced: ['This lesson is open in another window', 'Carry on in the other window, or press “Try again” to use this one.'],
   };
   function finish(kind, banner, reason) {
     terminal = true;
@@ -665,7 +678,7 @@
     show(r, !!reason);
     const retry = $('#retry');
     retry.textContent = kind === 'left' ? 'Join again' : 'Try again';
-    show(retry, kind === 'lost' || kind === 'left');
+    show(retry, kind === 'lost' || kind === 'left' || kind === 'replaced');
     show($('#room-ui'), false);
     show($('#banner-area'), false);
     show($('#recording-indicator'), false);
@@ -748,6 +761,7 @@
   function onState(s) {
     hook.state = s;
     if (final || (terminal && room.dataset.phase === s.phase)) return;
+    if (reconnecting) reconnected();
     if (s.phase === 'denied' || s.phase === 'removed' || s.phase === 'ended') {
       finish(s.phase, s.banner, s.reason);
       return;
@@ -789,6 +803,7 @@
     answer: (m) => onAnswer(m.pc, m.sdp),
     candidate: (m) => onCandidate(m.pc, m.candidate),
     error(m) {
+      if (m.code === 'replaced') { finish('replaced'); return; }
       flash(m.message || 'Something went wrong.');
       // A refused up offer gets no answer: let the next change go ahead now.
       if ((m.code === 'bad_message' || m.code === 'bad_sdp') && upAnswered) { const r = upAnswered; upAnswered = null; r(); }
@@ -802,12 +817,69 @@
     chat_deleted: (m) => { const li = chatList && chatList.querySelector(`li[data-message="${CSS.escape(m.id)}"]`); if (li) li.remove(); },
     concern_form: (m) => { if (typeof m.url === 'string' && m.url.startsWith('/')) location.assign(m.url); },
     removed: (m) => { if (!final) finish('removed', '', m.reason); },
+    pong: () => {},
   };
+
+  // ---------- reconnecting ----------
+  // A dropped connection (a Wi-Fi blip, the page's network gone for a
+  // moment, the lesson server restarting) is not the end: the page keeps
+  // trying, and within the rejoin grace the gateway lets an admitted pupil
+  // straight back in. After RECONNECT_FOR it gives up and says so.
+  const RECONNECT_FOR = 3 * 60 * 1000;
+  let reconnecting = false;
+  let reconnectUntil = 0;
+  let retryTimer = 0;
+  let attempts = 0;
+  let lastHeard = Date.now();
+  function startReconnect() {
+    if (terminal) return;
+    if (!reconnecting) {
+      reconnecting = true;
+      reconnectUntil = Date.now() + RECONNECT_FOR;
+      attempts = 0;
+      teardown();
+      room.dataset.phase = 'reconnecting';
+      setBanner('Reconnecting… Your connection dropped. You will be back in the lesson in a moment.');
+    }
+    if (Date.now() > reconnectUntil) { reconnecting = false; finish('lost'); return; }
+    clearTimeout(retryTimer);
+    retryTimer = setTimeout(connect, Math.min(1000 * 2 ** attempts, 5000));
+    attempts++;
+  }
+  // drop gives up on the current connection at once (the browser may take
+  // long to notice a network that went away) and starts reconnecting.
+  function drop() {
+    const old = ws;
+    ws = null;
+    if (old) try { old.close(); } catch (err) { /* already closing */ }
+    startReconnect();
+  }
+  function reconnected() {
+    reconnecting = false;
+    attempts = 0;
+    clearTimeout(retryTimer);
+  }
+  // The device says its network is gone (Wi-Fi dropped): do not wait for
+  // the connection to time out, start reconnecting now.
+  window.addEventListener('offline', () => { if (!terminal && !reconnecting && ws) drop(); });
+  window.addEventListener('online', () => {
+    if (reconnecting && (!ws || ws.readyState === WebSocket.CLOSED)) { clearTimeout(retryTimer); connect(); }
+  });
+  // The page pings; a connection that has heard nothing for 45 s is dead
+  // even if the browser has not noticed yet (a network that went away).
+  setInterval(() => {
+    if (!ws || ws.readyState !== WebSocket.OPEN || terminal) return;
+    if (Date.now() - lastHeard > 45000) { drop(); return; }
+    send({ type: 'ping' });
+  }, 15000);
 
   function connect() {
     const url = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + room.dataset.ws;
-    ws = new WebSocket(url);
-    ws.addEventListener('message', (ev) => {
+    const sock = new WebSocket(url);
+    ws = sock;
+    lastHeard = Date.now();
+    sock.addEventListener('message', (ev) => {
+      lastHeard = Date.now();
       let m;
       try { m = JSON.parse(ev.data); } catch (err) { return; }
       const h = m && handlers[m.type];
@@ -815,8 +887,9 @@
       if (final && m.type !== 'state') return;
       try { h(m); } catch (err) { console.error('message', m.type, err); }
     });
-    ws.addEventListener('close', () => {
-      if (!terminal) finish('lost');
+    sock.addEventListener('close', () => {
+      if (sock !== ws) return; // an older connection
+      if (!terminal) startReconnect();
       else if (!final) final = true; // denied and then disconnected: nothing more will come
     });
   }
