@@ -125,7 +125,12 @@ func (r *Recordings) index(ctx context.Context, m recording.PartManifest) error 
 	p := m.Part
 	mkey := recording.PartManifestKey(p.Session, p.Participant.ID, p.Number)
 	if _, err := r.cfg.Bucket.Stat(ctx, mkey); errors.Is(err, recording.ErrNotFound) {
-		if err := r.cfg.Bucket.PutJSON(ctx, mkey, m, p.RetainUntil); err != nil {
+		err := r.cfg.Bucket.PutJSON(ctx, mkey, m, p.RetainUntil)
+		if errors.Is(err, recording.ErrRetentionNotExtended) {
+			r.log.Warn("manifest stored, its retention counted from the part's", slog.String("key", mkey), slog.Any("err", err))
+			err = nil // stored: never written again
+		}
+		if err != nil {
 			return fmt.Errorf("index %s: manifest: %w", p.Key, err)
 		}
 	} else if err != nil {

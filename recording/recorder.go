@@ -443,6 +443,10 @@ func (s *Session) upload(f *file, meta map[string]string) {
 			}
 		}
 		info, err := s.rec.cfg.Bucket.Upload(s.ctx, f.key, src, s.retainUntil, meta, func() { f.uploading.Store(true); s.maybeConfirm() })
+		if errors.Is(err, ErrRetentionNotExtended) {
+			s.rec.log.Warn("recording stored, its retention counted from the lesson's start", slog.String("key", f.key), slog.Any("err", err))
+			err = nil // stored: never write the key again
+		}
 		if err == nil {
 			f.info = info
 			f.uploaded <- info
@@ -593,7 +597,8 @@ func (r *Recorder) alreadyStored(ctx context.Context, key, path string, retainUn
 	}
 	info := UploadInfo{Key: key, VersionID: st.VersionID, Size: st.Size, RetainUntil: retainUntil}
 	if err := r.cfg.Bucket.extendRetention(ctx, &info); err != nil {
-		return UploadInfo{}, false
+		// Stored all the same: it must not be written again.
+		r.log.Warn("recording stored, its retention counted from the lesson's start", slog.String("key", key), slog.Any("err", err))
 	}
 	return info, true
 }
@@ -640,7 +645,12 @@ func (r *Recorder) recoverOne(ctx context.Context, path string) (Part, error) {
 	p.path, p.SpoolSize, p.Recovered = path, fi.Size(), true
 	info, ok := r.alreadyStored(ctx, p.Key, path, p.RetainUntil)
 	if !ok {
-		if info, err = r.cfg.Bucket.UploadFile(ctx, p.Key, path, p.RetainUntil, sc.Meta); err != nil {
+		info, err = r.cfg.Bucket.UploadFile(ctx, p.Key, path, p.RetainUntil, sc.Meta)
+		if errors.Is(err, ErrRetentionNotExtended) {
+			r.log.Warn("recording stored, its retention counted from the lesson's start", slog.String("key", p.Key), slog.Any("err", err))
+			err = nil // stored: never write the key again
+		}
+		if err != nil {
 			return Part{}, fmt.Errorf("recover %s: %w", p.Key, err)
 		}
 		r.log.Info("uploaded a recording part left in the spool", slog.String("key", p.Key))

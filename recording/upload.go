@@ -193,6 +193,11 @@ func (b *Bucket) Upload(ctx context.Context, key string, src Source, retainUntil
 	}
 }
 
+// ErrRetentionNotExtended means an object was stored (with the retention
+// it was created with) but its retention could not be extended to run
+// from its completion. The object must not be written again for it.
+var ErrRetentionNotExtended = errors.New("recording: retention not extended from the upload's completion")
+
 // readFull reads len(p) bytes of src at off.
 func readFull(src Source, p []byte, off int64) (int, error) {
 	n := 0
@@ -213,7 +218,7 @@ func readFull(src Source, p []byte, off int64) (int, error) {
 func (b *Bucket) extendRetention(ctx context.Context, info *UploadInfo) error {
 	st, err := b.client.StatObject(ctx, b.name, info.Key, minio.StatObjectOptions{VersionID: info.VersionID})
 	if err != nil {
-		return fmt.Errorf("recording: retention of %s: stat: %w", info.Key, err)
+		return fmt.Errorf("%w: %s: stat: %v", ErrRetentionNotExtended, info.Key, err)
 	}
 	if info.VersionID == "" {
 		info.VersionID = st.VersionID
@@ -224,7 +229,7 @@ func (b *Bucket) extendRetention(ctx context.Context, info *UploadInfo) error {
 	}
 	mode := b.mode
 	if err := b.client.PutObjectRetention(ctx, b.name, info.Key, minio.PutObjectRetentionOptions{VersionID: info.VersionID, Mode: &mode, RetainUntilDate: &want}); err != nil {
-		return fmt.Errorf("recording: extend the retention of %s to %s: %w", info.Key, want.Format(time.RFC3339), err)
+		return fmt.Errorf("%w: %s to %s: %v", ErrRetentionNotExtended, info.Key, want.Format(time.RFC3339), err)
 	}
 	info.RetainUntil = want
 	return nil

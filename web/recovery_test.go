@@ -222,6 +222,15 @@ func TestRecordingRestartsAsNewPart(t *testing.T) {
 	require.NotEmpty(t, rows)
 	require.Contains(t, rows[0].Detail, "Recording stopped: the database cannot be written. Media is paused.")
 
+	// Held means held: nothing is forwarded while the recording is down.
+	_, edges, _ := sc.gw.Web.MediaStats(id)
+	heldAt := sumEdges(edges)
+	time.Sleep(time.Second)
+	_, edges, _ = sc.gw.Web.MediaStats(id)
+	if roomState(t, sc, id).Recording != lobby.RecConfirmed { // restarting takes 5 s
+		require.Equal(t, heldAt, sumEdges(edges), "no media forwarded while the failed recording holds it")
+	}
+
 	fs.failParts.Store(false)
 	tm.rc.Next(30*time.Second, func(m map[string]any) bool {
 		return m["type"] == "state" && m["recording"] == "confirmed" && m["gate"] == "open"
