@@ -30,12 +30,18 @@ func APILogin(t testing.TB, gw *Gateway, username string) *APIClient {
 // sign-in with the password only (no second factor).
 func APILoginOTP(t testing.TB, gw *Gateway, username, otp string) *APIClient {
 	t.Helper()
+	return apiLoginAt(t, gw.URL, username, otp)
+}
+
+// apiLoginAt signs in at the gateway at base (see APILoginOTP).
+func apiLoginAt(t testing.TB, base, username, otp string) *APIClient {
+	t.Helper()
 	c := CookieClient(t)
-	status, body := Login(t, c, gw.URL, username, DemoPassword, otp)
+	status, body := Login(t, c, base, username, DemoPassword, otp)
 	if status != http.StatusOK {
 		t.Fatalf("sign in as %s: status %d: %s", username, status, body)
 	}
-	a := &APIClient{T: t, HTTP: c, Base: gw.URL}
+	a := &APIClient{T: t, HTTP: c, Base: base}
 	st, me := a.Call(http.MethodGet, "/api/me", nil)
 	if st != http.StatusOK {
 		t.Fatalf("/api/me as %s: %d %v", username, st, me)

@@ -218,17 +218,5 @@ func (g *GatewayProcess) Output() string {
 // browser's does.
 func (g *GatewayProcess) Login(t testing.TB, username string) *APIClient {
 	t.Helper()
-	c := CookieClient(t)
-	status, body := Login(t, c, g.URL, username, DemoPassword, DemoOTP)
-	if status != http.StatusOK {
-		t.Fatalf("sign in as %s: status %d: %s", username, status, body)
-	}
-	a := &APIClient{T: t, HTTP: c, Base: g.URL}
-	st, me := a.Call(http.MethodGet, "/api/me", nil)
-	if st != http.StatusOK {
-		t.Fatalf("/api/me as %s: %d %v", username, st, me)
-	}
-	a.CSRF, _ = me["csrf_token"].(string)
-	a.Name, _ = me["name"].(string)
-	return a
+	return apiLoginAt(t, g.URL, username, DemoOTP)
 }
