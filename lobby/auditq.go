@@ -2,6 +2,7 @@ package lobby
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -81,6 +82,18 @@ func (q *auditQueue) idle() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return len(q.pending) == 0 && !q.writing
+}
+
+// wait returns once every row queued so far is written, or ctx is done.
+func (q *auditQueue) wait(ctx context.Context) error {
+	for !q.idle() {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("audit rows still queued: %w", ctx.Err())
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+	return nil
 }
 
 // write appends e, retrying while the store refuses (until it is written:

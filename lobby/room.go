@@ -575,6 +575,16 @@ func (r *Room) Stop() {
 	})
 }
 
+// AuditWritten waits until the audit rows the room has queued so far are in
+// the store (or ctx ends): for readers that need the log up to now, such as
+// the attendance register.
+func (r *Room) AuditWritten(ctx context.Context) error {
+	if r.auditq == nil {
+		return nil
+	}
+	return r.auditq.wait(ctx)
+}
+
 // Held reports how long pupils' media has been held in this room so far,
 // and whether it is held now.
 func (r *Room) Held() (time.Duration, bool) {

@@ -1,9 +1,11 @@
 package web
 
 import (
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -30,6 +32,13 @@ func (s *Server) attendanceCSV(w http.ResponseWriter, r *http.Request) {
 	if !lobby.IsSessionStaff(who, ss) && !who.Has(auth.RoleHead) && !who.Has(auth.RoleDSL) {
 		s.fail(w, r, http.StatusForbidden, "forbidden", "Only the session's staff, the headteacher and the DSL can download its attendance.")
 		return
+	}
+	if lr, ok := s.liveRoomOf(ss.ID); ok { // the register up to now: the room's queued rows too
+		wctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		if err := lr.room.AuditWritten(wctx); err != nil {
+			s.log.Warn("attendance register: some of the room's audit rows are not written yet", slog.Any("err", err))
+		}
+		cancel()
 	}
 	rows, err := s.store.ListAudit(r.Context(), store.AuditFilter{SessionID: ss.ID})
 	if err != nil {

@@ -138,6 +138,24 @@ func (s *Server) liveRoomOf(id string) (*liveRoom, bool) {
 	return lr, ok
 }
 
+// AuditWritten waits until every live room's queued audit rows are in the
+// store (or ctx ends), so that a reader of the audit log sees everything up
+// to now.
+func (s *Server) AuditWritten(ctx context.Context) error {
+	s.rooms.mu.Lock()
+	all := make([]*liveRoom, 0, len(s.rooms.m))
+	for _, lr := range s.rooms.m {
+		all = append(all, lr)
+	}
+	s.rooms.mu.Unlock()
+	for _, lr := range all {
+		if err := lr.room.AuditWritten(ctx); err != nil {
+			return fmt.Errorf("session %s: %w", lr.session.ID, err)
+		}
+	}
+	return nil
+}
+
 // RoomSnapshot returns the state of a live room (tests use it).
 func (s *Server) RoomSnapshot(sessionID string) (lobby.RoomState, bool) {
 	lr, ok := s.liveRoomOf(sessionID)

@@ -187,7 +187,8 @@ func StartGateway(t testing.TB, o GatewayOptions) *Gateway {
 		t.Fatalf("open store: %v", err)
 	}
 	t.Cleanup(func() { st.Close() })
-	gw.Store = st
+	settled := &settledStore{Store: st}
+	gw.Store = settled
 	var wst store.Store = st // what the gateway uses
 	if o.WrapStore != nil {
 		wst = o.WrapStore(st)
@@ -265,6 +266,7 @@ func StartGateway(t testing.TB, o GatewayOptions) *Gateway {
 		RosterGroups: []string{"year-7", "year-8", "year-9"}, SFU: media, RoomPolicy: lobby.Policy{Record: "one_to_one"}, StaffGrace: grace, RejoinGrace: o.RejoinGrace, Limits: o.Limits, MetricsToken: o.MetricsToken}, gw.Auth, wst)
 	t.Cleanup(gw.Web.Close)
 	w = gw.Web
+	settled.web = w
 	if err != nil {
 		t.Fatalf("web: %v", err)
 	}
@@ -322,4 +324,31 @@ func (gw *Gateway) TLSClient(t testing.TB) *http.Client {
 	c := CookieClient(t)
 	c.Transport.(*http.Transport).TLSClientConfig = gw.Server.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
 	return c
+}
+
+// settledStore is the store as a test reads it: the audit log includes the
+// rows live rooms have queued so far (rooms write them off their goroutine),
+// so a test that caused an event can read its row at once.
+type settledStore struct {
+	store.Store
+	web *web.Server
+}
+
+func (s *settledStore) settle(ctx context.Context) {
+	if s.web == nil {
+		return
+	}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_ = s.web.AuditWritten(wctx)
+}
+
+func (s *settledStore) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditRecord, error) {
+	s.settle(ctx)
+	return s.Store.ListAudit(ctx, f)
+}
+
+func (s *settledStore) VerifyAudit(ctx context.Context) error {
+	s.settle(ctx)
+	return s.Store.VerifyAudit(ctx)
 }

@@ -25,6 +25,8 @@ type RoomConn struct {
 	last map[string]map[string]any // last message of each type
 	wmu  sync.Mutex
 	hook func(map[string]any) // signalling messages go here when set
+	// early is the signalling that came before a media client was set.
+	early []map[string]any
 }
 
 // DialRoom opens the room WebSocket of a session as a signed-in API
@@ -59,8 +61,14 @@ func (rc *RoomConn) read() {
 			rc.last[typ] = m
 		}
 		hook := rc.hook
+		signal := typ == "offer" || typ == "answer" || typ == "candidate"
+		if hook == nil && signal {
+			// No media client yet: keep the server's signalling for it (the
+			// gateway may offer as soon as someone is admitted).
+			rc.early = append(rc.early, m)
+		}
 		rc.mu.Unlock()
-		if hook != nil && (typ == "offer" || typ == "answer" || typ == "candidate") {
+		if hook != nil && signal {
 			hook(m)
 			continue
 		}
@@ -168,11 +176,17 @@ func (rc *RoomConn) Media(audio, video bool) *sfutest.Client {
 		rc.T.Fatalf("media client: %v", err)
 	}
 	rc.T.Cleanup(func() { c.Close() })
-	rc.mu.Lock()
-	rc.hook = func(m map[string]any) {
+	hook := func(m map[string]any) {
 		if err := c.Handle(m); err != nil {
 			rc.T.Logf("media client: handle %v: %v", m["type"], err)
 		}
+	}
+	rc.mu.Lock()
+	early := rc.early
+	rc.early = nil
+	rc.hook = hook
+	for _, m := range early { // in order, before any later message (the reader waits on mu)
+		hook(m)
 	}
 	rc.mu.Unlock()
 	return c
