@@ -15,9 +15,7 @@ func TestBrowserRemovePupil(t *testing.T) {
 	t.Parallel()
 	sc := newSchool(t, "teacher", "head")
 	id := liveSession(t, sc, nil)
-	roomURL := sc.gw.URL + "/rooms/" + id
-	teacher := signInBrowser(t, sc.gw, "teacher")
-	step(t, teacher, "the teacher opens the room", chromedp.Navigate(roomURL), chromedp.WaitVisible(chromedp.CSS(`#lobby`)))
+	teacher, roomURL := teacherOpensRoom(t, sc, id)
 	amelia := signInBrowser(t, sc.gw, "pupil")
 	zoe := signInBrowser(t, sc.gw, "pupil2")
 	step(t, amelia, "Amelia opens the room", chromedp.Navigate(roomURL), chromedp.WaitVisible(chromedp.CSS(`#banner`)))

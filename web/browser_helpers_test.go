@@ -207,3 +207,13 @@ func waitText(t *testing.T, ctx context.Context, what, sel, want string) {
 		assert.Contains(c, s, want)
 	})
 }
+
+// teacherOpensRoom signs the teacher in and opens the room of session id in
+// a browser, and returns the teacher's page and the room's URL.
+func teacherOpensRoom(t *testing.T, sc *school, id string) (teacher context.Context, roomURL string) {
+	t.Helper()
+	roomURL = sc.gw.URL + "/rooms/" + id
+	teacher = signInBrowser(t, sc.gw, "teacher")
+	step(t, teacher, "the teacher opens the room", chromedp.Navigate(roomURL), chromedp.WaitVisible(chromedp.CSS(`#lobby`)))
+	return teacher, roomURL
+}

@@ -18,10 +18,7 @@ func TestBrowserLiveRoom(t *testing.T) {
 	t.Parallel()
 	sc := newSchool(t, "teacher", "head")
 	id := liveSession(t, sc, nil)
-	roomURL := sc.gw.URL + "/rooms/" + id
-
-	teacher := signInBrowser(t, sc.gw, "teacher")
-	step(t, teacher, "the teacher opens the room", chromedp.Navigate(roomURL), chromedp.WaitVisible(chromedp.CSS(`#lobby`)))
+	teacher, roomURL := teacherOpensRoom(t, sc, id)
 	waitEval(t, teacher, "the teacher is in the lesson", `document.getElementById('room').dataset.phase`, "admitted")
 
 	pupils := map[string]context.Context{}

@@ -18,16 +18,8 @@ import (
 // the DSLs were e-mailed).
 func TestConcernFromLobbyRefused(t *testing.T) {
 	t.Parallel()
-	smtpSrv := testkit.StartSMTP(t)
-	clock := testkit.NewClock(schoolDay)
-	gw := testkit.StartGateway(t, testkit.GatewayOptions{Now: clock.Now, SMTP: smtpSrv, DSLEmails: []string{"safeguarding@oakfield.example"}})
-	sc := &school{gw: gw, clock: clock, people: map[string]*testkit.APIClient{}}
-	for _, u := range []string{"teacher", "head", "dsl"} {
-		sc.people[u] = testkit.APILogin(t, gw, u)
-	}
-	id := liveSession(t, sc, nil)
-	teacher, _ := joinRoom(t, sc, "teacher", id)
-	teacher.WaitState(map[string]any{"phase": "admitted"})
+	sc, smtpSrv, id, _ := concernLesson(t) // the teacher is in the lesson
+	gw := sc.gw
 	head, _, err := testkit.DialRoom(t, sc.people["head"], id, "")
 	require.NoError(t, err)
 	head.WaitState(map[string]any{"phase": "waiting"})
@@ -55,16 +47,8 @@ func TestConcernFromLobbyRefused(t *testing.T) {
 // once, however often it is sent.
 func TestConcernRaisedOncePerPerson(t *testing.T) {
 	t.Parallel()
-	smtpSrv := testkit.StartSMTP(t)
-	clock := testkit.NewClock(schoolDay)
-	gw := testkit.StartGateway(t, testkit.GatewayOptions{Now: clock.Now, SMTP: smtpSrv, DSLEmails: []string{"safeguarding@oakfield.example"}})
-	sc := &school{gw: gw, clock: clock, people: map[string]*testkit.APIClient{}}
-	for _, u := range []string{"teacher", "head", "dsl"} {
-		sc.people[u] = testkit.APILogin(t, gw, u)
-	}
-	id := liveSession(t, sc, nil)
-	teacher, _ := joinRoom(t, sc, "teacher", id)
-	teacher.WaitState(map[string]any{"phase": "admitted"})
+	sc, smtpSrv, id, teacher := concernLesson(t)
+	gw := sc.gw
 	require.NoError(t, teacher.Send(map[string]any{"type": "concern"}))
 	teacher.NextType("concern_form")
 	smtpSrv.WaitMails(t, 2, 30*time.Second) // the DSL and dsl_emails
@@ -90,4 +74,22 @@ func TestConcernRaisedOncePerPerson(t *testing.T) {
 	smtpSrv.WaitMails(t, 4, 30*time.Second) // "details added", once each
 	time.Sleep(300 * time.Millisecond)      // a further e-mail would have arrived by now
 	require.Len(t, smtpSrv.Mails(), 4, "each person e-mailed each kind of message once per concern")
+}
+
+// concernLesson starts a gateway that e-mails concerns to smtpSrv, signs in
+// the teacher, the head and the DSL, and opens a live lesson the teacher is
+// in.
+func concernLesson(t *testing.T) (sc *school, smtpSrv *testkit.SMTPServer, id string, teacher *testkit.RoomConn) {
+	t.Helper()
+	smtpSrv = testkit.StartSMTP(t)
+	clock := testkit.NewClock(schoolDay)
+	gw := testkit.StartGateway(t, testkit.GatewayOptions{Now: clock.Now, SMTP: smtpSrv, DSLEmails: []string{"safeguarding@oakfield.example"}})
+	sc = &school{gw: gw, clock: clock, people: map[string]*testkit.APIClient{}}
+	for _, u := range []string{"teacher", "head", "dsl"} {
+		sc.people[u] = testkit.APILogin(t, gw, u)
+	}
+	id = liveSession(t, sc, nil)
+	teacher, _ = joinRoom(t, sc, "teacher", id)
+	teacher.WaitState(map[string]any{"phase": "admitted"})
+	return sc, smtpSrv, id, teacher
 }
