@@ -11,6 +11,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/chaperone-edu/chaperone/audit"
 	"github.com/chaperone-edu/chaperone/store"
 )
 
@@ -73,7 +74,7 @@ func (r *Room) chat(by, text string) error {
 	r.chatSeq++
 	r.chatLog = append(r.chatLog, m)
 	r.persist()
-	r.audit(p.Subject, p.Name, "chat.message", m.ID, map[string]any{"role": string(p.Role), "sha256": textHash(text)}, "")
+	r.audit(p.Subject, p.Name, audit.ChatMessage, m.ID, audit.Chat{Role: string(p.Role), SHA256: textHash(text)}, "")
 	for id, c := range r.clients {
 		if q := r.find(id); q != nil && q.State == Admitted {
 			c.Send(m)
