@@ -127,6 +127,13 @@ type Room struct {
 	saved   store.RoomRecord
 	savedAt time.Time
 	auditq  *auditQueue // the room's audit rows, written in order off its goroutine
+	// chatw stores the chat's text off the room's goroutine (chatq.go);
+	// deleting are the messages whose deletion it is storing. closing is
+	// closed when the room starts to stop: what the writers hand back
+	// after that is dropped.
+	chatw    *chatWriter
+	deleting map[string]bool
+	closing  chan struct{}
 }
 
 // NewRoom starts the actor of a live session.
@@ -145,11 +152,14 @@ func NewRoom(cfg RoomConfig) *Room {
 	}
 	r := &Room{cfg: cfg, ops: make(chan func()), done: make(chan struct{}), clients: map[string]Client{}, edges: map[Edge]bool{},
 		sent: map[string]any{}, chatSent: map[string][]time.Time{}, handAt: map[string]time.Time{}, away: map[string]*time.Timer{},
-		log: cfg.Logger.With(slog.String("session", cfg.Session.ID))}
+		deleting: map[string]bool{}, closing: make(chan struct{}), log: cfg.Logger.With(slog.String("session", cfg.Session.ID))}
 	r.state.Recording = RecOff
 	r.state.Streamed = cfg.Session.Kind == KindStreamed
 	if cfg.Audit != nil {
 		r.auditq = newAuditQueue(cfg.Audit, r.log)
+	}
+	if cfg.Chat != nil {
+		r.chatw = newChatWriter(cfg.Chat, r.log)
 	}
 	r.restore(cfg.Restore, cfg.RestoreChat)
 	r.restoreRemoved(cfg.Removed)
@@ -173,6 +183,10 @@ func (r *Room) loop() {
 				r.stopGrace()
 				r.stopAwayTimers()
 				r.persist()
+				close(r.closing)
+				if r.chatw != nil {
+					r.chatw.close(5 * time.Second) // before the audit queue: it adds chat rows
+				}
 				if r.saver != nil {
 					r.saver.close(5 * time.Second)
 				}
@@ -202,6 +216,16 @@ func (r *Room) do(f func()) error {
 	case <-r.done:
 	}
 	return nil
+}
+
+// post runs f on the Room's goroutine without waiting for it, from the
+// writers' goroutines; once the room is stopping, f is dropped.
+func (r *Room) post(f func()) {
+	select {
+	case r.ops <- f:
+	case <-r.closing:
+	case <-r.done:
+	}
 }
 
 // Done is closed when the session has ended and the Room has stopped.
@@ -426,20 +450,7 @@ func (r *Room) command(by string, cmd Command) error {
 	case "chat_delete":
 		for i := range r.chatLog {
 			if m := &r.chatLog[i]; m.ID == cmd.Target && !m.Deleted {
-				if r.cfg.Chat != nil {
-					if err := r.cfg.Chat.DeleteChatMessage(context.Background(), r.cfg.Session.ID, m.ID, actor.Name, r.cfg.Now()); err != nil {
-						r.log.Error("chat deletion not stored", slog.String("message", m.ID), slog.Any("err", err))
-						return &Error{Kind: Conflict, Message: "The message could not be deleted just now; try again."}
-					}
-				}
-				m.Deleted = true
-				r.audit(actor.Subject, actor.Name, audit.ChatDeleted, m.ID, audit.Chat{Whom: m.From.Name, SHA256: textHash(m.Text)}, "")
-				for id, c := range r.clients {
-					if p := r.find(id); p != nil && p.State == Admitted {
-						c.Send(ChatDeletedMsg{Type: "chat_deleted", ID: m.ID})
-					}
-				}
-				return nil
+				return r.deleteChat(actor, i)
 			}
 		}
 		return &Error{Kind: NotFound, Field: "id", Message: "There is no such message."}
@@ -571,6 +582,11 @@ func (r *Room) Stop() {
 // the store (or ctx ends): for readers that need the log up to now, such as
 // the attendance register.
 func (r *Room) AuditWritten(ctx context.Context) error {
+	if r.chatw != nil {
+		if err := r.chatw.wait(ctx); err != nil {
+			return err
+		}
+	}
 	if r.auditq == nil {
 		return nil
 	}
@@ -793,6 +809,16 @@ func (r *Room) audit(sub, name string, action audit.Action, target string, detai
 	}
 	r.auditq.add(store.AuditEntry{Time: r.cfg.Now(), ActorSub: sub, ActorName: name,
 		Action: action, Target: target, SessionID: r.cfg.Session.ID, Detail: audit.Encode(detail), RemoteIP: ip})
+}
+
+// auditAt queues an audit row of an event at t; unlike the room's other
+// methods it may be called from any goroutine (the chat writer's).
+func (r *Room) auditAt(t time.Time, sub, name string, action audit.Action, target string, detail audit.Detail) {
+	if r.cfg.Audit == nil {
+		return
+	}
+	r.auditq.add(store.AuditEntry{Time: t, ActorSub: sub, ActorName: name,
+		Action: action, Target: target, SessionID: r.cfg.Session.ID, Detail: audit.Encode(detail)})
 }
 
 // muteAction is the audit action of staff's mute or unmute.
