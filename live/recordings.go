@@ -23,6 +23,7 @@ type Store interface {
 	AppendAudit(ctx context.Context, e store.AuditEntry) (store.AuditRecord, error)
 	ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditRecord, error)
 	ListSessions(ctx context.Context, f store.SessionFilter) ([]store.Session, error)
+	ListChatMessages(ctx context.Context, sessionID string) ([]store.ChatMessage, error)
 	TransitionSession(ctx context.Context, id string, from []string, to string, c store.SessionChange) (store.Session, error)
 }
 
@@ -35,6 +36,8 @@ type Config struct {
 	Bucket   *recording.Bucket
 	Now      func() time.Time
 	Logger   *slog.Logger
+	// Location is the school's time zone (transcripts' times; default UTC).
+	Location *time.Location
 	// Every is the wait between reconciler passes (default 30 s).
 	Every time.Duration
 	// RoomOpen reports whether a room of the session is running on this
@@ -58,6 +61,9 @@ func New(cfg Config) *Recordings {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Location == nil {
+		cfg.Location = time.UTC
 	}
 	if cfg.Every == 0 {
 		cfg.Every = 30 * time.Second
@@ -257,6 +263,7 @@ func (r *Recordings) endSessions(ctx context.Context) error {
 			r.log.Error("audit session end", slog.String("session", ss.ID), slog.Any("err", err))
 		}
 		r.log.Info("ended a session left live", slog.String("session", ss.ID), slog.String("reason", why))
+		r.StoreTranscript(ctx, ss)
 	}
 	return errors.Join(errs...)
 }

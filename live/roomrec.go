@@ -116,10 +116,10 @@ func (r *Room) participant(id string) recording.Participant {
 
 // finish detaches the recorder, waits for the uploads and indexes each
 // part (manifest, index row, audit row) with the session's gate and
-// recording history; stores the chat transcript; and tells Finished. What
-// cannot be uploaded or indexed by then stays in the spool for the
-// reconciler.
-func (r *Room) finish(wait time.Duration) {
+// recording history; stores the chat transcript if the session has ended;
+// and tells Finished. What cannot be uploaded or indexed by then stays in
+// the spool for the reconciler.
+func (r *Room) finish(wait time.Duration, sessionEnded bool) {
 	r.media.SetSink(nil)
 	r.mu.Lock()
 	rs := r.rec
@@ -133,7 +133,9 @@ func (r *Room) finish(wait time.Duration) {
 	if recs := r.rs.cfg.Recordings; recs != nil {
 		defer recs.Poke() // a session whose end could not be saved is ended by it
 	}
-	r.rs.storeTranscript(ctx, r.session)
+	if recs := r.rs.cfg.Recordings; recs != nil && sessionEnded {
+		recs.StoreTranscript(ctx, r.session)
+	}
 	if rs == nil {
 		return
 	}

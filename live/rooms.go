@@ -66,13 +66,8 @@ type RoomsConfig struct {
 	// records and is required with it.
 	Recorder   *recording.Recorder
 	Recordings *Recordings
-	// Bucket is where a session's chat transcript is stored when it ends
-	// (nil: it stays in the store only).
-	Bucket *recording.Bucket
-	Policy lobby.Policy
-	Now    func() time.Time
-	// Location is the school's time zone (transcripts' times).
-	Location *time.Location
+	Policy     lobby.Policy
+	Now        func() time.Time
 	// StaffGrace: after the last staff member leaves, the room ends after
 	// this (0: 5 minutes). RejoinGrace: lobby.RoomConfig.RejoinGrace.
 	StaffGrace  time.Duration
@@ -101,9 +96,6 @@ func NewRooms(cfg RoomsConfig) *Rooms {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Location == nil {
-		cfg.Location = time.UTC
 	}
 	rs := &Rooms{cfg: cfg, log: cfg.Logger, m: map[string]*Room{}}
 	rs.metrics.rooms = rs
@@ -236,7 +228,7 @@ func (r *Room) afterEnd(reason string) {
 		store.SessionChange{At: rs.cfg.Now(), Reason: reason}); err != nil && !errors.Is(err, store.ErrConflict) {
 		r.log.Error("mark session ended", slog.Any("err", err))
 	}
-	r.finish(10 * time.Minute)
+	r.finish(10*time.Minute, true)
 	rs.metrics.ended(r)
 	r.media.Close()
 	rs.mu.Lock()
@@ -352,8 +344,8 @@ func (rs *Rooms) Close() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			<-r.room.Done()       // its state and audit rows are written
-			r.finish(time.Minute) // what is not uploaded by then resumes from the spool at the next start
+			<-r.room.Done()              // its state and audit rows are written
+			r.finish(time.Minute, false) // what is not uploaded by then resumes from the spool at the next start
 			r.media.Close()
 		}()
 	}

@@ -76,13 +76,16 @@ func SafeCell(v string) string {
 // storeTranscript puts the session's chat transcript, if it had any chat,
 // in the bucket next to its recordings under Object Lock, and indexes it
 // with them (so holds and the sweeper treat it like a recording).
-func (rs *Rooms) storeTranscript(ctx context.Context, ss store.Session) {
-	b := rs.cfg.Bucket
+// It is called once a session has ended (by its room, or by the
+// reconciler), never at a gateway's shutdown: the room goes on after the
+// restart, and the key is written once.
+func (r *Recordings) StoreTranscript(ctx context.Context, ss store.Session) {
+	b := r.cfg.Bucket
 	if b == nil {
 		return
 	}
-	log := rs.log.With(slog.String("session", ss.ID))
-	ms, err := rs.cfg.Store.ListChatMessages(ctx, ss.ID)
+	log := r.log.With(slog.String("session", ss.ID))
+	ms, err := r.cfg.Store.ListChatMessages(ctx, ss.ID)
 	if err != nil {
 		log.Error("chat transcript not stored", slog.Any("err", err))
 		return
@@ -91,26 +94,25 @@ func (rs *Rooms) storeTranscript(ctx context.Context, ss store.Session) {
 		return
 	}
 	lines := Transcript(ms)
-	key, now := recording.TranscriptKey(ss.ID), rs.cfg.Now()
+	key, now := recording.TranscriptKey(ss.ID), r.cfg.Now()
 	retain := b.RetainUntil(now)
-	info, err := b.PutBytes(ctx, key, TranscriptCSV(lines, rs.cfg.Location), retain)
+	info, err := b.PutBytes(ctx, key, TranscriptCSV(lines, r.cfg.Location), retain)
 	if err != nil {
 		log.Error("chat transcript not stored", slog.Any("err", err))
-		rs.audit(ctx, audit.ChatTranscriptFailed, key, ss.ID, audit.Transcript{Error: err.Error()})
+		r.logAudit(ctx, audit.ChatTranscriptFailed, key, ss.ID, audit.Transcript{Error: err.Error()})
 		return
 	}
-	rs.audit(ctx, audit.ChatTranscriptStored, key, ss.ID, audit.Transcript{Messages: len(lines), Size: info.Size,
+	r.logAudit(ctx, audit.ChatTranscriptStored, key, ss.ID, audit.Transcript{Messages: len(lines), Size: info.Size,
 		Version: info.VersionID, RetainUntil: retain})
-	if err := rs.cfg.Store.PutRecordingObject(ctx, store.RecordingObject{Key: key, SessionID: ss.ID, Role: RoleTranscript, Size: info.Size,
+	if err := r.cfg.Store.PutRecordingObject(ctx, store.RecordingObject{Key: key, SessionID: ss.ID, Role: RoleTranscript, Size: info.Size,
 		VersionID: info.VersionID, RetainUntil: retain, Created: now}); err != nil {
 		log.Error("index chat transcript", slog.String("key", key), slog.Any("err", err))
 	}
 }
 
-// audit writes a row the gateway writes by itself (no actor).
-func (rs *Rooms) audit(ctx context.Context, action audit.Action, target, sessionID string, d audit.Detail) {
-	if _, err := rs.cfg.Store.AppendAudit(ctx, store.AuditEntry{Time: rs.cfg.Now(), Action: action, Target: target, SessionID: sessionID,
-		Detail: audit.Encode(d)}); err != nil {
-		rs.log.Error("audit append failed", slog.String("action", string(action)), slog.Any("err", err))
+// logAudit is audit for rows whose failure only gets logged.
+func (r *Recordings) logAudit(ctx context.Context, action audit.Action, target, sessionID string, d audit.Detail) {
+	if err := r.audit(ctx, action, target, sessionID, d); err != nil {
+		r.log.Error("audit append failed", slog.String("action", string(action)), slog.Any("err", err))
 	}
 }

@@ -66,7 +66,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- strin
 		return fmt.Errorf("recording spool (check spool_dir): %w", err)
 	}
 	var rooms *live.Rooms // set below; the reconciler starts once it is
-	recs := live.New(live.Config{Store: st, Recorder: recorder, Bucket: bucket, Logger: log.With(slog.String("component", "live")),
+	recs := live.New(live.Config{Store: st, Recorder: recorder, Bucket: bucket, Location: cfg.Location, Logger: log.With(slog.String("component", "live")),
 		RoomOpen: func(id string) bool { return rooms.IsOpen(id) }})
 	media, err := sfu.New(sfu.Config{UDPPort: cfg.UDPPort, PublicIPs: cfg.ICEPublicIPs, Loopback: cfg.ICELoopback, AllowPrivate: cfg.ICEAllowPrivate,
 		Logger: log.With(slog.String("component", "sfu"))})
@@ -87,8 +87,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- strin
 	}
 	concerns := safeguard.New(safeguard.Config{Store: st, Bucket: bucket, Mailer: mailer, YearLeads: cfg.YearLeads, DSLEmails: cfg.DSLEmails,
 		PublicURL: cfg.PublicURL, Logger: log.With(slog.String("component", "safeguard"))})
-	rooms = live.NewRooms(live.RoomsConfig{Store: st, SFU: media, Recorder: recorder, Recordings: recs, Bucket: bucket,
-		Policy: lobby.Policy{Record: cfg.RecordPolicy}, Location: cfg.Location, StaffGrace: cfg.StaffGrace, RejoinGrace: cfg.RejoinGrace,
+	rooms = live.NewRooms(live.RoomsConfig{Store: st, SFU: media, Recorder: recorder, Recordings: recs,
+		Policy: lobby.Policy{Record: cfg.RecordPolicy}, StaffGrace: cfg.StaffGrace, RejoinGrace: cfg.RejoinGrace,
 		Logger: log.With(slog.String("component", "live")), Finished: concerns.Finished})
 	w, err := web.New(web.Config{PublicURL: cfg.PublicURL, Logger: log.With(slog.String("component", "web")),
 		Schedule: sched, RosterGroups: cfg.RosterGroups, Rooms: rooms, Recordings: recs, Concerns: concerns,

@@ -264,12 +264,12 @@ func StartGateway(t testing.TB, o GatewayOptions) *Gateway {
 	if every == 0 {
 		every = time.Second
 	}
-	gw.Recordings = live.New(live.Config{Store: wst, Recorder: rec, Bucket: gw.Bucket, Now: o.Now, Logger: TestLogger(t), Every: every,
+	gw.Recordings = live.New(live.Config{Store: wst, Recorder: rec, Bucket: gw.Bucket, Now: o.Now, Location: London, Logger: TestLogger(t), Every: every,
 		RoomOpen: func(id string) bool { return gw.Rooms.IsOpen(id) }})
 	gw.Concerns = safeguard.New(safeguard.Config{Store: wst, Bucket: gw.Bucket, Mailer: mailer, YearLeads: DemoYearLeads(), DSLEmails: o.DSLEmails,
 		PublicURL: gw.URL, Now: o.Now, Logger: logger})
-	gw.Rooms = live.NewRooms(live.RoomsConfig{Store: wst, SFU: media, Recorder: rec, Recordings: gw.Recordings, Bucket: gw.Bucket,
-		Policy: lobby.Policy{Record: "one_to_one"}, Now: o.Now, Location: London, StaffGrace: grace, RejoinGrace: o.RejoinGrace, Logger: logger,
+	gw.Rooms = live.NewRooms(live.RoomsConfig{Store: wst, SFU: media, Recorder: rec, Recordings: gw.Recordings,
+		Policy: lobby.Policy{Record: "one_to_one"}, Now: o.Now, StaffGrace: grace, RejoinGrace: o.RejoinGrace, Logger: logger,
 		Finished: gw.Concerns.Finished})
 	gw.Web, err = web.New(web.Config{Rooms: gw.Rooms, Recordings: gw.Recordings, Concerns: gw.Concerns, Degradable: map[string]func(context.Context) error{"recording_storage": gw.Recordings.Ready}, PublicURL: gw.URL, Logger: logger, Now: o.Now, Schedule: DemoSchedule(),
 		RosterGroups: []string{"year-7", "year-8", "year-9"}, Limits: o.Limits, MetricsToken: o.MetricsToken}, gw.Auth, wst)
