@@ -64,6 +64,7 @@ const (
 	RoomHandLowered    Action = "room.hand_lowered"    // Person
 	RoomLetSpeak       Action = "room.let_speak"       // Person
 	RoomScreenGrant    Action = "room.screen_grant"    // Person
+	RoomRecordChosen   Action = "room.record_chosen"   // none: staff chose to record a lone pupil's lesson
 )
 
 // The media gate (R5) and the recording (R6, R7).

@@ -30,6 +30,11 @@ func Banner(p Participant, s RoomState, d Decision) string {
 		return "This lesson is being recorded. Read the notice and press “I understand” to join in."
 	}
 	switch d.Hold {
+	case HoldClassWaiting:
+		if p.Role == Staff {
+			return "Only one pupil is here, so their video and sound are paused. Admit one more pupil, or start recording to teach one-to-one."
+		}
+		return "More of your class are joining. Your lesson will start soon."
 	case HoldNoStaff:
 		return "Media paused: no member of staff is here. Please wait for your teacher."
 	case HoldRecStarting:

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/chaperone-edu/chaperone/audit"
+	"github.com/chaperone-edu/chaperone/store"
 )
 
 // Role is a participant's role in a room.
@@ -85,7 +86,13 @@ type RoomState struct {
 	// RecordingTriggered is set once the one-to-one rule has applied in
 	// this session; with policy one_to_one recording then runs to the end.
 	RecordingTriggered bool
-	Streamed           bool // a streamed session: pupils watch only
+	// OneToOneLesson: the lesson was requested for one pupil (IsOneToOne),
+	// so a lone pupil is its purpose and it records from the start. In a
+	// lesson for a class a lone pupil waits, media held, until a second is
+	// admitted or staff choose to record (RecordChosen).
+	OneToOneLesson bool
+	RecordChosen   bool
+	Streamed       bool // a streamed session: pupils watch only
 	// PupilAudioLocked: pupils may not unmute themselves; a pupil's
 	// microphone is off until staff allow that pupil. PupilVideoLocked: the
 	// same for cameras. Both off by default (see SourcesOf).
@@ -110,6 +117,10 @@ const (
 	HoldNoStaff     = "no_staff"
 	HoldRecStarting = "recording_starting"
 	HoldRecFailed   = "recording_failed"
+	// HoldClassWaiting: in a lesson for a class, one pupil is with fewer
+	// than two staff and nobody chose to record: the pupil waits for the
+	// rest of the class (no class is recorded by accident).
+	HoldClassWaiting = "class_waiting"
 )
 
 // Decision is what the room must do now.
@@ -123,6 +134,13 @@ type Decision struct {
 	Hold       string
 	Staff      int // admitted, connected staff
 	Pupils     int // admitted, connected pupils
+}
+
+// IsOneToOne reports whether a session was requested for one pupil (its
+// class list is one pupil's account, not a group): a lone pupil is then
+// the lesson, and it is recorded from the start.
+func IsOneToOne(ss store.Session) bool {
+	return ss.RosterGroup == "" && len(ss.RosterEmails) == 1
 }
 
 // NeedsNotice reports whether p is a pupil who has not yet acknowledged the
@@ -141,10 +159,18 @@ func inRoom(p Participant) bool { return p.State == Admitted && p.Connected }
 
 // Decide applies the safeguarding rules to a room's state. It is pure.
 //
-// With P admitted pupils and S admitted staff connected:
+// With P admitted pupils and S admitted staff connected (a pupil who is
+// reconnecting counts as absent):
 //   - S = 0: no edge to or from a pupil carries media;
-//   - P = 1 and S < 2: recording is required, and no edge to or from a
-//     pupil carries media unless the recording is confirmed;
+//   - P = 1 and S < 2 is one-to-one. It is recorded when the lesson was
+//     requested for one pupil, when staff chose to record, under policy
+//     "always", or once it has been recorded in this session: then
+//     recording is required, and no edge to or from a pupil carries media
+//     unless the recording is confirmed. Otherwise (a lesson for a class
+//     with one pupil there so far, or a dip to one while another
+//     reconnects) the pupil's media is held and nothing is recorded: no
+//     class is recorded by accident, and no pupil is alone with one adult
+//     unrecorded;
 //   - policy "always" requires (and waits for) recording whenever a pupil
 //     is present; "one_to_one" keeps recording, once triggered, to the end;
 //   - in a streamed session no pupil's media is forwarded at all.
@@ -163,13 +189,17 @@ func Decide(s RoomState, p Policy) Decision {
 	if s.Ended {
 		return d
 	}
-	oneToOne := d.Pupils == 1 && d.Staff < 2
+	lone := d.Pupils == 1 && d.Staff < 2
+	recordLone := s.OneToOneLesson || s.RecordChosen || p.Record == "always" || s.RecordingTriggered
+	oneToOne := lone && recordLone
 	required := oneToOne || (p.Record == "always" && d.Pupils > 0)
 	d.RecordingTriggered = s.RecordingTriggered || oneToOne
-	d.NeedRecording = required || (p.Record == "always" && d.Staff > 0) || d.RecordingTriggered
+	d.NeedRecording = required || (p.Record == "always" && d.Staff > 0) || d.RecordingTriggered || s.RecordChosen
 	switch {
 	case d.Staff == 0:
 		d.Hold = HoldNoStaff
+	case lone && !recordLone:
+		d.Hold = HoldClassWaiting
 	case required && s.Recording == RecFailed:
 		d.Hold = HoldRecFailed
 	case required && s.Recording != RecConfirmed:

@@ -35,16 +35,25 @@ func TestDecideTable(t *testing.T) {
 		needRec bool
 		hold    string
 	}{
-		{"pupil alone", RoomState{Participants: []Participant{P}}, Policy{}, nil, true, HoldNoStaff},
+		{"pupil alone", RoomState{Participants: []Participant{P}, OneToOneLesson: true}, Policy{}, nil, true, HoldNoStaff},
+		{"class: pupil alone", RoomState{Participants: []Participant{P}}, Policy{}, nil, false, HoldNoStaff},
 		{"two pupils, no staff", RoomState{Participants: []Participant{P, P2}}, Policy{}, nil, false, HoldNoStaff},
 		{"staff left (disconnected)", RoomState{Participants: []Participant{P, P2, gone}}, Policy{}, nil, false, HoldNoStaff},
-		{"one-to-one, recording starting", RoomState{Participants: []Participant{T, P}, Recording: RecStarting}, Policy{}, nil, true, HoldRecStarting},
-		{"one-to-one, recording failed", RoomState{Participants: []Participant{T, P}, Recording: RecFailed}, Policy{}, nil, true, HoldRecFailed},
-		{"one-to-one, recording confirmed", RoomState{Participants: []Participant{T, P}, Recording: RecConfirmed}, Policy{}, []Edge{{"t", "p"}, {"p", "t"}}, true, HoldNone},
+		{"one-to-one, recording starting", RoomState{Participants: []Participant{T, P}, Recording: RecStarting, OneToOneLesson: true}, Policy{}, nil, true, HoldRecStarting},
+		{"one-to-one, recording failed", RoomState{Participants: []Participant{T, P}, Recording: RecFailed, OneToOneLesson: true}, Policy{}, nil, true, HoldRecFailed},
+		{"one-to-one, recording confirmed", RoomState{Participants: []Participant{T, P}, Recording: RecConfirmed, OneToOneLesson: true}, Policy{}, []Edge{{"t", "p"}, {"p", "t"}}, true, HoldNone},
+		{"class: first pupil admitted waits, unrecorded", RoomState{Participants: []Participant{T, P}}, Policy{}, []Edge{}, false, HoldClassWaiting},
+		{"class: a second pupil admitted", RoomState{Participants: []Participant{T, P, P2}}, Policy{}, []Edge{{"t", "p"}, {"t", "p2"}, {"p", "t"}, {"p", "p2"}, {"p2", "t"}, {"p2", "p"}}, false, HoldNone},
+		{"class: dip to one pupil (the other reconnecting)", RoomState{Participants: []Participant{T, P, func() Participant { x := P2; x.Connected = false; return x }()}}, Policy{}, []Edge{}, false, HoldClassWaiting},
+		{"class: staff chose to record", RoomState{Participants: []Participant{T, P}, RecordChosen: true, Recording: RecStarting}, Policy{}, nil, true, HoldRecStarting},
+		{"class: staff chose to record, confirmed", RoomState{Participants: []Participant{T, P}, RecordChosen: true, Recording: RecConfirmed}, Policy{}, []Edge{{"t", "p"}, {"p", "t"}}, true, HoldNone},
+		{"class: recorded one-to-one earlier, one again", RoomState{Participants: []Participant{T, P}, RecordingTriggered: true, Recording: RecConfirmed}, Policy{}, []Edge{{"t", "p"}, {"p", "t"}}, true, HoldNone},
+		{"class under policy always", RoomState{Participants: []Participant{T, P}, Recording: RecStarting}, Policy{Record: "always"}, nil, true, HoldRecStarting},
 		{"one pupil, two staff", RoomState{Participants: []Participant{T, T2, P}}, Policy{}, []Edge{{"t", "t2"}, {"t", "p"}, {"t2", "t"}, {"t2", "p"}, {"p", "t"}, {"p", "t2"}}, false, HoldNone},
 		{"two pupils, one staff", RoomState{Participants: []Participant{T, P, P2}}, Policy{}, []Edge{{"t", "p"}, {"t", "p2"}, {"p", "t"}, {"p", "p2"}, {"p2", "t"}, {"p2", "p"}}, false, HoldNone},
 		{"waiting pupil gets nothing", RoomState{Participants: []Participant{T, P, P2, waiting}}, Policy{}, []Edge{{"t", "p"}, {"t", "p2"}, {"p", "t"}, {"p", "p2"}, {"p2", "t"}, {"p2", "p"}}, false, HoldNone},
 		{"staff only", RoomState{Participants: []Participant{T, T2}}, Policy{}, []Edge{{"t", "t2"}, {"t2", "t"}}, false, HoldNone},
+		{"staff chose to record, two pupils", RoomState{Participants: []Participant{T, P, P2}, RecordChosen: true}, Policy{}, []Edge{{"t", "p"}, {"t", "p2"}, {"p", "t"}, {"p", "p2"}, {"p2", "t"}, {"p2", "p"}}, true, HoldNone},
 		{"triggered earlier keeps recording", RoomState{Participants: []Participant{T, P, P2}, RecordingTriggered: true, Recording: RecFailed}, Policy{}, []Edge{{"t", "p"}, {"t", "p2"}, {"p", "t"}, {"p", "p2"}, {"p2", "t"}, {"p2", "p"}}, true, HoldNone},
 		{"always: waits for recording", RoomState{Participants: []Participant{T, P, P2}, Recording: RecStarting}, Policy{Record: "always"}, nil, true, HoldRecStarting},
 		{"streamed: pupils only receive", RoomState{Participants: []Participant{T, P, P2}, Streamed: true}, Policy{}, []Edge{{"t", "p"}, {"t", "p2"}}, false, HoldNone},
@@ -61,8 +70,8 @@ func TestDecideTable(t *testing.T) {
 	}
 }
 
-// checkInvariant asserts the safeguarding invariant on one decision.
-func checkInvariant(t *testing.T, s RoomState, d Decision, ctx string) {
+// checkInvariant asserts the safeguarding invariants on one decision.
+func checkInvariant(t *testing.T, s RoomState, pol Policy, d Decision, ctx string) {
 	t.Helper()
 	var P, S int
 	role := map[string]Role{}
@@ -101,8 +110,22 @@ func checkInvariant(t *testing.T, s RoomState, d Decision, ctx string) {
 			}
 		}
 	}
+	recordsLone := s.OneToOneLesson || s.RecordChosen || s.RecordingTriggered || pol.Record == "always"
 	if P == 1 && S < 2 && !s.Ended {
-		require.True(t, d.NeedRecording, "%s: one-to-one must need recording", ctx)
+		// No pupil alone with one adult unrecorded: either it is recorded
+		// (and media waits for it, above), or the pupil's media is held.
+		if recordsLone {
+			require.True(t, d.NeedRecording, "%s: one-to-one must need recording", ctx)
+		} else {
+			require.False(t, d.PupilMedia, "%s: a lone pupil of a class unrecorded must be held", ctx)
+		}
+	}
+	// No class recorded by accident (data minimisation): under one_to_one,
+	// a class lesson is recorded only once staff chose to or it was
+	// one-to-one in a lesson that records it.
+	if pol.Record != "always" && !s.OneToOneLesson && !s.RecordChosen && !s.RecordingTriggered {
+		require.False(t, d.NeedRecording, "%s: a class lesson nobody chose to record needs no recording", ctx)
+		require.False(t, d.RecordingTriggered, ctx)
 	}
 	if s.Ended {
 		require.Empty(t, d.Edges, ctx)
@@ -115,7 +138,7 @@ func TestDecideProperty(t *testing.T) {
 	t.Parallel()
 	for seed := uint64(1); seed <= 300; seed++ {
 		rng := rand.New(rand.NewPCG(seed, 42))
-		s := RoomState{Recording: RecOff, Streamed: rng.IntN(5) == 0}
+		s := RoomState{Recording: RecOff, Streamed: rng.IntN(5) == 0, OneToOneLesson: rng.IntN(3) == 0}
 		pol := Policy{Record: []string{"one_to_one", "always"}[rng.IntN(2)]}
 		var log []string
 		for step := 0; step < 60; step++ {
@@ -160,6 +183,9 @@ func TestDecideProperty(t *testing.T) {
 			case op == 6 && rng.IntN(20) == 0:
 				s.Ended = true
 				log = append(log, "end")
+			case op == 6 && rng.IntN(10) == 0:
+				s.RecordChosen = true
+				log = append(log, "staff choose to record")
 			default:
 				i := rng.IntN(len(s.Participants))
 				s.Participants[i].State = Denied
@@ -167,15 +193,15 @@ func TestDecideProperty(t *testing.T) {
 			}
 			d := Decide(s, pol)
 			s.RecordingTriggered = d.RecordingTriggered
-			checkInvariant(t, s, d, fmt.Sprintf("seed %d after %v", seed, log))
+			checkInvariant(t, s, pol, d, fmt.Sprintf("seed %d after %v", seed, log))
 		}
 	}
 }
 
 func FuzzDecide(f *testing.F) {
-	f.Add([]byte{0, 1, 2, 3, 4, 5}, false)
-	f.Fuzz(func(t *testing.T, ops []byte, streamed bool) {
-		s := RoomState{Streamed: streamed, Recording: RecOff}
+	f.Add([]byte{0, 1, 2, 3, 4, 5}, false, false, false)
+	f.Fuzz(func(t *testing.T, ops []byte, streamed, oneToOne, chosen bool) {
+		s := RoomState{Streamed: streamed, Recording: RecOff, OneToOneLesson: oneToOne, RecordChosen: chosen}
 		for i, b := range ops {
 			role := Pupil
 			if b&1 == 1 {
@@ -189,6 +215,6 @@ func FuzzDecide(f *testing.F) {
 				s.Recording = []RecState{RecOff, RecStarting, RecConfirmed, RecFailed}[int(b>>4)%4]
 			}
 		}
-		checkInvariant(t, s, Decide(s, Policy{}), "fuzz")
+		checkInvariant(t, s, Policy{}, Decide(s, Policy{}), "fuzz")
 	})
 }

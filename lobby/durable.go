@@ -29,7 +29,7 @@ const RoomKeepAlive = 20 * time.Second
 // record is the room's durable state now (R16).
 func (r *Room) record() store.RoomRecord {
 	rec := store.RoomRecord{SessionID: r.cfg.Session.ID, Locked: r.state.Locked, ChatSeq: r.chatSeq,
-		RecordingTriggered: r.state.RecordingTriggered, PupilAudioLocked: r.state.PupilAudioLocked,
+		RecordingTriggered: r.state.RecordingTriggered, RecordChosen: r.state.RecordChosen, PupilAudioLocked: r.state.PupilAudioLocked,
 		PupilVideoLocked: r.state.PupilVideoLocked, ChatOff: r.chatOff, Ended: r.state.Ended,
 		Participants: make([]store.RoomParticipant, 0, len(r.state.Participants))}
 	for _, p := range r.state.Participants {
@@ -53,7 +53,7 @@ func (r *Room) restore(rec *store.RoomRecord, chat []store.ChatMessage) {
 		if gone.IsZero() || gone.After(now) {
 			gone = now
 		}
-		r.state.Locked, r.state.RecordingTriggered = rec.Locked, rec.RecordingTriggered
+		r.state.Locked, r.state.RecordingTriggered, r.state.RecordChosen = rec.Locked, rec.RecordingTriggered, rec.RecordChosen
 		r.state.PupilAudioLocked, r.state.PupilVideoLocked, r.chatOff = rec.PupilAudioLocked, rec.PupilVideoLocked, rec.ChatOff
 		r.chatSeq = rec.ChatSeq
 		for _, q := range rec.Participants {

@@ -223,7 +223,7 @@ func TestAuditNeverBlocksTheRoom(t *testing.T) {
 	clock := &fakeClock{t: time.Unix(1_800_000_000, 0)}
 	audit := &flakyAudit{}
 	audit.failing.Store(true)
-	room := NewRoom(RoomConfig{Session: store.Session{ID: "s1", Kind: "interactive"}, Gate: &fakeGate{}, Audit: audit, Now: clock.Now})
+	room := NewRoom(RoomConfig{Session: store.Session{ID: "s1", Kind: "interactive", RosterEmails: []string{"amelia@oakfield.example"}}, Gate: &fakeGate{}, Audit: audit, Now: clock.Now})
 	t.Cleanup(room.Stop)
 	teacher, err := room.Join(joiner("teacher", true), &fakeClient{})
 	require.NoError(t, err)

@@ -30,6 +30,9 @@ type StateMsg struct {
 	// streamed session): the page neither captures nor sends camera or
 	// microphone.
 	WatchOnly bool `json:"watch_only"`
+	// OfferRecord asks staff to choose: admit one more pupil, or start
+	// recording to teach the one pupil there (Command "record").
+	OfferRecord bool `json:"offer_record,omitempty"`
 }
 
 // ChatMsg is one chat message; it always goes to the whole room.

@@ -155,6 +155,7 @@ func NewRoom(cfg RoomConfig) *Room {
 		deleting: map[string]bool{}, closing: make(chan struct{}), log: cfg.Logger.With(slog.String("session", cfg.Session.ID))}
 	r.state.Recording = RecOff
 	r.state.Streamed = cfg.Session.Kind == KindStreamed
+	r.state.OneToOneLesson = IsOneToOne(cfg.Session)
 	if cfg.Audit != nil {
 		r.auditq = newAuditQueue(cfg.Audit, r.log)
 	}
@@ -371,7 +372,8 @@ func (r *Room) MediaReady(id string) {
 // unmute_self, which anyone admitted may send.
 type Command struct {
 	// Type is one of admit, deny, remove, mute, unmute, lock, end, concern,
-	// chat, chat_delete, chat_pupils, and the lesson tools (tools.go):
+	// record (staff choose to record a lone pupil's lesson), chat,
+	// chat_delete, chat_pupils, and the lesson tools (tools.go):
 	// admit_all, mute_all, pupil_media, hand, lower_hand, let_speak,
 	// unmute_self, screen_grant, spotlight.
 	Type    string
@@ -433,6 +435,19 @@ func (r *Room) command(by string, cmd Command) error {
 		return err
 	}
 	switch cmd.Type {
+	case "record":
+		// Staff choose to record and teach the one pupil there: from now
+		// on the session is recorded (policy one_to_one: to its end).
+		if r.state.RecordChosen {
+			return nil
+		}
+		if r.state.Streamed {
+			return &Error{Kind: Conflict, Message: "A streamed lesson has no one-to-one teaching to record."}
+		}
+		r.state.RecordChosen = true
+		r.audit(actor.Subject, actor.Name, audit.RoomRecordChosen, "", nil, "")
+		r.apply()
+		return nil
 	case "lock":
 		r.state.Locked = cmd.Locked
 		r.audit(actor.Subject, actor.Name, audit.RoomLock, "", audit.Lock{Locked: cmd.Locked}, "")
@@ -754,6 +769,7 @@ func (r *Room) stateMsg(p Participant, d Decision) StateMsg {
 	if p.State == Admitted { // the lesson tools concern those in the lesson only
 		msg.Muted, msg.CanUnmute = MutedOf(p, r.state), CanUnmute(p, r.state)
 		msg.Screen, msg.Hand = SourcesOf(p, r.state).Screen, p.Hand > 0
+		msg.OfferRecord = p.Role == Staff && d.Hold == HoldClassWaiting
 	}
 	return msg
 }

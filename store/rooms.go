@@ -21,9 +21,12 @@ type RoomRecord struct {
 	// RecordingTriggered: the one-to-one rule has applied, so (policy
 	// one_to_one) the session is recorded to its end.
 	RecordingTriggered bool `json:"recording_triggered"`
-	PupilAudioLocked   bool `json:"pupil_audio_locked"`
-	PupilVideoLocked   bool `json:"pupil_video_locked"`
-	ChatOff            bool `json:"chat_off"`
+	// RecordChosen: staff chose to record a lone pupil's lesson (a class
+	// lesson is otherwise not recorded for one pupil there).
+	RecordChosen     bool `json:"record_chosen,omitempty"`
+	PupilAudioLocked bool `json:"pupil_audio_locked"`
+	PupilVideoLocked bool `json:"pupil_video_locked"`
+	ChatOff          bool `json:"chat_off"`
 	// Ended: the room ended the session; it is never opened again.
 	Ended        bool              `json:"ended,omitempty"`
 	Participants []RoomParticipant `json:"participants"`

@@ -26,7 +26,7 @@ func TestBrowserRecordingNotice(t *testing.T) {
 	t.Parallel()
 	s3 := testkit.StartS3(t)
 	sc := newRecordingSchool(t, s3, "teacher", "head")
-	id := liveSession(t, sc, nil)
+	id := liveSession(t, sc, onePupil)
 	roomURL := sc.gw.URL + "/rooms/" + id
 	teacher := signInBrowser(t, sc.gw, "teacher")
 	step(t, teacher, "teacher: #lobby", chromedp.Navigate(roomURL), chromedp.WaitVisible(chromedp.CSS(`#lobby`)))

@@ -122,7 +122,7 @@ func TestStopAndRaiseConcern(t *testing.T) {
 	t.Parallel()
 	s3 := testkit.StartS3(t)
 	sc := newRecordingSchool(t, s3, "teacher", "head", "pupil", "dsl")
-	id := liveSession(t, sc, nil)
+	id := liveSession(t, sc, onePupil)
 	tm, pupils := teacherAndPupils(t, sc, id, "pupil")
 	teacher, pupil := tm.rc, pupils[0].rc
 	ackNotice(t, pupil)

@@ -65,7 +65,7 @@ func TestOneToOneRecorded(t *testing.T) {
 	t.Parallel()
 	s3 := testkit.StartS3(t)
 	sc := newRecordingSchool(t, s3, "teacher", "teacher2", "head", "pupil")
-	id := liveSession(t, sc, map[string]any{"co_staff": []string{"j.patel@oakfield.example"}})
+	id := liveSession(t, sc, with(onePupil, "co_staff", []string{"j.patel@oakfield.example"}))
 	tm, pupils := teacherAndPupils(t, sc, id, "pupil")
 	teacher, tMedia, pupil, pMedia := tm.rc, tm.media, pupils[0].rc, pupils[0].media
 	require.Zero(t, totalReceived(pMedia))
@@ -130,7 +130,7 @@ func TestRecordingStorageDown(t *testing.T) {
 	t.Parallel()
 	s3 := testkit.StartS3(t)
 	sc := newRecordingSchool(t, s3, "teacher", "head", "pupil")
-	id := liveSession(t, sc, nil)
+	id := liveSession(t, sc, onePupil)
 	s3.Stop()
 	tm, pupils := teacherAndPupils(t, sc, id, "pupil")
 	teacher, pupil, pMedia := tm.rc, pupils[0].rc, pupils[0].media
@@ -166,7 +166,7 @@ func TestSpoolNotWritable(t *testing.T) {
 	for _, u := range []string{"teacher", "head", "pupil"} {
 		sc.people[u] = testkit.APILogin(t, gw, u)
 	}
-	id := liveSession(t, sc, nil)
+	id := liveSession(t, sc, onePupil)
 	require.NoError(t, os.RemoveAll(spool))
 	require.NoError(t, os.WriteFile(spool, []byte("not a directory"), 0o600)) // root ignores permissions, so break the path instead
 	tm, _ := teacherAndPupils(t, sc, id, "pupil")

@@ -65,7 +65,7 @@ func newRecordingSchoolWith(t *testing.T, o testkit.GatewayOptions, users ...str
 // recordedLesson runs a one-to-one lesson until media flows.
 func recordedLesson(t *testing.T, sc *school) (id string, tm member, pm member) {
 	t.Helper()
-	id = liveSession(t, sc, nil)
+	id = liveSession(t, sc, onePupil)
 	tm, pupils := teacherAndPupils(t, sc, id, "pupil")
 	ackNotice(t, pupils[0].rc)
 	watchGate(t, sc, id, 30*time.Second)
@@ -174,7 +174,7 @@ func TestStartsWithoutS3(t *testing.T) {
 	require.Equal(t, true, out["ready"])
 	require.Contains(t, out["degraded"], "recording_storage")
 
-	id := liveSession(t, sc, nil)
+	id := liveSession(t, sc, onePupil)
 	tm, pupils := teacherAndPupils(t, sc, id, "pupil")
 	held := tm.rc.WaitState(map[string]any{"recording": "failed", "gate": "held"})
 	require.Contains(t, held["banner"], "Recording could not start: the recording storage is unreachable. Media is paused until it is back.")

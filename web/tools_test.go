@@ -326,7 +326,7 @@ func TestScreenRecorded(t *testing.T) {
 	t.Parallel()
 	s3 := testkit.StartS3(t)
 	sc := newRecordingSchool(t, s3, "teacher", "head", "pupil")
-	id := liveSession(t, sc, nil)
+	id := liveSession(t, sc, onePupil)
 	tm, pupils := teacherAndPupils(t, sc, id, "pupil")
 	ackNotice(t, pupils[0].rc)
 	watchGate(t, sc, id, 20*time.Second)

@@ -107,7 +107,7 @@ func decodeMsg(data []byte) (inMsg, *lobby.ErrorMsg) {
 		if m.Raised == nil {
 			return m, &lobby.ErrorMsg{Type: "error", Code: "bad_message", Message: `The message needs "raised": true or false.`}
 		}
-	case "end", "concern", "knock", "ack_recording_notice", "ping", "admit_all", "spotlight":
+	case "end", "concern", "knock", "ack_recording_notice", "ping", "admit_all", "spotlight", "record":
 	case "":
 		return m, &lobby.ErrorMsg{Type: "error", Code: "bad_message", Message: `The message has no "type".`}
 	default:
@@ -453,7 +453,7 @@ func (c *wsConn) handle(m inMsg) *lobby.ErrorMsg {
 		default:
 			return errMsg("unknown_pc", "The server offers on \"down\"; clients offer on \"up\".")
 		}
-	case "admit", "deny", "remove", "mute", "unmute", "lock", "end", "chat", "chat_delete", "chat_pupils",
+	case "admit", "deny", "remove", "mute", "unmute", "lock", "end", "record", "chat", "chat_delete", "chat_pupils",
 		"admit_all", "mute_all", "pupil_media", "hand", "lower_hand", "let_speak", "unmute_self", "screen_grant", "spotlight":
 		cmd := lobby.Command{Type: m.Type, Target: m.ID, Reason: m.Reason, Kind: m.Kind, Text: m.Text, Screen: m.Screen}
 		if m.Locked != nil {

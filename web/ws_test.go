@@ -26,6 +26,20 @@ func liveSession(t *testing.T, sc *school, extra map[string]any) string {
 	return id
 }
 
+// onePupil makes a lesson for one pupil (Amelia): a lone pupil is then the
+// lesson, so it records from the start (R5). A lesson for a class (the
+// default, Year 8) records nothing for one pupil: that pupil waits.
+var onePupil = map[string]any{"roster_group": "", "roster_emails": []string{"amelia.jones@oakfield.example"}}
+
+// with is extra plus key: value.
+func with(extra map[string]any, key string, value any) map[string]any {
+	out := map[string]any{key: value}
+	for k, v := range extra {
+		out[k] = v
+	}
+	return out
+}
+
 func roomState(t *testing.T, sc *school, id string) lobby.RoomState {
 	t.Helper()
 	st, ok := sc.gw.Rooms.Snapshot(id)

@@ -755,6 +755,10 @@
   if (lockBtn) lockBtn.addEventListener('click', () => send({ type: 'lock', locked: !locked }));
   const admitAll = $('#admit-all');
   if (admitAll) admitAll.addEventListener('click', () => { admitAll.disabled = true; send({ type: 'admit_all' }); });
+  // A lone pupil of a class waits (media held, nothing recorded) until a
+  // second pupil is admitted, or until staff choose to record (R5).
+  const startRec = $('#start-recording');
+  if (startRec) startRec.addEventListener('click', () => { startRec.disabled = true; send({ type: 'record' }); });
   const muteAll = $('#mute-all');
   if (muteAll) muteAll.addEventListener('click', () => send({ type: 'mute_all', kind: 'audio' }));
   const pupilsUnmute = $('#pupils-unmute');
@@ -784,6 +788,11 @@
       if (s.notice === true && wasHidden) { $('#ack-recording').disabled = false; $('#ack-recording').focus(); }
     }
     setLocked(s.locked);
+    if (startRec) {
+      const offered = s.offer_record === true;
+      if (offered && startRec.hidden) startRec.disabled = false;
+      show(startRec, offered);
+    }
     const hadScreen = myState.screen;
     myState = { muted: s.muted || {}, can_unmute: s.can_unmute || {}, screen: !!s.screen, hand: !!s.hand, watch_only: !!s.watch_only };
     hook.muted = myState.muted;
@@ -813,7 +822,7 @@
       // A refused up offer gets no answer: let the next change go ahead now.
       if ((m.code === 'bad_message' || m.code === 'bad_sdp') && upAnswered) { const r = upAnswered; upAnswered = null; r(); }
       // Let staff try again: re-enable buttons disabled while waiting for the server.
-      room.querySelectorAll('#lobby-list button, #end-confirm-yes, #admit-all, #people button, #hands-list button, #class-tools button').forEach((b) => { b.disabled = false; });
+      room.querySelectorAll('#lobby-list button, #end-confirm-yes, #admit-all, #start-recording, #people button, #hands-list button, #class-tools button').forEach((b) => { b.disabled = false; });
       room.querySelectorAll('#lobby-list li.denying').forEach((li) => li.classList.remove('denying'));
     },
     ended: (m) => { if (!final) finish('ended', '', m.reason); },
