@@ -67,6 +67,10 @@ type Config struct {
 	Now           func() time.Time
 	HTTPClient    *http.Client // for talking to the IdP; nil means a client with a 15 s timeout
 	Logger        *slog.Logger
+	// Groups, when set, fetches the groups of an account whose ID token
+	// left them out (Entra ID group overage); without it such a sign-in is
+	// refused with what the IT admin should change.
+	Groups GroupSource
 	// SigninsPerAccount limits completed sign-ins per account per minute
 	// (0 means 20): a stolen IdP session cannot mint sessions in bulk.
 	SigninsPerAccount int
@@ -303,6 +307,16 @@ func (s *Service) finishLogin(ctx context.Context, r *http.Request) (LoginResult
 	if tc.Subject == "" {
 		return LoginResult{}, tc.Claims, refuse(RefuseNoSubject, "Your school's sign-in service did not say who you are.", askIT)
 	}
+	if tc.GroupsOverage && s.cfg.Groups != nil {
+		groups, err := s.cfg.Groups.MemberGroups(ctx, tc.Claims)
+		if err != nil {
+			s.log.Warn("group lookup for overage failed", slog.String("sub", tc.Subject), slog.Any("err", err))
+			return LoginResult{}, tc.Claims, refuse(RefuseGroupsLookup, "Your school account is in so many groups that Microsoft Entra ID left them out of the sign-in, and chaperone could not look them up in Microsoft Graph.",
+				"Try again in a minute. If it keeps happening, show this page to your school's IT admin: the gateway's log says what Microsoft Graph answered (the app registration needs the GroupMember.Read.All application permission with admin consent).")
+		}
+		tc.Groups = append(groups, tc.Groups...) // the roles claim (app roles) still counts
+		tc.GroupsOverage = false
+	}
 	ident, ref := s.cfg.Policy.Check(tc.Claims)
 	if ref != nil {
 		return LoginResult{}, tc.Claims, ref
@@ -380,7 +394,7 @@ func (s *Service) SessionFromRequest(r *http.Request) (*Session, error) {
 	// Roles the groups give but this sign-in did not unlock (no second
 	// factor): shown to the person so they know why, never granted.
 	var withheld []Role
-	if all, ref := s.cfg.Policy.Roles(ws.Groups); ref == nil {
+	if all, ref := s.cfg.Policy.RolesOf(ws.Email, ws.Groups); ref == nil {
 		for _, r := range all {
 			if !slices.Contains(roles, r) {
 				withheld = append(withheld, r)
