@@ -22,7 +22,7 @@ type User struct {
 	Email         string   `json:"email"`
 	EmailVerified bool     `json:"email_verified"`
 	Groups        []string `json:"groups"`
-	MFA           bool     `json:"mfa,omitempty"`     // the account can give the demo one-time code
+	MFA           bool     `json:"mfa,omitempty"` // the account can give the demo one-time code
 	// Provider shapes, for testing the gateway against what Google and
 	// Entra ID send: HostedDomain is Google's hd claim, TenantID and
 	// ObjectID are Entra's tid and oid.
@@ -34,8 +34,8 @@ type User struct {
 	// GroupsOverage sends Entra ID's overage marker (_claim_names and
 	// _claim_sources pointing at Graph) instead of the groups, as Entra ID
 	// does for an account in more than 200 groups.
-	GroupsOverage bool `json:"groups_overage,omitempty"`
-	Refused       string   `json:"refused,omitempty"` // documentation only: why the gateway refuses it
+	GroupsOverage bool   `json:"groups_overage,omitempty"`
+	Refused       string `json:"refused,omitempty"` // documentation only: why the gateway refuses it
 }
 
 // DisplayName is given_name + " " + family_name when both are set, else name.

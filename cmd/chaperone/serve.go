@@ -29,7 +29,14 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- strin
 	}
 	defer st.Close()
 
+	var groups auth.GroupSource
+	if cfg.GroupOverage == groupOverageGraph {
+		if groups, err = auth.NewGraph(auth.GraphConfig{TokenURL: cfg.GraphTokenURL, BaseURL: cfg.GraphURL, ClientID: cfg.OIDCClientID, ClientSecret: cfg.OIDCClientSecret}); err != nil {
+			return fmt.Errorf("microsoft graph (check group_overage, graph_url, graph_token_url): %w", err)
+		}
+	}
 	a, err := auth.New(ctx, auth.Config{
+		Groups:        groups,
 		Issuer:        cfg.OIDCIssuer,
 		ClientID:      cfg.OIDCClientID,
 		ClientSecret:  cfg.OIDCClientSecret,
@@ -48,6 +55,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- strin
 			HeadGroups:       cfg.HeadGroups,
 			DSLGroups:        cfg.DSLGroups,
 			AdminGroups:      cfg.AdminGroups,
+			PupilDomains:     cfg.PupilDomains,
+			StaffDomains:     cfg.StaffDomains,
+			RoleList:         cfg.RoleList,
 			MFARoles:         mfaRoles(cfg.MFARoles),
 			MFAACR:           cfg.MFAACR,
 		},
