@@ -91,6 +91,7 @@ type Store interface {
 	Notifications
 	Chat
 	Rooms
+	Rosters
 
 	// UpsertUser records a sign-in: creates the user or refreshes name, e-mail,
 	// roles and last-seen time.
