@@ -21,6 +21,12 @@ type GroupSource interface {
 	MemberGroups(ctx context.Context, c Claims) ([]string, error)
 }
 
+// MembershipSource gives the groups a person has outside the IdP: the
+// classes of an imported class list.
+type MembershipSource interface {
+	GroupsOf(ctx context.Context, email string) ([]string, error)
+}
+
 // Microsoft Graph defaults.
 const (
 	DefaultGraphURL = "https://graph.microsoft.com"

@@ -71,6 +71,10 @@ type Config struct {
 	// left them out (Entra ID group overage); without it such a sign-in is
 	// refused with what the IT admin should change.
 	Groups GroupSource
+	// Memberships, when set, adds groups the IdP does not know of (the
+	// classes of an imported class list) to a signed-in person's groups,
+	// looked up at every request so an import takes effect at once.
+	Memberships MembershipSource
 	// SigninsPerAccount limits completed sign-ins per account per minute
 	// (0 means 20): a stolen IdP session cannot mint sessions in bulk.
 	SigninsPerAccount int
@@ -401,8 +405,16 @@ func (s *Service) SessionFromRequest(r *http.Request) (*Session, error) {
 			}
 		}
 	}
+	groups := ws.Groups
+	if s.cfg.Memberships != nil && slices.Contains(roles, RolePupil) {
+		extra, err := s.cfg.Memberships.GroupsOf(r.Context(), ws.Email)
+		if err != nil {
+			return nil, fmt.Errorf("load class memberships: %w", err)
+		}
+		groups = append(slices.Clip(groups), extra...)
+	}
 	return &Session{ID: ws.ID, CSRFToken: ws.CSRFToken, AuthTime: ws.AuthTime, AMR: ws.AMR, Created: ws.Created,
-		Identity: Identity{Issuer: ws.Issuer, Subject: ws.Subject, Name: ws.Name, Email: ws.Email, Roles: roles, Groups: ws.Groups, Withheld: withheld}}, nil
+		Identity: Identity{Issuer: ws.Issuer, Subject: ws.Subject, Name: ws.Name, Email: ws.Email, Roles: roles, Groups: groups, Withheld: withheld}}, nil
 }
 
 // Supersede deletes a browser's previous session when it signs in again, so
