@@ -19,6 +19,7 @@ import (
 	"github.com/chaperone-edu/chaperone/lobby"
 	"github.com/chaperone-edu/chaperone/notify"
 	"github.com/chaperone-edu/chaperone/recording"
+	"github.com/chaperone-edu/chaperone/roster"
 	"github.com/chaperone-edu/chaperone/sfu"
 	"github.com/chaperone-edu/chaperone/store"
 	"github.com/chaperone-edu/chaperone/web"
@@ -205,7 +206,8 @@ func StartGateway(t testing.TB, o GatewayOptions) *Gateway {
 		logger = slog.New(slog.NewTextHandler(io.MultiWriter(o.LogTo, tWriter{t}), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	gw.Auth, err = auth.New(ctx, auth.Config{Issuer: o.Issuer, ClientID: o.ClientID, ClientSecret: o.ClientSecret,
-		RedirectURL: gw.URL + "/auth/callback", Policy: policy, Now: o.AuthNow, Logger: logger, SecureCookies: o.TLS, Groups: o.Groups}, st)
+		RedirectURL: gw.URL + "/auth/callback", Policy: policy, Now: o.AuthNow, Logger: logger, SecureCookies: o.TLS, Groups: o.Groups,
+		Memberships: roster.Memberships{Store: st}}, st)
 	if err != nil {
 		t.Fatalf("auth: %v", err)
 	}
