@@ -15,6 +15,7 @@ import (
 	"github.com/chaperone-edu/chaperone/lobby"
 	"github.com/chaperone-edu/chaperone/notify"
 	"github.com/chaperone-edu/chaperone/recording"
+	"github.com/chaperone-edu/chaperone/roster"
 	"github.com/chaperone-edu/chaperone/sfu"
 	"github.com/chaperone-edu/chaperone/store"
 	"github.com/chaperone-edu/chaperone/web"
@@ -37,6 +38,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- strin
 	}
 	a, err := auth.New(ctx, auth.Config{
 		Groups:        groups,
+		Memberships:   roster.Memberships{Store: st},
 		Issuer:        cfg.OIDCIssuer,
 		ClientID:      cfg.OIDCClientID,
 		ClientSecret:  cfg.OIDCClientSecret,
@@ -102,6 +104,10 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- strin
 		return err
 	}
 	defer w.Close()
+	if cfg.RosterDir != "" {
+		im := &roster.Importer{Store: st, Options: roster.Options{AllowedDomains: cfg.AllowedDomains}, Log: log.With(slog.String("component", "roster"))}
+		go im.Watch(ctx, cfg.RosterDir, cfg.RosterInterval)
+	}
 	go recs.Run(ctx) // spool leftovers, indexing, retries, sessions left live: at once and every 30 s
 	go recs.RunSweep(ctx)
 	ln, err := net.Listen("tcp", cfg.Listen)
