@@ -125,7 +125,9 @@ func Compare(old, new store.Roster) Diff {
 			d.Removed = append(d.Removed, c)
 		}
 	}
-	byTitle := func(a, b store.RosterClass) int { return strings.Compare(a.Title+"\x00"+a.SourcedID, b.Title+"\x00"+b.SourcedID) }
+	byTitle := func(a, b store.RosterClass) int {
+		return strings.Compare(a.Title+"\x00"+a.SourcedID, b.Title+"\x00"+b.SourcedID)
+	}
 	slices.SortFunc(d.Added, byTitle)
 	slices.SortFunc(d.Removed, byTitle)
 	slices.SortFunc(d.Renamed, func(a, b Rename) int { return strings.Compare(a.To+"\x00"+a.ID, b.To+"\x00"+b.ID) })

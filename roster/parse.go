@@ -279,7 +279,9 @@ func (t *table) require(i int, c string) (string, error) {
 	return v, nil
 }
 
-func deleted(status string) bool { return strings.EqualFold(status, "tobedeleted") || strings.EqualFold(status, "inactive") }
+func deleted(status string) bool {
+	return strings.EqualFold(status, "tobedeleted") || strings.EqualFold(status, "inactive")
+}
 
 // builder collects people, classes and enrolments, checking references.
 type builder struct {

@@ -49,7 +49,7 @@ func TestRosterImportCommand(t *testing.T) {
 	require.Contains(t, out, "Dry run: nothing was changed.")
 
 	require.NoError(t, os.WriteFile(filepath.Join(csvDir, "enrollments.csv"), []byte("classSourcedId,userSourcedId\n"), 0o600))
-	out, err = runCmd(csvDir)
+	_, err = runCmd(csvDir)
 	require.ErrorContains(t, err, "enrollments.csv has no column role")
 
 	st, err := store.Open(context.Background(), db)
