@@ -3,6 +3,8 @@ package auth_test
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -46,4 +48,29 @@ func TestGraphMemberGroups(t *testing.T) {
 
 	_, err = auth.NewGraph(auth.GraphConfig{TokenURL: fg.TokenURL, ClientID: "chaperone-app"})
 	require.ErrorContains(t, err, "client ID and secret are required")
+}
+
+// TestGraphNextLinkStaysOnGraph: a page link to another host is refused,
+// so the app token never leaves Graph.
+func TestGraphNextLinkStaysOnGraph(t *testing.T) {
+	t.Parallel()
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.Errorf("the token went to %s", r.URL)
+	}))
+	defer evil.Close()
+	var base string
+	graph := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.Method == http.MethodPost {
+			fmt.Fprint(w, `{"access_token":"tok","expires_in":"3600"}`)
+			return
+		}
+		fmt.Fprintf(w, `{"value":[{"id":"g1"}],"@odata.nextLink":%q}`, evil.URL+"/v1.0/next")
+	}))
+	defer graph.Close()
+	base = graph.URL
+	g, err := auth.NewGraph(auth.GraphConfig{TokenURL: base + "/token", BaseURL: base, ClientID: "c", ClientSecret: "s"})
+	require.NoError(t, err)
+	_, err = g.MemberGroups(context.Background(), auth.Claims{ObjectID: "o"})
+	require.ErrorContains(t, err, "is not on")
 }

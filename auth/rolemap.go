@@ -74,10 +74,10 @@ func ParseRoleList(r io.Reader) (map[string][]Role, error) {
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrRoleList, err)
 		}
+		line, _ := cr.FieldPos(0)
 		if len(rec) <= max(emailCol, roleCol) {
 			return nil, fmt.Errorf("%w: line %d: %d columns, the header has %d", ErrRoleList, line, len(rec), len(header))
 		}

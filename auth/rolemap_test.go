@@ -141,3 +141,25 @@ func TestParseRoleList(t *testing.T) {
 		})
 	}
 }
+
+func FuzzParseRoleList(f *testing.F) {
+	f.Add("email,role\nm.okafor@oakfield.sch.uk,head\n")
+	f.Add("\ufeffEmail Address [Required],Role\nx@y.z,staff\nx@y.z,dsl\n")
+	f.Add("role,email\n\"staff\",\"a@b\"\"c\"\n")
+	f.Fuzz(func(t *testing.T, in string) {
+		list, err := ParseRoleList(strings.NewReader(in))
+		if err != nil {
+			return
+		}
+		for email, roles := range list {
+			if email != strings.ToLower(email) || !strings.Contains(email, "@") || len(roles) == 0 {
+				t.Fatalf("bad entry %q: %v", email, roles)
+			}
+			for _, r := range roles {
+				if _, ok := ParseRole(string(r)); !ok {
+					t.Fatalf("unknown role %q", r)
+				}
+			}
+		}
+	})
+}
