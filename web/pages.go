@@ -314,7 +314,8 @@ func (s *Server) pageRoom(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.render(w, r, http.StatusOK, "room", page{Title: ss.Title, Data: map[string]any{"S": ss, "When": s.when(ss),
-		"WSPath": "/ws/rooms/" + url.PathEscape(ss.ID), "Staff": lobby.IsSessionStaff(who, ss)}})
+		"WSPath": "/ws/rooms/" + url.PathEscape(ss.ID), "Staff": lobby.IsSessionStaff(who, ss),
+		"Class": s.classTitle(r.Context(), ss.RosterGroup), "ClassSize": s.rosterSize(r.Context(), ss)}})
 }
 
 // pupilLessons lists a pupil's approved and open lessons that are not over.

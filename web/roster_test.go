@@ -120,6 +120,8 @@ func TestClassListImport(t *testing.T) {
 	sc.clock.Set(schoolDay.Add(2*time.Hour - 10*time.Minute))
 	status, out = sc.people["teacher"].Call(http.MethodPost, "/api/sessions/"+id+"/open", nil)
 	require.Equal(t, http.StatusOK, status, "%v", out)
+	_, roomPage := get(t, sc.people["teacher"].HTTP, sc.gw.URL+"/rooms/"+id)
+	require.Contains(t, html.UnescapeString(roomPage), `<p id="room-class" class="room-when">Class: 7A Maths, 15 pupils on the class list.</p>`)
 	teacher, _, err := testkit.DialRoom(t, sc.people["teacher"], id, "")
 	require.NoError(t, err)
 	teacher.WaitState(map[string]any{"phase": "admitted"})
