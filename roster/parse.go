@@ -380,6 +380,71 @@ func sortRoster(r *store.Roster) {
 	})
 }
 
+// addClasses adds each class of t (rows with status tobedeleted skipped).
+func (b *builder) addClasses(t *table, idCol, titleCol string) error {
+	for i := range t.rows {
+		if deleted(t.get(i, "status")) {
+			continue
+		}
+		id, title, err := t.pair(i, idCol, titleCol)
+		if err != nil {
+			return err
+		}
+		if err := b.addClass(t, i, store.RosterClass{SourcedID: id, Title: title}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addPeople adds each person of t; person builds them from a row.
+func (b *builder) addPeople(t *table, idCol string, person func(i int, id string) store.RosterPerson) error {
+	for i := range t.rows {
+		if deleted(t.get(i, "status")) || strings.EqualFold(t.get(i, "enabledUser"), "false") {
+			continue
+		}
+		id, err := t.require(i, idCol)
+		if err != nil {
+			return err
+		}
+		if err := b.addPerson(t, i, person(i, id)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addEnrolments adds each enrolment of t whose role keeps it.
+func (b *builder) addEnrolments(t *table, classCol, personCol string, role func(i int) (store.RosterRole, bool)) error {
+	for i := range t.rows {
+		if deleted(t.get(i, "status")) {
+			continue
+		}
+		r, ok := role(i)
+		if !ok {
+			continue
+		}
+		cid, uid, err := t.pair(i, classCol, personCol)
+		if err != nil {
+			return err
+		}
+		if err := b.enrol(t, i, cid, uid, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pair returns row i's values of two required columns.
+func (t *table) pair(i int, a, b string) (string, string, error) {
+	va, err := t.require(i, a)
+	if err != nil {
+		return "", "", err
+	}
+	vb, err := t.require(i, b)
+	return va, vb, err
+}
+
 func parseOneRoster(files map[string][]byte, o Options) (store.Roster, error) {
 	users, err := readTable(files, "users.csv", "users.csv", "sourcedId", "givenName", "familyName", "email")
 	if err != nil {
@@ -394,58 +459,25 @@ func parseOneRoster(files map[string][]byte, o Options) (store.Roster, error) {
 		return store.Roster{}, err
 	}
 	b := newBuilder(o)
-	for i := range users.rows {
-		if deleted(users.get(i, "status")) || strings.EqualFold(users.get(i, "enabledUser"), "false") {
-			continue
-		}
-		id, err := users.require(i, "sourcedId")
-		if err != nil {
-			return store.Roster{}, err
-		}
-		if err := b.addPerson(users, i, store.RosterPerson{SourcedID: id, Email: users.get(i, "email"), GivenName: users.get(i, "givenName"), FamilyName: users.get(i, "familyName")}); err != nil {
-			return store.Roster{}, err
-		}
+	err = b.addPeople(users, "sourcedId", func(i int, id string) store.RosterPerson {
+		return store.RosterPerson{SourcedID: id, Email: users.get(i, "email"), GivenName: users.get(i, "givenName"), FamilyName: users.get(i, "familyName")}
+	})
+	if err == nil {
+		err = b.addClasses(classes, "sourcedId", "title")
 	}
-	for i := range classes.rows {
-		if deleted(classes.get(i, "status")) {
-			continue
-		}
-		id, err := classes.require(i, "sourcedId")
-		if err != nil {
-			return store.Roster{}, err
-		}
-		title, err := classes.require(i, "title")
-		if err != nil {
-			return store.Roster{}, err
-		}
-		if err := b.addClass(classes, i, store.RosterClass{SourcedID: id, Title: title}); err != nil {
-			return store.Roster{}, err
-		}
+	if err == nil {
+		err = b.addEnrolments(enrols, "classSourcedId", "userSourcedId", func(i int) (store.RosterRole, bool) {
+			switch strings.ToLower(enrols.get(i, "role")) {
+			case "student":
+				return store.RosterPupil, true
+			case "teacher":
+				return store.RosterTeacher, true
+			}
+			return "", false // aides, guardians, proctors: not on the class list
+		})
 	}
-	for i := range enrols.rows {
-		if deleted(enrols.get(i, "status")) {
-			continue
-		}
-		var role store.RosterRole
-		switch strings.ToLower(enrols.get(i, "role")) {
-		case "student":
-			role = store.RosterPupil
-		case "teacher":
-			role = store.RosterTeacher
-		default:
-			continue // aides, guardians, proctors: not on the class list
-		}
-		cid, err := enrols.require(i, "classSourcedId")
-		if err != nil {
-			return store.Roster{}, err
-		}
-		uid, err := enrols.require(i, "userSourcedId")
-		if err != nil {
-			return store.Roster{}, err
-		}
-		if err := b.enrol(enrols, i, cid, uid, role); err != nil {
-			return store.Roster{}, err
-		}
+	if err != nil {
+		return store.Roster{}, err
 	}
 	return b.roster(), nil
 }
@@ -466,69 +498,40 @@ func parseSDS(files map[string][]byte, o Options) (store.Roster, error) {
 	if err != nil {
 		return store.Roster{}, err
 	}
+	person := func(t *table) func(i int, id string) store.RosterPerson {
+		return func(i int, id string) store.RosterPerson {
+			email := t.get(i, "Username")
+			if !strings.Contains(email, "@") {
+				email = t.get(i, "Secondary Email")
+			}
+			return store.RosterPerson{SourcedID: id, Email: email, GivenName: t.get(i, "First Name"), FamilyName: t.get(i, "Last Name")}
+		}
+	}
+	fixed := func(r store.RosterRole) func(int) (store.RosterRole, bool) {
+		return func(int) (store.RosterRole, bool) { return r, true }
+	}
 	b := newBuilder(o)
-	for i := range sections.rows {
-		id, err := sections.require(i, "SIS ID")
-		if err != nil {
+	err = b.addClasses(sections, "SIS ID", "Section Name")
+	if err == nil {
+		err = b.addPeople(students, "SIS ID", person(students))
+	}
+	if err == nil {
+		err = b.addEnrolments(enrols, "Section SIS ID", "SIS ID", fixed(store.RosterPupil))
+	}
+	if _, ok := files["teacher.csv"]; ok && err == nil {
+		var teachers, ros *table
+		if teachers, err = readTable(files, "teacher.csv", "Teacher.csv", "SIS ID", "Username", "First Name", "Last Name"); err != nil {
 			return store.Roster{}, err
 		}
-		title, err := sections.require(i, "Section Name")
-		if err != nil {
+		if ros, err = readTable(files, "teacherroster.csv", "TeacherRoster.csv", "Section SIS ID", "SIS ID"); err != nil {
 			return store.Roster{}, err
 		}
-		if err := b.addClass(sections, i, store.RosterClass{SourcedID: id, Title: title}); err != nil {
-			return store.Roster{}, err
+		if err = b.addPeople(teachers, "SIS ID", person(teachers)); err == nil {
+			err = b.addEnrolments(ros, "Section SIS ID", "SIS ID", fixed(store.RosterTeacher))
 		}
 	}
-	for i := range students.rows {
-		id, err := students.require(i, "SIS ID")
-		if err != nil {
-			return store.Roster{}, err
-		}
-		email := students.get(i, "Username")
-		if !strings.Contains(email, "@") {
-			email = students.get(i, "Secondary Email")
-		}
-		if err := b.addPerson(students, i, store.RosterPerson{SourcedID: id, Email: email, GivenName: students.get(i, "First Name"), FamilyName: students.get(i, "Last Name")}); err != nil {
-			return store.Roster{}, err
-		}
-	}
-	for i := range enrols.rows {
-		cid, err := enrols.require(i, "Section SIS ID")
-		if err != nil {
-			return store.Roster{}, err
-		}
-		uid, err := enrols.require(i, "SIS ID")
-		if err != nil {
-			return store.Roster{}, err
-		}
-		if err := b.enrol(enrols, i, cid, uid, store.RosterPupil); err != nil {
-			return store.Roster{}, err
-		}
-	}
-	if _, ok := files["teacher.csv"]; ok {
-		teachers, err := readTable(files, "teacher.csv", "Teacher.csv", "SIS ID", "Username", "First Name", "Last Name")
-		if err != nil {
-			return store.Roster{}, err
-		}
-		ros, err := readTable(files, "teacherroster.csv", "TeacherRoster.csv", "Section SIS ID", "SIS ID")
-		if err != nil {
-			return store.Roster{}, err
-		}
-		for i := range teachers.rows {
-			id, err := teachers.require(i, "SIS ID")
-			if err != nil {
-				return store.Roster{}, err
-			}
-			if err := b.addPerson(teachers, i, store.RosterPerson{SourcedID: id, Email: teachers.get(i, "Username"), GivenName: teachers.get(i, "First Name"), FamilyName: teachers.get(i, "Last Name")}); err != nil {
-				return store.Roster{}, err
-			}
-		}
-		for i := range ros.rows {
-			if err := b.enrol(ros, i, ros.get(i, "Section SIS ID"), ros.get(i, "SIS ID"), store.RosterTeacher); err != nil {
-				return store.Roster{}, err
-			}
-		}
+	if err != nil {
+		return store.Roster{}, err
 	}
 	return b.roster(), nil
 }

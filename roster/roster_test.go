@@ -37,6 +37,7 @@ func TestParseOneRosterAndSDS(t *testing.T) {
 				}
 			}
 			require.Equal(t, 300, pupils)
+			require.Len(t, r.Enrollments, 320, "and a teacher a class")
 		})
 	}
 	// The same list in both formats has the same pupils in the same classes.

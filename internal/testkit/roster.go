@@ -79,7 +79,9 @@ func (cl *ClassList) OneRoster() map[string][]byte {
 
 // SDS returns the classic School Data Sync CSV files of the list.
 func (cl *ClassList) SDS() map[string][]byte {
-	var sec, stu, enr strings.Builder
+	var sec, stu, enr, tch, ros strings.Builder
+	tch.WriteString("SIS ID,School SIS ID,Username,First Name,Last Name\n")
+	ros.WriteString("Section SIS ID,SIS ID\n")
 	sec.WriteString("SIS ID,School SIS ID,Section Name\n")
 	stu.WriteString("SIS ID,School SIS ID,Username,First Name,Last Name\n")
 	enr.WriteString("Section SIS ID,SIS ID\n")
@@ -88,11 +90,14 @@ func (cl *ClassList) SDS() map[string][]byte {
 	}
 	for i, title := range cl.Classes {
 		fmt.Fprintf(&sec, "%s,sch-1,%s\n", ClassID(i), title)
+		fmt.Fprintf(&tch, "tch-%02d,sch-1,t%02d@oakfield.example,Teacher,Of-%s\n", i+1, i+1, words(i))
+		fmt.Fprintf(&ros, "%s,tch-%02d\n", ClassID(i), i+1)
 		for _, n := range cl.Members[i] {
 			fmt.Fprintf(&enr, "%s,%s\n", ClassID(i), cl.Pupils[n].ID)
 		}
 	}
-	return map[string][]byte{"school.csv": []byte("SIS ID,Name\nsch-1,Oakfield Academy\n"), "section.csv": []byte(sec.String()), "student.csv": []byte(stu.String()), "studentenrollment.csv": []byte(enr.String())}
+	return map[string][]byte{"school.csv": []byte("SIS ID,Name\nsch-1,Oakfield Academy\n"), "section.csv": []byte(sec.String()), "student.csv": []byte(stu.String()), "studentenrollment.csv": []byte(enr.String()),
+		"teacher.csv": []byte(tch.String()), "teacherroster.csv": []byte(ros.String())}
 }
 
 // Zip packs CSV files into a zip archive (names as given).
