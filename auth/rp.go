@@ -354,7 +354,18 @@ func (s *Service) createSession(ctx context.Context, id Identity, authTime time.
 	for i, r := range id.Roles {
 		roles[i] = string(r)
 	}
-	if err := s.store.UpsertUser(ctx, store.User{Issuer: id.Issuer, Subject: id.Subject, Name: id.Name, Email: id.Email, Roles: roles, Groups: id.Groups, LastSeen: now}); err != nil {
+	// The user row keeps the classes too (as of this sign-in), so checks
+	// over known pupils (a look-alike name on the class list) see them; the
+	// session's own groups get them afresh at every request.
+	known := id.Groups
+	if s.cfg.Memberships != nil && id.Has(RolePupil) {
+		extra, err := s.cfg.Memberships.GroupsOf(ctx, id.Email)
+		if err != nil {
+			return Session{}, nil, fmt.Errorf("load class memberships: %w", err)
+		}
+		known = append(slices.Clip(known), extra...)
+	}
+	if err := s.store.UpsertUser(ctx, store.User{Issuer: id.Issuer, Subject: id.Subject, Name: id.Name, Email: id.Email, Roles: roles, Groups: known, LastSeen: now}); err != nil {
 		return Session{}, nil, fmt.Errorf("record user: %w", err)
 	}
 	err := s.store.CreateWebSession(ctx, store.WebSession{ID: sess.ID, Issuer: id.Issuer, Subject: id.Subject, Name: id.Name, Email: id.Email,

@@ -16,7 +16,7 @@ type User struct {
 	Name     string
 	Email    string
 	Roles    []string
-	Groups   []string // the IdP groups at the last sign-in (class rosters use them)
+	Groups   []string // the IdP groups at the last sign-in (class rosters use them), and a pupil's imported classes ("class:<id>") then
 	LastSeen time.Time
 }
 

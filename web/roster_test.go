@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/chaperone-edu/chaperone/auth/demoidp"
 	"github.com/chaperone-edu/chaperone/internal/testkit"
 	"github.com/chaperone-edu/chaperone/roster"
 	"github.com/chaperone-edu/chaperone/store"
@@ -218,4 +219,35 @@ func TestClassListImportSDS(t *testing.T) {
 	status, _, page = applyForm(t, admin, path+"/apply")
 	require.Equal(t, http.StatusOK, status, page)
 	require.Len(t, rosterClasses(t, sc), 4)
+}
+
+// TestClassListLookalike: a pupil whose name looks like that of a pupil on
+// the imported class list is flagged in the lobby, as for an IdP group.
+func TestClassListLookalike(t *testing.T) {
+	t.Parallel()
+	clock := testkit.NewClock(schoolDay)
+	gw := testkit.StartGateway(t, testkit.GatewayOptions{Now: clock.Now, ExtraUsers: []demoidp.User{{
+		Username: "lookalike", Sub: "3f1c9a52-imp-0002", GivenName: "AmeIia", FamilyName: "Jones",
+		Email: "a.jones@oakfield.example", EmailVerified: true, Groups: []string{"pupils", "year-9"},
+	}}})
+	cl := testkit.NewClassList(30, 2, "oakfield.example")
+	cl.Pupils[0].Email = "amelia.jones@oakfield.example"
+	im := &roster.Importer{Store: gw.Store, Now: clock.Now}
+	_, _, err := im.Import(context.Background(), cl.OneRoster(), roster.ViaCLI, roster.Actor{Name: "test"})
+	require.NoError(t, err)
+	sc := &school{gw: gw, clock: clock, people: map[string]*testkit.APIClient{}}
+	for _, u := range []string{"teacher", "head", "pupil", "lookalike"} {
+		sc.people[u] = testkit.APILogin(t, gw, u)
+	}
+	id := liveSession(t, sc, map[string]any{"roster_group": roster.Group(testkit.ClassID(0))})
+	teacher, _, err := testkit.DialRoom(t, sc.people["teacher"], id, "")
+	require.NoError(t, err)
+	teacher.WaitState(map[string]any{"phase": "admitted"})
+	rc, _, err := testkit.DialRoom(t, sc.people["lookalike"], id, "")
+	require.NoError(t, err)
+	rc.WaitState(map[string]any{"phase": "waiting"})
+	m := teacher.Next(10*time.Second, func(m map[string]any) bool { ws, _ := m["waiting"].([]any); return m["type"] == "lobby" && len(ws) == 1 })
+	w := m["waiting"].([]any)[0].(map[string]any)
+	require.Equal(t, false, w["on_roster"])
+	require.Equal(t, "Amelia Jones, amelia.jones@…", w["looks_like"])
 }
