@@ -237,6 +237,11 @@ func parseConfig(name string, args []string, getenv func(string) string, default
 		}
 	}
 	c.Tenant = strings.TrimSpace(*tenant)
+	if c.Tenant == "" && googleIssuer(c.OIDCIssuer) {
+		// Anyone can make a Google account with a school address that is
+		// not (yet) in Workspace: hd is what says Workspace manages it.
+		return Config{}, &ConfigError{"tenant", "required with Google (oidc_issuer https://accounts.google.com): the Workspace primary domain, which Google's hd claim must equal"}
+	}
 	c.PupilGroups, c.StaffGroups, c.SLTGroups = list(*pupils), list(*staff), list(*slt)
 	c.HeadGroups, c.DSLGroups, c.AdminGroups = list(*head), list(*dsl), list(*admin)
 	for _, d := range []struct {
@@ -450,6 +455,11 @@ func parseConfig(name string, args []string, getenv func(string) string, default
 		c.TrustedProxies = append(c.TrustedProxies, pfx.Masked())
 	}
 	return c, nil
+}
+
+// googleIssuer reports whether issuer is Google's.
+func googleIssuer(issuer string) bool {
+	return strings.TrimSuffix(issuer, "/") == "https://accounts.google.com"
 }
 
 func requireURL(key, v string) (string, error) {

@@ -205,6 +205,7 @@ func TestParseConfigRoleMapping(t *testing.T) {
 		{map[string]string{"CHAPERONE_GROUP_OVERAGE": "graph", "CHAPERONE_OIDC_CLIENT_SECRET": "s"}, "group_overage"},
 		{map[string]string{"CHAPERONE_GRAPH_URL": "graph"}, "graph_url"},
 		{map[string]string{"CHAPERONE_ROSTER_INTERVAL": "1s"}, "roster_interval"},
+		{map[string]string{"CHAPERONE_OIDC_ISSUER": "https://accounts.google.com"}, "tenant"},
 	}
 	for _, tc := range bad {
 		m := with("CHAPERONE_LISTEN", ":8080")
