@@ -246,7 +246,10 @@ func TestClassListLookalike(t *testing.T) {
 	rc, _, err := testkit.DialRoom(t, sc.people["lookalike"], id, "")
 	require.NoError(t, err)
 	rc.WaitState(map[string]any{"phase": "waiting"})
-	m := teacher.Next(10*time.Second, func(m map[string]any) bool { ws, _ := m["waiting"].([]any); return m["type"] == "lobby" && len(ws) == 1 })
+	m := teacher.Next(10*time.Second, func(m map[string]any) bool {
+		ws, _ := m["waiting"].([]any)
+		return m["type"] == "lobby" && len(ws) == 1
+	})
 	w := m["waiting"].([]any)[0].(map[string]any)
 	require.Equal(t, false, w["on_roster"])
 	require.Equal(t, "Amelia Jones, amelia.jones@…", w["looks_like"])
