@@ -41,3 +41,24 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzReadZip feeds arbitrary archives: ReadZip and Parse refuse or
+// return, never panic, and never return more than the limit.
+func FuzzReadZip(f *testing.F) {
+	f.Add(testkit.Zip(f, testkit.NewClassList(4, 2, "oakfield.example").OneRoster()))
+	f.Add([]byte("PK\x03\x04"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		files, err := roster.ReadZip(b)
+		if err != nil {
+			return
+		}
+		total := 0
+		for _, v := range files {
+			total += len(v)
+		}
+		if total > roster.MaxImportBytes {
+			t.Fatalf("read %d bytes", total)
+		}
+		_, _, _ = roster.Parse(files, roster.Options{})
+	})
+}
