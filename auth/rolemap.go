@@ -25,13 +25,13 @@ const MaxRoleListBytes = 8 << 20
 // ErrRoleList is wrapped by every error of ParseRoleList.
 var ErrRoleList = errors.New("role list")
 
-// roleNames are the roles a role list or domain rule may give.
-var roleNames = []Role{RolePupil, RoleStaff, RoleSLT, RoleHead, RoleDSL, RoleAdmin}
+// knownRoles are the roles a role list or domain rule may give.
+var knownRoles = []Role{RolePupil, RoleStaff, RoleSLT, RoleHead, RoleDSL, RoleAdmin}
 
 // ParseRole reads a role name (pupil, staff, slt, head, dsl, admin).
 func ParseRole(s string) (Role, bool) {
 	r := Role(strings.ToLower(strings.TrimSpace(s)))
-	return r, slices.Contains(roleNames, r)
+	return r, slices.Contains(knownRoles, r)
 }
 
 // ParseRoleList reads a role list: CSV with a header row naming the columns

@@ -21,6 +21,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/chaperone-edu/chaperone/audit"
 	"github.com/chaperone-edu/chaperone/store"
 )
 
@@ -242,17 +243,17 @@ func (s *Service) FinishLogin(ctx context.Context, r *http.Request) (LoginResult
 	res, claims, ref := s.finishLogin(ctx, r)
 	ip := ClientIP(r)
 	if ref != nil {
-		detail := map[string]any{"reason": ref.Code}
+		detail := audit.Login{Reason: ref.Code}
 		if claims.Subject != "" {
-			detail["email"] = claims.Email
+			detail.Email = claims.Email
 		}
-		s.audit(ctx, store.AuditEntry{ActorSub: claims.Subject, ActorName: claims.Name, Action: "login.refused", Target: claims.Subject, Detail: jsonDetail(detail), RemoteIP: ip})
+		s.audit(ctx, store.AuditEntry{ActorSub: claims.Subject, ActorName: claims.Name, Action: audit.LoginRefused, Target: claims.Subject, Detail: audit.Encode(detail), RemoteIP: ip})
 		s.log.Info("sign-in refused", slog.String("reason", ref.Code), slog.String("sub", claims.Subject))
 		return LoginResult{}, ref
 	}
 	id := res.Session.Identity
-	s.audit(ctx, store.AuditEntry{ActorSub: id.Subject, ActorName: id.Name, Action: "login.accepted", Target: id.Subject,
-		Detail: jsonDetail(map[string]any{"roles": id.Roles, "withheld": id.Withheld, "email": id.Email, "amr": res.Session.AMR}), RemoteIP: ip})
+	s.audit(ctx, store.AuditEntry{ActorSub: id.Subject, ActorName: id.Name, Action: audit.LoginAccepted, Target: id.Subject,
+		Detail: audit.Encode(audit.Login{Roles: roleNames(id.Roles), Withheld: roleNames(id.Withheld), Email: id.Email, AMR: res.Session.AMR}), RemoteIP: ip})
 	return res, nil
 }
 
@@ -442,7 +443,7 @@ func (s *Service) Logout(ctx context.Context, sess *Session, ip string) error {
 	if err := s.store.DeleteWebSession(ctx, sess.ID); err != nil {
 		return fmt.Errorf("sign out: %w", err)
 	}
-	s.audit(ctx, store.AuditEntry{ActorSub: sess.Identity.Subject, ActorName: sess.Identity.Name, Action: "logout", Target: sess.Identity.Subject, RemoteIP: ip})
+	s.audit(ctx, store.AuditEntry{ActorSub: sess.Identity.Subject, ActorName: sess.Identity.Name, Action: audit.Logout, Target: sess.Identity.Subject, RemoteIP: ip})
 	return nil
 }
 
@@ -464,7 +465,7 @@ func CheckCSRF(r *http.Request, sess *Session) error {
 func (s *Service) audit(ctx context.Context, e store.AuditEntry) {
 	e.Time = s.cfg.Now()
 	if _, err := s.store.AppendAudit(ctx, e); err != nil {
-		s.log.Error("audit append failed", slog.String("action", e.Action), slog.Any("err", err))
+		s.log.Error("audit append failed", slog.String("action", string(e.Action)), slog.Any("err", err))
 	}
 }
 
@@ -500,12 +501,13 @@ func hashToken(t string) string {
 	return hex.EncodeToString(h[:])
 }
 
-func jsonDetail(m map[string]any) string {
-	b, err := json.Marshal(m)
-	if err != nil {
-		return "{}"
+// roleNames are roles as the audit log writes them.
+func roleNames(rs []Role) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = string(r)
 	}
-	return string(b)
+	return out
 }
 
 func truncate(s string, n int) string {

@@ -2,13 +2,13 @@ package live
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
 	"time"
 
+	"github.com/chaperone-edu/chaperone/audit"
 	"github.com/chaperone-edu/chaperone/recording"
 	"github.com/chaperone-edu/chaperone/store"
 )
@@ -18,10 +18,12 @@ type Store interface {
 	NextRecordingPart(ctx context.Context, sessionID, fileID string) (int, error)
 	PutRecordingObject(ctx context.Context, o store.RecordingObject) error
 	MarkRecordingDeleted(ctx context.Context, key string, at time.Time) error
+	SetRecordingHeld(ctx context.Context, sessionID string, held bool) (int, error)
 	PurgeChat(ctx context.Context, sessionID string) (int, error)
 	AppendAudit(ctx context.Context, e store.AuditEntry) (store.AuditRecord, error)
 	ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditRecord, error)
 	ListSessions(ctx context.Context, f store.SessionFilter) ([]store.Session, error)
+	ListChatMessages(ctx context.Context, sessionID string) ([]store.ChatMessage, error)
 	TransitionSession(ctx context.Context, id string, from []string, to string, c store.SessionChange) (store.Session, error)
 }
 
@@ -34,6 +36,8 @@ type Config struct {
 	Bucket   *recording.Bucket
 	Now      func() time.Time
 	Logger   *slog.Logger
+	// Location is the school's time zone (transcripts' times; default UTC).
+	Location *time.Location
 	// Every is the wait between reconciler passes (default 30 s).
 	Every time.Duration
 	// RoomOpen reports whether a room of the session is running on this
@@ -57,6 +61,9 @@ func New(cfg Config) *Recordings {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Location == nil {
+		cfg.Location = time.UTC
 	}
 	if cfg.Every == 0 {
 		cfg.Every = 30 * time.Second
@@ -146,12 +153,12 @@ func (r *Recordings) index(ctx context.Context, m recording.PartManifest) error 
 		Created: now, Part: p.Number}); err != nil {
 		return fmt.Errorf("index %s: %w", mkey, err)
 	}
-	done, err := r.cfg.Store.ListAudit(ctx, store.AuditFilter{Action: string(ActionRecordingStored), Target: p.Key, Limit: 1})
+	done, err := r.cfg.Store.ListAudit(ctx, store.AuditFilter{Action: audit.RecordingStored, Target: p.Key, Limit: 1})
 	if err != nil {
 		return fmt.Errorf("index %s: read the audit log: %w", p.Key, err)
 	}
 	if len(done) == 0 {
-		if err := r.audit(ctx, ActionRecordingStored, p.Key, p.Session, StoredDetail{Participant: p.Participant.Name, Role: p.Participant.Role,
+		if err := r.audit(ctx, audit.RecordingStored, p.Key, p.Session, audit.Stored{Participant: p.Participant.Name, Role: p.Participant.Role,
 			Part: p.Number, Size: p.Size, SpoolSize: p.SpoolSize, RetainUntil: p.RetainUntil, Recovered: p.Recovered}); err != nil {
 			return fmt.Errorf("index %s: %w", p.Key, err)
 		}
@@ -160,13 +167,9 @@ func (r *Recordings) index(ctx context.Context, m recording.PartManifest) error 
 	return nil
 }
 
-func (r *Recordings) audit(ctx context.Context, action Action, target, sessionID string, detail any) error {
-	d, err := json.Marshal(detail)
-	if err != nil {
-		return fmt.Errorf("audit %s: %w", action, err)
-	}
-	if _, err := r.cfg.Store.AppendAudit(ctx, store.AuditEntry{Time: r.cfg.Now(), Action: string(action), Target: target, SessionID: sessionID,
-		Detail: string(d)}); err != nil {
+func (r *Recordings) audit(ctx context.Context, action audit.Action, target, sessionID string, detail audit.Detail) error {
+	if _, err := r.cfg.Store.AppendAudit(ctx, store.AuditEntry{Time: r.cfg.Now(), Action: action, Target: target, SessionID: sessionID,
+		Detail: audit.Encode(detail)}); err != nil {
 		return fmt.Errorf("audit %s: %w", action, err)
 	}
 	return nil
@@ -238,7 +241,7 @@ func (r *Recordings) endSessions(ctx context.Context) error {
 		}
 		why := "The session's time is over and its room is no longer running."
 		if now.Before(ss.End) {
-			rows, err := r.cfg.Store.ListAudit(ctx, store.AuditFilter{SessionID: ss.ID, Action: string(ActionSessionEnded), Limit: 1})
+			rows, err := r.cfg.Store.ListAudit(ctx, store.AuditFilter{SessionID: ss.ID, Action: audit.SessionEnded, Limit: 1})
 			if err != nil {
 				errs = append(errs, fmt.Errorf("end session %s: read the audit log: %w", ss.ID, err))
 				continue
@@ -256,10 +259,11 @@ func (r *Recordings) endSessions(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("end session %s: %w", ss.ID, err))
 			continue
 		}
-		if err := r.audit(ctx, ActionSessionEnded, ss.ID, ss.ID, EndedDetail{Reason: "ended by the gateway's reconciler: " + why}); err != nil {
+		if err := r.audit(ctx, audit.SessionEnded, ss.ID, ss.ID, audit.Reason{Reason: "ended by the gateway's reconciler: " + why}); err != nil {
 			r.log.Error("audit session end", slog.String("session", ss.ID), slog.Any("err", err))
 		}
 		r.log.Info("ended a session left live", slog.String("session", ss.ID), slog.String("reason", why))
+		r.StoreTranscript(ctx, ss)
 	}
 	return errors.Join(errs...)
 }

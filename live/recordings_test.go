@@ -12,6 +12,7 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/stretchr/testify/require"
 
+	"github.com/chaperone-edu/chaperone/audit"
 	"github.com/chaperone-edu/chaperone/internal/testkit"
 	"github.com/chaperone-edu/chaperone/live"
 	"github.com/chaperone-edu/chaperone/recording"
@@ -159,7 +160,7 @@ func TestReconcilerIndexesCrashLeftover(t *testing.T) {
 	require.NoError(t, jsonOf(f.read(t, recording.PartManifestKey("s1", "pA", 1)), &m))
 	require.Equal(t, key, m.Key)
 	require.True(t, m.Recovered)
-	rows, err := f.st.ListAudit(ctx, store.AuditFilter{SessionID: "s1", Action: string(live.ActionRecordingStored)})
+	rows, err := f.st.ListAudit(ctx, store.AuditFilter{SessionID: "s1", Action: audit.RecordingStored})
 	require.NoError(t, err)
 	require.Len(t, rows, 1)
 	require.Equal(t, key, rows[0].Target)
@@ -178,7 +179,7 @@ func TestReconcilerIndexesCrashLeftover(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, recs.Finish(ctx, "Maths", nil, parts))
 	require.NoError(t, recs.Reconcile(ctx))
-	rows, err = f.st.ListAudit(ctx, store.AuditFilter{Action: string(live.ActionRecordingStored)})
+	rows, err = f.st.ListAudit(ctx, store.AuditFilter{Action: audit.RecordingStored})
 	require.NoError(t, err)
 	require.Len(t, rows, 2, "each part audited once, however often reconciled")
 	for _, prefix := range []string{"sessions/s1/", "sessions/s2/"} {

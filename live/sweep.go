@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/chaperone-edu/chaperone/audit"
 	"github.com/chaperone-edu/chaperone/recording"
 )
 
@@ -25,7 +26,7 @@ func (r *Recordings) Sweep(ctx context.Context, now time.Time) (int, error) {
 		if err := r.cfg.Store.MarkRecordingDeleted(ctx, o.Key, now); err != nil {
 			r.log.Error("index deletion", slog.String("key", o.Key), slog.Any("err", err))
 		}
-		if err := r.audit(ctx, ActionRecordingDeleted, o.Key, id, DeletedDetail{Version: o.VersionID, RetainUntil: o.RetainUntil, Size: o.Size}); err != nil {
+		if err := r.audit(ctx, audit.RecordingDeleted, o.Key, id, audit.Deleted{Version: o.VersionID, RetainUntil: o.RetainUntil, Size: o.Size}); err != nil {
 			r.log.Error("audit deletion", slog.String("key", o.Key), slog.Any("err", err))
 		}
 		if id != "" && o.Key == recording.TranscriptKey(id) {
@@ -75,7 +76,7 @@ func (r *Recordings) purgeChat(ctx context.Context, sessionID string) {
 		r.log.Error("chat not purged", slog.String("session", sessionID), slog.Any("err", err))
 		return
 	}
-	if err := r.audit(ctx, ActionChatPurged, sessionID, sessionID, PurgedDetail{Messages: n, Reason: "retention passed; stored transcript deleted"}); err != nil {
+	if err := r.audit(ctx, audit.ChatPurged, sessionID, sessionID, audit.Purged{Messages: n, Reason: "retention passed; stored transcript deleted"}); err != nil {
 		r.log.Error("audit chat purge", slog.String("session", sessionID), slog.Any("err", err))
 	}
 }

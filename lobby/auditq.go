@@ -107,7 +107,7 @@ func (q *auditQueue) write(e store.AuditEntry) {
 		if err == nil {
 			return
 		}
-		q.log.Error("audit append failed: retrying", slog.String("action", e.Action), slog.Duration("wait", wait), slog.Any("err", err))
+		q.log.Error("audit append failed: retrying", slog.String("action", string(e.Action)), slog.Duration("wait", wait), slog.Any("err", err))
 		time.Sleep(wait)
 		wait = min(2*wait, 10*time.Second)
 	}
@@ -124,7 +124,7 @@ func (q *auditQueue) close(wait time.Duration) {
 		lost := append([]store.AuditEntry(nil), q.pending...)
 		q.mu.Unlock()
 		for _, e := range lost {
-			q.log.Error("audit row not written: the store did not come back in time", slog.String("action", e.Action),
+			q.log.Error("audit row not written: the store did not come back in time", slog.String("action", string(e.Action)),
 				slog.String("target", e.Target), slog.Time("time", e.Time))
 		}
 	}

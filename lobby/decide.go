@@ -1,6 +1,10 @@
 package lobby
 
-import "time"
+import (
+	"time"
+
+	"github.com/chaperone-edu/chaperone/audit"
+)
 
 // Role is a participant's role in a room.
 type Role string
@@ -192,4 +196,17 @@ func Decide(s RoomState, p Policy) Decision {
 		}
 	}
 	return d
+}
+
+// action is the audit action of the recording entering state s.
+func (s RecState) action() audit.Action {
+	switch s {
+	case RecStarting:
+		return audit.RecordingStarting
+	case RecConfirmed:
+		return audit.RecordingConfirmed
+	case RecFailed:
+		return audit.RecordingFailed
+	}
+	return audit.RecordingOff
 }

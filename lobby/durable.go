@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/chaperone-edu/chaperone/audit"
 	"github.com/chaperone-edu/chaperone/store"
 )
 
@@ -117,7 +118,7 @@ func (r *Room) awayTimer(id string, since time.Time) {
 			}
 			delete(r.away, id)
 			p.State, p.AwaySince = Left, time.Time{}
-			r.audit(p.Subject, p.Name, "room.leave", id, map[string]any{"away_since": since, "reason": "did not come back within the rejoin grace"}, "")
+			r.audit(p.Subject, p.Name, audit.RoomLeave, id, audit.Left{AwaySince: since, Reason: "did not come back within the rejoin grace"}, "")
 			r.apply()
 		})
 	})

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"reflect"
@@ -12,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/chaperone-edu/chaperone/audit"
 	"github.com/chaperone-edu/chaperone/store"
 )
 
@@ -127,6 +127,13 @@ type Room struct {
 	saved   store.RoomRecord
 	savedAt time.Time
 	auditq  *auditQueue // the room's audit rows, written in order off its goroutine
+	// chatw stores the chat's text off the room's goroutine (chatq.go);
+	// deleting are the messages whose deletion it is storing. closing is
+	// closed when the room starts to stop: what the writers hand back
+	// after that is dropped.
+	chatw    *chatWriter
+	deleting map[string]bool
+	closing  chan struct{}
 }
 
 // NewRoom starts the actor of a live session.
@@ -145,11 +152,14 @@ func NewRoom(cfg RoomConfig) *Room {
 	}
 	r := &Room{cfg: cfg, ops: make(chan func()), done: make(chan struct{}), clients: map[string]Client{}, edges: map[Edge]bool{},
 		sent: map[string]any{}, chatSent: map[string][]time.Time{}, handAt: map[string]time.Time{}, away: map[string]*time.Timer{},
-		log: cfg.Logger.With(slog.String("session", cfg.Session.ID))}
+		deleting: map[string]bool{}, closing: make(chan struct{}), log: cfg.Logger.With(slog.String("session", cfg.Session.ID))}
 	r.state.Recording = RecOff
 	r.state.Streamed = cfg.Session.Kind == KindStreamed
 	if cfg.Audit != nil {
 		r.auditq = newAuditQueue(cfg.Audit, r.log)
+	}
+	if cfg.Chat != nil {
+		r.chatw = newChatWriter(cfg.Chat, r.log)
 	}
 	r.restore(cfg.Restore, cfg.RestoreChat)
 	r.restoreRemoved(cfg.Removed)
@@ -173,6 +183,10 @@ func (r *Room) loop() {
 				r.stopGrace()
 				r.stopAwayTimers()
 				r.persist()
+				close(r.closing)
+				if r.chatw != nil {
+					r.chatw.close(5 * time.Second) // before the audit queue: it adds chat rows
+				}
 				if r.saver != nil {
 					r.saver.close(5 * time.Second)
 				}
@@ -204,6 +218,16 @@ func (r *Room) do(f func()) error {
 	return nil
 }
 
+// post runs f on the Room's goroutine without waiting for it, from the
+// writers' goroutines; once the room is stopping, f is dropped.
+func (r *Room) post(f func()) {
+	select {
+	case r.ops <- f:
+	case <-r.closing:
+	case <-r.done:
+	}
+}
+
 // Done is closed when the session has ended and the Room has stopped.
 func (r *Room) Done() <-chan struct{} { return r.done }
 
@@ -227,7 +251,7 @@ func (r *Room) Join(j Joiner, c Client) (string, error) {
 func (r *Room) join(id string, j Joiner, c Client) error {
 	p := r.find(id)
 	if p != nil && p.State == Removed {
-		r.audit(j.Subject, j.Name, "room.join_refused", id, map[string]any{"reason": "removed"}, j.IP)
+		r.audit(j.Subject, j.Name, audit.RoomJoinRefused, id, audit.Reason{Reason: "removed"}, j.IP)
 		return ErrRemoved
 	}
 	role := Pupil
@@ -244,7 +268,7 @@ func (r *Room) join(id string, j Joiner, c Client) error {
 	// the lobby within the grace, even if staff locked it meanwhile.
 	waitingBack := p != nil && p.State == Waiting && (p.Connected || within)
 	if r.state.Locked && !j.SessionStaff && !back && !waitingBack && (p == nil || p.State != Denied) {
-		r.audit(j.Subject, j.Name, "room.join_refused", id, map[string]any{"reason": "locked"}, j.IP)
+		r.audit(j.Subject, j.Name, audit.RoomJoinRefused, id, audit.Reason{Reason: "locked"}, j.IP)
 		return ErrLocked
 	}
 	if old, ok := r.clients[id]; ok && old != c {
@@ -277,18 +301,14 @@ func (r *Room) join(id string, j Joiner, c Client) error {
 		p.State = Admitted
 	}
 	if !back { // a return is one row, room.rejoin, in the register
-		r.audit(j.Subject, j.Name, "room.join", id, map[string]any{"role": string(role), "on_roster": j.OnRoster, "session_staff": j.SessionStaff}, j.IP)
+		r.audit(j.Subject, j.Name, audit.RoomJoin, id, audit.Join{Role: string(role), OnRoster: j.OnRoster, SessionStaff: j.SessionStaff}, j.IP)
 	}
 	switch {
 	case back:
-		detail := map[string]any{}
-		if !away.IsZero() {
-			detail["away_since"] = away
-		}
-		r.audit(j.Subject, j.Name, "room.rejoin", id, detail, j.IP)
+		r.audit(j.Subject, j.Name, audit.RoomRejoin, id, audit.Rejoin{AwaySince: away}, j.IP)
 		c.StartMedia()
 	case p.State == Admitted:
-		r.audit(j.Subject, j.Name, "room.admit", id, map[string]any{"by": "session staff: joined directly"}, j.IP)
+		r.audit(j.Subject, j.Name, audit.RoomAdmit, id, audit.Person{By: "session staff: joined directly"}, j.IP)
 		c.StartMedia()
 	}
 	r.apply()
@@ -318,15 +338,15 @@ func (r *Room) Leave(id string, c Client) {
 			// them as reconnecting until then.
 			p.AwaySince = r.cfg.Now()
 			r.awayTimer(id, p.AwaySince)
-			r.audit(p.Subject, p.Name, "room.connection_lost", id, nil, "")
+			r.audit(p.Subject, p.Name, audit.RoomConnectionLost, id, nil, "")
 		case Waiting:
 			// Still in the lobby for the rejoin grace (the page reconnects
 			// by itself); then left.
 			p.AwaySince = r.cfg.Now()
 			r.awayTimer(id, p.AwaySince)
-			r.audit(p.Subject, p.Name, "room.connection_lost", id, map[string]any{"waiting": true}, "")
+			r.audit(p.Subject, p.Name, audit.RoomConnectionLost, id, audit.Lost{Waiting: true}, "")
 		default:
-			r.audit(p.Subject, p.Name, "room.leave", id, nil, "")
+			r.audit(p.Subject, p.Name, audit.RoomLeave, id, nil, "")
 		}
 		r.apply()
 	})
@@ -415,35 +435,22 @@ func (r *Room) command(by string, cmd Command) error {
 	switch cmd.Type {
 	case "lock":
 		r.state.Locked = cmd.Locked
-		r.audit(actor.Subject, actor.Name, "room.lock", "", map[string]any{"locked": cmd.Locked}, "")
+		r.audit(actor.Subject, actor.Name, audit.RoomLock, "", audit.Lock{Locked: cmd.Locked}, "")
 		r.apply()
 		return nil
 	case "end":
-		r.audit(actor.Subject, actor.Name, "session.ended", r.cfg.Session.ID, map[string]any{"reason": "ended by staff"}, "")
+		r.audit(actor.Subject, actor.Name, audit.SessionEnded, r.cfg.Session.ID, audit.Reason{Reason: "ended by staff"}, "")
 		r.end("The session was ended by " + actor.Name + ".")
 		return nil
 	case "chat_pupils":
 		r.chatOff = !cmd.Allowed
-		r.audit(actor.Subject, actor.Name, "chat.pupils", "", map[string]any{"allowed": cmd.Allowed}, "")
+		r.audit(actor.Subject, actor.Name, audit.ChatPupils, "", audit.Allowed{Allowed: cmd.Allowed}, "")
 		r.apply()
 		return nil
 	case "chat_delete":
 		for i := range r.chatLog {
 			if m := &r.chatLog[i]; m.ID == cmd.Target && !m.Deleted {
-				if r.cfg.Chat != nil {
-					if err := r.cfg.Chat.DeleteChatMessage(context.Background(), r.cfg.Session.ID, m.ID, actor.Name, r.cfg.Now()); err != nil {
-						r.log.Error("chat deletion not stored", slog.String("message", m.ID), slog.Any("err", err))
-						return &Error{Kind: Conflict, Message: "The message could not be deleted just now; try again."}
-					}
-				}
-				m.Deleted = true
-				r.audit(actor.Subject, actor.Name, "chat.deleted", m.ID, map[string]any{"whom": m.From.Name, "sha256": textHash(m.Text)}, "")
-				for id, c := range r.clients {
-					if p := r.find(id); p != nil && p.State == Admitted {
-						c.Send(ChatDeletedMsg{Type: "chat_deleted", ID: m.ID})
-					}
-				}
-				return nil
+				return r.deleteChat(actor, i)
 			}
 		}
 		return &Error{Kind: NotFound, Field: "id", Message: "There is no such message."}
@@ -451,8 +458,8 @@ func (r *Room) command(by string, cmd Command) error {
 		return r.roomTool(actor, cmd)
 	case "concern":
 		// Pupils are not told why: they see that staff ended the session.
-		r.audit(actor.Subject, actor.Name, "concern.raised", r.cfg.Session.ID, map[string]any{"recording": string(r.state.Recording)}, "")
-		r.audit(actor.Subject, actor.Name, "session.ended", r.cfg.Session.ID, map[string]any{"reason": "stopped to raise a safeguarding concern"}, "")
+		r.audit(actor.Subject, actor.Name, audit.ConcernRaised, r.cfg.Session.ID, audit.Raised{Recording: string(r.state.Recording)}, "")
+		r.audit(actor.Subject, actor.Name, audit.SessionEnded, r.cfg.Session.ID, audit.Reason{Reason: "stopped to raise a safeguarding concern"}, "")
 		r.end("The session was ended by " + actor.Name + ".")
 		return nil
 	}
@@ -466,7 +473,7 @@ func (r *Room) command(by string, cmd Command) error {
 			return &Error{Kind: Conflict, Message: t.Name + " is not waiting to join."}
 		}
 		t.State, t.Reason = Admitted, ""
-		r.audit(actor.Subject, actor.Name, "room.admit", t.ID, map[string]any{"whom": t.Name, "on_roster": t.OnRoster}, "")
+		r.audit(actor.Subject, actor.Name, audit.RoomAdmit, t.ID, audit.Person{Whom: t.Name, OnRoster: &t.OnRoster}, "")
 		if c := r.clients[t.ID]; c != nil {
 			c.StartMedia()
 		}
@@ -478,7 +485,7 @@ func (r *Room) command(by string, cmd Command) error {
 			return &Error{Kind: Conflict, Message: t.Name + " is not waiting to join."}
 		}
 		t.State, t.Reason = Denied, reason
-		r.audit(actor.Subject, actor.Name, "room.deny", t.ID, map[string]any{"whom": t.Name, "reason": reason}, "")
+		r.audit(actor.Subject, actor.Name, audit.RoomDeny, t.ID, audit.Person{Whom: t.Name, Reason: reason}, "")
 	case "remove":
 		if t.State == Removed {
 			return &Error{Kind: Conflict, Message: t.Name + " has already been removed."}
@@ -487,7 +494,7 @@ func (r *Room) command(by string, cmd Command) error {
 			return &Error{Kind: Forbidden, Message: "Staff of the session cannot be removed."}
 		}
 		t.State, t.Reason, t.Connected = Removed, reason, false
-		r.audit(actor.Subject, actor.Name, "room.remove", t.ID, map[string]any{"whom": t.Name, "reason": reason}, "")
+		r.audit(actor.Subject, actor.Name, audit.RoomRemove, t.ID, audit.Person{Whom: t.Name, Reason: reason}, "")
 		r.apply() // close the gate before the connection goes
 		if c := r.clients[t.ID]; c != nil {
 			c.Send(r.stateMsg(*t, Decide(r.state, r.cfg.Policy)))
@@ -499,7 +506,7 @@ func (r *Room) command(by string, cmd Command) error {
 			return &Error{Kind: Invalid, Field: "kind", Message: "Say which: audio or video."}
 		}
 		setMuted(t, cmd.Kind, cmd.Type == "mute")
-		r.audit(actor.Subject, actor.Name, "room."+cmd.Type, t.ID, map[string]any{"whom": t.Name, "kind": cmd.Kind}, "")
+		r.audit(actor.Subject, actor.Name, muteAction(cmd.Type), t.ID, audit.Person{Whom: t.Name, Kind: cmd.Kind}, "")
 	case "lower_hand", "let_speak", "screen_grant":
 		if err := r.personTool(actor, t, cmd); err != nil {
 			return err
@@ -528,7 +535,7 @@ func (r *Room) AckNotice(id string) error {
 			return
 		}
 		p.NoticeAcked = true
-		r.audit(p.Subject, p.Name, "recording.notice_acknowledged", id, nil, "")
+		r.audit(p.Subject, p.Name, audit.RecordingNoticeAcknowledged, id, nil, "")
 		r.apply()
 	}); derr != nil {
 		return derr
@@ -545,11 +552,7 @@ func (r *Room) SetRecording(s RecState, reason string) {
 		}
 		r.state.Recording = s
 		r.state.RecordingWhy = reason
-		var detail map[string]any
-		if reason != "" {
-			detail = map[string]any{"reason": reason}
-		}
-		r.audit("", "", "recording."+string(s), r.cfg.Session.ID, detail, "")
+		r.audit("", "", s.action(), r.cfg.Session.ID, audit.Reason{Reason: reason}, "")
 		r.apply()
 	})
 }
@@ -557,7 +560,7 @@ func (r *Room) SetRecording(s RecState, reason string) {
 // End ends the session for everyone (e.g. its time is over).
 func (r *Room) End(reason string) {
 	_ = r.do(func() {
-		r.audit("", "", "session.ended", r.cfg.Session.ID, map[string]any{"reason": reason}, "")
+		r.audit("", "", audit.SessionEnded, r.cfg.Session.ID, audit.Reason{Reason: reason}, "")
 		r.end(reason)
 	})
 }
@@ -579,6 +582,11 @@ func (r *Room) Stop() {
 // the store (or ctx ends): for readers that need the log up to now, such as
 // the attendance register.
 func (r *Room) AuditWritten(ctx context.Context) error {
+	if r.chatw != nil {
+		if err := r.chatw.wait(ctx); err != nil {
+			return err
+		}
+	}
 	if r.auditq == nil {
 		return nil
 	}
@@ -617,7 +625,7 @@ func (r *Room) end(reason string) {
 	r.state.Ended = true
 	for i := range r.state.Participants {
 		if p := &r.state.Participants[i]; Reconnecting(*p) {
-			r.audit(p.Subject, p.Name, "room.leave", p.ID, map[string]any{"away_since": p.AwaySince, "reason": "the session ended while they were away"}, "")
+			r.audit(p.Subject, p.Name, audit.RoomLeave, p.ID, audit.Left{AwaySince: p.AwaySince, Reason: "the session ended while they were away"}, "")
 			p.State, p.AwaySince = Left, time.Time{}
 		}
 	}
@@ -654,10 +662,10 @@ func (r *Room) apply() {
 			// No recorder: recording cannot be guaranteed, so the rule
 			// holds media (fail closed).
 			r.state.Recording = RecFailed
-			r.audit("", "", "recording.failed", r.cfg.Session.ID, map[string]any{"reason": "no recorder configured"}, "")
+			r.audit("", "", audit.RecordingFailed, r.cfg.Session.ID, audit.Reason{Reason: "no recorder configured"}, "")
 		} else {
 			r.state.Recording = RecStarting
-			r.audit("", "", "recording.starting", r.cfg.Session.ID, nil, "")
+			r.audit("", "", audit.RecordingStarting, r.cfg.Session.ID, nil, "")
 			r.cfg.StartRecording()
 		}
 		d = Decide(r.state, r.cfg.Policy)
@@ -690,11 +698,11 @@ func (r *Room) apply() {
 		r.heldSince = time.Time{}
 	}
 	if d.Pupils > 0 && d.PupilMedia != r.media {
-		action := "gate.open"
+		action := audit.GateOpen
 		if !d.PupilMedia {
-			action = "gate.held"
+			action = audit.GateHeld
 		}
-		r.audit("", "", action, r.cfg.Session.ID, map[string]any{"reason": d.Hold, "pupils": d.Pupils, "staff": d.Staff}, "")
+		r.audit("", "", action, r.cfg.Session.ID, audit.Gate{Reason: d.Hold, Pupils: d.Pupils, Staff: d.Staff}, "")
 		r.media = d.PupilMedia
 	}
 	r.graceTimer(d)
@@ -712,7 +720,7 @@ func (r *Room) graceTimer(d Decision) {
 		r.grace = time.AfterFunc(r.cfg.Grace, func() {
 			_ = r.do(func() {
 				if Decide(r.state, r.cfg.Policy).Staff == 0 && !r.state.Ended {
-					r.audit("", "", "session.ended", r.cfg.Session.ID, map[string]any{"reason": "no staff returned"}, "")
+					r.audit("", "", audit.SessionEnded, r.cfg.Session.ID, audit.Reason{Reason: "no staff returned"}, "")
 					r.end("No member of staff returned, so the session has ended.")
 				}
 			})
@@ -795,18 +803,30 @@ func (r *Room) sendIfChanged(c Client, key string, msg any) {
 	c.Send(msg)
 }
 
-func (r *Room) audit(sub, name, action, target string, detail map[string]any, ip string) {
+func (r *Room) audit(sub, name string, action audit.Action, target string, detail audit.Detail, ip string) {
 	if r.cfg.Audit == nil {
 		return
 	}
-	d := "{}"
-	if detail != nil {
-		if b, err := json.Marshal(detail); err == nil {
-			d = string(b)
-		}
-	}
 	r.auditq.add(store.AuditEntry{Time: r.cfg.Now(), ActorSub: sub, ActorName: name,
-		Action: action, Target: target, SessionID: r.cfg.Session.ID, Detail: d, RemoteIP: ip})
+		Action: action, Target: target, SessionID: r.cfg.Session.ID, Detail: audit.Encode(detail), RemoteIP: ip})
+}
+
+// auditAt queues an audit row of an event at t; unlike the room's other
+// methods it may be called from any goroutine (the chat writer's).
+func (r *Room) auditAt(t time.Time, sub, name string, action audit.Action, target string, detail audit.Detail) {
+	if r.cfg.Audit == nil {
+		return
+	}
+	r.auditq.add(store.AuditEntry{Time: t, ActorSub: sub, ActorName: name,
+		Action: action, Target: target, SessionID: r.cfg.Session.ID, Detail: audit.Encode(detail)})
+}
+
+// muteAction is the audit action of staff's mute or unmute.
+func muteAction(cmdType string) audit.Action {
+	if cmdType == "mute" {
+		return audit.RoomMute
+	}
+	return audit.RoomUnmute
 }
 
 // IsRefusal reports whether err is a rule refusal (not an internal fault).

@@ -1,5 +1,7 @@
 package lobby
 
+import "github.com/chaperone-edu/chaperone/audit"
+
 // The Room's side of the lesson tools (rules in tools.go): each command
 // changes the state, audits, and leaves the rest to apply.
 
@@ -46,10 +48,10 @@ func (r *Room) selfCommand(by string, cmd Command) error {
 		case cmd.Allowed && p.Hand == 0:
 			r.handSeq++
 			p.Hand = r.handSeq
-			r.audit(p.Subject, p.Name, "room.hand_raised", p.ID, nil, "")
+			r.audit(p.Subject, p.Name, audit.RoomHandRaised, p.ID, nil, "")
 		case !cmd.Allowed && p.Hand > 0:
 			p.Hand = 0
-			r.audit(p.Subject, p.Name, "room.hand_lowered", p.ID, map[string]any{"by": "themselves"}, "")
+			r.audit(p.Subject, p.Name, audit.RoomHandLowered, p.ID, audit.Person{By: "themselves"}, "")
 		default:
 			return nil
 		}
@@ -73,7 +75,7 @@ func (r *Room) selfCommand(by string, cmd Command) error {
 		} else {
 			p.VideoMuted = false
 		}
-		r.audit(p.Subject, p.Name, "room.unmute_self", p.ID, map[string]any{"kind": cmd.Kind}, "")
+		r.audit(p.Subject, p.Name, audit.RoomUnmuteSelf, p.ID, audit.Person{Kind: cmd.Kind}, "")
 	}
 	r.apply()
 	return nil
@@ -91,7 +93,7 @@ func (r *Room) roomTool(actor *Participant, cmd Command) error {
 		for _, id := range ids {
 			t := r.find(id)
 			t.State, t.Reason = Admitted, ""
-			r.audit(actor.Subject, actor.Name, "room.admit", t.ID, map[string]any{"whom": t.Name, "on_roster": t.OnRoster, "by": "admit all"}, "")
+			r.audit(actor.Subject, actor.Name, audit.RoomAdmit, t.ID, audit.Person{Whom: t.Name, OnRoster: &t.OnRoster, By: "admit all"}, "")
 			if c := r.clients[t.ID]; c != nil {
 				c.StartMedia()
 			}
@@ -107,7 +109,7 @@ func (r *Room) roomTool(actor *Participant, cmd Command) error {
 				n++
 			}
 		}
-		r.audit(actor.Subject, actor.Name, "room.mute_all", "", map[string]any{"kind": cmd.Kind, "pupils": n}, "")
+		r.audit(actor.Subject, actor.Name, audit.RoomMuteAll, "", audit.MuteAll{Kind: cmd.Kind, Pupils: n}, "")
 	case "pupil_media":
 		if cmd.Kind != "audio" && cmd.Kind != "video" {
 			return badKind()
@@ -129,11 +131,11 @@ func (r *Room) roomTool(actor *Participant, cmd Command) error {
 		} else {
 			r.state.PupilVideoLocked = locked
 		}
-		r.audit(actor.Subject, actor.Name, "room.pupil_media", "", map[string]any{"kind": cmd.Kind, "allowed": cmd.Allowed}, "")
+		r.audit(actor.Subject, actor.Name, audit.RoomPupilMedia, "", audit.PupilMedia{Kind: cmd.Kind, Allowed: cmd.Allowed}, "")
 	case "spotlight":
 		if cmd.Target == "" {
 			r.state.Spotlight = Spotlight{}
-			r.audit(actor.Subject, actor.Name, "room.spotlight", "", map[string]any{"cleared": true}, "")
+			r.audit(actor.Subject, actor.Name, audit.RoomSpotlight, "", audit.Person{Cleared: true}, "")
 			break
 		}
 		t := r.find(cmd.Target)
@@ -144,7 +146,7 @@ func (r *Room) roomTool(actor *Participant, cmd Command) error {
 			return &Error{Kind: Conflict, Message: t.Name + " may not share a screen."}
 		}
 		r.state.Spotlight = Spotlight{ID: t.ID, Screen: cmd.Screen}
-		r.audit(actor.Subject, actor.Name, "room.spotlight", t.ID, map[string]any{"whom": t.Name, "screen": cmd.Screen}, "")
+		r.audit(actor.Subject, actor.Name, audit.RoomSpotlight, t.ID, audit.Person{Whom: t.Name, Screen: cmd.Screen}, "")
 	}
 	r.apply()
 	return nil
@@ -160,20 +162,20 @@ func (r *Room) personTool(actor, t *Participant, cmd Command) error {
 			return &Error{Kind: Conflict, Message: t.Name + " does not have a hand raised."}
 		}
 		t.Hand = 0
-		r.audit(actor.Subject, actor.Name, "room.hand_lowered", t.ID, map[string]any{"whom": t.Name, "by": "staff"}, "")
+		r.audit(actor.Subject, actor.Name, audit.RoomHandLowered, t.ID, audit.Person{Whom: t.Name, By: "staff"}, "")
 	case "let_speak":
 		if !inRoom(*t) {
 			return &Error{Kind: Conflict, Message: t.Name + " is not in the lesson."}
 		}
 		t.Hand = 0
 		setMuted(t, "audio", false)
-		r.audit(actor.Subject, actor.Name, "room.let_speak", t.ID, map[string]any{"whom": t.Name}, "")
+		r.audit(actor.Subject, actor.Name, audit.RoomLetSpeak, t.ID, audit.Person{Whom: t.Name}, "")
 	case "screen_grant":
 		if t.Role != Pupil {
 			return &Error{Kind: Invalid, Field: "id", Message: "Staff can always share their screen."}
 		}
 		t.ScreenGranted = cmd.Allowed
-		r.audit(actor.Subject, actor.Name, "room.screen_grant", t.ID, map[string]any{"whom": t.Name, "allowed": cmd.Allowed}, "")
+		r.audit(actor.Subject, actor.Name, audit.RoomScreenGrant, t.ID, audit.Person{Whom: t.Name, Allowed: &cmd.Allowed}, "")
 	}
 	return nil
 }

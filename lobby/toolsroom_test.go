@@ -43,7 +43,7 @@ func (a *fakeAudit) actions() []string {
 	defer a.mu.Unlock()
 	out := make([]string, len(a.rows))
 	for i, e := range a.rows {
-		out[i] = e.Action
+		out[i] = string(e.Action)
 	}
 	return out
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,6 +12,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/chaperone-edu/chaperone/audit"
 	"github.com/chaperone-edu/chaperone/store"
 )
 
@@ -57,14 +57,14 @@ type Preview struct {
 func (im *Importer) Read(ctx context.Context, files map[string][]byte, via Via, by Actor) (store.Roster, Format, error) {
 	r, f, err := Parse(files, im.Options)
 	if err != nil {
-		im.audit(ctx, by, ActionRefused, "", RefusedDetail{Via: via, Reason: err.Error()})
+		im.audit(ctx, by, audit.RosterRefused, "", audit.RosterRefusal{Via: string(via), Reason: err.Error()})
 	}
 	return r, f, err
 }
 
 // Refused audits an import refused before parsing (too large, not a zip).
 func (im *Importer) Refused(ctx context.Context, via Via, by Actor, err error) {
-	im.audit(ctx, by, ActionRefused, "", RefusedDetail{Via: via, Reason: err.Error()})
+	im.audit(ctx, by, audit.RosterRefused, "", audit.RosterRefusal{Via: string(via), Reason: err.Error()})
 }
 
 // Preview compares r with the applied class list and keeps it, pending,
@@ -79,7 +79,7 @@ func (im *Importer) Preview(ctx context.Context, r store.Roster, f Format, via V
 		return Preview{}, fmt.Errorf("preview class list: %w", err)
 	}
 	d := Compare(cur, r)
-	im.audit(ctx, by, ActionPreviewed, p.ID, detailOf(d, via, f, p.Hash, p.ID))
+	im.audit(ctx, by, audit.RosterPreviewed, p.ID, detailOf(d, via, f, p.Hash, p.ID))
 	return Preview{Pending: p, Diff: d}, nil
 }
 
@@ -121,7 +121,7 @@ func (im *Importer) Apply(ctx context.Context, id string, via Via, by Actor) (Di
 	if err := im.Store.DeletePendingRoster(ctx, id); err != nil {
 		im.log().Warn("delete applied class-list preview", slog.Any("err", err))
 	}
-	im.audit(ctx, by, ActionImported, p.ID, detailOf(pv.Diff, via, Format(p.Source), p.Hash, p.ID))
+	im.audit(ctx, by, audit.RosterImported, p.ID, detailOf(pv.Diff, via, Format(p.Source), p.Hash, p.ID))
 	im.log().Info("class list imported", slog.String("via", string(via)), slog.Int("classes", pv.Diff.ClassesAfter), slog.Int("pupils", pv.Diff.PupilsAfter))
 	return pv.Diff, nil
 }
@@ -193,17 +193,13 @@ func filesHash(files map[string][]byte) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-func detailOf(d Diff, via Via, f Format, hash, pending string) ImportDetail {
-	return ImportDetail{Via: via, Format: f, Hash: hash, Pending: pending, Classes: d.ClassesAfter, Pupils: d.PupilsAfter,
+func detailOf(d Diff, via Via, f Format, hash, pending string) audit.RosterImport {
+	return audit.RosterImport{Via: string(via), Format: string(f), Hash: hash, Pending: pending, Classes: d.ClassesAfter, Pupils: d.PupilsAfter,
 		ClassesAdded: len(d.Added), ClassesRemoved: len(d.Removed), ClassesRenamed: len(d.Renamed), PupilsJoined: d.Joined(), PupilsLeft: d.Left()}
 }
 
-func (im *Importer) audit(ctx context.Context, by Actor, a Action, target string, detail any) {
-	b, err := json.Marshal(detail)
-	if err != nil {
-		b = []byte("{}")
-	}
-	if _, err := im.Store.AppendAudit(ctx, store.AuditEntry{Time: im.now(), ActorSub: by.Subject, ActorName: by.Name, Action: string(a), Target: target, Detail: string(b), RemoteIP: by.IP}); err != nil {
+func (im *Importer) audit(ctx context.Context, by Actor, a audit.Action, target string, d audit.Detail) {
+	if _, err := im.Store.AppendAudit(ctx, store.AuditEntry{Time: im.now(), ActorSub: by.Subject, ActorName: by.Name, Action: a, Target: target, Detail: audit.Encode(d), RemoteIP: by.IP}); err != nil {
 		im.log().Error("audit append failed", slog.String("action", string(a)), slog.Any("err", err))
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/chaperone-edu/chaperone/audit"
 	"github.com/chaperone-edu/chaperone/internal/testkit"
 	"github.com/chaperone-edu/chaperone/roster"
 	"github.com/chaperone-edu/chaperone/store"
@@ -185,13 +186,13 @@ func TestImporterPreviewApply(t *testing.T) {
 	_, err = im.Apply(ctx, old.Pending.ID, roster.ViaPage, admin)
 	require.ErrorIs(t, err, roster.ErrStale)
 
-	rows, err := st.ListAudit(ctx, store.AuditFilter{Action: "roster."})
+	rows, err := st.ListAudit(ctx, store.AuditFilter{Action: audit.FamilyRoster.Prefix()})
 	require.NoError(t, err)
-	count := map[string]int{}
+	count := map[audit.Action]int{}
 	for _, r := range rows {
 		count[r.Action]++
 	}
-	require.Equal(t, map[string]int{string(roster.ActionImported): 3, string(roster.ActionPreviewed): 4, string(roster.ActionRefused): 1}, count)
+	require.Equal(t, map[audit.Action]int{audit.RosterImported: 3, audit.RosterPreviewed: 4, audit.RosterRefused: 1}, count)
 	require.NoError(t, st.VerifyAudit(ctx))
 }
 
@@ -230,12 +231,12 @@ func TestWatchDirectory(t *testing.T) {
 	require.Eventually(t, func() bool { return count() == 5 }, 5*time.Second, 10*time.Millisecond)
 	write(map[string][]byte{"classes.csv": []byte("sourcedId\ncls-01\n")})
 	require.Eventually(t, func() bool {
-		rows, err := st.ListAudit(ctx, store.AuditFilter{Action: string(roster.ActionRefused)})
+		rows, err := st.ListAudit(ctx, store.AuditFilter{Action: audit.RosterRefused})
 		require.NoError(t, err)
 		return len(rows) == 1
 	}, 5*time.Second, 10*time.Millisecond)
 	time.Sleep(100 * time.Millisecond)
-	rows, err := st.ListAudit(ctx, store.AuditFilter{Action: string(roster.ActionRefused)})
+	rows, err := st.ListAudit(ctx, store.AuditFilter{Action: audit.RosterRefused})
 	require.NoError(t, err)
 	require.Len(t, rows, 1, "refused once, not at every pass")
 	require.Contains(t, rows[0].Detail, "classes.csv has no column title")

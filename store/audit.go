@@ -32,7 +32,7 @@ func auditHash(prevHash string, seq int64, timeText string, e AuditEntry) string
 	b = append(b, auditHashVersion...)
 	for _, f := range []string{
 		strconv.FormatInt(seq, 10), timeText,
-		e.ActorSub, e.ActorName, e.Action, e.Target, e.SessionID, e.Detail, e.RemoteIP,
+		e.ActorSub, e.ActorName, string(e.Action), e.Target, e.SessionID, e.Detail, e.RemoteIP,
 	} {
 		b = strconv.AppendInt(b, int64(len(f)), 10)
 		b = append(b, ':')
@@ -116,12 +116,12 @@ func (s *SQLite) ListAudit(ctx context.Context, f AuditFilter) ([]AuditRecord, e
 		where = append(where, strings.ReplaceAll(cond, "$?", "$"+strconv.Itoa(len(args))))
 	}
 	if f.Action != "" {
-		if strings.HasSuffix(f.Action, ".") {
+		if a := string(f.Action); strings.HasSuffix(a, ".") {
 			// Every string starting with "x." sorts in ["x.", "x/"): '/' is
 			// the byte after '.'. Binary comparison, unlike LIKE, is
 			// case-sensitive and has no wildcards to escape.
 			add("action >= $?", f.Action)
-			add("action < $?", strings.TrimSuffix(f.Action, ".")+"/")
+			add("action < $?", strings.TrimSuffix(a, ".")+"/")
 		} else {
 			add("action = $?", f.Action)
 		}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/chaperone-edu/chaperone/audit"
 )
 
 func TestAuditAppendChains(t *testing.T) {
@@ -262,7 +264,7 @@ func TestAuditHashFieldBoundaries(t *testing.T) {
 // auditFields returns pointers to the string fields the hash covers, in
 // canonical order, so the fuzz test can shift and alter each.
 func auditFields(e *AuditEntry) []*string {
-	return []*string{&e.ActorSub, &e.ActorName, &e.Action, &e.Target, &e.SessionID, &e.Detail, &e.RemoteIP}
+	return []*string{&e.ActorSub, &e.ActorName, (*string)(&e.Action), &e.Target, &e.SessionID, &e.Detail, &e.RemoteIP}
 }
 
 func FuzzAuditHash(f *testing.F) {
@@ -271,7 +273,7 @@ func FuzzAuditHash(f *testing.F) {
 	f.Add(int64(12), t0.UnixNano(), "1:", ",", "3:abc,", "\n", "0:", ":,", "\x00")
 	f.Fuzz(func(t *testing.T, seq, nanos int64, sub, name, action, target, session, detail, ip string) {
 		ts := mustEncodeTime(time.Unix(0, nanos))
-		base := AuditEntry{ActorSub: sub, ActorName: name, Action: action, Target: target, SessionID: session, Detail: detail, RemoteIP: ip}
+		base := AuditEntry{ActorSub: sub, ActorName: name, Action: audit.Action(action), Target: target, SessionID: session, Detail: detail, RemoteIP: ip}
 		h := auditHash(GenesisHash, seq, ts, base)
 
 		// Changing any one field changes the hash.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/chaperone-edu/chaperone/audit"
 )
 
 // ErrNotFound is returned when a looked-up row does not exist (or has expired).
@@ -54,12 +56,12 @@ type LoginState struct {
 // AuditEntry is what a caller appends to the audit log.
 type AuditEntry struct {
 	Time      time.Time
-	ActorSub  string // subject of who acted ("" for the system)
-	ActorName string // verified full name of who acted
-	Action    string // e.g. "login.accepted", "login.refused", "session.approved"
-	Target    string // what it acted on: a session ID, a subject, an object key
-	SessionID string // live session this belongs to, if any
-	Detail    string // JSON object with further facts (reason, role, ...)
+	ActorSub  string       // subject of who acted ("" for the system)
+	ActorName string       // verified full name of who acted
+	Action    audit.Action // one of package audit's constants
+	Target    string       // what it acted on: a session ID, a subject, an object key
+	SessionID string       // live session this belongs to, if any
+	Detail    string       // JSON object with further facts (reason, role, ...)
 	RemoteIP  string
 }
 
@@ -73,7 +75,7 @@ type AuditRecord struct {
 
 // AuditFilter selects audit rows; zero fields match everything.
 type AuditFilter struct {
-	Action    string // exact action, or a prefix ending in "." (e.g. "login.")
+	Action    audit.Action // exact action, or a prefix ending in "." (audit.Family.Prefix)
 	ActorSub  string
 	Target    string
 	SessionID string

@@ -3,21 +3,22 @@ package web
 import (
 	"context"
 	"encoding/csv"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
 
+	"github.com/chaperone-edu/chaperone/audit"
 	"github.com/chaperone-edu/chaperone/auth"
+	"github.com/chaperone-edu/chaperone/live"
 	"github.com/chaperone-edu/chaperone/lobby"
 	"github.com/chaperone-edu/chaperone/store"
 )
 
 // attendanceActions are the audit rows that make up the attendance register.
-var attendanceActions = map[string]string{
-	"room.join": "joined", "room.admit": "admitted", "room.deny": "denied", "room.leave": "left",
-	"room.remove": "removed", "room.connection_lost": "connection lost", "room.rejoin": "rejoined", "room.join_refused": "refused entry", "session.ended": "session ended",
+var attendanceActions = map[audit.Action]string{
+	audit.RoomJoin: "joined", audit.RoomAdmit: "admitted", audit.RoomDeny: "denied", audit.RoomLeave: "left",
+	audit.RoomRemove: "removed", audit.RoomConnectionLost: "connection lost", audit.RoomRejoin: "rejoined", audit.RoomJoinRefused: "refused entry", audit.SessionEnded: "session ended",
 }
 
 // attendanceCSV is GET /sessions/{id}/attendance.csv: the session's
@@ -33,9 +34,9 @@ func (s *Server) attendanceCSV(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusForbidden, "forbidden", "Only the session's staff, the headteacher and the DSL can download its attendance.")
 		return
 	}
-	if lr, ok := s.liveRoomOf(ss.ID); ok { // the register up to now: the room's queued rows too
+	if lr, ok := s.running(ss.ID); ok { // the register up to now: the room's queued rows too
 		wctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		if err := lr.room.AuditWritten(wctx); err != nil {
+		if err := lr.Lobby().AuditWritten(wctx); err != nil {
 			s.log.Warn("attendance register: some of the room's audit rows are not written yet", slog.Any("err", err))
 		}
 		cancel()
@@ -72,18 +73,17 @@ func attendanceRegister(rows []store.AuditRecord) []attendanceEntry {
 		if !ok {
 			continue
 		}
-		var d map[string]any
-		_ = json.Unmarshal([]byte(row.Detail), &d)
+		d := audit.Read(row.Detail)
 		e := attendanceEntry{Time: row.Time, Event: event, Participant: row.ActorName}
-		if whom, ok := d["whom"].(string); ok {
-			e.Participant, e.By = whom, row.ActorName
+		if d.Whom != "" {
+			e.Participant, e.By = d.Whom, row.ActorName
 		}
-		if reason, ok := d["reason"].(string); ok {
-			e.Detail = reason
+		if d.Reason != "" {
+			e.Detail = d.Reason
 		}
-		if role, ok := d["role"].(string); ok {
-			e.Detail = role
-			if onRoster, ok := d["on_roster"].(bool); ok && role == "pupil" && !onRoster {
+		if d.Role != "" {
+			e.Detail = d.Role
+			if d.OnRoster != nil && d.Role == string(lobby.Pupil) && !*d.OnRoster {
 				e.Detail += ", not on the class list"
 			}
 		}
@@ -93,9 +93,4 @@ func attendanceRegister(rows []store.AuditRecord) []attendanceEntry {
 }
 
 // csvSafe stops a cell being read as a formula by spreadsheet programs.
-func csvSafe(v string) string {
-	if v != "" && (v[0] == '=' || v[0] == '+' || v[0] == '-' || v[0] == '@') {
-		return "'" + v
-	}
-	return v
-}
+func csvSafe(v string) string { return live.SafeCell(v) }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/chaperone-edu/chaperone/audit"
 	"github.com/chaperone-edu/chaperone/auth"
 	"github.com/chaperone-edu/chaperone/lobby"
 	"github.com/chaperone-edu/chaperone/store"
@@ -27,7 +28,7 @@ type auditQuery struct {
 // auditQueryOf reads the audit page's filters from the request.
 func (s *Server) auditQueryOf(r *http.Request) auditQuery {
 	q := r.URL.Query()
-	aq := auditQuery{AuditFilter: store.AuditFilter{Action: strings.TrimSpace(q.Get("action")), SessionID: strings.TrimSpace(q.Get("session"))},
+	aq := auditQuery{AuditFilter: store.AuditFilter{Action: audit.Action(strings.TrimSpace(q.Get("action"))), SessionID: strings.TrimSpace(q.Get("session"))},
 		Who: strings.ToLower(strings.TrimSpace(q.Get("who")))}
 	aq.Since, aq.Until = s.dateFilter(q)
 	if b, err := strconv.ParseInt(q.Get("before"), 10, 64); err == nil && b > 0 {
@@ -37,18 +38,8 @@ func (s *Server) auditQueryOf(r *http.Request) auditQuery {
 }
 
 // detail is what the audit log records about a read of itself.
-func (aq auditQuery) detail() map[string]any {
-	d := map[string]any{"action": aq.Action, "who": aq.Who, "session": aq.SessionID}
-	if !aq.Since.IsZero() {
-		d["since"] = aq.Since
-	}
-	if !aq.Until.IsZero() {
-		d["until"] = aq.Until
-	}
-	if aq.Before > 0 {
-		d["before"] = aq.Before
-	}
-	return d
+func (aq auditQuery) detail() audit.Query {
+	return audit.Query{Action: string(aq.Action), Who: aq.Who, Session: aq.SessionID, Since: aq.Since, Until: aq.Until, Before: aq.Before}
 }
 
 // mayReadAudit is the access check for the audit log: the DSL and IT admins.
@@ -118,13 +109,13 @@ func (s *Server) pageAudit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	chain := s.store.VerifyAudit(r.Context())
-	if err := s.auditOrErr(r.Context(), me, "audit.viewed", "", aq.SessionID, aq.detail(), auth.ClientIP(r)); err != nil {
+	if err := s.auditOrErr(r.Context(), me, audit.AuditViewed, "", aq.SessionID, aq.detail(), auth.ClientIP(r)); err != nil {
 		s.failErr(w, r, err)
 		return
 	}
 	view := make([]auditRow, len(rows))
 	for i, a := range rows {
-		view[i] = auditRow{a.Time.In(s.loc()).Format(time.DateTime), a.ActorName, a.Action, a.Target, a.SessionID, a.Detail}
+		view[i] = auditRow{a.Time.In(s.loc()).Format(time.DateTime), a.ActorName, string(a.Action), a.Target, a.SessionID, a.Detail}
 	}
 	chainMsg := ""
 	if chain != nil {
@@ -160,8 +151,9 @@ func (s *Server) auditCSV(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := aq.detail()
-	d["rows"] = len(rows)
-	if err := s.auditOrErr(r.Context(), me, "audit.exported", "", aq.SessionID, d, auth.ClientIP(r)); err != nil {
+	n := len(rows)
+	d.Rows = &n
+	if err := s.auditOrErr(r.Context(), me, audit.AuditExported, "", aq.SessionID, d, auth.ClientIP(r)); err != nil {
 		s.failErr(w, r, err)
 		return
 	}
@@ -171,7 +163,7 @@ func (s *Server) auditCSV(w http.ResponseWriter, r *http.Request) {
 	cw := csv.NewWriter(w)
 	_ = cw.Write([]string{"seq", "time", "who", "action", "target", "session", "detail", "hash"})
 	for _, a := range rows {
-		_ = cw.Write([]string{strconv.FormatInt(a.Seq, 10), a.Time.UTC().Format(time.RFC3339Nano), csvSafe(a.ActorName), csvSafe(a.Action),
+		_ = cw.Write([]string{strconv.FormatInt(a.Seq, 10), a.Time.UTC().Format(time.RFC3339Nano), csvSafe(a.ActorName), csvSafe(string(a.Action)),
 			csvSafe(a.Target), csvSafe(a.SessionID), csvSafe(a.Detail), a.Hash})
 	}
 	cw.Flush()

@@ -225,7 +225,7 @@ func TestBrowserScreenShare(t *testing.T) {
 	waitUntil(t, amelia, "a pion pupil receives the screen too", 10*time.Second, func(c *assert.CollectT) {
 		assert.Positive(c, zMedia.Received(sfu.ScreenStreamID(ids["teacher"]), "video").Packets)
 	})
-	ts, _, _ := sc.gw.Web.MediaStats(id)
+	ts, _, _ := sc.gw.Rooms.MediaStats(id)
 	require.Positive(t, trackIn(ts, ids["teacher"], "screen"), "the SFU receives the teacher's screen as a screen track")
 	t.Logf("teacher's tracks at the SFU: camera %d, screen %d, screen audio %d packets", trackIn(ts, ids["teacher"], "video"),
 		trackIn(ts, ids["teacher"], "screen"), trackIn(ts, ids["teacher"], "screen_audio"))
@@ -319,7 +319,7 @@ func TestBrowserRaiseHand(t *testing.T) {
 	waitInbound(t, teacher, "teacher", ameliaID)
 
 	forwarded := func() uint64 { // the SFU's count of Amelia's audio packets it forwarded
-		_, es, _ := sc.gw.Web.MediaStats(id)
+		_, es, _ := sc.gw.Rooms.MediaStats(id)
 		return edgeFrom(es, ameliaID, "audio")
 	}
 	click(t, teacher, `#pupils-unmute`)
@@ -459,7 +459,7 @@ func TestBrowserStreamedPupilSendsNothing(t *testing.T) {
 })()`, chromedp.EvalAwaitPromise))
 	require.NoError(t, err)
 	require.Zero(t, out, "no outbound RTP packet")
-	ts, _, ok := sc.gw.Web.MediaStats(id)
+	ts, _, ok := sc.gw.Rooms.MediaStats(id)
 	require.True(t, ok)
 	for _, tr := range ts {
 		require.NotEqual(t, ameliaID, tr.Publisher, "the SFU has no track of the pupil's: %+v", tr)

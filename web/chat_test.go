@@ -48,7 +48,7 @@ func TestChat(t *testing.T) {
 	require.NoError(t, err)
 	var actions []string
 	for _, r := range rows {
-		actions = append(actions, r.Action+":"+r.Detail)
+		actions = append(actions, string(r.Action)+":"+r.Detail)
 	}
 	// The audit log proves what was said (SHA-256 of the text) without
 	// holding the words; the text is in the chat table, deletion marked.

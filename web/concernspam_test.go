@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/chaperone-edu/chaperone/audit"
 	"github.com/chaperone-edu/chaperone/auth"
 	"github.com/chaperone-edu/chaperone/internal/testkit"
 )
@@ -32,8 +33,8 @@ func TestConcernFromLobbyRefused(t *testing.T) {
 	cs, err := gw.Store.ListConcerns(ctx, id)
 	require.NoError(t, err)
 	require.Empty(t, cs, "a refused concern stores nothing")
-	for _, action := range []string{"concern.pending", "concern.raised", "concern.notified"} {
-		require.Zero(t, auditCount(t, gw.Store, action), action)
+	for _, action := range []audit.Action{"concern.pending", "concern.raised", "concern.notified"} {
+		require.Zero(t, auditCount(t, gw.Store, action), string(action))
 	}
 	require.Nil(t, head.Last("concern_form"), "no form offered to a refused concern")
 	time.Sleep(300 * time.Millisecond) // an e-mail would have arrived by now

@@ -58,14 +58,14 @@ func TestRemoveAndMute(t *testing.T) {
 	})
 	require.Equal(t, "state", st["type"])
 	time.Sleep(300 * time.Millisecond)
-	_, e0, _ := sc.gw.Web.MediaStats(id)
+	_, e0, _ := sc.gw.Rooms.MediaStats(id)
 	time.Sleep(time.Second)
-	_, e1, _ := sc.gw.Web.MediaStats(id)
+	_, e1, _ := sc.gw.Rooms.MediaStats(id)
 	require.Equal(t, edgeFrom(e0, ameliaID, "audio"), edgeFrom(e1, ameliaID, "audio"), "muted audio stops at the SFU")
 	require.Greater(t, edgeFrom(e1, ameliaID, "video"), edgeFrom(e0, ameliaID, "video"), "video goes on")
 	require.NoError(t, teacher.Send(map[string]any{"type": "unmute", "id": ameliaID, "kind": "audio"}))
 	require.Eventually(t, func() bool {
-		_, e2, _ := sc.gw.Web.MediaStats(id)
+		_, e2, _ := sc.gw.Rooms.MediaStats(id)
 		return edgeFrom(e2, ameliaID, "audio") > edgeFrom(e1, ameliaID, "audio")
 	}, 3*time.Second, 50*time.Millisecond, "unmuted audio flows again")
 
@@ -182,7 +182,7 @@ func TestStopAndRaiseConcern(t *testing.T) {
 
 	// Past retention, the sweeper keeps held recordings...
 	later := schoolDay.Add(30 * 24 * time.Hour) // the recording started on the test clock's day
-	n, err := sc.gw.Web.SweepRecordings(context.Background(), later)
+	n, err := sc.gw.Recordings.Sweep(context.Background(), later)
 	require.NoError(t, err)
 	require.Zero(t, n)
 	// ...until the hold is released.
@@ -191,7 +191,7 @@ func TestStopAndRaiseConcern(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode, "the DSL releases the hold")
-	n, err = sc.gw.Web.SweepRecordings(context.Background(), later)
+	n, err = sc.gw.Recordings.Sweep(context.Background(), later)
 	require.NoError(t, err)
 	require.Equal(t, len(objs), n)
 }

@@ -1,10 +1,16 @@
 // Package web serves chaperone's pages (html/template with embedded CSS, no
 // JavaScript build step), its JSON API and the rooms' WebSocket signalling.
-// Handlers are thin: they check who is asking, then call auth, store, lobby
-// and live.
+// It is HTTP only: handlers check who is asking, then call auth, store and
+// lobby's rules, and reach the live rooms, the recordings' storage and
+// safeguarding through the small interfaces of services.go (Rooms, Archive,
+// Concerns), which packages live and safeguard implement. It imports
+// neither sfu nor recording (cmd/chaperone's TestPackageLayering checks).
 //
-// Still here, and moving to package live (issue 17): the registry of live
-// rooms (rooms.go), the wiring of each lobby.Room to its sfu.Room and
-// recording (recording.go), and the safeguarding concerns' hold and
-// notification (concern*.go).
+// Who owns what:
+//   - web: the routes, the pages, the forms and their errors, the DSL's
+//     access checks and their audit rows, WebSocket framing, limits and the
+//     signalling messages (ws.go);
+//   - live: which rooms run here, what each room's media and recording do,
+//     what happens when a room ends or the gateway restarts;
+//   - safeguard: what a concern does (hold, route, notify, who may read it).
 package web

@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,9 +16,10 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/chaperone-edu/chaperone/audit"
 	"github.com/chaperone-edu/chaperone/auth"
+	"github.com/chaperone-edu/chaperone/live"
 	"github.com/chaperone-edu/chaperone/lobby"
-	"github.com/chaperone-edu/chaperone/recording"
 	"github.com/chaperone-edu/chaperone/store"
 )
 
@@ -119,7 +119,7 @@ func (s *Server) pageRecordings(w http.ResponseWriter, r *http.Request) {
 	seen := map[string]bool{}
 	var list []*recordingRow
 	for _, o := range objs {
-		if (o.ParticipantID == "" && o.Role != roleTranscript) || seen[o.SessionID] {
+		if (o.ParticipantID == "" && o.Role != live.RoleTranscript) || seen[o.SessionID] {
 			continue
 		}
 		seen[o.SessionID] = true
@@ -157,8 +157,8 @@ func (s *Server) pageRecordings(w http.ResponseWriter, r *http.Request) {
 		list = append(list, row)
 	}
 	sort.SliceStable(list, func(i, j int) bool { return list[i].S.Start.After(list[j].S.Start) })
-	if err := s.auditOrErr(ctx, who, "recordings.listed", "", "", map[string]any{"pupil": f.Name, "teacher": teacher,
-		"from": q.Get("from"), "to": q.Get("to"), "has_concern": hasConcern, "on_hold": onHold, "results": len(list)}, auth.ClientIP(r)); err != nil {
+	if err := s.auditOrErr(ctx, who, audit.RecordingsListed, "", "", audit.Search{Pupil: f.Name, Teacher: teacher,
+		From: q.Get("from"), To: q.Get("to"), HasConcern: hasConcern, OnHold: onHold, Results: len(list)}, auth.ClientIP(r)); err != nil {
 		s.failErr(w, r, err)
 		return
 	}
@@ -247,7 +247,7 @@ func (s *Server) pageRecording(w http.ResponseWriter, r *http.Request) {
 	}
 	var chat []chatView
 	for _, l := range lines {
-		v := chatView{chatLine: l, When: l.Time.In(loc).Format("15:04:05")}
+		v := chatView{TranscriptLine: l, When: l.Time.In(loc).Format("15:04:05")}
 		if l.Deleted {
 			v.DeletedWhen = l.DeletedAt.In(loc).Format("15:04:05")
 		}
@@ -255,7 +255,7 @@ func (s *Server) pageRecording(w http.ResponseWriter, r *http.Request) {
 	}
 	var chatStored *playerEntry
 	for _, o := range objs {
-		if o.Role == roleTranscript && o.ParticipantID == "" {
+		if o.Role == live.RoleTranscript && o.ParticipantID == "" {
 			chatStored = &playerEntry{RecordingObject: o, Bytes: byteSize(o.Size), Retain: o.RetainUntil.In(loc).Format("2 Jan 2006")}
 		}
 	}
@@ -270,15 +270,12 @@ func (s *Server) pageRecording(w http.ResponseWriter, r *http.Request) {
 	var history []historyEntry
 	for i := len(rows) - 1; i >= 0; i-- { // oldest first
 		a := rows[i]
-		if !strings.HasPrefix(a.Action, "gate.") && !strings.HasPrefix(a.Action, "recording.") && !strings.HasPrefix(a.Action, "concern.") {
+		if f := a.Action.Family(); f != audit.FamilyGate && f != audit.FamilyRecording && f != audit.FamilyConcern {
 			continue
 		}
-		var d map[string]any
-		_ = json.Unmarshal([]byte(a.Detail), &d)
-		reason, _ := d["reason"].(string)
-		history = append(history, historyEntry{When: a.Time.In(loc).Format("15:04:05"), What: a.Action, Who: a.ActorName, Detail: reason})
+		history = append(history, historyEntry{When: a.Time.In(loc).Format("15:04:05"), What: string(a.Action), Who: a.ActorName, Detail: audit.Read(a.Detail).Reason})
 	}
-	if err := s.auditOrErr(ctx, who, "recording.session_viewed", ss.ID, ss.ID, nil, auth.ClientIP(r)); err != nil {
+	if err := s.auditOrErr(ctx, who, audit.RecordingSessionViewed, ss.ID, ss.ID, nil, auth.ClientIP(r)); err != nil {
 		s.failErr(w, r, err)
 		return
 	}
@@ -289,7 +286,7 @@ func (s *Server) pageRecording(w http.ResponseWriter, r *http.Request) {
 
 // chatView is a chat message on the DSL's session page.
 type chatView struct {
-	chatLine
+	live.TranscriptLine
 	When, DeletedWhen string
 }
 
@@ -370,22 +367,12 @@ func (s *Server) playerFiles(ctx context.Context, sessionID string, objs []store
 // manifestOffsets reads each participant's start offset, in seconds, from the
 // session's manifest; without a manifest every file starts at 0.
 func (s *Server) manifestOffsets(ctx context.Context, sessionID string) map[string]float64 {
-	out := map[string]float64{}
-	if s.cfg.Bucket == nil {
-		return out
+	if s.cfg.Recordings == nil {
+		return map[string]float64{}
 	}
-	rc, _, err := s.cfg.Bucket.Open(ctx, recording.ManifestKey(sessionID), 0, -1)
+	out, err := s.cfg.Recordings.StartOffsets(ctx, sessionID)
 	if err != nil {
-		return out
-	}
-	defer rc.Close()
-	var m recording.Manifest
-	if err := json.NewDecoder(io.LimitReader(rc, 1<<20)).Decode(&m); err != nil {
 		s.log.Warn("recording manifest unreadable", slog.String("session", sessionID), slog.Any("err", err))
-		return out
-	}
-	for _, p := range m.Participants {
-		out[p.ID] = p.StartOffset
 	}
 	return out
 }
@@ -400,7 +387,7 @@ func (s *Server) recordingMedia(w http.ResponseWriter, r *http.Request) {
 		s.failErr(w, r, err)
 		return
 	}
-	if s.cfg.Bucket == nil {
+	if s.cfg.Recordings == nil || !s.cfg.Recordings.HasStorage() {
 		s.fail(w, r, http.StatusServiceUnavailable, "unavailable", "Recording storage is not configured.")
 		return
 	}
@@ -413,7 +400,7 @@ func (s *Server) recordingMedia(w http.ResponseWriter, r *http.Request) {
 	// Only a participant's file in the session's index is served (a part,
 	// or a recording from before parts): the path cannot name a manifest
 	// or another session's object.
-	key := recording.SessionPrefix(sid) + file
+	key := live.SessionPrefix(sid) + file
 	objs, err := s.store.ListRecordingObjects(ctx, store.RecordingFilter{SessionID: sid})
 	if err != nil {
 		s.failErr(w, r, err)
@@ -428,30 +415,30 @@ func (s *Server) recordingMedia(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	info, err := s.cfg.Bucket.Stat(ctx, key)
+	size, err := s.cfg.Recordings.ObjectSize(ctx, key)
 	if err != nil {
-		s.failErr(w, r, fmt.Errorf("stat %s: %w", key, err))
+		s.failErr(w, r, err)
 		return
 	}
 	rangeHdr := r.Header.Get("Range")
-	start, length, err := recording.ParseRange(rangeHdr, info.Size)
+	start, length, err := live.ParseRange(rangeHdr, size)
 	if err != nil {
-		w.Header().Set("Content-Range", "bytes */"+strconv.FormatInt(info.Size, 10))
+		w.Header().Set("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
 		http.Error(w, "That byte range is not valid for this recording.", http.StatusRequestedRangeNotSatisfiable)
 		return
 	}
-	action := "recording.viewed"
+	action := audit.RecordingViewed
 	if download {
-		action = "recording.downloaded"
+		action = audit.RecordingDownloaded
 	}
-	if err := s.auditOrErr(ctx, who, action, key, sid, map[string]any{"key": key, "range": rangeHdr, "bytes": length, "via": via},
+	if err := s.auditOrErr(ctx, who, action, key, sid, audit.Access{Key: key, Range: rangeHdr, Bytes: length, Via: via},
 		auth.ClientIP(r)); err != nil {
 		s.failErr(w, r, err)
 		return
 	}
-	rc, info, err := s.cfg.Bucket.Open(ctx, key, start, length)
+	rc, err := s.cfg.Recordings.OpenObject(ctx, key, start, length)
 	if err != nil {
-		s.failErr(w, r, fmt.Errorf("open %s: %w", key, err))
+		s.failErr(w, r, err)
 		return
 	}
 	defer rc.Close()
@@ -466,7 +453,7 @@ func (s *Server) recordingMedia(w http.ResponseWriter, r *http.Request) {
 	status := http.StatusOK
 	if rangeHdr != "" {
 		status = http.StatusPartialContent
-		h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, start+length-1, info.Size))
+		h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, start+length-1, size))
 	}
 	w.WriteHeader(status)
 	if r.Method == http.MethodHead {
@@ -504,21 +491,18 @@ func (s *Server) postHold(on bool) http.HandlerFunc {
 		if err := lobby.CheckText("reason", "reason", reason); err != nil {
 			return "", err
 		}
-		if s.cfg.Bucket == nil {
-			return "", errors.New("legal hold: no recording storage configured")
+		if s.cfg.Recordings == nil {
+			return "", fmt.Errorf("legal hold: %w", live.ErrNoStorage)
 		}
-		n, err := s.cfg.Bucket.SetLegalHold(r.Context(), recording.SessionPrefix(ss.ID), on)
+		n, err := s.cfg.Recordings.SetSessionHold(r.Context(), ss.ID, on)
 		if err != nil {
-			return "", fmt.Errorf("legal hold on %s: %w", ss.ID, err)
-		}
-		if _, err := s.store.SetRecordingHeld(r.Context(), ss.ID, on); err != nil {
 			return "", err
 		}
-		action, done := "recording.hold_placed", "held"
+		action, done := audit.RecordingHoldPlaced, "held"
 		if !on {
-			action, done = "recording.hold_released", "released"
+			action, done = audit.RecordingHoldReleased, "released"
 		}
-		s.audit(r.Context(), who, action, recording.SessionPrefix(ss.ID), ss.ID, map[string]any{"reason": reason, "objects": n}, auth.ClientIP(r))
+		s.audit(r.Context(), who, action, live.SessionPrefix(ss.ID), ss.ID, audit.Hold{Reason: reason, Objects: n}, auth.ClientIP(r))
 		return "/recordings/" + ss.ID + "?done=" + done, nil
 	})
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/stretchr/testify/require"
 
+	"github.com/chaperone-edu/chaperone/audit"
 	"github.com/chaperone-edu/chaperone/internal/testkit"
 	"github.com/chaperone-edu/chaperone/recording"
 	"github.com/chaperone-edu/chaperone/recording/webm"
@@ -51,7 +52,7 @@ func recordedFixture(t *testing.T, sc *school) (sid, pid string) {
 	return sid, pid
 }
 
-func auditCount(t *testing.T, st store.Store, action string) int {
+func auditCount(t *testing.T, st store.Store, action audit.Action) int {
 	rows, err := st.ListAudit(context.Background(), store.AuditFilter{Action: action})
 	require.NoError(t, err)
 	return len(rows)

@@ -19,11 +19,11 @@ var RealIP = realIP
 // RaiseConcernInRoom is the shell of "stop and raise a concern", for the
 // concern-spam test (the room refuses a second raise itself once ended).
 func (s *Server) RaiseConcernInRoom(who auth.Identity, ss store.Session) {
-	s.raiseConcernInRoom(who, ss)
+	s.cfg.Concerns.RaiseInRoom(who, ss)
 }
 
 // NotifyConcernCompleted tells of a concern's details again, as posting its
 // form does, for the concern-spam test.
 func (s *Server) NotifyConcernCompleted(ctx context.Context, who auth.Identity, c store.Concern) {
-	s.notifyConcern(ctx, who, c, nil, true)
+	s.cfg.Concerns.Notify(ctx, who, c, nil, true)
 }

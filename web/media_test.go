@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/chaperone-edu/chaperone/audit"
 	"github.com/chaperone-edu/chaperone/auth/demoidp"
 	"github.com/chaperone-edu/chaperone/internal/testkit"
 	"github.com/chaperone-edu/chaperone/sfu"
@@ -103,11 +104,11 @@ func TestMediaGate(t *testing.T) {
 	zoe.WaitState(map[string]any{"gate": "held"})
 	time.Sleep(300 * time.Millisecond) // packets already in flight
 	a0, z0 := received(aMedia, zoeID), received(zMedia, ameliaID)
-	_, edges0, _ := sc.gw.Web.MediaStats(id)
+	_, edges0, _ := sc.gw.Rooms.MediaStats(id)
 	time.Sleep(time.Second)
 	require.Equal(t, a0, received(aMedia, zoeID), "pupil receives nothing with no staff present")
 	require.Equal(t, z0, received(zMedia, ameliaID))
-	_, edges1, _ := sc.gw.Web.MediaStats(id)
+	_, edges1, _ := sc.gw.Rooms.MediaStats(id)
 	require.Equal(t, sumEdges(edges0), sumEdges(edges1), "the SFU forwards no packet with no staff present")
 
 	// The teacher comes back: the gate opens and the pupils' media flows
@@ -244,7 +245,7 @@ func TestJoinStorm(t *testing.T) {
 	require.LessOrEqual(t, now, baseline+20, "goroutines back to baseline %d", baseline)
 	t.Logf("goroutines: %d before the storm, %d after", baseline, now)
 
-	count := func(action string) int {
+	count := func(action audit.Action) int {
 		rows, err := gw.Store.ListAudit(context.Background(), store.AuditFilter{Action: action, SessionID: id})
 		require.NoError(t, err)
 		return len(rows)
@@ -261,13 +262,13 @@ func debugMedia(sc *school, id string, cs ...*sfutest.Client) string {
 	for i, c := range cs {
 		out += fmt.Sprintf("\nclient %d connected=%v err=%v tracks=%+v", i, c.Connected(), c.Err(), c.Tracks())
 	}
-	ts, es, _ := sc.gw.Web.MediaStats(id)
+	ts, es, _ := sc.gw.Rooms.MediaStats(id)
 	out += fmt.Sprintf("\ntracks %+v\nedges %+v\nroom %+v", ts, es, roomStateNoT(sc, id))
 	return out
 }
 
 func roomStateNoT(sc *school, id string) any {
-	st, _ := sc.gw.Web.RoomSnapshot(id)
+	st, _ := sc.gw.Rooms.Snapshot(id)
 	return st
 }
 

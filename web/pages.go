@@ -200,7 +200,7 @@ func (s *Server) pageSession(w http.ResponseWriter, r *http.Request) {
 	recorded := false
 	if !who.Has(auth.RolePupil) {
 		objs, err := s.store.ListRecordingObjects(r.Context(), store.RecordingFilter{SessionID: ss.ID})
-		recorded = (err == nil && len(objs) > 0) || s.sessionRecorded(r.Context(), ss.ID)
+		recorded = (err == nil && len(objs) > 0) || s.cfg.Concerns.Recorded(r.Context(), ss.ID)
 	}
 	s.render(w, r, http.StatusOK, "session", page{Title: ss.Title, Message: doneMessages[r.URL.Query().Get("done")],
 		Data: map[string]any{"Row": row, "Staff": lobby.IsSessionStaff(who, ss) || !who.Has(auth.RolePupil), "Recorded": recorded}})

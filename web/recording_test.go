@@ -12,6 +12,7 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/stretchr/testify/require"
 
+	"github.com/chaperone-edu/chaperone/audit"
 	"github.com/chaperone-edu/chaperone/internal/testkit"
 	"github.com/chaperone-edu/chaperone/lobby"
 	"github.com/chaperone-edu/chaperone/recording"
@@ -43,7 +44,7 @@ func watchGate(t *testing.T, sc *school, id string, within time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for time.Now().Before(deadline) {
-		_, edges, _ := sc.gw.Web.MediaStats(id)
+		_, edges, _ := sc.gw.Rooms.MediaStats(id)
 		forwarded := sumEdges(edges)
 		st := roomState(t, sc, id)
 		if forwarded > 0 {
@@ -113,12 +114,12 @@ func TestOneToOneRecorded(t *testing.T) {
 	require.Error(t, err, "a locked recording cannot be deleted")
 	rows, err := sc.gw.Store.ListAudit(context.Background(), store.AuditFilter{SessionID: id, Action: "recording."})
 	require.NoError(t, err)
-	actions := map[string]bool{}
+	actions := map[audit.Action]bool{}
 	for _, r := range rows {
 		actions[r.Action] = true
 	}
-	for _, a := range []string{"recording.starting", "recording.confirmed", "recording.notice_acknowledged", "recording.stored"} {
-		require.True(t, actions[a], "audit %s: %v", a, actions)
+	for _, a := range []audit.Action{"recording.starting", "recording.confirmed", "recording.notice_acknowledged", "recording.stored"} {
+		require.True(t, actions[a], "audit %s: %v", string(a), actions)
 	}
 }
 
@@ -137,7 +138,7 @@ func TestRecordingStorageDown(t *testing.T) {
 	require.Contains(t, held["banner"], "Recording could not start: the recording storage is unreachable. Media is paused until it is back.")
 	pupil.WaitState(map[string]any{"recording": "failed", "gate": "held"})
 	time.Sleep(time.Second)
-	_, edges, _ := sc.gw.Web.MediaStats(id)
+	_, edges, _ := sc.gw.Rooms.MediaStats(id)
 	require.Zero(t, sumEdges(edges), "no media without a recording")
 	require.Zero(t, totalReceived(pMedia))
 	rows, err := sc.gw.Store.ListAudit(context.Background(), store.AuditFilter{SessionID: id, Action: "recording.failed"})
@@ -172,7 +173,7 @@ func TestSpoolNotWritable(t *testing.T) {
 	teacher := tm.rc
 	teacher.WaitState(map[string]any{"recording": "failed", "gate": "held"})
 	time.Sleep(time.Second)
-	_, edges, _ := sc.gw.Web.MediaStats(id)
+	_, edges, _ := sc.gw.Rooms.MediaStats(id)
 	require.Zero(t, sumEdges(edges), "no media while recording cannot be guaranteed")
 	rows, err := sc.gw.Store.ListAudit(context.Background(), store.AuditFilter{SessionID: id, Action: "recording.failed"})
 	require.NoError(t, err)
@@ -200,7 +201,7 @@ func TestRetentionSweep(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
 
-	deleted, err := sc.gw.Web.SweepRecordings(ctx, now.Add(29*24*time.Hour))
+	deleted, err := sc.gw.Recordings.Sweep(ctx, now.Add(29*24*time.Hour))
 	require.NoError(t, err)
 	require.Equal(t, 1, deleted)
 	objs, err := b.List(ctx, "sessions/")

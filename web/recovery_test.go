@@ -179,7 +179,7 @@ func TestStartsWithoutS3(t *testing.T) {
 	held := tm.rc.WaitState(map[string]any{"recording": "failed", "gate": "held"})
 	require.Contains(t, held["banner"], "Recording could not start: the recording storage is unreachable. Media is paused until it is back.")
 	time.Sleep(500 * time.Millisecond)
-	_, edges, _ := sc.gw.Web.MediaStats(id)
+	_, edges, _ := sc.gw.Rooms.MediaStats(id)
 	require.Zero(t, sumEdges(edges), "no media without a recording")
 
 	s3.Start()
@@ -223,10 +223,10 @@ func TestRecordingRestartsAsNewPart(t *testing.T) {
 	require.Contains(t, rows[0].Detail, "Recording stopped: the database cannot be written. Media is paused.")
 
 	// Held means held: nothing is forwarded while the recording is down.
-	_, edges, _ := sc.gw.Web.MediaStats(id)
+	_, edges, _ := sc.gw.Rooms.MediaStats(id)
 	heldAt := sumEdges(edges)
 	time.Sleep(time.Second)
-	_, edges, _ = sc.gw.Web.MediaStats(id)
+	_, edges, _ = sc.gw.Rooms.MediaStats(id)
 	if roomState(t, sc, id).Recording != lobby.RecConfirmed { // restarting takes 5 s
 		require.Equal(t, heldAt, sumEdges(edges), "no media forwarded while the failed recording holds it")
 	}

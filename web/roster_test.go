@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/chaperone-edu/chaperone/audit"
 	"github.com/chaperone-edu/chaperone/auth/demoidp"
 	"github.com/chaperone-edu/chaperone/internal/testkit"
 	"github.com/chaperone-edu/chaperone/roster"
@@ -191,14 +192,14 @@ func TestClassListImport(t *testing.T) {
 		})
 	}
 	require.Equal(t, before, rosterClasses(t, sc))
-	rows, err := sc.gw.Store.ListAudit(context.Background(), store.AuditFilter{Action: "roster."})
+	rows, err := sc.gw.Store.ListAudit(context.Background(), store.AuditFilter{Action: audit.FamilyRoster.Prefix()})
 	require.NoError(t, err)
-	n := map[string]int{}
+	n := map[audit.Action]int{}
 	for _, r := range rows {
 		n[r.Action]++
 	}
-	require.Equal(t, 2, n[string(roster.ActionImported)])
-	require.Equal(t, 3, n[string(roster.ActionRefused)], "refusals that reach the handler are audited")
+	require.Equal(t, 2, n[audit.RosterImported])
+	require.Equal(t, 3, n[audit.RosterRefused], "refusals that reach the handler are audited")
 	require.NoError(t, sc.gw.Store.VerifyAudit(context.Background()))
 }
 

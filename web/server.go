@@ -11,15 +11,11 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/chaperone-edu/chaperone/auth"
 	"github.com/chaperone-edu/chaperone/live"
 	"github.com/chaperone-edu/chaperone/lobby"
-	"github.com/chaperone-edu/chaperone/notify"
-	"github.com/chaperone-edu/chaperone/recording"
-	"github.com/chaperone-edu/chaperone/sfu"
 	"github.com/chaperone-edu/chaperone/store"
 )
 
@@ -43,32 +39,21 @@ type Config struct {
 	Schedule lobby.SchedulePolicy
 	// RosterGroups are IdP groups offered as class rosters.
 	RosterGroups []string
-	// SFU forwards the media of live rooms; nil means rooms cannot open.
-	SFU *sfu.SFU
+	// Rooms are the live rooms (live.Rooms); nil means rooms cannot open.
+	Rooms Rooms
 	// MetricsToken, when set, serves /metrics on this server too, to
 	// requests bearing it (Authorization: Bearer). Unset, /metrics is only
 	// where the caller serves MetricsHandler (metrics_listen).
 	MetricsToken string
-	// RoomPolicy is the recording policy applied in rooms.
-	RoomPolicy lobby.Policy
-	// Recorder records sessions when the rules need it; nil means none
-	// (media that needs a recording stays held).
-	Recorder *recording.Recorder
-	// Bucket is where recordings are stored (sweeping, holds, playback).
-	Bucket *recording.Bucket
-	// Recordings is the recording lifecycle (indexing parts, the
-	// reconciler, the retention sweep); required with Recorder.
-	Recordings *live.Recordings
+	// Recordings is the recordings' storage (playback, holds, the
+	// retention sweep: live.Recordings); nil means none.
+	Recordings Archive
+	// Concerns is safeguarding (safeguard.Service); required.
+	Concerns Concerns
 	// Degradable are readiness checks whose failure leaves the gateway
 	// serving with less (recording storage): /readyz lists them under
 	// "degraded" and stays ready.
 	Degradable map[string]func(context.Context) error
-	// StaffGrace is how long a room waits for staff to return before the
-	// session ends (0 means 5 minutes).
-	StaffGrace time.Duration
-	// RejoinGrace is how long an admitted participant whose connection
-	// closed may come back without admission (0: lobby.DefaultRejoinGrace).
-	RejoinGrace time.Duration
 	// RecordingReauth is how recent a sign-in must be to play, download or
 	// release recordings (0 means 15 minutes).
 	RecordingReauth time.Duration
@@ -77,33 +62,18 @@ type Config struct {
 	// TrustedProxies are reverse proxies in front of the gateway: from them,
 	// X-Forwarded-For names the client's address (for limits and audit).
 	TrustedProxies []netip.Prefix
-	// YearLeads maps a year group's IdP group to its lead's e-mail: they are
-	// told of concerns about pupils in that group (R14).
-	YearLeads notify.YearLeads
-	// DSLEmails are told of every concern (home page once they sign in as
-	// DSL, and e-mail) in addition to the accounts whose roles at their
-	// last sign-in include dsl: a DSL who has never signed in is otherwise
-	// unknown to the gateway.
-	DSLEmails []string
-	// Mailer sends the e-mail that tells people of a concern; nil means
-	// no e-mail (they see it on their home page).
-	Mailer *notify.Mailer
 }
 
 // Server holds the handlers' dependencies.
 type Server struct {
-	cfg     Config
-	auth    *auth.Service
-	store   store.Store
-	log     *slog.Logger
-	pages   map[string]*template.Template
-	mux     *http.ServeMux
-	rooms   rooms
-	metrics *metrics
-	limits  throttles
-	grants  playbackGrants
-
-	concernMu sync.Mutex // a person's pending in-room concern: checked and stored as one step
+	cfg    Config
+	auth   *auth.Service
+	store  store.Store
+	log    *slog.Logger
+	pages  map[string]*template.Template
+	mux    *http.ServeMux
+	limits throttles
+	grants playbackGrants
 }
 
 // New builds the web server.
@@ -114,11 +84,10 @@ func New(cfg Config, a *auth.Service, st store.Store) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Server{cfg: cfg, auth: a, store: st, log: cfg.Logger, mux: http.NewServeMux(), rooms: rooms{m: map[string]*liveRoom{}}}
+	s := &Server{cfg: cfg, auth: a, store: st, log: cfg.Logger, mux: http.NewServeMux()}
 	if err := s.parseTemplates(); err != nil {
 		return nil, err
 	}
-	s.metrics = newMetrics(s)
 	s.limits = newThrottles(cfg.Limits, cfg.Now)
 	s.grants = playbackGrants{m: map[string]time.Time{}}
 	s.routes()
@@ -314,7 +283,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 // degradedWhy says what a failed degradable check means for lessons.
 func degradedWhy(name string, err error) string {
 	if name == "recording_storage" {
-		if recording.Misconfigured(err) {
+		if live.Misconfigured(err) {
 			return "the recording bucket is not usable (missing, or without Object Lock or versioning): lessons that must be recorded are held"
 		}
 		return "recording storage is unreachable: lessons that must be recorded are held until it is back; others carry media"

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base32"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/chaperone-edu/chaperone/audit"
 	"github.com/chaperone-edu/chaperone/auth"
 	"github.com/chaperone-edu/chaperone/lobby"
 	"github.com/chaperone-edu/chaperone/roster"
@@ -36,23 +36,17 @@ func newID() string {
 
 func (s *Server) now() time.Time { return s.cfg.Now() }
 
-func (s *Server) audit(ctx context.Context, who auth.Identity, action, target, sessionID string, detail map[string]any, ip string) {
+func (s *Server) audit(ctx context.Context, who auth.Identity, action audit.Action, target, sessionID string, detail audit.Detail, ip string) {
 	if err := s.auditOrErr(ctx, who, action, target, sessionID, detail, ip); err != nil {
-		s.log.Error("audit append failed", slog.String("action", action), slog.Any("err", err))
+		s.log.Error("audit append failed", slog.String("action", string(action)), slog.Any("err", err))
 	}
 }
 
 // auditOrErr is audit for accesses that must not happen unrecorded (R10:
 // viewing a recording): the caller refuses the access if it fails.
-func (s *Server) auditOrErr(ctx context.Context, who auth.Identity, action, target, sessionID string, detail map[string]any, ip string) error {
-	d := "{}"
-	if detail != nil {
-		if b, err := json.Marshal(detail); err == nil {
-			d = string(b)
-		}
-	}
+func (s *Server) auditOrErr(ctx context.Context, who auth.Identity, action audit.Action, target, sessionID string, detail audit.Detail, ip string) error {
 	if _, err := s.store.AppendAudit(ctx, store.AuditEntry{Time: s.now(), ActorSub: who.Subject, ActorName: who.Name,
-		Action: action, Target: target, SessionID: sessionID, Detail: d, RemoteIP: ip}); err != nil {
+		Action: action, Target: target, SessionID: sessionID, Detail: audit.Encode(detail), RemoteIP: ip}); err != nil {
 		return fmt.Errorf("audit %s: %w", action, err)
 	}
 	return nil
@@ -101,8 +95,8 @@ func (s *Server) requestSession(ctx context.Context, who auth.Identity, req lobb
 		return nil, fmt.Errorf("store sessions: %w", err)
 	}
 	for _, ss := range out {
-		s.audit(ctx, who, "session.requested", ss.ID, ss.ID, map[string]any{"title": ss.Title, "start": ss.Start, "end": ss.End,
-			"series": ss.SeriesID, "kind": ss.Kind, "roster_group": ss.RosterGroup, "roster_emails": ss.RosterEmails, "co_staff": ss.CoStaff}, ip)
+		s.audit(ctx, who, audit.SessionRequested, ss.ID, ss.ID, audit.Requested{Title: ss.Title, Start: ss.Start, End: ss.End,
+			Series: ss.SeriesID, Kind: ss.Kind, RosterGroup: ss.RosterGroup, RosterEmails: ss.RosterEmails, CoStaff: ss.CoStaff}, ip)
 	}
 	return out, nil
 }
@@ -171,9 +165,9 @@ func (s *Server) decide(ctx context.Context, who auth.Identity, id string, appro
 			return nil, fmt.Errorf("list series: %w", err)
 		}
 	}
-	to, action := store.StateApproved, "session.approved"
+	to, action := store.StateApproved, audit.SessionApproved
 	if !approve {
-		to, action = store.StateRejected, "session.rejected"
+		to, action = store.StateRejected, audit.SessionRejected
 	}
 	var out []store.Session
 	for _, t := range targets {
@@ -187,12 +181,9 @@ func (s *Server) decide(ctx context.Context, who auth.Identity, id string, appro
 		if err != nil {
 			return nil, fmt.Errorf("decide session: %w", err)
 		}
-		detail := map[string]any{"title": u.Title, "host": u.HostName}
-		if reason != "" {
-			detail["reason"] = reason
-		}
+		detail := audit.Decision{Title: u.Title, Host: u.HostName, Reason: reason}
 		if d, ok := lobby.ActiveDelegation(who, ds, now); ok && !who.Has(auth.RoleHead) {
-			detail["delegated_by"] = d.HeadName
+			detail.DelegatedBy = d.HeadName
 		}
 		s.audit(ctx, who, action, u.ID, u.ID, detail, ip)
 		out = append(out, u)
@@ -230,7 +221,7 @@ func (s *Server) cancel(ctx context.Context, who auth.Identity, id, reason, ip s
 	if err != nil {
 		return ss, fmt.Errorf("cancel session: %w", err)
 	}
-	s.audit(ctx, who, "session.cancelled", id, id, map[string]any{"title": u.Title, "reason": reason, "was": ss.State}, ip)
+	s.audit(ctx, who, audit.SessionCancelled, id, id, audit.Decision{Title: u.Title, Reason: reason, Was: ss.State}, ip)
 	return u, nil
 }
 
@@ -261,7 +252,7 @@ func (s *Server) open(ctx context.Context, who auth.Identity, id, ip string) (st
 	if err != nil {
 		return ss, fmt.Errorf("open session: %w", err)
 	}
-	s.audit(ctx, who, "session.opened", id, id, map[string]any{"title": u.Title}, ip)
+	s.audit(ctx, who, audit.SessionOpened, id, id, audit.Decision{Title: u.Title}, ip)
 	return u, nil
 }
 
@@ -292,7 +283,7 @@ func (s *Server) createDelegation(ctx context.Context, who auth.Identity, email,
 	if err := s.store.CreateDelegation(ctx, d); err != nil {
 		return d, fmt.Errorf("create delegation: %w", err)
 	}
-	s.audit(ctx, who, "delegation.created", d.ID, "", map[string]any{"delegate": email, "until": d.Until}, ip)
+	s.audit(ctx, who, audit.DelegationCreated, d.ID, "", audit.Delegation{Delegate: email, Until: d.Until}, ip)
 	return d, nil
 }
 
@@ -309,7 +300,7 @@ func (s *Server) revokeDelegation(ctx context.Context, who auth.Identity, id, ip
 	case err != nil:
 		return d, fmt.Errorf("revoke delegation: %w", err)
 	}
-	s.audit(ctx, who, "delegation.revoked", d.ID, "", map[string]any{"delegate": d.DelegateEmail}, ip)
+	s.audit(ctx, who, audit.DelegationRevoked, d.ID, "", audit.Delegation{Delegate: d.DelegateEmail}, ip)
 	return d, nil
 }
 

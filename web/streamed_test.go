@@ -28,7 +28,7 @@ func TestStreamedSession(t *testing.T) {
 		return received(pupils[0].media, teacherID) > 0 && received(pupils[1].media, teacherID) > 0
 	}, 10*time.Second, 50*time.Millisecond, "pupils receive the teacher")
 	time.Sleep(time.Second)
-	ts, es, _ := sc.gw.Web.MediaStats(id)
+	ts, es, _ := sc.gw.Rooms.MediaStats(id)
 	published := map[string]uint64{}
 	for _, tr := range ts {
 		published[tr.Publisher] += tr.PacketsIn

@@ -29,7 +29,7 @@ func trackIn(ts []sfu.TrackStats, publisher, kind string) uint64 {
 // it forwarded from them (kind, all subscribers).
 func mediaCounts(t *testing.T, sc *school, id, publisher, kind string) (in, out uint64) {
 	t.Helper()
-	ts, es, ok := sc.gw.Web.MediaStats(id)
+	ts, es, ok := sc.gw.Rooms.MediaStats(id)
 	require.True(t, ok)
 	return trackIn(ts, publisher, kind), edgeFrom(es, publisher, kind)
 }
@@ -111,7 +111,7 @@ func TestPupilScreenNeedsGrant(t *testing.T) {
 	tm.rc.Next(5*time.Second, func(m map[string]any) bool { return m["type"] == "roster" && rosterScreen(m, ameliaID) })
 	acked := time.Now()
 	require.Eventually(t, func() bool {
-		_, es, _ := sc.gw.Web.MediaStats(id)
+		_, es, _ := sc.gw.Rooms.MediaStats(id)
 		return edgeFrom(es, ameliaID, "screen") > fwd0
 	}, time.Second, 10*time.Millisecond, "the SFU forwards the granted screen within 1 s of the grant")
 	t.Logf("grant applied %s after it was sent; the SFU forwarded the screen %s after that",

@@ -116,7 +116,7 @@ func TestChatTranscriptStoredAndHeld(t *testing.T) {
 
 	// Past retention the sweeper keeps it while held, and deletes it once released.
 	later := schoolDay.Add(30 * 24 * time.Hour)
-	n, err := sc.gw.Web.SweepRecordings(ctx, later)
+	n, err := sc.gw.Recordings.Sweep(ctx, later)
 	require.NoError(t, err)
 	require.Zero(t, n)
 	kept, err := sc.gw.Store.ListChatMessages(ctx, id)
@@ -126,7 +126,7 @@ func TestChatTranscriptStoredAndHeld(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
-	n, err = sc.gw.Web.SweepRecordings(ctx, later)
+	n, err = sc.gw.Recordings.Sweep(ctx, later)
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
 	idx, err = sc.gw.Store.ListRecordingObjects(ctx, store.RecordingFilter{SessionID: id, Deleted: true})

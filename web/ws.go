@@ -14,8 +14,9 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/chaperone-edu/chaperone/auth"
+	"github.com/chaperone-edu/chaperone/live"
 	"github.com/chaperone-edu/chaperone/lobby"
-	"github.com/chaperone-edu/chaperone/sfu"
+	"github.com/chaperone-edu/chaperone/safeguard"
 	"github.com/chaperone-edu/chaperone/store"
 )
 
@@ -35,19 +36,19 @@ const (
 
 // inMsg is any client → server message; fields unused by its type are ignored.
 type inMsg struct {
-	Type      string         `json:"type"`
-	PC        string         `json:"pc"`
-	SDP       string         `json:"sdp"`
-	Candidate *sfu.Candidate `json:"candidate"`
-	ID        string         `json:"id"`
-	Reason    string         `json:"reason"`
-	Locked    *bool          `json:"locked"`
-	Kind      string         `json:"kind"`
-	Text      string         `json:"text"`
-	Allowed   *bool          `json:"allowed"`
-	Raised    *bool          `json:"raised"`        // hand
-	Screen    bool           `json:"screen"`        // spotlight: the screen, not the camera
-	Tracks    []string       `json:"screen_tracks"` // offer: the IDs of the tracks that are a screen share
+	Type      string          `json:"type"`
+	PC        string          `json:"pc"`
+	SDP       string          `json:"sdp"`
+	Candidate *live.Candidate `json:"candidate"`
+	ID        string          `json:"id"`
+	Reason    string          `json:"reason"`
+	Locked    *bool           `json:"locked"`
+	Kind      string          `json:"kind"`
+	Text      string          `json:"text"`
+	Allowed   *bool           `json:"allowed"`
+	Raised    *bool           `json:"raised"`        // hand
+	Screen    bool            `json:"screen"`        // spotlight: the screen, not the camera
+	Tracks    []string        `json:"screen_tracks"` // offer: the IDs of the tracks that are a screen share
 }
 
 // decodeMsg parses one signalling message. Every failure is an ErrorMsg
@@ -116,11 +117,11 @@ func decodeMsg(data []byte) (inMsg, *lobby.ErrorMsg) {
 }
 
 // wsConn is one participant's WebSocket. It implements lobby.Client and
-// sfu.Signal.
+// live.Signal.
 type wsConn struct {
 	s    *Server
 	ws   *websocket.Conn
-	lr   *liveRoom
+	lr   *live.Room
 	pid  string
 	who  auth.Identity
 	log  *slog.Logger
@@ -131,15 +132,15 @@ type wsConn struct {
 	lastPong time.Time // read loop only
 
 	mu       sync.Mutex
-	peer     *sfu.Peer
+	peer     live.Peer
 	starting chan struct{} // made by StartMedia, closed once the peer is set up (or failed)
 }
 
-func (c *wsConn) setPeer(p *sfu.Peer) { c.mu.Lock(); c.peer = p; c.mu.Unlock() }
+func (c *wsConn) setPeer(p live.Peer) { c.mu.Lock(); c.peer = p; c.mu.Unlock() }
 
 // getPeer returns the media peer, waiting briefly while it is being set up
 // (the client may send its offer as soon as it hears it was admitted).
-func (c *wsConn) getPeer() *sfu.Peer {
+func (c *wsConn) getPeer() live.Peer {
 	c.mu.Lock()
 	p, starting := c.peer, c.starting
 	c.mu.Unlock()
@@ -186,23 +187,26 @@ func (c *wsConn) StartMedia() {
 	c.starting = started
 	c.mu.Unlock()
 	go func() {
-		err := c.lr.startMedia(c)
+		p, err := c.lr.StartMedia(c.pid, c)
+		if err == nil {
+			c.setPeer(p)
+		}
 		close(started)
 		if err != nil {
 			c.log.Error("start media", slog.Any("err", err))
 			c.Send(lobby.ErrorMsg{Type: "error", Code: "media", Message: "Video could not be set up. Reload the page to try again."})
 			return
 		}
-		c.lr.room.MediaReady(c.pid)
+		c.lr.Lobby().MediaReady(c.pid)
 	}()
 }
 
-// Offer and Candidate implement sfu.Signal.
+// Offer and Candidate implement live.Signal.
 func (c *wsConn) Offer(pc, sdp string) {
 	c.Send(map[string]string{"type": "offer", "pc": pc, "sdp": sdp})
 }
 
-func (c *wsConn) Candidate(pc string, cand sfu.Candidate) {
+func (c *wsConn) Candidate(pc string, cand live.Candidate) {
 	c.Send(map[string]any{"type": "candidate", "pc": pc, "candidate": cand})
 }
 
@@ -241,7 +245,7 @@ func (s *Server) wsRoom(w http.ResponseWriter, r *http.Request) {
 	go c.writeLoop()
 	c.Send(map[string]any{"type": "welcome", "you": map[string]string{"id": c.pid, "name": who.Name, "role": roomRole(who)},
 		"session": map[string]string{"id": ss.ID, "title": ss.Title}, "ice_servers": []any{}})
-	_, jerr := lr.room.Join(lobby.Joiner{Subject: who.Subject, Name: who.Name, Email: who.Email, IsStaff: who.Has(auth.RoleStaff),
+	_, jerr := lr.Lobby().Join(lobby.Joiner{Subject: who.Subject, Name: who.Name, Email: who.Email, IsStaff: who.Has(auth.RoleStaff),
 		SessionStaff: lobby.IsSessionStaff(who, ss), OnRoster: lobby.OnRoster(who, ss), LooksLike: s.lookalike(r.Context(), who, ss), IP: auth.ClientIP(r)}, c)
 	if jerr != nil {
 		phase := "denied"
@@ -258,8 +262,8 @@ func (s *Server) wsRoom(w http.ResponseWriter, r *http.Request) {
 	}
 	c.readLoop()
 	c.Close("read loop ended")
-	c.lr.stopMedia(c)
-	lr.room.Leave(c.pid, c)
+	c.lr.StopMedia(c.pid, c)
+	lr.Lobby().Leave(c.pid, c)
 }
 
 // lookalike names the pupil on the session's class list, other than who,
@@ -296,7 +300,7 @@ func roomRole(who auth.Identity) string {
 
 // admission checks that who may connect to the room of the session in the
 // request, and returns the live room.
-func (s *Server) admission(r *http.Request, who auth.Identity) (store.Session, *liveRoom, int, string) {
+func (s *Server) admission(r *http.Request, who auth.Identity) (store.Session, *live.Room, int, string) {
 	id := r.PathValue("id")
 	ss, err := s.store.GetSession(r.Context(), id)
 	if err != nil || len(id) > 64 {
@@ -312,7 +316,10 @@ func (s *Server) admission(r *http.Request, who auth.Identity) (store.Session, *
 	if ss.State != store.StateLive {
 		return ss, nil, http.StatusConflict, "The room is not open yet: a member of staff opens it from the session's page."
 	}
-	lr, err := s.roomFor(ss)
+	if s.cfg.Rooms == nil {
+		return ss, nil, http.StatusServiceUnavailable, "The live room is not available right now. Try again in a minute."
+	}
+	lr, err := s.cfg.Rooms.Open(ss)
 	if errors.Is(err, lobby.ErrEnded) {
 		return ss, nil, http.StatusConflict, lobby.ErrEnded.Message
 	}
@@ -432,13 +439,13 @@ func (c *wsConn) handle(m inMsg) *lobby.ErrorMsg {
 			}
 		case m.Type == "candidate":
 			if err := p.AddCandidate(m.PC, *m.Candidate); err != nil {
-				if errors.Is(err, sfu.ErrCandidateRefused) {
+				if errors.Is(err, live.ErrCandidateRefused) {
 					// An address the SFU never checks, or over the limits:
 					// nothing changed, and a browser has nothing to fix.
 					c.log.Debug("candidate refused", slog.Any("err", err))
 					return nil
 				}
-				if errors.Is(err, sfu.ErrUnknownPC) {
+				if errors.Is(err, live.ErrUnknownPC) {
 					return errMsg("unknown_pc", "There is no such connection.")
 				}
 				return errMsg("bad_candidate", "That candidate could not be used.")
@@ -458,7 +465,7 @@ func (c *wsConn) handle(m inMsg) *lobby.ErrorMsg {
 		if m.Raised != nil {
 			cmd.Allowed = *m.Raised
 		}
-		if err := c.lr.room.Do(c.pid, cmd); err != nil {
+		if err := c.lr.Lobby().Do(c.pid, cmd); err != nil {
 			var le *lobby.Error
 			if errors.As(err, &le) {
 				code := map[lobby.ErrorKind]string{lobby.Invalid: "invalid", lobby.Forbidden: "forbidden", lobby.Conflict: "conflict", lobby.NotFound: "not_found"}[le.Kind]
@@ -469,25 +476,26 @@ func (c *wsConn) handle(m inMsg) *lobby.ErrorMsg {
 	case "concern":
 		// Tell the member of staff where the concern form is before the
 		// room closes every connection.
-		if !mayRaiseConcern(c.who, c.lr.session) {
+		ss := c.lr.Session()
+		if !safeguard.MayRaise(c.who, ss) {
 			return errMsg("forbidden", "Only staff of this session can do that.")
 		}
 		// Refused by the room (waiting in the lobby, say): nothing is
 		// stored, nobody is told, nothing is held.
-		if err := c.lr.room.MayCommand(c.pid); err != nil {
+		if err := c.lr.Lobby().MayCommand(c.pid); err != nil {
 			return errMsg("forbidden", err.Error())
 		}
-		c.lr.concern.Store(true)
+		c.lr.EndForConcern("")
 		// The concern is stored (pending its details) and the DSL told now,
 		// not when (or if) the form is filled in; the form completes it.
-		c.s.raiseConcernInRoom(c.who, c.lr.session)
-		c.Send(map[string]string{"type": "concern_form", "url": concernURL(c.lr.session.ID)})
-		if err := c.lr.room.Do(c.pid, lobby.Command{Type: "concern"}); err != nil {
-			c.lr.concern.Store(false)
+		c.s.cfg.Concerns.RaiseInRoom(c.who, ss)
+		c.Send(map[string]string{"type": "concern_form", "url": concernURL(ss.ID)})
+		if err := c.lr.Lobby().Do(c.pid, lobby.Command{Type: "concern"}); err != nil {
+			c.lr.ClearConcern()
 			return errMsg("forbidden", err.Error())
 		}
 	case "ack_recording_notice":
-		if err := c.lr.room.AckNotice(c.pid); err != nil {
+		if err := c.lr.Lobby().AckNotice(c.pid); err != nil {
 			var le *lobby.Error
 			if errors.As(err, &le) {
 				return errMsg("conflict", le.Message)

@@ -28,7 +28,7 @@ func liveSession(t *testing.T, sc *school, extra map[string]any) string {
 
 func roomState(t *testing.T, sc *school, id string) lobby.RoomState {
 	t.Helper()
-	st, ok := sc.gw.Web.RoomSnapshot(id)
+	st, ok := sc.gw.Rooms.Snapshot(id)
 	require.True(t, ok, "room is live")
 	return st
 }
@@ -55,7 +55,7 @@ func TestWebSocketRefusals(t *testing.T) {
 	_, resp, err = testkit.DialRoom(t, sc.people["itadmin"], id, "")
 	require.Error(t, err)
 	require.Equal(t, http.StatusForbidden, resp.StatusCode)
-	_, ok := sc.gw.Web.RoomSnapshot(id)
+	_, ok := sc.gw.Rooms.Snapshot(id)
 	require.False(t, ok, "no refused connection started the room")
 }
 

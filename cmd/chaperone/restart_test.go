@@ -129,6 +129,22 @@ func TestRoomSurvivesRestart(t *testing.T) {
 		})
 		require.Equal(t, "m"+strconv.Itoa(chatN), msg["id"], "chat IDs never repeat")
 	}
+	// The lesson ends: its transcript is stored once, with every message
+	// (a gateway's shutdown stores none: the room goes on after it).
+	require.NoError(t, teacher.Send(map[string]any{"type": "end"}))
+	conns["pupil"].WaitState(map[string]any{"phase": "ended"})
+	ctx := context.Background()
+	transcripts := func() int {
+		n := 0
+		for o := range s3.Client.ListObjects(ctx, gw.Bucket, minio.ListObjectsOptions{Prefix: "sessions/" + id + "/chat", Recursive: true, WithVersions: true}) {
+			require.NoError(t, o.Err)
+			n++
+		}
+		return n
+	}
+	require.Eventually(t, func() bool { return transcripts() > 0 }, 20*time.Second, 200*time.Millisecond, "the transcript is stored when the lesson ends")
+	time.Sleep(time.Second) // a second write would come straight after the first
+	require.Equal(t, 1, transcripts(), "the transcript key is written once, restarts or not")
 	gw.Term()
 
 	st, err := store.Open(context.Background(), "sqlite:"+gw.DBPath)

@@ -16,6 +16,7 @@ import (
 	"github.com/chaperone-edu/chaperone/notify"
 	"github.com/chaperone-edu/chaperone/recording"
 	"github.com/chaperone-edu/chaperone/roster"
+	"github.com/chaperone-edu/chaperone/safeguard"
 	"github.com/chaperone-edu/chaperone/sfu"
 	"github.com/chaperone-edu/chaperone/store"
 	"github.com/chaperone-edu/chaperone/web"
@@ -76,9 +77,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- strin
 	if err != nil {
 		return fmt.Errorf("recording spool (check spool_dir): %w", err)
 	}
-	var w *web.Server // set below; the reconciler starts once it is
-	recs := live.New(live.Config{Store: st, Recorder: recorder, Bucket: bucket, Logger: log.With(slog.String("component", "live")),
-		RoomOpen: func(id string) bool { return w.RoomOpen(id) }})
+	var rooms *live.Rooms // set below; the reconciler starts once it is
+	recs := live.New(live.Config{Store: st, Recorder: recorder, Bucket: bucket, Location: cfg.Location, Logger: log.With(slog.String("component", "live")),
+		RoomOpen: func(id string) bool { return rooms.IsOpen(id) }})
 	media, err := sfu.New(sfu.Config{UDPPort: cfg.UDPPort, PublicIPs: cfg.ICEPublicIPs, Loopback: cfg.ICELoopback, AllowPrivate: cfg.ICEAllowPrivate,
 		Logger: log.With(slog.String("component", "sfu"))})
 	if err != nil {
@@ -96,10 +97,15 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- strin
 		defer mailer.Close()
 		log.Info("concern e-mail on", slog.String("smtp_host", cfg.SMTP.Host), slog.Int("smtp_port", cfg.SMTP.Port), slog.String("smtp_tls", cfg.SMTP.TLS))
 	}
-	w, err = web.New(web.Config{PublicURL: cfg.PublicURL, Logger: log.With(slog.String("component", "web")),
-		Schedule: sched, RosterGroups: cfg.RosterGroups, SFU: media, RoomPolicy: lobby.Policy{Record: cfg.RecordPolicy},
-		StaffGrace: cfg.StaffGrace, RejoinGrace: cfg.RejoinGrace, RecordingReauth: cfg.RecordingReauth, Limits: web.Limits{SigninFailures: cfg.SigninFailures, SigninStarts: cfg.SigninStarts, WSPerAddress: cfg.RoomConnsPerAddr}, TrustedProxies: cfg.TrustedProxies, Recorder: recorder, Bucket: bucket, Recordings: recs, Degradable: map[string]func(context.Context) error{"recording_storage": recs.Ready},
-		YearLeads: cfg.YearLeads, DSLEmails: cfg.DSLEmails, Mailer: mailer, MetricsToken: cfg.MetricsToken}, a, st)
+	concerns := safeguard.New(safeguard.Config{Store: st, Bucket: bucket, Mailer: mailer, YearLeads: cfg.YearLeads, DSLEmails: cfg.DSLEmails,
+		PublicURL: cfg.PublicURL, Logger: log.With(slog.String("component", "safeguard"))})
+	rooms = live.NewRooms(live.RoomsConfig{Store: st, SFU: media, Recorder: recorder, Recordings: recs,
+		Policy: lobby.Policy{Record: cfg.RecordPolicy}, StaffGrace: cfg.StaffGrace, RejoinGrace: cfg.RejoinGrace,
+		Logger: log.With(slog.String("component", "live")), Finished: concerns.Finished})
+	w, err := web.New(web.Config{PublicURL: cfg.PublicURL, Logger: log.With(slog.String("component", "web")),
+		Schedule: sched, RosterGroups: cfg.RosterGroups, Rooms: rooms, Recordings: recs, Concerns: concerns,
+		RecordingReauth: cfg.RecordingReauth, Limits: web.Limits{SigninFailures: cfg.SigninFailures, SigninStarts: cfg.SigninStarts, WSPerAddress: cfg.RoomConnsPerAddr}, TrustedProxies: cfg.TrustedProxies, Degradable: map[string]func(context.Context) error{"recording_storage": recs.Ready},
+		MetricsToken: cfg.MetricsToken}, a, st)
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/chaperone-edu/chaperone/notify"
 	"github.com/chaperone-edu/chaperone/recording"
 	"github.com/chaperone-edu/chaperone/roster"
+	"github.com/chaperone-edu/chaperone/safeguard"
 	"github.com/chaperone-edu/chaperone/sfu"
 	"github.com/chaperone-edu/chaperone/store"
 	"github.com/chaperone-edu/chaperone/web"
@@ -104,6 +105,10 @@ type Gateway struct {
 	Bucket     *recording.Bucket // with GatewayOptions.S3
 	// Recordings is the gateway's recording lifecycle and reconciler.
 	Recordings *live.Recordings
+	// Rooms are the gateway's live rooms (snapshots, SFU counters).
+	Rooms *live.Rooms
+	// Concerns is the gateway's safeguarding service.
+	Concerns *safeguard.Service
 	// BucketName is the bucket of Bucket.
 	BucketName string
 }
@@ -264,13 +269,17 @@ func StartGateway(t testing.TB, o GatewayOptions) *Gateway {
 	if every == 0 {
 		every = time.Second
 	}
-	var w *web.Server
-	gw.Recordings = live.New(live.Config{Store: wst, Recorder: rec, Bucket: gw.Bucket, Now: o.Now, Logger: TestLogger(t), Every: every,
-		RoomOpen: func(id string) bool { return w.RoomOpen(id) }})
-	gw.Web, err = web.New(web.Config{Recordings: gw.Recordings, Degradable: map[string]func(context.Context) error{"recording_storage": gw.Recordings.Ready}, YearLeads: DemoYearLeads(), DSLEmails: o.DSLEmails, Mailer: mailer, Recorder: rec, Bucket: gw.Bucket, PublicURL: gw.URL, Logger: logger, Now: o.Now, Schedule: DemoSchedule(),
-		RosterGroups: []string{"year-7", "year-8", "year-9"}, SFU: media, RoomPolicy: lobby.Policy{Record: "one_to_one"}, StaffGrace: grace, RejoinGrace: o.RejoinGrace, Limits: o.Limits, MetricsToken: o.MetricsToken}, gw.Auth, wst)
+	gw.Recordings = live.New(live.Config{Store: wst, Recorder: rec, Bucket: gw.Bucket, Now: o.Now, Location: London, Logger: TestLogger(t), Every: every,
+		RoomOpen: func(id string) bool { return gw.Rooms.IsOpen(id) }})
+	gw.Concerns = safeguard.New(safeguard.Config{Store: wst, Bucket: gw.Bucket, Mailer: mailer, YearLeads: DemoYearLeads(), DSLEmails: o.DSLEmails,
+		PublicURL: gw.URL, Now: o.Now, Logger: logger})
+	gw.Rooms = live.NewRooms(live.RoomsConfig{Store: wst, SFU: media, Recorder: rec, Recordings: gw.Recordings,
+		Policy: lobby.Policy{Record: "one_to_one"}, Now: o.Now, StaffGrace: grace, RejoinGrace: o.RejoinGrace, Logger: logger,
+		Finished: gw.Concerns.Finished})
+	gw.Web, err = web.New(web.Config{Rooms: gw.Rooms, Recordings: gw.Recordings, Concerns: gw.Concerns, Degradable: map[string]func(context.Context) error{"recording_storage": gw.Recordings.Ready}, PublicURL: gw.URL, Logger: logger, Now: o.Now, Schedule: DemoSchedule(),
+		RosterGroups: []string{"year-7", "year-8", "year-9"}, Limits: o.Limits, MetricsToken: o.MetricsToken}, gw.Auth, wst)
 	t.Cleanup(gw.Web.Close)
-	w = gw.Web
+	w := gw.Web
 	settled.web = w
 	if err != nil {
 		t.Fatalf("web: %v", err)
