@@ -31,6 +31,7 @@ const (
 	FamilyConcern   Family = "concern"
 	FamilySession   Family = "session"
 	FamilyChat      Family = "chat"
+	FamilyRoster    Family = "roster"
 )
 
 // Prefix is the filter that matches every action of the family
@@ -385,6 +386,39 @@ type Query struct {
 	Until   time.Time `json:"until,omitzero"`
 	Before  int64     `json:"before,omitempty"`
 	Rows    *int      `json:"rows,omitempty"`
+}
+
+// Class lists imported from the MIS (package roster writes these).
+const (
+	RosterPreviewed Action = "roster.previewed" // RosterImport
+	RosterImported  Action = "roster.imported"  // RosterImport
+	RosterRefused   Action = "roster.refused"   // RosterRefusal
+)
+
+// RosterImport is the detail of a class-list import previewed or applied:
+// where it came from, its format and content hash, the pending preview's
+// ID, the list's size after it and what it changes.
+type RosterImport struct {
+	typed
+	Via            string `json:"via"`
+	Format         string `json:"format"`
+	Hash           string `json:"hash"`
+	Pending        string `json:"pending,omitempty"`
+	Classes        int    `json:"classes"`
+	Pupils         int    `json:"pupils"`
+	ClassesAdded   int    `json:"classes_added"`
+	ClassesRemoved int    `json:"classes_removed"`
+	ClassesRenamed int    `json:"classes_renamed"`
+	PupilsJoined   int    `json:"pupils_joined"`
+	PupilsLeft     int    `json:"pupils_left"`
+}
+
+// RosterRefusal is the detail of a class-list import refused: where it came
+// from and why (the error the IT admin saw).
+type RosterRefusal struct {
+	typed
+	Via    string `json:"via"`
+	Reason string `json:"reason"`
 }
 
 // Encode returns d as the JSON text of a row's detail ("{}" for none).

@@ -56,6 +56,9 @@ func TestEncode(t *testing.T) {
 		{Rejoin{AwaySince: at}, `{"away_since":"2026-03-03T09:00:00Z"}`},
 		{Gate{Reason: "one-to-one: waiting for the recording", Pupils: 1, Staff: 1}, `{"reason":"one-to-one: waiting for the recording","pupils":1,"staff":1}`},
 		{Chat{Role: "pupil", SHA256: "ab"}, `{"role":"pupil","sha256":"ab"}`},
+		{RosterRefusal{Via: "admin page", Reason: "users.csv has no column email"}, `{"via":"admin page","reason":"users.csv has no column email"}`},
+		{RosterImport{Via: "command line", Format: "oneroster-1.2", Hash: "h", Classes: 20, Pupils: 300, ClassesAdded: 20},
+			`{"via":"command line","format":"oneroster-1.2","hash":"h","classes":20,"pupils":300,"classes_added":20,"classes_removed":0,"classes_renamed":0,"pupils_joined":0,"pupils_left":0}`},
 	} {
 		got := Encode(c.d)
 		require.JSONEq(t, c.want, got)

@@ -26,6 +26,9 @@ type rawClaims struct {
 	Roles         json.RawMessage `json:"roles"`
 	Tid           string          `json:"tid"`
 	Hd            string          `json:"hd"`
+	Oid           string          `json:"oid"`
+	ClaimNames    json.RawMessage `json:"_claim_names"`
+	HasGroups     json.RawMessage `json:"hasgroups"`
 	Amr           json.RawMessage `json:"amr"`
 	Acr           string          `json:"acr"`
 }
@@ -51,7 +54,10 @@ func ParseClaims(payload []byte) (TokenClaims, error) {
 	var err error
 	tc.Issuer, tc.Subject = rc.Iss, rc.Sub
 	tc.Email, tc.Name, tc.GivenName, tc.FamilyName = rc.Email, rc.Name, rc.GivenName, rc.FamilyName
-	tc.TenantID, tc.HostedDomain, tc.ACR, tc.AZP = rc.Tid, rc.Hd, rc.Acr, rc.Azp
+	tc.TenantID, tc.HostedDomain, tc.ACR, tc.AZP, tc.ObjectID = rc.Tid, rc.Hd, rc.Acr, rc.Azp, rc.Oid
+	if tc.GroupsOverage, err = groupsOverage(rc.ClaimNames, rc.HasGroups); err != nil {
+		return TokenClaims{}, err
+	}
 	if tc.EmailVerified, err = looseBool(rc.EmailVerified); err != nil {
 		return TokenClaims{}, fmt.Errorf("claim email_verified: %w", err)
 	}
@@ -77,6 +83,26 @@ func ParseClaims(payload []byte) (TokenClaims, error) {
 		return TokenClaims{}, fmt.Errorf("claim auth_time: %w", err)
 	}
 	return tc, nil
+}
+
+// groupsOverage reads Entra ID's overage markers: _claim_names naming
+// "groups" (the groups are at a distributed claim source, in practice
+// Microsoft Graph), or hasgroups true (the implicit flow's form).
+func groupsOverage(claimNames, hasGroups json.RawMessage) (bool, error) {
+	if !isNull(claimNames) {
+		var names map[string]json.RawMessage
+		if err := json.Unmarshal(claimNames, &names); err != nil {
+			return false, fmt.Errorf("claim _claim_names: want an object")
+		}
+		if _, ok := names["groups"]; ok {
+			return true, nil
+		}
+	}
+	v, err := looseBool(hasGroups)
+	if err != nil {
+		return false, fmt.Errorf("claim hasgroups: %w", err)
+	}
+	return v != nil && *v, nil
 }
 
 func isNull(b json.RawMessage) bool { return len(b) == 0 || string(b) == "null" }

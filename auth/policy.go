@@ -48,6 +48,12 @@ type Claims struct {
 	Groups        []string // groups claim, and roles claim (Entra app roles)
 	TenantID      string   // Entra "tid"
 	HostedDomain  string   // Google "hd"
+	ObjectID      string   // Entra "oid": the account's object ID in Microsoft Graph
+	// GroupsOverage is set when Entra ID left the groups out because the
+	// account is in too many (the _claim_names or hasgroups overage marker).
+	// The relying party fetches them from Microsoft Graph, when it may, and
+	// clears it; the policy refuses a sign-in that still has it.
+	GroupsOverage bool
 	AMR           []string
 	ACR           string
 }
@@ -63,6 +69,14 @@ type Policy struct {
 	HeadGroups       []string
 	DSLGroups        []string
 	AdminGroups      []string
+	// PupilDomains and StaffDomains give the pupil or staff role to every
+	// school account whose e-mail domain is one of them (exactly: a
+	// sub-domain is listed on its own). They are school domains too.
+	PupilDomains []string
+	StaffDomains []string
+	// RoleList gives roles to e-mail addresses (lower case), for schools
+	// whose IdP sends no groups (Google Workspace); see ParseRoleList.
+	RoleList map[string][]Role
 	// MFARoles are the roles that need a multi-factor sign-in (amr contains
 	// "mfa", or acr is one of MFAACR). Without it the person is signed in
 	// with their other roles only. nil means DefaultMFARoles; an empty,
@@ -113,6 +127,8 @@ const (
 	RefuseNoRole          = "no_role"
 	RefuseRoleConflict    = "role_conflict"
 	RefuseMFARequired     = "mfa_required"
+	RefuseGroupsOverage   = "groups_overage"
+	RefuseGroupsLookup    = "groups_lookup_failed"
 )
 
 // Refusal explains, in words for the person refused, why they cannot sign in.
@@ -125,6 +141,10 @@ type Refusal struct {
 func (r *Refusal) Error() string { return "sign-in refused: " + r.Code }
 
 const askIT = "Please ask your school's IT team to check your school account."
+
+// GroupsOverageAction tells the person, and their IT admin, how to fix an
+// Entra ID group overage.
+const GroupsOverageAction = "Please show this page to your school's IT admin. In the Microsoft Entra admin centre, under App registrations → chaperone → Token configuration, edit the groups claim to send “Groups assigned to the application” and assign the pupil and staff groups to the chaperone enterprise application (or map roles with app roles, which have no limit). Alternatively, let chaperone look the groups up in Microsoft Graph: set group_overage=graph and grant the app registration the GroupMember.Read.All application permission with admin consent."
 
 func refuse(code, msg, action string) *Refusal {
 	return &Refusal{Code: code, Message: msg, Action: action}
@@ -143,7 +163,11 @@ func (p Policy) Check(c Claims) (Identity, *Refusal) {
 	if r != nil {
 		return Identity{}, r
 	}
-	roles, r := p.Roles(c.Groups)
+	if c.GroupsOverage {
+		return Identity{}, refuse(RefuseGroupsOverage, "Your school account is in so many groups that Microsoft Entra ID left the list of groups out of the sign-in, so chaperone cannot tell whether you are a pupil or staff.",
+			GroupsOverageAction)
+	}
+	roles, r := p.RolesOf(c.Email, c.Groups)
 	if r != nil {
 		return Identity{}, r
 	}
@@ -210,7 +234,7 @@ func (p Policy) checkAccount(c Claims) *Refusal {
 		return refuse(RefuseEmailUnverified, "Your account's e-mail address has not been verified.", askIT)
 	}
 	domain := email[at+1:]
-	if !containsFold(p.AllowedDomains, domain) {
+	if !p.schoolDomain(domain) {
 		return refuse(RefuseDomain, fmt.Sprintf("%s is not a school account for this school.", email),
 			"Sign in with your school account (the one your school gave you), not a personal one.")
 	}
@@ -297,46 +321,10 @@ func validNameWord(w string) bool {
 	return letters > 0
 }
 
-// Roles maps the IdP's groups to chaperone roles. An account in no mapped
-// group is refused, as is one mapped both to pupil and to a staff role.
-func (p Policy) Roles(groups []string) ([]Role, *Refusal) {
-	var roles []Role
-	add := func(rs ...Role) {
-		for _, r := range rs {
-			if !slices.Contains(roles, r) {
-				roles = append(roles, r)
-			}
-		}
-	}
-	for _, g := range groups {
-		if slices.Contains(p.HeadGroups, g) {
-			add(RoleStaff, RoleHead)
-		}
-		if slices.Contains(p.SLTGroups, g) {
-			add(RoleStaff, RoleSLT)
-		}
-		if slices.Contains(p.DSLGroups, g) {
-			add(RoleStaff, RoleDSL)
-		}
-		if slices.Contains(p.StaffGroups, g) {
-			add(RoleStaff)
-		}
-		if slices.Contains(p.AdminGroups, g) {
-			add(RoleAdmin)
-		}
-		if slices.Contains(p.PupilGroups, g) {
-			add(RolePupil)
-		}
-	}
-	if len(roles) == 0 {
-		return nil, refuse(RefuseNoRole, "Your school account is not set up for live lessons: it is not in a pupil or staff group.", askIT)
-	}
-	if slices.Contains(roles, RolePupil) && len(roles) > 1 {
-		return nil, refuse(RefuseRoleConflict, "Your school account is in both a pupil group and a staff group, so chaperone cannot tell which you are.", askIT)
-	}
-	slices.Sort(roles)
-	return roles, nil
-}
+// Roles maps the IdP's groups to chaperone roles (RolesOf without an
+// e-mail address). An account in no mapped group is refused, as is one
+// mapped both to pupil and to a staff role.
+func (p Policy) Roles(groups []string) ([]Role, *Refusal) { return p.RolesOf("", groups) }
 
 // RoleLabel is how a person's main role is shown ("teacher", "headteacher").
 func RoleLabel(roles []Role) string {

@@ -68,6 +68,14 @@ type Config struct {
 	Now           func() time.Time
 	HTTPClient    *http.Client // for talking to the IdP; nil means a client with a 15 s timeout
 	Logger        *slog.Logger
+	// Groups, when set, fetches the groups of an account whose ID token
+	// left them out (Entra ID group overage); without it such a sign-in is
+	// refused with what the IT admin should change.
+	Groups GroupSource
+	// Memberships, when set, adds groups the IdP does not know of (the
+	// classes of an imported class list) to a signed-in person's groups,
+	// looked up at every request so an import takes effect at once.
+	Memberships MembershipSource
 	// SigninsPerAccount limits completed sign-ins per account per minute
 	// (0 means 20): a stolen IdP session cannot mint sessions in bulk.
 	SigninsPerAccount int
@@ -304,6 +312,16 @@ func (s *Service) finishLogin(ctx context.Context, r *http.Request) (LoginResult
 	if tc.Subject == "" {
 		return LoginResult{}, tc.Claims, refuse(RefuseNoSubject, "Your school's sign-in service did not say who you are.", askIT)
 	}
+	if tc.GroupsOverage && s.cfg.Groups != nil {
+		groups, err := s.cfg.Groups.MemberGroups(ctx, tc.Claims)
+		if err != nil {
+			s.log.Warn("group lookup for overage failed", slog.String("sub", tc.Subject), slog.Any("err", err))
+			return LoginResult{}, tc.Claims, refuse(RefuseGroupsLookup, "Your school account is in so many groups that Microsoft Entra ID left them out of the sign-in, and chaperone could not look them up in Microsoft Graph.",
+				"Try again in a minute. If it keeps happening, show this page to your school's IT admin: the gateway's log says what Microsoft Graph answered (the app registration needs the GroupMember.Read.All application permission with admin consent).")
+		}
+		tc.Groups = append(groups, tc.Groups...) // the roles claim (app roles) still counts
+		tc.GroupsOverage = false
+	}
 	ident, ref := s.cfg.Policy.Check(tc.Claims)
 	if ref != nil {
 		return LoginResult{}, tc.Claims, ref
@@ -337,7 +355,18 @@ func (s *Service) createSession(ctx context.Context, id Identity, authTime time.
 	for i, r := range id.Roles {
 		roles[i] = string(r)
 	}
-	if err := s.store.UpsertUser(ctx, store.User{Issuer: id.Issuer, Subject: id.Subject, Name: id.Name, Email: id.Email, Roles: roles, Groups: id.Groups, LastSeen: now}); err != nil {
+	// The user row keeps the classes too (as of this sign-in), so checks
+	// over known pupils (a look-alike name on the class list) see them; the
+	// session's own groups get them afresh at every request.
+	known := id.Groups
+	if s.cfg.Memberships != nil && id.Has(RolePupil) {
+		extra, err := s.cfg.Memberships.GroupsOf(ctx, id.Email)
+		if err != nil {
+			return Session{}, nil, fmt.Errorf("load class memberships: %w", err)
+		}
+		known = append(slices.Clip(known), extra...)
+	}
+	if err := s.store.UpsertUser(ctx, store.User{Issuer: id.Issuer, Subject: id.Subject, Name: id.Name, Email: id.Email, Roles: roles, Groups: known, LastSeen: now}); err != nil {
 		return Session{}, nil, fmt.Errorf("record user: %w", err)
 	}
 	err := s.store.CreateWebSession(ctx, store.WebSession{ID: sess.ID, Issuer: id.Issuer, Subject: id.Subject, Name: id.Name, Email: id.Email,
@@ -381,15 +410,23 @@ func (s *Service) SessionFromRequest(r *http.Request) (*Session, error) {
 	// Roles the groups give but this sign-in did not unlock (no second
 	// factor): shown to the person so they know why, never granted.
 	var withheld []Role
-	if all, ref := s.cfg.Policy.Roles(ws.Groups); ref == nil {
+	if all, ref := s.cfg.Policy.RolesOf(ws.Email, ws.Groups); ref == nil {
 		for _, r := range all {
 			if !slices.Contains(roles, r) {
 				withheld = append(withheld, r)
 			}
 		}
 	}
+	groups := ws.Groups
+	if s.cfg.Memberships != nil && slices.Contains(roles, RolePupil) {
+		extra, err := s.cfg.Memberships.GroupsOf(r.Context(), ws.Email)
+		if err != nil {
+			return nil, fmt.Errorf("load class memberships: %w", err)
+		}
+		groups = append(slices.Clip(groups), extra...)
+	}
 	return &Session{ID: ws.ID, CSRFToken: ws.CSRFToken, AuthTime: ws.AuthTime, AMR: ws.AMR, Created: ws.Created,
-		Identity: Identity{Issuer: ws.Issuer, Subject: ws.Subject, Name: ws.Name, Email: ws.Email, Roles: roles, Groups: ws.Groups, Withheld: withheld}}, nil
+		Identity: Identity{Issuer: ws.Issuer, Subject: ws.Subject, Name: ws.Name, Email: ws.Email, Roles: roles, Groups: groups, Withheld: withheld}}, nil
 }
 
 // Supersede deletes a browser's previous session when it signs in again, so

@@ -18,7 +18,7 @@ type User struct {
 	Name     string
 	Email    string
 	Roles    []string
-	Groups   []string // the IdP groups at the last sign-in (class rosters use them)
+	Groups   []string // the IdP groups at the last sign-in (class rosters use them), and a pupil's imported classes ("class:<id>") then
 	LastSeen time.Time
 }
 
@@ -93,6 +93,7 @@ type Store interface {
 	Notifications
 	Chat
 	Rooms
+	Rosters
 
 	// UpsertUser records a sign-in: creates the user or refreshes name, e-mail,
 	// roles and last-seen time.

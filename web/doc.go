@@ -1,7 +1,7 @@
 // Package web serves chaperone's pages (html/template with embedded CSS, no
 // JavaScript build step), its JSON API and the rooms' WebSocket signalling.
-// It is HTTP only: handlers check who is asking, then call auth, store and
-// lobby's rules, and reach the live rooms, the recordings' storage and
+// It is HTTP only: handlers check who is asking, then call auth, store,
+// lobby's rules and roster, and reach the live rooms, the recordings' storage and
 // safeguarding through the small interfaces of services.go (Rooms, Archive,
 // Concerns), which packages live and safeguard implement. It imports
 // neither sfu nor recording (cmd/chaperone's TestPackageLayering checks).
@@ -13,4 +13,6 @@
 //   - live: which rooms run here, what each room's media and recording do,
 //     what happens when a room ends or the gateway restarts;
 //   - safeguard: what a concern does (hold, route, notify, who may read it).
+//   - roster: reading, comparing and applying the class lists imported from
+//     the MIS (the IT admin's Class lists page, roster.go, calls it).
 package web

@@ -125,7 +125,8 @@ func securityHeaders(next http.Handler, httpsOnly bool) http.Handler {
 
 func limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Body != nil {
+		// A class-list upload is bounded by its own handler (limitRosterUpload).
+		if r.Body != nil && !(r.Method == http.MethodPost && r.URL.Path == rosterUploadPath) {
 			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		}
 		next.ServeHTTP(w, r)

@@ -36,6 +36,7 @@ type sessionRow struct {
 	CanCancel    bool
 	CanDecide    bool
 	Pupils       int
+	Class        string // title of the imported class, when the roster group is one
 	Recording    string
 	MoreInSeries int
 }
@@ -69,6 +70,7 @@ func (s *Server) row(r *http.Request, who auth.Identity, ss store.Session, ds []
 	row.CanCancel = lobby.CanCancel(who, ss, ds, now) == nil
 	row.CanDecide = lobby.CanDecide(who, ss, ds, now) == nil
 	row.Pupils = s.rosterSize(r.Context(), ss)
+	row.Class = s.classTitle(r.Context(), ss.RosterGroup)
 	row.Recording = lobby.RecordingExpectation(ss, row.Pupils, s.cfg.Schedule.RecordPolicy)
 	return row
 }
@@ -125,7 +127,7 @@ func (s *Server) pageNewSession(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) renderRequestForm(w http.ResponseWriter, r *http.Request, status int, f requestForm, err error) {
-	p := page{Title: "Request a live session", Data: map[string]any{"Form": f, "Groups": s.cfg.RosterGroups, "Zone": s.loc().String()}}
+	p := page{Title: "Request a live session", Data: map[string]any{"Form": f, "Groups": s.rosterGroupOptions(r.Context()), "Zone": s.loc().String()}}
 	if err != nil {
 		_, _, msg := s.statusOf(err)
 		p.Message, p.Error = msg, true
@@ -312,7 +314,8 @@ func (s *Server) pageRoom(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.render(w, r, http.StatusOK, "room", page{Title: ss.Title, Data: map[string]any{"S": ss, "When": s.when(ss),
-		"WSPath": "/ws/rooms/" + url.PathEscape(ss.ID), "Staff": lobby.IsSessionStaff(who, ss)}})
+		"WSPath": "/ws/rooms/" + url.PathEscape(ss.ID), "Staff": lobby.IsSessionStaff(who, ss),
+		"Class": s.classTitle(r.Context(), ss.RosterGroup), "ClassSize": s.rosterSize(r.Context(), ss)}})
 }
 
 // pupilLessons lists a pupil's approved and open lessons that are not over.

@@ -163,6 +163,10 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /recordings/{id}/chat.csv", rs(s.transcriptDownload))
 	s.mux.HandleFunc("POST /recordings/{id}/hold", rs(s.postHold(true)))
 	s.mux.HandleFunc("POST /recordings/{id}/release", rs(s.postHold(false)))
+	s.mux.HandleFunc("GET /admin/roster", rs(s.pageRoster))
+	s.mux.HandleFunc("POST "+rosterUploadPath, s.limitRosterUpload(rs(s.postRosterPreview)))
+	s.mux.HandleFunc("GET /admin/roster/preview/{id}", rs(s.pageRosterPreview))
+	s.mux.HandleFunc("POST /admin/roster/preview/{id}/apply", rs(s.postRosterApply))
 	s.mux.HandleFunc("GET /audit", rs(s.pageAudit))
 	s.mux.HandleFunc("GET /audit.csv", rs(s.auditCSV))
 	s.mux.HandleFunc("GET /sessions/{id}/attendance.csv", rs(s.attendanceCSV))
@@ -324,6 +328,7 @@ func (s *Server) nextSteps(r *http.Request, id auth.Identity) []link {
 		l = append(l, link{Text: "Audit log", Href: "/audit"})
 	}
 	if id.Has(auth.RoleAdmin) {
+		l = append(l, link{Text: "Class lists from the MIS (import OneRoster or School Data Sync)", Href: "/admin/roster"})
 		l = append(l, link{Text: "Gateway readiness (database, identity provider, storage)", Href: "/readyz"})
 	}
 	return l

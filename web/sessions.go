@@ -16,6 +16,7 @@ import (
 	"github.com/chaperone-edu/chaperone/audit"
 	"github.com/chaperone-edu/chaperone/auth"
 	"github.com/chaperone-edu/chaperone/lobby"
+	"github.com/chaperone-edu/chaperone/roster"
 	"github.com/chaperone-edu/chaperone/store"
 )
 
@@ -57,6 +58,9 @@ func (s *Server) knownGroup(ctx context.Context) func(string) bool {
 	return func(g string) bool {
 		if slices.Contains(s.cfg.RosterGroups, g) {
 			return true
+		}
+		if _, ok := roster.ClassID(g); ok {
+			return s.classTitle(ctx, g) != ""
 		}
 		n, err := s.store.CountUsersInGroup(ctx, g)
 		return err == nil && n > 0
@@ -300,9 +304,14 @@ func (s *Server) revokeDelegation(ctx context.Context, who auth.Identity, id, ip
 	return d, nil
 }
 
-// rosterSize is the number of pupils a session is for, as far as known.
+// rosterSize is the number of pupils a session is for, as far as known:
+// an imported class's size, or the pupils of an IdP group who have signed
+// in, plus those listed by e-mail.
 func (s *Server) rosterSize(ctx context.Context, ss store.Session) int {
 	n := len(ss.RosterEmails)
+	if c, ok := s.classSize(ctx, ss.RosterGroup); ok {
+		return n + c
+	}
 	if ss.RosterGroup != "" {
 		c, err := s.store.CountUsersInGroup(ctx, ss.RosterGroup)
 		if err == nil {

@@ -448,7 +448,20 @@ func (s *storage) setUserinfo(info *oidc.UserInfo, sub string) error {
 	info.Email, info.EmailVerified = u.Email, oidc.Bool(u.EmailVerified)
 	// op's typed email_verified is omitempty; the private claim keeps an explicit false.
 	info.AppendClaims("email_verified", u.EmailVerified)
-	info.AppendClaims("groups", append([]string{}, u.Groups...)) // [] rather than null
+	switch {
+	case u.GroupsOverage:
+		info.AppendClaims("_claim_names", map[string]string{"groups": "src1"})
+		info.AppendClaims("_claim_sources", map[string]any{"src1": map[string]string{
+			"endpoint": "https://graph.windows.net/" + u.TenantID + "/users/" + u.ObjectID + "/getMemberObjects"}})
+	case u.NoGroups:
+	default:
+		info.AppendClaims("groups", append([]string{}, u.Groups...)) // [] rather than null
+	}
+	for k, v := range map[string]string{"hd": u.HostedDomain, "tid": u.TenantID, "oid": u.ObjectID} {
+		if v != "" {
+			info.AppendClaims(k, v)
+		}
+	}
 	return nil
 }
 

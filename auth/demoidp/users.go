@@ -22,8 +22,20 @@ type User struct {
 	Email         string   `json:"email"`
 	EmailVerified bool     `json:"email_verified"`
 	Groups        []string `json:"groups"`
-	MFA           bool     `json:"mfa,omitempty"`     // the account can give the demo one-time code
-	Refused       string   `json:"refused,omitempty"` // documentation only: why the gateway refuses it
+	MFA           bool     `json:"mfa,omitempty"` // the account can give the demo one-time code
+	// Provider shapes, for testing the gateway against what Google and
+	// Entra ID send: HostedDomain is Google's hd claim, TenantID and
+	// ObjectID are Entra's tid and oid.
+	HostedDomain string `json:"hd,omitempty"`
+	TenantID     string `json:"tid,omitempty"`
+	ObjectID     string `json:"oid,omitempty"`
+	// NoGroups sends no groups claim at all, as Google does.
+	NoGroups bool `json:"no_groups,omitempty"`
+	// GroupsOverage sends Entra ID's overage marker (_claim_names and
+	// _claim_sources pointing at Graph) instead of the groups, as Entra ID
+	// does for an account in more than 200 groups.
+	GroupsOverage bool   `json:"groups_overage,omitempty"`
+	Refused       string `json:"refused,omitempty"` // documentation only: why the gateway refuses it
 }
 
 // DisplayName is given_name + " " + family_name when both are set, else name.

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/chaperone-edu/chaperone/auth"
 	"github.com/chaperone-edu/chaperone/lobby"
 	"github.com/chaperone-edu/chaperone/notify"
 )
@@ -36,6 +37,14 @@ type Config struct {
 	DSLGroups        []string
 	AdminGroups      []string
 	PlaceholderWords []string
+	PupilDomains     []string
+	StaffDomains     []string
+	RoleList         map[string][]auth.Role // from role_file
+	GroupOverage     string                 // groupOverageRefuse or groupOverageGraph
+	GraphURL         string
+	GraphTokenURL    string
+	RosterDir        string        // scheduled class-list import; "" = none
+	RosterInterval   time.Duration // how often RosterDir is read
 	Database         string
 	SessionIdle      time.Duration
 	LogLevel         string
@@ -70,6 +79,12 @@ type S3Config struct {
 	TLS                                                      bool
 	RetentionDays                                            int
 }
+
+// group_overage values.
+const (
+	groupOverageRefuse = "refuse"
+	groupOverageGraph  = "graph"
+)
 
 const (
 	// defaultMetricsListen keeps /metrics off the address people use:
@@ -123,6 +138,14 @@ func parseConfig(name string, args []string, getenv func(string) string, default
 	head := def("head_groups", "comma-separated IdP groups of the headteacher")
 	dsl := def("dsl_groups", "comma-separated IdP groups of the DSL and deputies")
 	admin := def("admin_groups", "comma-separated IdP groups of IT admins")
+	pupilDomains := def("pupil_domains", "comma-separated e-mail domains whose accounts are pupils, e.g. pupils.school.sch.uk (for IdPs without groups: Google Workspace)")
+	staffDomains := def("staff_domains", "comma-separated e-mail domains whose accounts are staff")
+	roleFile := def("role_file", "CSV file with columns email and role (pupil, staff, slt, head, dsl, admin): roles by address, for IdPs without groups")
+	overage := def("group_overage", "what to do when Entra ID leaves the groups out (more than 200): refuse (default, with a page telling the IT admin what to change) or graph (look them up in Microsoft Graph with the app's client ID and secret)")
+	graphURL := def("graph_url", "Microsoft Graph base URL (default https://graph.microsoft.com)")
+	graphTokenURL := def("graph_token_url", "token endpoint for Graph's client credentials (default https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token)")
+	rosterDir := def("roster_dir", "directory the MIS drops class lists in (OneRoster 1.2 CSV or School Data Sync CSV, a .zip or the CSV files); read at start and every roster_interval")
+	rosterInterval := def("roster_interval", "how often roster_dir is read (default 1h)")
 	placeholders := def("placeholder_words", "comma-separated words that mark a name as a placeholder (default: built-in list)")
 	database := def("database", "sqlite:PATH or postgres://...")
 	idle := def("session_idle", "signed-in session idle expiry, e.g. 8h")
@@ -214,13 +237,75 @@ func parseConfig(name string, args []string, getenv func(string) string, default
 		}
 	}
 	c.Tenant = strings.TrimSpace(*tenant)
+	if c.Tenant == "" && googleIssuer(c.OIDCIssuer) {
+		// Anyone can make a Google account with a school address that is
+		// not (yet) in Workspace: hd is what says Workspace manages it.
+		return Config{}, &ConfigError{"tenant", "required with Google (oidc_issuer https://accounts.google.com): the Workspace primary domain, which Google's hd claim must equal"}
+	}
 	c.PupilGroups, c.StaffGroups, c.SLTGroups = list(*pupils), list(*staff), list(*slt)
 	c.HeadGroups, c.DSLGroups, c.AdminGroups = list(*head), list(*dsl), list(*admin)
-	if len(c.StaffGroups)+len(c.HeadGroups) == 0 {
-		return Config{}, &ConfigError{"staff_groups", "required: at least one IdP group of teaching staff (and head_groups for the headteacher)"}
+	for _, d := range []struct {
+		key string
+		v   string
+		dst *[]string
+	}{{"pupil_domains", *pupilDomains, &c.PupilDomains}, {"staff_domains", *staffDomains, &c.StaffDomains}} {
+		*d.dst = list(d.v)
+		for _, x := range *d.dst {
+			if strings.ContainsAny(x, "@/ ") || !strings.Contains(x, ".") {
+				return Config{}, &ConfigError{d.key, fmt.Sprintf("%q is not a domain name", x)}
+			}
+		}
 	}
-	if len(c.PupilGroups) == 0 {
-		return Config{}, &ConfigError{"pupil_groups", "required: at least one IdP group of pupils"}
+	if *roleFile != "" {
+		f, err := os.Open(*roleFile)
+		if err != nil {
+			return Config{}, &ConfigError{"role_file", err.Error()}
+		}
+		c.RoleList, err = auth.ParseRoleList(f)
+		f.Close()
+		if err != nil {
+			return Config{}, &ConfigError{"role_file", fmt.Sprintf("%s: %v", *roleFile, err)}
+		}
+	}
+	byAddress := len(c.RoleList) > 0
+	if len(c.StaffGroups)+len(c.HeadGroups)+len(c.StaffDomains) == 0 && !byAddress {
+		return Config{}, &ConfigError{"staff_groups", "required: at least one IdP group of teaching staff (and head_groups for the headteacher), or staff_domains or role_file"}
+	}
+	if len(c.PupilGroups)+len(c.PupilDomains) == 0 && !byAddress {
+		return Config{}, &ConfigError{"pupil_groups", "required: at least one IdP group of pupils, or pupil_domains or role_file"}
+	}
+	switch c.GroupOverage = orDefault(*overage, groupOverageRefuse); c.GroupOverage {
+	case groupOverageRefuse:
+	case groupOverageGraph:
+		if c.OIDCClientSecret == "" {
+			return Config{}, &ConfigError{"group_overage", "graph needs oidc_client_secret: Graph is reached with the app's own credentials"}
+		}
+		if *graphTokenURL == "" && c.Tenant == "" {
+			return Config{}, &ConfigError{"group_overage", "graph needs tenant (the Entra tenant ID) or graph_token_url"}
+		}
+	default:
+		return Config{}, &ConfigError{"group_overage", fmt.Sprintf("%q is not refuse or graph", c.GroupOverage)}
+	}
+	if *graphURL != "" {
+		if c.GraphURL, err = requireURL("graph_url", *graphURL); err != nil {
+			return Config{}, err
+		}
+	}
+	if *graphTokenURL != "" {
+		if c.GraphTokenURL, err = requireURL("graph_token_url", *graphTokenURL); err != nil {
+			return Config{}, err
+		}
+	} else if c.Tenant != "" {
+		c.GraphTokenURL = auth.GraphTokenURL(c.Tenant)
+	}
+	c.RosterDir = *rosterDir
+	c.RosterInterval = time.Hour
+	if *rosterInterval != "" {
+		d, err := time.ParseDuration(*rosterInterval)
+		if err != nil || d < time.Minute || d > 7*24*time.Hour {
+			return Config{}, &ConfigError{"roster_interval", fmt.Sprintf("%q is not a duration between 1m and 168h", *rosterInterval)}
+		}
+		c.RosterInterval = d
 	}
 	if *placeholders != "" {
 		c.PlaceholderWords = list(*placeholders)
@@ -370,6 +455,11 @@ func parseConfig(name string, args []string, getenv func(string) string, default
 		c.TrustedProxies = append(c.TrustedProxies, pfx.Masked())
 	}
 	return c, nil
+}
+
+// googleIssuer reports whether issuer is Google's.
+func googleIssuer(issuer string) bool {
+	return strings.TrimSuffix(issuer, "/") == "https://accounts.google.com"
 }
 
 func requireURL(key, v string) (string, error) {

@@ -168,3 +168,53 @@ func FuzzParseConfig(f *testing.F) {
 		}
 	})
 }
+
+func TestParseConfigRoleMapping(t *testing.T) {
+	t.Parallel()
+	m := with("CHAPERONE_PUPIL_GROUPS", "")
+	m["CHAPERONE_STAFF_GROUPS"] = ""
+	m["CHAPERONE_PUPIL_DOMAINS"] = "pupils.oakfield.example"
+	m["CHAPERONE_STAFF_DOMAINS"] = "oakfield.example"
+	c, err := parseConfig("serve", nil, env(m), nil)
+	require.NoError(t, err, "domains stand in for groups")
+	require.Equal(t, []string{"pupils.oakfield.example"}, c.PupilDomains)
+	require.Equal(t, groupOverageRefuse, c.GroupOverage)
+
+	roles := filepath.Join(t.TempDir(), "roles.csv")
+	require.NoError(t, os.WriteFile(roles, []byte("email,role\nm.okafor@oakfield.example,head\n"), 0o600))
+	m = with("CHAPERONE_ROLE_FILE", roles)
+	c, err = parseConfig("serve", nil, env(m), nil)
+	require.NoError(t, err)
+	require.Len(t, c.RoleList, 1)
+
+	m = with("CHAPERONE_GROUP_OVERAGE", "graph")
+	m["CHAPERONE_TENANT"] = "5b9d7c8e-1f2a-4b3c-9d8e-7f6a5b4c3d2e"
+	m["CHAPERONE_OIDC_CLIENT_SECRET"] = "s"
+	c, err = parseConfig("serve", nil, env(m), nil)
+	require.NoError(t, err)
+	require.Equal(t, "https://login.microsoftonline.com/5b9d7c8e-1f2a-4b3c-9d8e-7f6a5b4c3d2e/oauth2/v2.0/token", c.GraphTokenURL)
+
+	bad := []struct {
+		set  map[string]string
+		want string
+	}{
+		{map[string]string{"CHAPERONE_PUPIL_DOMAINS": "@pupils"}, "pupil_domains"},
+		{map[string]string{"CHAPERONE_ROLE_FILE": "/nonexistent/roles.csv"}, "role_file"},
+		{map[string]string{"CHAPERONE_GROUP_OVERAGE": "maybe"}, "group_overage"},
+		{map[string]string{"CHAPERONE_GROUP_OVERAGE": "graph", "CHAPERONE_TENANT": "t"}, "group_overage"},
+		{map[string]string{"CHAPERONE_GROUP_OVERAGE": "graph", "CHAPERONE_OIDC_CLIENT_SECRET": "s"}, "group_overage"},
+		{map[string]string{"CHAPERONE_GRAPH_URL": "graph"}, "graph_url"},
+		{map[string]string{"CHAPERONE_ROSTER_INTERVAL": "1s"}, "roster_interval"},
+		{map[string]string{"CHAPERONE_OIDC_ISSUER": "https://accounts.google.com"}, "tenant"},
+	}
+	for _, tc := range bad {
+		m := with("CHAPERONE_LISTEN", ":8080")
+		for k, v := range tc.set {
+			m[k] = v
+		}
+		_, err := parseConfig("serve", nil, env(m), nil)
+		var ce *ConfigError
+		require.ErrorAs(t, err, &ce, "%v", tc.set)
+		require.Equal(t, tc.want, ce.Key, "%v: %v", tc.set, err)
+	}
+}

@@ -19,6 +19,7 @@ func TestPackageLayering(t *testing.T) {
 		"live":      {"web", "safeguard"},
 		"safeguard": {"web", "live", "sfu"},
 		"web":       {"sfu", "recording"},
+		"roster":    {"web", "live", "safeguard", "lobby", "sfu", "recording", "auth"},
 	}
 	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}} {{join .Imports \" \"}}", "github.com/chaperone-edu/chaperone/...").CombinedOutput()
 	if err != nil {

@@ -2,6 +2,7 @@
 //
 //	chaperone serve [flags]   run against the school's IdP, S3 and database
 //	chaperone dev   [flags]   run on embedded defaults: demo IdP, SQLite in ./data
+//	chaperone roster import FILE   import a class-list export from the MIS
 package main
 
 import (
@@ -41,6 +42,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return serve(ctx, cfg, newLogger(stderr, cfg.LogLevel), nil)
 	case "dev":
 		return dev(ctx, args[1:], getenv, stdout, stderr)
+	case "roster":
+		return rosterCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		usage(stdout)
 		return nil
@@ -56,6 +59,9 @@ func usage(w io.Writer) {
 Usage:
   chaperone serve [flags]   run with the school's identity provider and storage
   chaperone dev   [flags]   run on embedded defaults (demo identity provider, SQLite in ./data)
+  chaperone roster import [-dry-run] FILE
+                            import a class-list export (OneRoster 1.2 or School Data Sync CSV:
+                            a .zip or a directory of the CSV files) into the database
 
 Run "chaperone serve -h" for the configuration flags; each flag can also be
 set with an environment variable CHAPERONE_<FLAG IN CAPITALS>.

@@ -15,6 +15,7 @@ import (
 	"github.com/chaperone-edu/chaperone/lobby"
 	"github.com/chaperone-edu/chaperone/notify"
 	"github.com/chaperone-edu/chaperone/recording"
+	"github.com/chaperone-edu/chaperone/roster"
 	"github.com/chaperone-edu/chaperone/safeguard"
 	"github.com/chaperone-edu/chaperone/sfu"
 	"github.com/chaperone-edu/chaperone/store"
@@ -30,7 +31,15 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- strin
 	}
 	defer st.Close()
 
+	var groups auth.GroupSource
+	if cfg.GroupOverage == groupOverageGraph {
+		if groups, err = auth.NewGraph(auth.GraphConfig{TokenURL: cfg.GraphTokenURL, BaseURL: cfg.GraphURL, ClientID: cfg.OIDCClientID, ClientSecret: cfg.OIDCClientSecret}); err != nil {
+			return fmt.Errorf("microsoft graph (check group_overage, graph_url, graph_token_url): %w", err)
+		}
+	}
 	a, err := auth.New(ctx, auth.Config{
+		Groups:        groups,
+		Memberships:   roster.Memberships{Store: st},
 		Issuer:        cfg.OIDCIssuer,
 		ClientID:      cfg.OIDCClientID,
 		ClientSecret:  cfg.OIDCClientSecret,
@@ -49,6 +58,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- strin
 			HeadGroups:       cfg.HeadGroups,
 			DSLGroups:        cfg.DSLGroups,
 			AdminGroups:      cfg.AdminGroups,
+			PupilDomains:     cfg.PupilDomains,
+			StaffDomains:     cfg.StaffDomains,
+			RoleList:         cfg.RoleList,
 			MFARoles:         mfaRoles(cfg.MFARoles),
 			MFAACR:           cfg.MFAACR,
 		},
@@ -98,6 +110,10 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- strin
 		return err
 	}
 	defer w.Close()
+	if cfg.RosterDir != "" {
+		im := &roster.Importer{Store: st, Options: roster.Options{AllowedDomains: cfg.AllowedDomains}, Log: log.With(slog.String("component", "roster"))}
+		go im.Watch(ctx, cfg.RosterDir, cfg.RosterInterval)
+	}
 	go recs.Run(ctx) // spool leftovers, indexing, retries, sessions left live: at once and every 30 s
 	go recs.RunSweep(ctx)
 	ln, err := net.Listen("tcp", cfg.Listen)

@@ -19,6 +19,7 @@ import (
 	"github.com/chaperone-edu/chaperone/lobby"
 	"github.com/chaperone-edu/chaperone/notify"
 	"github.com/chaperone-edu/chaperone/recording"
+	"github.com/chaperone-edu/chaperone/roster"
 	"github.com/chaperone-edu/chaperone/safeguard"
 	"github.com/chaperone-edu/chaperone/sfu"
 	"github.com/chaperone-edu/chaperone/store"
@@ -45,6 +46,9 @@ type GatewayOptions struct {
 	AuthNow func() time.Time
 	// Policy overrides the demo school's identity policy when set.
 	Policy *auth.Policy
+	// Groups fetches the groups of Entra accounts with a group overage
+	// (auth.Config.Groups), e.g. an auth.Graph on a FakeGraph.
+	Groups auth.GroupSource
 	// ExtraUsers are added to the demo IdP's seeded users.
 	ExtraUsers []demoidp.User
 	// S3, when set, gives the gateway a recorder storing to a new locked
@@ -207,7 +211,8 @@ func StartGateway(t testing.TB, o GatewayOptions) *Gateway {
 		logger = slog.New(slog.NewTextHandler(io.MultiWriter(o.LogTo, tWriter{t}), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	gw.Auth, err = auth.New(ctx, auth.Config{Issuer: o.Issuer, ClientID: o.ClientID, ClientSecret: o.ClientSecret,
-		RedirectURL: gw.URL + "/auth/callback", Policy: policy, Now: o.AuthNow, Logger: logger, SecureCookies: o.TLS}, st)
+		RedirectURL: gw.URL + "/auth/callback", Policy: policy, Now: o.AuthNow, Logger: logger, SecureCookies: o.TLS, Groups: o.Groups,
+		Memberships: roster.Memberships{Store: st}}, st)
 	if err != nil {
 		t.Fatalf("auth: %v", err)
 	}
