@@ -23,12 +23,17 @@ import (
 
 // liveNow books a lesson that starts within the minute on the gateway's
 // real clock (a binary has no test clock), has the head approve it and the
-// teacher open it, and returns its ID.
-func liveNow(t *testing.T, teacher, head *testkit.APIClient) string {
+// teacher open it, and returns its ID. The lesson is for Year 8, or, with
+// onePupil, for Amelia alone (then it records from the start).
+func liveNow(t *testing.T, teacher, head *testkit.APIClient, onePupil bool) string {
 	t.Helper()
 	start := time.Now().Truncate(time.Minute).Add(time.Minute)
-	status, out := teacher.Call(http.MethodPost, "/api/sessions", map[string]any{"title": "Year 8 maths", "start": start.Format(time.RFC3339),
-		"end": start.Add(time.Hour).Format(time.RFC3339), "roster_group": "year-8"})
+	body := map[string]any{"title": "Year 8 maths", "start": start.Format(time.RFC3339),
+		"end": start.Add(time.Hour).Format(time.RFC3339), "roster_group": "year-8"}
+	if onePupil {
+		body["roster_group"], body["roster_emails"] = "", []string{"amelia.jones@oakfield.example"}
+	}
+	status, out := teacher.Call(http.MethodPost, "/api/sessions", body)
 	require.Equal(t, http.StatusCreated, status, "%v", out)
 	id := out["sessions"].([]any)[0].(map[string]any)["id"].(string)
 	status, out = head.Call(http.MethodPost, "/api/sessions/"+id+"/approve", nil)
@@ -60,7 +65,7 @@ func TestRoomSurvivesRestart(t *testing.T) {
 	for _, u := range []string{"teacher", "head", "pupil", "pupil2", "pupil3", "pupil4"} {
 		people[u] = gw.Login(t, u)
 	}
-	id := liveNow(t, people["teacher"], people["head"])
+	id := liveNow(t, people["teacher"], people["head"], false)
 
 	dial := func(u string) *testkit.RoomConn {
 		t.Helper()
@@ -208,7 +213,7 @@ func recordedRestart(t *testing.T, kill bool) {
 	s3 := testkit.StartS3(t)
 	gw := testkit.StartGatewayProcess(t, testkit.GatewayProcessOptions{S3: s3})
 	teacherAPI, head, pupilAPI := gw.Login(t, "teacher"), gw.Login(t, "head"), gw.Login(t, "pupil")
-	id := liveNow(t, teacherAPI, head)
+	id := liveNow(t, teacherAPI, head, true)
 
 	join := func(a *testkit.APIClient) (*testkit.RoomConn, string) {
 		t.Helper()
