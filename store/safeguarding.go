@@ -9,11 +9,17 @@ import (
 	"time"
 )
 
-const concernColumns = `id, session_id, raised_by_sub, raised_by, about, details, created, recorded, held_objects, state, pupils`
+const concernColumns = `id, session_id, raised_by_sub, raised_by, about, details, created, recorded, held_objects, state, pupils, kind`
 
 // CreateConcern stores a new concern.
 func (s *SQLite) CreateConcern(ctx context.Context, c Concern) error {
-	if c.ID == "" || c.SessionID == "" {
+	if c.Kind == "" {
+		c.Kind = ConcernKindConcern
+	}
+	if c.Kind != ConcernKindConcern && c.Kind != ConcernKindWorry {
+		return fmt.Errorf("store: create concern: kind %q is not %q or %q", c.Kind, ConcernKindConcern, ConcernKindWorry)
+	}
+	if c.ID == "" || c.SessionID == "" && c.Kind != ConcernKindWorry {
 		return errors.New("store: create concern: ID and session required")
 	}
 	var enc rowEncoder
@@ -27,8 +33,8 @@ func (s *SQLite) CreateConcern(ctx context.Context, c Concern) error {
 	if c.State != ConcernFiled && c.State != ConcernPending {
 		return fmt.Errorf("store: create concern: state %q is not %q or %q", c.State, ConcernPending, ConcernFiled)
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO concerns (`+concernColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-		c.ID, c.SessionID, c.RaisedBySub, c.RaisedBy, c.About, c.Details, created, boolInt(c.Recorded), c.HeldObjects, c.State, encodeList(c.Pupils))
+	_, err := s.db.ExecContext(ctx, `INSERT INTO concerns (`+concernColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		c.ID, c.SessionID, c.RaisedBySub, c.RaisedBy, c.About, c.Details, created, boolInt(c.Recorded), c.HeldObjects, c.State, encodeList(c.Pupils), c.Kind)
 	if isDuplicateKey(err) {
 		return fmt.Errorf("store: create concern %s: %w", c.ID, ErrConflict)
 	}
@@ -44,7 +50,7 @@ func scanConcern(r rowScanner) (Concern, error) {
 	var recorded int
 	var pupils string
 	if err := r.Scan(&c.ID, &c.SessionID, &c.RaisedBySub, &c.RaisedBy, &c.About, &c.Details, &created, &recorded, &c.HeldObjects,
-		&c.State, &pupils); err != nil {
+		&c.State, &pupils, &c.Kind); err != nil {
 		return Concern{}, err
 	}
 	var dec rowDecoder

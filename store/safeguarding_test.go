@@ -25,17 +25,25 @@ func TestConcernRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	want := older
 	want.Created = normalise(older.Created)
-	want.State = ConcernFiled
+	want.State, want.Kind = ConcernFiled, ConcernKindConcern
 	require.Equal(t, want, got)
 
 	_, err = s.GetConcern(ctx, "nope")
 	require.ErrorIs(t, err, ErrNotFound)
 	require.ErrorIs(t, s.CreateConcern(ctx, older), ErrConflict)
 	require.Error(t, s.CreateConcern(ctx, Concern{ID: "c9", Created: t0}), "a concern needs a session")
+	require.Error(t, s.CreateConcern(ctx, Concern{ID: "c9", Created: t0, Kind: "gossip"}), "an unknown kind")
+	// A pupil's worry may name no lesson.
+	worry := Concern{ID: "w1", RaisedBySub: "sub-p", RaisedBy: "Amelia Jones", Details: "Someone online keeps messaging me.", Created: t0, Kind: ConcernKindWorry}
+	require.NoError(t, s.CreateConcern(ctx, worry))
+	gotW, err := s.GetConcern(ctx, "w1")
+	require.NoError(t, err)
+	require.Equal(t, ConcernKindWorry, gotW.Kind)
+	require.Equal(t, worry.Details, gotW.Details)
 
 	all, err := s.ListConcerns(ctx, "")
 	require.NoError(t, err)
-	require.Equal(t, []string{"c3", "c2", "c1"}, concernIDs(all), "newest first")
+	require.Equal(t, []string{"c3", "c2", "c1", "w1"}, concernIDs(all), "newest first")
 	of1, err := s.ListConcerns(ctx, "s1")
 	require.NoError(t, err)
 	require.Equal(t, []string{"c3", "c1"}, concernIDs(of1))

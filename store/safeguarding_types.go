@@ -18,7 +18,17 @@ type Concern struct {
 	HeldObjects int      // recording object versions put on legal hold
 	State       string   // ConcernPending or ConcernFiled
 	Pupils      []string // subjects of the pupils ticked on the form
+	// Kind is ConcernKindConcern (raised by staff) or ConcernKindWorry (a
+	// pupil's "I'm worried": RaisedBy is the pupil, Details their words,
+	// SessionID the lesson it came from, if any).
+	Kind string
 }
+
+// Kinds of a Concern.
+const (
+	ConcernKindConcern = "concern"
+	ConcernKindWorry   = "worry"
+)
 
 // States of a Concern.
 const (
