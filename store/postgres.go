@@ -21,21 +21,33 @@ import (
 var postgresDialect = dialect{
 	name:       "postgres",
 	migrations: "migrations/postgres",
-	// An advisory lock (per database, released at commit) rather than a
-	// table lock: the first migration's transaction has no table to lock,
-	// and two CREATE TABLE IF NOT EXISTS at once can still collide.
-	lockMigrations: `SELECT pg_advisory_xact_lock(` + strconv.FormatInt(migrationLockKey, 10) + `)`,
-	// EXCLUSIVE blocks every other writer of audit (INSERT takes ROW
-	// EXCLUSIVE) but not readers, until this transaction ends; whichever
-	// gateway process holds it reads the head and appends the next row.
-	lockAuditHead:  `LOCK TABLE audit IN EXCLUSIVE MODE`,
+	// Both locks are transaction-level advisory locks (released at commit
+	// or rollback) keyed by purpose and by schema, so two chaperone
+	// deployments in one database under different schemas do not wait for
+	// each other. Advisory rather than LOCK TABLE: the first migration has
+	// no table to lock yet, and a role that may only INSERT into audit (an
+	// append-only grant) may not take a table lock stronger than writers'.
+	lockMigrations: advisoryLock(pgLockMigrations),
+	// Every AppendAudit, in whichever gateway process, takes this before it
+	// reads the chain head, and holds it until its row is committed.
+	lockAuditHead:  advisoryLock(pgLockAuditHead),
 	groupsContain:  `users.groups::jsonb @> jsonb_build_array($1::text)`,
 	isDuplicateKey: postgresDuplicateKey,
 }
 
-// migrationLockKey is the advisory lock key migrations hold: "chaperon" in
-// ASCII, unlikely to be another application's key in a shared database.
-const migrationLockKey int64 = 0x6368617065726f6e
+// Advisory lock purposes (the first key of the two-key form): "migr" and
+// "audi" in ASCII, unlikely to be another application's keys in a shared
+// database.
+const (
+	pgLockMigrations = 0x6d696772
+	pgLockAuditHead  = 0x61756469
+)
+
+// advisoryLock returns the statement that takes the transaction-level
+// advisory lock for purpose in the current schema.
+func advisoryLock(purpose int32) string {
+	return `SELECT pg_advisory_xact_lock(` + strconv.Itoa(int(purpose)) + `, hashtext(current_schema()))`
+}
 
 // pgUniqueViolation is Postgres's SQLSTATE unique_violation.
 const pgUniqueViolation = "23505"
