@@ -49,7 +49,7 @@ CREATE INDEX login_states_created ON login_states (created);
 
 -- Append-only: each row carries the hash of the previous one. The code has no
 -- UPDATE or DELETE path; the triggers below refuse them (and TRUNCATE) from
--- anywhere else. seq is given by AppendAudit under LOCK TABLE audit, not by a
+-- anywhere else. seq is given by AppendAudit under an advisory lock, not by a
 -- sequence: a sequence would leave gaps when a transaction rolls back.
 CREATE TABLE audit (
     seq        BIGINT PRIMARY KEY,
