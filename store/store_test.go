@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/chaperone-edu/chaperone/audit"
 	"github.com/chaperone-edu/chaperone/internal/testkit/pgtest"
 )
 
@@ -302,4 +303,36 @@ func closedPort(t *testing.T) string {
 	port := l.Addr().(*net.TCPAddr).Port
 	require.NoError(t, l.Close())
 	return strconv.Itoa(port)
+}
+
+// TestTextOrderIsBytewise: text compares and sorts by bytes, as SQLite does,
+// on every backend, whatever the Postgres database's collation (CI's test
+// database has an ICU en-US one, under which "adam" sorts before "Zoe").
+func TestTextOrderIsBytewise(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	forEachBackend(t, func(t *testing.T, s *SQL) {
+		for i, name := range []string{"adam Bell", "Émile Dubois", "Zoe Clark"} {
+			require.NoError(t, s.UpsertUser(ctx, User{Issuer: "i", Subject: strconv.Itoa(i), Name: name, Roles: []string{"dsl"}, LastSeen: t0}))
+		}
+		us, err := s.ListUsersWithRole(ctx, "dsl")
+		require.NoError(t, err)
+		var names []string
+		for _, u := range us {
+			names = append(names, u.Name)
+		}
+		require.Equal(t, []string{"Zoe Clark", "adam Bell", "Émile Dubois"}, names)
+
+		for _, a := range []string{"login.b", "LOGIN.a", "login-c", "login.A", "loginz"} {
+			_, err := s.AppendAudit(ctx, AuditEntry{Time: t0, Action: audit.Action(a)})
+			require.NoError(t, err)
+		}
+		rs, err := s.ListAudit(ctx, AuditFilter{Action: "login."})
+		require.NoError(t, err)
+		var actions []string
+		for _, r := range rs {
+			actions = append(actions, string(r.Action))
+		}
+		require.Equal(t, []string{"login.A", "login.b"}, actions)
+	})
 }
