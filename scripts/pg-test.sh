@@ -65,10 +65,18 @@ start() {
     port=$((port + 1))
   done
 
-  as_pg "$bin/psql" -q -v ON_ERROR_STOP=1 -h "$dir" -p "$port" -U postgres -d postgres >/dev/null <<SQL
+  psql_pg() { as_pg "$bin/psql" -q -v ON_ERROR_STOP=1 -h "$dir" -p "$port" -U postgres -d postgres "$@" >/dev/null; }
+  psql_pg <<SQL
 CREATE ROLE chaperone LOGIN PASSWORD '$pw';
-CREATE DATABASE chaperone_test OWNER chaperone;
 SQL
+  # The test database sorts text as English does (ICU en-US, Postgres 15+),
+  # not bytewise, so the tests show that the store does not lean on the
+  # database's collation; an older server gets the default one.
+  psql_pg 2>/dev/null <<SQL || psql_pg <<SQL2
+CREATE DATABASE chaperone_test OWNER chaperone TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8';
+SQL
+CREATE DATABASE chaperone_test OWNER chaperone;
+SQL2
   printf 'postgres://chaperone:%s@127.0.0.1:%s/chaperone_test?sslmode=disable\n' "$pw" "$port" >"$dir/dsn"
   chmod 600 "$dir/dsn"
   echo "pg-test: postgres $("$bin/postgres" -V | awk '{print $3}') on 127.0.0.1:$port, data in $dir (started in $(($(date +%s) - t0)) s)" >&2

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -335,4 +336,17 @@ func TestTextOrderIsBytewise(t *testing.T) {
 		}
 		require.Equal(t, []string{"login.A", "login.b"}, actions)
 	})
+}
+
+// TestOpenPostgresRefusedSignIn: a server that refuses the password is an
+// error naming user, host and database, never the password.
+func TestOpenPostgresRefusedSignIn(t *testing.T) {
+	t.Parallel()
+	u, err := url.Parse(pgtest.DSN(t))
+	require.NoError(t, err)
+	u.User = url.UserPassword(u.User.Username(), "wrong-s3cret")
+	_, err = Open(context.Background(), u.String())
+	require.Error(t, err)
+	require.ErrorContains(t, err, "open postgres "+u.User.Username()+"@"+u.Hostname())
+	require.NotContains(t, err.Error(), "wrong-s3cret")
 }
