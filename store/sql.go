@@ -31,7 +31,11 @@ type SQLite = SQL
 
 var _ Store = (*SQL)(nil)
 
-// dialect is what differs between the databases SQL runs on.
+// dialect is what differs between the databases SQL runs on. Most of the
+// SQL is the same on both: upserts (INSERT … ON CONFLICT … DO UPDATE …
+// WHERE …), RETURNING, and conditional UPDATEs as compare-and-set. A lease
+// (TryLease/RenewLease for room ownership) is one such upsert, "take it if
+// it is free, expired or mine", and needs no dialect field.
 type dialect struct {
 	name string // "sqlite" or "postgres"
 	// migrations is the directory of migrationFiles with this database's
