@@ -1,6 +1,3 @@
-// Package pgtest gives tests a fresh Postgres schema on the server that
-// CHAPERONE_TEST_POSTGRES names (scripts/pg-test.sh starts one). It is apart
-// from testkit, which imports store, so that store's own tests can use it.
 package pgtest
 
 import (
@@ -47,7 +44,7 @@ func DSN(t testing.TB) string {
 		if os.Getenv(EnvRequire) == "1" {
 			t.Fatal(msg + " (" + EnvRequire + "=1, so this is a failure)")
 		}
-		t.Skip(msg)
+		t.Skip(msg + " (set " + EnvRequire + "=1 to fail instead)")
 	}
 	u, err := url.Parse(base)
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
