@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -349,4 +350,34 @@ func TestOpenPostgresRefusedSignIn(t *testing.T) {
 	require.Error(t, err)
 	require.ErrorContains(t, err, "open postgres "+u.User.Username()+"@"+u.Hostname())
 	require.NotContains(t, err.Error(), "wrong-s3cret")
+}
+
+// TestSchemasMatch: once migrated, both databases have the same tables with
+// the same columns, so a migration ported to one dialect and not (or not
+// wholly) to the other is caught here.
+func TestSchemasMatch(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	columns := func(s *SQL) []string {
+		q := `SELECT m.name || '.' || p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p
+			WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'`
+		if s.Dialect() == "postgres" {
+			q = `SELECT table_name || '.' || column_name FROM information_schema.columns WHERE table_schema = current_schema()`
+		}
+		rows, err := s.DB().QueryContext(ctx, q)
+		require.NoError(t, err)
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var c string
+			require.NoError(t, rows.Scan(&c))
+			out = append(out, c)
+		}
+		require.NoError(t, rows.Err())
+		slices.Sort(out)
+		return out
+	}
+	sqlite := columns(openTest(t, testDSN(t, "sqlite")))
+	require.Contains(t, sqlite, "audit.hash")
+	require.Equal(t, sqlite, columns(openTest(t, testDSN(t, "postgres"))))
 }
