@@ -4,7 +4,7 @@ BIN      := bin
 PKGS     := ./...
 export CGO_ENABLED ?= 0
 
-.PHONY: run build test test-clock test-race test-short bench lint fmt e2e fuzz clean tools loadgen
+.PHONY: run build test test-clock test-race test-short test-postgres bench lint fmt e2e fuzz clean tools loadgen
 
 VERSITYGW_VERSION := v1.8.0
 
@@ -38,6 +38,11 @@ RACE_PKGS ?= ./lobby/ ./sfu/ ./auth/ ./web/
 RACE_SKIP ?= ^TestBrowser
 test-race: $(BIN)/versitygw
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 15m $(if $(RACE_SKIP),-skip '$(RACE_SKIP)') $(RACE_PKGS)
+
+## test-postgres: the store's tests on a throwaway Postgres (scripts/pg-test.sh: Debian's postgresql,
+## run as the user postgres in a temporary directory on a loopback port), failing rather than skipping
+test-postgres:
+	./scripts/pg-test.sh run $(GO) test -count=1 ./store/
 
 test-short:
 	$(GO) test -short -count=1 $(PKGS)

@@ -27,7 +27,7 @@ var (
 )
 
 type fixture struct {
-	st  *store.SQLite
+	st  *store.SQL
 	svc *safeguard.Service
 	ss  store.Session
 }

@@ -45,7 +45,7 @@ func auditHash(prevHash string, seq int64, timeText string, e AuditEntry) string
 
 // AppendAudit appends e to the audit log, chaining its hash to the last row.
 // A zero e.Time is set to the current time. Detail must be empty or JSON.
-func (s *SQLite) AppendAudit(ctx context.Context, e AuditEntry) (AuditRecord, error) {
+func (s *SQL) AppendAudit(ctx context.Context, e AuditEntry) (AuditRecord, error) {
 	if e.Time.IsZero() {
 		e.Time = time.Now()
 	}
@@ -69,6 +69,11 @@ func (s *SQLite) AppendAudit(ctx context.Context, e AuditEntry) (AuditRecord, er
 		return AuditRecord{}, fmt.Errorf("store: append audit: %w", err)
 	}
 	defer tx.Rollback()
+	if s.d.lockAuditHead != "" {
+		if _, err := tx.ExecContext(ctx, s.d.lockAuditHead); err != nil {
+			return AuditRecord{}, fmt.Errorf("store: append audit: lock chain head: %w", err)
+		}
+	}
 
 	var last int64
 	prev := GenesisHash
@@ -108,7 +113,7 @@ func scanAudit(rows *sql.Rows) (AuditRecord, string, error) {
 
 // ListAudit returns the rows matching f, newest first. Action matches exactly,
 // or as a prefix when it ends in "."; Since is inclusive and Until exclusive.
-func (s *SQLite) ListAudit(ctx context.Context, f AuditFilter) ([]AuditRecord, error) {
+func (s *SQL) ListAudit(ctx context.Context, f AuditFilter) ([]AuditRecord, error) {
 	var where []string
 	var args []any
 	add := func(cond string, v any) {
@@ -188,7 +193,7 @@ func (s *SQLite) ListAudit(ctx context.Context, f AuditFilter) ([]AuditRecord, e
 //
 // Removing rows from the end of the log leaves a valid chain; detecting that
 // needs the head (seq and hash) recorded elsewhere.
-func (s *SQLite) VerifyAudit(ctx context.Context) error {
+func (s *SQL) VerifyAudit(ctx context.Context) error {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+auditColumns+` FROM audit ORDER BY seq`)
 	if err != nil {
 		return fmt.Errorf("store: verify audit: %w", err)

@@ -11,7 +11,7 @@ import (
 const chatColumns = `session_id, msg_id, time, sender_sub, sender_name, role, text, deleted_at, deleted_by`
 
 // AddChatMessage stores a message.
-func (s *SQLite) AddChatMessage(ctx context.Context, m ChatMessage) error {
+func (s *SQL) AddChatMessage(ctx context.Context, m ChatMessage) error {
 	if m.SessionID == "" || m.ID == "" {
 		return errors.New("store: add chat message: session and message ID required")
 	}
@@ -30,7 +30,7 @@ func (s *SQLite) AddChatMessage(ctx context.Context, m ChatMessage) error {
 
 // DeleteChatMessage marks the latest undeleted message of a session with
 // that ID deleted; the text stays for the DSL.
-func (s *SQLite) DeleteChatMessage(ctx context.Context, sessionID, id, by string, at time.Time) error {
+func (s *SQL) DeleteChatMessage(ctx context.Context, sessionID, id, by string, at time.Time) error {
 	var enc rowEncoder
 	t := enc.time("deleted at", at)
 	if enc.err != nil {
@@ -48,7 +48,7 @@ func (s *SQLite) DeleteChatMessage(ctx context.Context, sessionID, id, by string
 }
 
 // ListChatMessages returns a session's messages, oldest first.
-func (s *SQLite) ListChatMessages(ctx context.Context, sessionID string) ([]ChatMessage, error) {
+func (s *SQL) ListChatMessages(ctx context.Context, sessionID string) ([]ChatMessage, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+chatColumns+` FROM chat_messages WHERE session_id = $1 ORDER BY seq`, sessionID)
 	if err != nil {
 		return nil, fmt.Errorf("store: list chat of %s: %w", sessionID, err)
@@ -74,7 +74,7 @@ func (s *SQLite) ListChatMessages(ctx context.Context, sessionID string) ([]Chat
 }
 
 // PurgeChat deletes a session's messages and returns how many.
-func (s *SQLite) PurgeChat(ctx context.Context, sessionID string) (int, error) {
+func (s *SQL) PurgeChat(ctx context.Context, sessionID string) (int, error) {
 	res, err := s.db.ExecContext(ctx, `DELETE FROM chat_messages WHERE session_id = $1`, sessionID)
 	if err != nil {
 		return 0, fmt.Errorf("store: purge chat of %s: %w", sessionID, err)

@@ -13,7 +13,11 @@ import (
 	"time"
 )
 
-//go:embed migrations/*.sql
+// migrationFiles holds each dialect's migrations: SQLite's in migrations/,
+// Postgres's in migrations/postgres/, numbered alike (a change to the schema
+// is one number with a file in each).
+//
+//go:embed migrations/*.sql migrations/postgres/*.sql
 var migrationFiles embed.FS
 
 // migration is one embedded schema change, named NNNN_description.sql.
@@ -23,9 +27,9 @@ type migration struct {
 	sql     string
 }
 
-// migrations returns the embedded migrations in version order.
-func migrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFiles, "migrations")
+// migrations returns the embedded migrations in dir, in version order.
+func migrations(dir string) ([]migration, error) {
+	entries, err := fs.ReadDir(migrationFiles, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -45,7 +49,7 @@ func migrations() ([]migration, error) {
 			return nil, fmt.Errorf("migrations %s and %s share version %d", prev, name, v)
 		}
 		seen[v] = name
-		body, err := fs.ReadFile(migrationFiles, "migrations/"+name)
+		body, err := fs.ReadFile(migrationFiles, dir+"/"+name)
 		if err != nil {
 			return nil, err
 		}
@@ -55,19 +59,23 @@ func migrations() ([]migration, error) {
 	return ms, nil
 }
 
-// migrate applies pending migrations in order, each in its own transaction
-// together with its schema_migrations row, so a reopen skips what is done and
-// a failed migration leaves nothing half-applied.
-func migrate(ctx context.Context, db *sql.DB) error {
-	ms, err := migrations()
+// migrate applies the dialect's pending migrations in order, each in its own
+// transaction together with its schema_migrations row (both SQLite and
+// Postgres roll DDL back), so a reopen skips what is done and a failed
+// migration leaves nothing half-applied.
+func migrate(ctx context.Context, db *sql.DB, d dialect) error {
+	ms, err := migrations(d.migrations)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version    INTEGER PRIMARY KEY,
-		name       TEXT NOT NULL,
-		applied_at TEXT NOT NULL
-	)`); err != nil {
+	if err := inTx(ctx, db, d.lockMigrations, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version    INTEGER PRIMARY KEY,
+			name       TEXT NOT NULL,
+			applied_at TEXT NOT NULL
+		)`)
+		return err
+	}); err != nil {
 		return fmt.Errorf("migrate: create schema_migrations: %w", err)
 	}
 
@@ -80,36 +88,49 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	}
 
 	for _, m := range ms {
-		if err := applyMigration(ctx, db, m); err != nil {
+		if err := applyMigration(ctx, db, d, m); err != nil {
 			return fmt.Errorf("migrate %s: %w", m.name, err)
 		}
 	}
 	return nil
 }
 
-func applyMigration(ctx context.Context, db *sql.DB, m migration) error {
+func applyMigration(ctx context.Context, db *sql.DB, d dialect, m migration) error {
+	return inTx(ctx, db, d.lockMigrations, func(tx *sql.Tx) error {
+		// Checked under the lock (SQLite: the IMMEDIATE transaction's) so two
+		// processes opening the same new database cannot both apply it.
+		var one int
+		err := tx.QueryRowContext(ctx, `SELECT 1 FROM schema_migrations WHERE version = $1`, m.version).Scan(&one)
+		if err == nil {
+			return nil // already applied
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx,
+			`INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
+			m.version, m.name, mustEncodeTime(time.Now()))
+		return err
+	})
+}
+
+// inTx runs f in a transaction that first runs lock (when not empty), and
+// commits if f returns nil.
+func inTx(ctx context.Context, db *sql.DB, lock string, f func(*sql.Tx) error) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-
-	// Checked inside the (IMMEDIATE) transaction so two processes opening the
-	// same new file cannot both apply it.
-	var one int
-	err = tx.QueryRowContext(ctx, `SELECT 1 FROM schema_migrations WHERE version = $1`, m.version).Scan(&one)
-	if err == nil {
-		return nil // already applied
+	if lock != "" {
+		if _, err := tx.ExecContext(ctx, lock); err != nil {
+			return fmt.Errorf("lock: %w", err)
+		}
 	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx,
-		`INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
-		m.version, m.name, mustEncodeTime(time.Now())); err != nil {
+	if err := f(tx); err != nil {
 		return err
 	}
 	return tx.Commit()

@@ -13,7 +13,7 @@ const notificationColumns = `id, concern_id, recipient_email, recipient_name, re
 
 // CreateNotification stores a notification; a second one for the same
 // concern and recipient is ErrConflict.
-func (s *SQLite) CreateNotification(ctx context.Context, n Notification) error {
+func (s *SQL) CreateNotification(ctx context.Context, n Notification) error {
 	if n.ID == "" || n.ConcernID == "" || n.RecipientEmail == "" {
 		return errors.New("store: create notification: ID, concern and recipient required")
 	}
@@ -26,7 +26,7 @@ func (s *SQLite) CreateNotification(ctx context.Context, n Notification) error {
 	}
 	_, err := s.db.ExecContext(ctx, `INSERT INTO concern_notifications (`+notificationColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 		n.ID, n.ConcernID, strings.ToLower(n.RecipientEmail), n.RecipientName, n.Reason, created, opened, n.EmailStatus, n.EmailError, emailAt)
-	if isDuplicateKey(err) {
+	if s.d.isDuplicateKey(err) {
 		return fmt.Errorf("store: create notification of %s for %s: %w", n.ConcernID, n.RecipientEmail, ErrConflict)
 	}
 	if err != nil {
@@ -36,7 +36,7 @@ func (s *SQLite) CreateNotification(ctx context.Context, n Notification) error {
 }
 
 // ListNotifications returns matching notifications, newest first.
-func (s *SQLite) ListNotifications(ctx context.Context, f NotificationFilter) ([]Notification, error) {
+func (s *SQL) ListNotifications(ctx context.Context, f NotificationFilter) ([]Notification, error) {
 	var conds []string
 	var args []any
 	if f.ConcernID != "" {
@@ -85,7 +85,7 @@ func (s *SQLite) ListNotifications(ctx context.Context, f NotificationFilter) ([
 // notification of a concern if it is not set yet (and their name, when it
 // was not known), and reports whether the recipient has a notification of
 // that concern.
-func (s *SQLite) MarkNotificationOpened(ctx context.Context, concernID, email, name string, at time.Time) (bool, error) {
+func (s *SQL) MarkNotificationOpened(ctx context.Context, concernID, email, name string, at time.Time) (bool, error) {
 	var enc rowEncoder
 	t := enc.time("opened", at)
 	if enc.err != nil {
@@ -106,7 +106,7 @@ func (s *SQLite) MarkNotificationOpened(ctx context.Context, concernID, email, n
 }
 
 // SetNotificationEmail records the e-mail state of a notification.
-func (s *SQLite) SetNotificationEmail(ctx context.Context, id, status, errText string, at time.Time) error {
+func (s *SQL) SetNotificationEmail(ctx context.Context, id, status, errText string, at time.Time) error {
 	var enc rowEncoder
 	t := enc.time("email at", at)
 	if enc.err != nil {

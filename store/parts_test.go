@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -13,9 +12,12 @@ import (
 // reopen of the database, and the index keeps each part's number and start.
 func TestRecordingParts(t *testing.T) {
 	t.Parallel()
+	forEachDSN(t, func(t *testing.T, dsn string) { testRecordingParts(t, dsn) })
+}
+
+func testRecordingParts(t *testing.T, dsn string) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "c.db")
-	s, err := Open(ctx, "sqlite:"+path)
+	s, err := Open(ctx, dsn)
 	require.NoError(t, err)
 	for want := 1; want <= 3; want++ {
 		n, err := s.NextRecordingPart(ctx, "s1", "pA")
@@ -32,7 +34,7 @@ func TestRecordingParts(t *testing.T) {
 		Part: 2, Started: started, RetainUntil: started.AddDate(0, 0, 28), Created: started}))
 	require.NoError(t, s.Close())
 
-	s, err = Open(ctx, "sqlite:"+path)
+	s, err = Open(ctx, dsn)
 	require.NoError(t, err)
 	defer s.Close()
 	n, err = s.NextRecordingPart(ctx, "s1", "pA")

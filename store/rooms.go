@@ -63,7 +63,7 @@ type Rooms interface {
 }
 
 // SaveRoom replaces the session's room record.
-func (s *SQLite) SaveRoom(ctx context.Context, r RoomRecord) error {
+func (s *SQL) SaveRoom(ctx context.Context, r RoomRecord) error {
 	if r.SessionID == "" {
 		return errors.New("store: save room: session ID required")
 	}
@@ -84,7 +84,7 @@ func (s *SQLite) SaveRoom(ctx context.Context, r RoomRecord) error {
 }
 
 // LoadRoom returns the session's room record, or ErrNotFound.
-func (s *SQLite) LoadRoom(ctx context.Context, sessionID string) (RoomRecord, error) {
+func (s *SQL) LoadRoom(ctx context.Context, sessionID string) (RoomRecord, error) {
 	var body, saved string
 	err := s.db.QueryRowContext(ctx, `SELECT record, saved FROM room_state WHERE session_id = $1`, sessionID).Scan(&body, &saved)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -14,7 +14,7 @@ import (
 const pendingRosterLifetime = 24 * time.Hour
 
 // ReplaceRoster implements Rosters.
-func (s *SQLite) ReplaceRoster(ctx context.Context, r Roster, base string, st RosterState) error {
+func (s *SQL) ReplaceRoster(ctx context.Context, r Roster, base string, st RosterState) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: replace roster: %w", err)
@@ -64,7 +64,7 @@ func (s *SQLite) ReplaceRoster(ctx context.Context, r Roster, base string, st Ro
 }
 
 // GetRoster implements Rosters.
-func (s *SQLite) GetRoster(ctx context.Context) (Roster, RosterState, error) {
+func (s *SQL) GetRoster(ctx context.Context) (Roster, RosterState, error) {
 	var r Roster
 	var st RosterState
 	var at string
@@ -106,7 +106,7 @@ func (s *SQLite) GetRoster(ctx context.Context) (Roster, RosterState, error) {
 	return r, st, nil
 }
 
-func (s *SQLite) queryEach(ctx context.Context, q string, scan func(*sql.Rows) error, args ...any) error {
+func (s *SQL) queryEach(ctx context.Context, q string, scan func(*sql.Rows) error, args ...any) error {
 	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return err
@@ -126,7 +126,7 @@ const rosterClassCountQuery = `
 	FROM roster_classes c`
 
 // ListRosterClasses implements Rosters.
-func (s *SQLite) ListRosterClasses(ctx context.Context) ([]RosterClassCount, error) {
+func (s *SQL) ListRosterClasses(ctx context.Context) ([]RosterClassCount, error) {
 	var out []RosterClassCount
 	err := s.queryEach(ctx, rosterClassCountQuery+` ORDER BY c.title, c.sourced_id`, func(rows *sql.Rows) error {
 		var c RosterClassCount
@@ -141,7 +141,7 @@ func (s *SQLite) ListRosterClasses(ctx context.Context) ([]RosterClassCount, err
 }
 
 // GetRosterClass implements Rosters.
-func (s *SQLite) GetRosterClass(ctx context.Context, id string) (RosterClassCount, error) {
+func (s *SQL) GetRosterClass(ctx context.Context, id string) (RosterClassCount, error) {
 	var c RosterClassCount
 	err := s.db.QueryRowContext(ctx, rosterClassCountQuery+` WHERE c.sourced_id = $1`, id).Scan(&c.SourcedID, &c.Title, &c.Pupils)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -154,7 +154,7 @@ func (s *SQLite) GetRosterClass(ctx context.Context, id string) (RosterClassCoun
 }
 
 // RosterClassesOf implements Rosters.
-func (s *SQLite) RosterClassesOf(ctx context.Context, email string) ([]string, error) {
+func (s *SQL) RosterClassesOf(ctx context.Context, email string) ([]string, error) {
 	var out []string
 	err := s.queryEach(ctx, `
 		SELECT e.class_id FROM roster_enrollments e JOIN roster_people p ON p.sourced_id = e.person_id
@@ -177,7 +177,7 @@ type pendingBody struct {
 }
 
 // SavePendingRoster implements Rosters.
-func (s *SQLite) SavePendingRoster(ctx context.Context, p PendingRoster) error {
+func (s *SQL) SavePendingRoster(ctx context.Context, p PendingRoster) error {
 	created, err := encodeTime(p.Created)
 	if err != nil {
 		return fmt.Errorf("store: save pending roster: %w", err)
@@ -201,7 +201,7 @@ func (s *SQLite) SavePendingRoster(ctx context.Context, p PendingRoster) error {
 }
 
 // GetPendingRoster implements Rosters.
-func (s *SQLite) GetPendingRoster(ctx context.Context, id string) (PendingRoster, error) {
+func (s *SQL) GetPendingRoster(ctx context.Context, id string) (PendingRoster, error) {
 	p := PendingRoster{ID: id}
 	var created, body string
 	err := s.db.QueryRowContext(ctx, `SELECT created, created_by, base_hash, body FROM roster_pending WHERE id = $1`, id).Scan(&created, &p.CreatedBy, &p.BaseHash, &body)
@@ -223,7 +223,7 @@ func (s *SQLite) GetPendingRoster(ctx context.Context, id string) (PendingRoster
 }
 
 // DeletePendingRoster implements Rosters.
-func (s *SQLite) DeletePendingRoster(ctx context.Context, id string) error {
+func (s *SQL) DeletePendingRoster(ctx context.Context, id string) error {
 	if _, err := s.db.ExecContext(ctx, `DELETE FROM roster_pending WHERE id = $1`, id); err != nil {
 		return fmt.Errorf("store: delete pending roster: %w", err)
 	}

@@ -12,7 +12,7 @@ import (
 const concernColumns = `id, session_id, raised_by_sub, raised_by, about, details, created, recorded, held_objects, state, pupils, kind`
 
 // CreateConcern stores a new concern.
-func (s *SQLite) CreateConcern(ctx context.Context, c Concern) error {
+func (s *SQL) CreateConcern(ctx context.Context, c Concern) error {
 	if c.Kind == "" {
 		c.Kind = ConcernKindConcern
 	}
@@ -35,7 +35,7 @@ func (s *SQLite) CreateConcern(ctx context.Context, c Concern) error {
 	}
 	_, err := s.db.ExecContext(ctx, `INSERT INTO concerns (`+concernColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 		c.ID, c.SessionID, c.RaisedBySub, c.RaisedBy, c.About, c.Details, created, boolInt(c.Recorded), c.HeldObjects, c.State, encodeList(c.Pupils), c.Kind)
-	if isDuplicateKey(err) {
+	if s.d.isDuplicateKey(err) {
 		return fmt.Errorf("store: create concern %s: %w", c.ID, ErrConflict)
 	}
 	if err != nil {
@@ -69,7 +69,7 @@ func scanConcern(r rowScanner) (Concern, error) {
 // concern form: who it is about, what happened, the pupils ticked, whether
 // the session was recorded and how many objects were held; its state
 // becomes filed. A concern that is not pending is ErrConflict.
-func (s *SQLite) CompleteConcern(ctx context.Context, c Concern) error {
+func (s *SQL) CompleteConcern(ctx context.Context, c Concern) error {
 	res, err := s.db.ExecContext(ctx, `UPDATE concerns SET about = $1, details = $2, pupils = $3, recorded = $4, held_objects = $5, state = $6
 		WHERE id = $7 AND state = $8`, c.About, c.Details, encodeList(c.Pupils), boolInt(c.Recorded), c.HeldObjects, ConcernFiled, c.ID, ConcernPending)
 	if err != nil {
@@ -85,7 +85,7 @@ func (s *SQLite) CompleteConcern(ctx context.Context, c Concern) error {
 }
 
 // GetConcern returns a concern by ID.
-func (s *SQLite) GetConcern(ctx context.Context, id string) (Concern, error) {
+func (s *SQL) GetConcern(ctx context.Context, id string) (Concern, error) {
 	c, err := scanConcern(s.db.QueryRowContext(ctx, `SELECT `+concernColumns+` FROM concerns WHERE id = $1`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Concern{}, fmt.Errorf("store: concern %s: %w", id, ErrNotFound)
@@ -97,7 +97,7 @@ func (s *SQLite) GetConcern(ctx context.Context, id string) (Concern, error) {
 }
 
 // ListConcerns returns concerns newest first; sessionID "" means all.
-func (s *SQLite) ListConcerns(ctx context.Context, sessionID string) ([]Concern, error) {
+func (s *SQL) ListConcerns(ctx context.Context, sessionID string) ([]Concern, error) {
 	q, args := `SELECT `+concernColumns+` FROM concerns`, []any{}
 	if sessionID != "" {
 		q += ` WHERE session_id = $1`
@@ -122,7 +122,7 @@ func (s *SQLite) ListConcerns(ctx context.Context, sessionID string) ([]Concern,
 const recordingColumns = `key, session_id, participant_id, participant_name, role, size, version_id, retain_until, held, created, deleted, part, started`
 
 // PutRecordingObject inserts or replaces the index row of an object.
-func (s *SQLite) PutRecordingObject(ctx context.Context, o RecordingObject) error {
+func (s *SQL) PutRecordingObject(ctx context.Context, o RecordingObject) error {
 	if o.Key == "" || o.SessionID == "" {
 		return errors.New("store: put recording object: key and session required")
 	}
@@ -148,7 +148,7 @@ func (s *SQLite) PutRecordingObject(ctx context.Context, o RecordingObject) erro
 }
 
 // ListRecordingObjects returns matching objects ordered by created, key.
-func (s *SQLite) ListRecordingObjects(ctx context.Context, f RecordingFilter) ([]RecordingObject, error) {
+func (s *SQL) ListRecordingObjects(ctx context.Context, f RecordingFilter) ([]RecordingObject, error) {
 	var conds []string
 	var args []any
 	add := func(cond string, v any) {
@@ -208,7 +208,7 @@ func (s *SQLite) ListRecordingObjects(ctx context.Context, f RecordingFilter) ([
 }
 
 // SetRecordingHeld marks every object of a session held or released.
-func (s *SQLite) SetRecordingHeld(ctx context.Context, sessionID string, held bool) (int, error) {
+func (s *SQL) SetRecordingHeld(ctx context.Context, sessionID string, held bool) (int, error) {
 	res, err := s.db.ExecContext(ctx, `UPDATE recording_objects SET held = $1 WHERE session_id = $2 AND deleted IS NULL`, boolInt(held), sessionID)
 	if err != nil {
 		return 0, fmt.Errorf("store: set recording held: %w", err)
@@ -219,7 +219,7 @@ func (s *SQLite) SetRecordingHeld(ctx context.Context, sessionID string, held bo
 
 // MarkRecordingDeleted records that the sweeper deleted an object; an
 // object not in the index is an error wrapping ErrNotFound.
-func (s *SQLite) MarkRecordingDeleted(ctx context.Context, key string, at time.Time) error {
+func (s *SQL) MarkRecordingDeleted(ctx context.Context, key string, at time.Time) error {
 	var enc rowEncoder
 	t := enc.time("deleted", at)
 	if enc.err != nil {
@@ -245,7 +245,7 @@ func boolInt(b bool) int {
 // NextRecordingPart takes the next part number (1, 2, ...) of a file of a
 // session. The number is durable once returned: it is never returned again
 // for that file, whatever restarts in between.
-func (s *SQLite) NextRecordingPart(ctx context.Context, sessionID, fileID string) (int, error) {
+func (s *SQL) NextRecordingPart(ctx context.Context, sessionID, fileID string) (int, error) {
 	if sessionID == "" || fileID == "" {
 		return 0, errors.New("store: next recording part: session and file required")
 	}

@@ -8,9 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // validStates are the states a session may be stored in.
@@ -21,17 +18,6 @@ var validStates = map[string]bool{
 	StateLive:      true,
 	StateEnded:     true,
 	StateCancelled: true,
-}
-
-// isDuplicateKey reports whether err is SQLite refusing a row whose primary
-// key or unique column is already taken.
-func isDuplicateKey(err error) bool {
-	var se *sqlite.Error
-	if !errors.As(err, &se) {
-		return false
-	}
-	c := se.Code()
-	return c == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY || c == sqlite3.SQLITE_CONSTRAINT_UNIQUE
 }
 
 // optTime encodes a time that may be unset: the zero time is stored as NULL.
@@ -93,7 +79,7 @@ func scanSession(r rowScanner) (Session, error) {
 
 // CreateSessions stores new sessions in one transaction: if any of them
 // cannot be stored (a duplicate ID wraps ErrConflict), none is.
-func (s *SQLite) CreateSessions(ctx context.Context, ss []Session) error {
+func (s *SQL) CreateSessions(ctx context.Context, ss []Session) error {
 	if len(ss) == 0 {
 		return nil
 	}
@@ -124,7 +110,7 @@ func (s *SQLite) CreateSessions(ctx context.Context, ss []Session) error {
 			x.ID, x.SeriesID, x.Title, x.Kind, x.HostSub, x.HostName, x.HostEmail,
 			encodeList(x.CoStaff), x.RosterGroup, encodeList(x.RosterEmails), start, end, x.State,
 			created, updated, x.DecidedBySub, x.DecidedBy, decidedAt, x.Reason)
-		if isDuplicateKey(err) {
+		if s.d.isDuplicateKey(err) {
 			return fmt.Errorf("store: create session %s: ID already used: %w", x.ID, ErrConflict)
 		}
 		if err != nil {
@@ -138,7 +124,7 @@ func (s *SQLite) CreateSessions(ctx context.Context, ss []Session) error {
 }
 
 // GetSession returns a session by ID, or an error wrapping ErrNotFound.
-func (s *SQLite) GetSession(ctx context.Context, id string) (Session, error) {
+func (s *SQL) GetSession(ctx context.Context, id string) (Session, error) {
 	ss, err := scanSession(s.db.QueryRowContext(ctx,
 		`SELECT `+sessionColumns+` FROM sessions WHERE id = $1`, id))
 	if errors.Is(err, sql.ErrNoRows) {
@@ -154,7 +140,7 @@ func (s *SQLite) GetSession(ctx context.Context, id string) (Session, error) {
 // series and end are filtered in SQL; the staff e-mail, which may be the host
 // or any of the co-staff, is compared case-insensitively (Unicode case
 // folding) in Go, after which the limit applies.
-func (s *SQLite) ListSessions(ctx context.Context, f SessionFilter) ([]Session, error) {
+func (s *SQL) ListSessions(ctx context.Context, f SessionFilter) ([]Session, error) {
 	var where []string
 	var args []any
 	if len(f.States) > 0 {
@@ -231,7 +217,7 @@ func isStaff(ss Session, email string) bool {
 // set to c.At only when c names who decided, so a later transition (approved
 // to live, say) keeps who approved. When no row moved it returns an error
 // wrapping ErrNotFound or ErrConflict.
-func (s *SQLite) TransitionSession(ctx context.Context, id string, from []string, to string, c SessionChange) (Session, error) {
+func (s *SQL) TransitionSession(ctx context.Context, id string, from []string, to string, c SessionChange) (Session, error) {
 	if len(from) == 0 {
 		return Session{}, fmt.Errorf("store: transition session %s: no from states", id)
 	}
@@ -324,7 +310,7 @@ func scanDelegation(r rowScanner) (Delegation, error) {
 
 // CreateDelegation stores a new delegation, with the delegate's e-mail
 // address in lower case. A duplicate ID wraps ErrConflict.
-func (s *SQLite) CreateDelegation(ctx context.Context, d Delegation) error {
+func (s *SQL) CreateDelegation(ctx context.Context, d Delegation) error {
 	if d.ID == "" {
 		return errors.New("store: create delegation: empty ID")
 	}
@@ -346,7 +332,7 @@ func (s *SQLite) CreateDelegation(ctx context.Context, d Delegation) error {
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 		d.ID, d.HeadSub, d.HeadName, strings.ToLower(d.DelegateEmail), d.DelegateName,
 		until, created, revokedAt, d.RevokedBy)
-	if isDuplicateKey(err) {
+	if s.d.isDuplicateKey(err) {
 		return fmt.Errorf("store: create delegation %s: ID already used: %w", d.ID, ErrConflict)
 	}
 	if err != nil {
@@ -356,7 +342,7 @@ func (s *SQLite) CreateDelegation(ctx context.Context, d Delegation) error {
 }
 
 // GetDelegation returns a delegation by ID, or an error wrapping ErrNotFound.
-func (s *SQLite) GetDelegation(ctx context.Context, id string) (Delegation, error) {
+func (s *SQL) GetDelegation(ctx context.Context, id string) (Delegation, error) {
 	d, err := scanDelegation(s.db.QueryRowContext(ctx,
 		`SELECT `+delegationColumns+` FROM delegations WHERE id = $1`, id))
 	if errors.Is(err, sql.ErrNoRows) {
@@ -371,7 +357,7 @@ func (s *SQLite) GetDelegation(ctx context.Context, id string) (Delegation, erro
 // ListDelegations returns delegations newest first (by Created, then ID
 // descending). With activeAt set, it returns only those not revoked whose
 // Until is after activeAt.
-func (s *SQLite) ListDelegations(ctx context.Context, activeAt time.Time) ([]Delegation, error) {
+func (s *SQL) ListDelegations(ctx context.Context, activeAt time.Time) ([]Delegation, error) {
 	q := `SELECT ` + delegationColumns + ` FROM delegations`
 	var args []any
 	if !activeAt.IsZero() {
@@ -407,7 +393,7 @@ func (s *SQLite) ListDelegations(ctx context.Context, activeAt time.Time) ([]Del
 // RevokeDelegation marks the delegation revoked at at by by, and returns it.
 // It returns an error wrapping ErrConflict if it was already revoked, or
 // ErrNotFound if there is no such delegation.
-func (s *SQLite) RevokeDelegation(ctx context.Context, id string, at time.Time, by string) (Delegation, error) {
+func (s *SQL) RevokeDelegation(ctx context.Context, id string, at time.Time, by string) (Delegation, error) {
 	if at.IsZero() {
 		return Delegation{}, fmt.Errorf("store: revoke delegation %s: no revocation time", id)
 	}
@@ -449,11 +435,11 @@ func (s *SQLite) RevokeDelegation(ctx context.Context, id string, at time.Time, 
 
 // CountUsersInGroup counts the known users whose groups, as of their last
 // sign-in, include group exactly (case-sensitive).
-func (s *SQLite) CountUsersInGroup(ctx context.Context, group string) (int, error) {
+func (s *SQL) CountUsersInGroup(ctx context.Context, group string) (int, error) {
 	var n int
 	err := s.db.QueryRowContext(ctx, `
 		SELECT COUNT(*) FROM users
-		WHERE EXISTS (SELECT 1 FROM json_each(users.groups) AS g WHERE g.value = $1)`,
+		WHERE `+s.d.groupsContain,
 		group).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("store: count users in group: %w", err)

@@ -13,7 +13,7 @@ import (
 const LoginStateRetention = time.Hour
 
 // CreateLoginState records a sign-in in progress.
-func (s *SQLite) CreateLoginState(ctx context.Context, ls LoginState) error {
+func (s *SQL) CreateLoginState(ctx context.Context, ls LoginState) error {
 	if ls.ID == "" {
 		return errors.New("store: create login state: empty ID")
 	}
@@ -36,7 +36,7 @@ func (s *SQLite) CreateLoginState(ctx context.Context, ls LoginState) error {
 // of any number of concurrent callers exactly one gets it. A state created
 // more than maxAge before now is deleted all the same and reported as
 // ErrNotFound.
-func (s *SQLite) TakeLoginState(ctx context.Context, id string, now time.Time, maxAge time.Duration) (LoginState, error) {
+func (s *SQL) TakeLoginState(ctx context.Context, id string, now time.Time, maxAge time.Duration) (LoginState, error) {
 	ls := LoginState{ID: id}
 	var created string
 	var maxAgeSec int64
@@ -63,7 +63,7 @@ func (s *SQLite) TakeLoginState(ctx context.Context, id string, now time.Time, m
 }
 
 // CreateWebSession records a signed-in browser.
-func (s *SQLite) CreateWebSession(ctx context.Context, ws WebSession) error {
+func (s *SQL) CreateWebSession(ctx context.Context, ws WebSession) error {
 	if ws.ID == "" {
 		return errors.New("store: create web session: empty ID")
 	}
@@ -93,7 +93,7 @@ func (s *SQLite) CreateWebSession(ctx context.Context, ws WebSession) error {
 // GetWebSession returns the session if, at now, it is before its absolute
 // expiry and was last seen no more than idle ago (idle <= 0 turns the idle
 // check off). Otherwise it returns ErrNotFound.
-func (s *SQLite) GetWebSession(ctx context.Context, id string, now time.Time, idle time.Duration) (WebSession, error) {
+func (s *SQL) GetWebSession(ctx context.Context, id string, now time.Time, idle time.Duration) (WebSession, error) {
 	ws := WebSession{ID: id}
 	var roles, groups, authTime, amr, created, lastSeen, expires string
 	err := s.db.QueryRowContext(ctx, `
@@ -128,7 +128,7 @@ func (s *SQLite) GetWebSession(ctx context.Context, id string, now time.Time, id
 // TouchWebSession moves the session's last-seen time forward to now (never
 // back). It does not revive a session past its absolute expiry, which is
 // ErrNotFound; callers check idle expiry with GetWebSession first.
-func (s *SQLite) TouchWebSession(ctx context.Context, id string, now time.Time) error {
+func (s *SQL) TouchWebSession(ctx context.Context, id string, now time.Time) error {
 	var enc rowEncoder
 	at := enc.time("now", now)
 	if enc.err != nil {
@@ -153,7 +153,7 @@ func (s *SQLite) TouchWebSession(ctx context.Context, id string, now time.Time) 
 
 // DeleteWebSession removes the session. Removing one that does not exist is
 // not an error, so signing out twice is harmless.
-func (s *SQLite) DeleteWebSession(ctx context.Context, id string) error {
+func (s *SQL) DeleteWebSession(ctx context.Context, id string) error {
 	if _, err := s.db.ExecContext(ctx, `DELETE FROM web_sessions WHERE id = $1`, id); err != nil {
 		return fmt.Errorf("store: delete web session: %w", err)
 	}
@@ -163,7 +163,7 @@ func (s *SQLite) DeleteWebSession(ctx context.Context, id string) error {
 // DeleteExpiredWebSessions removes the web sessions GetWebSession would no
 // longer return at now, and login states older than LoginStateRetention. It
 // returns how many rows it removed in all.
-func (s *SQLite) DeleteExpiredWebSessions(ctx context.Context, now time.Time, idle time.Duration) (int64, error) {
+func (s *SQL) DeleteExpiredWebSessions(ctx context.Context, now time.Time, idle time.Duration) (int64, error) {
 	var enc rowEncoder
 	at := enc.time("now", now)
 	// With idle off, no last_seen is before the zero time.

@@ -9,23 +9,31 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	"modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
-// SQLite is a Store backed by one SQLite database file. It is safe for
-// concurrent use.
-type SQLite struct {
-	db *sql.DB
-
-	// auditMu serialises AppendAudit so the hash chain is read and extended
-	// by one writer at a time within this process; the IMMEDIATE transaction
-	// around it covers other processes sharing the file.
-	auditMu sync.Mutex
+// sqliteDialect: migrations in migrations/*.sql. Every transaction is BEGIN
+// IMMEDIATE (connParams), which takes the database's one write lock at once,
+// so migrations and AppendAudit need no lock of their own.
+var sqliteDialect = dialect{
+	name:           "sqlite",
+	migrations:     "migrations",
+	groupsContain:  `EXISTS (SELECT 1 FROM json_each(users.groups) AS g WHERE g.value = $1)`,
+	isDuplicateKey: sqliteDuplicateKey,
 }
 
-var _ Store = (*SQLite)(nil)
+// sqliteDuplicateKey reports whether err is SQLite refusing a row whose
+// primary key or unique column is already taken.
+func sqliteDuplicateKey(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	c := se.Code()
+	return c == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY || c == sqlite3.SQLITE_CONSTRAINT_UNIQUE
+}
 
 // memoryPath is the path (and the part after "sqlite:" in a DSN) that selects a
 // private in-memory database, for tests.
@@ -41,29 +49,10 @@ const connParams = "_txlock=immediate" +
 	"&_pragma=foreign_keys(1)" +
 	"&_pragma=synchronous(NORMAL)"
 
-// Open opens the store a DSN names: "sqlite:PATH" for a SQLite file (created
-// with its parent directory if missing), or "sqlite::memory:" for a private
-// in-memory database. Postgres DSNs are recognised but not supported yet.
-func Open(ctx context.Context, dsn string) (Store, error) {
-	switch {
-	case strings.HasPrefix(dsn, "sqlite:"):
-		return OpenSQLite(ctx, strings.TrimPrefix(dsn, "sqlite:"))
-	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
-		// The DSN is not echoed: it may hold a password.
-		return nil, errors.New("store: Postgres support is not built yet; use a sqlite:PATH DSN for now")
-	default:
-		scheme, _, ok := strings.Cut(dsn, ":")
-		if !ok || scheme == "" {
-			return nil, errors.New(`store: database DSN has no scheme: want "sqlite:PATH"`)
-		}
-		return nil, fmt.Errorf(`store: unsupported database DSN scheme %q: want "sqlite:PATH"`, scheme)
-	}
-}
-
 // OpenSQLite opens (creating if needed) the SQLite database at path and applies
 // any pending migrations. A path of ":memory:" opens a private in-memory
 // database held by a single connection.
-func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
+func OpenSQLite(ctx context.Context, path string) (*SQL, error) {
 	if path == "" {
 		return nil, errors.New("store: open sqlite: empty path")
 	}
@@ -90,16 +79,7 @@ func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 		db.SetConnMaxLifetime(0)
 		db.SetConnMaxIdleTime(0)
 	}
-	s := &SQLite{db: db}
-	if err := db.PingContext(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
-	}
-	if err := migrate(ctx, db); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
-	}
-	return s, nil
+	return open(ctx, db, sqliteDialect, "sqlite "+path)
 }
 
 // createFile makes path's parent directory and, if path does not exist yet, an
@@ -116,24 +96,4 @@ func createFile(path string) error {
 		return err
 	}
 	return f.Close()
-}
-
-// DB returns the underlying database handle. It is for tests and
-// administrative tools; the gateway itself goes through the Store methods.
-func (s *SQLite) DB() *sql.DB { return s.db }
-
-// Ping checks that the database answers.
-func (s *SQLite) Ping(ctx context.Context) error {
-	if err := s.db.PingContext(ctx); err != nil {
-		return fmt.Errorf("store: ping: %w", err)
-	}
-	return nil
-}
-
-// Close closes the database.
-func (s *SQLite) Close() error {
-	if err := s.db.Close(); err != nil {
-		return fmt.Errorf("store: close: %w", err)
-	}
-	return nil
 }

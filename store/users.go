@@ -10,7 +10,7 @@ import (
 
 // UpsertUser creates the user or refreshes name, e-mail, roles, groups and
 // last-seen time. first_seen is set on creation only.
-func (s *SQLite) UpsertUser(ctx context.Context, u User) error {
+func (s *SQL) UpsertUser(ctx context.Context, u User) error {
 	if u.Issuer == "" || u.Subject == "" {
 		return errors.New("store: upsert user: issuer and subject are required")
 	}
@@ -36,7 +36,7 @@ func (s *SQLite) UpsertUser(ctx context.Context, u User) error {
 }
 
 // GetUser returns a user by issuer and subject, or ErrNotFound.
-func (s *SQLite) GetUser(ctx context.Context, issuer, subject string) (User, error) {
+func (s *SQL) GetUser(ctx context.Context, issuer, subject string) (User, error) {
 	var roles, groups, lastSeen string
 	u := User{Issuer: issuer, Subject: subject}
 	err := s.db.QueryRowContext(ctx, `
@@ -61,7 +61,7 @@ func (s *SQLite) GetUser(ctx context.Context, issuer, subject string) (User, err
 
 // ListUsersWithRole returns the users whose roles at their last sign-in
 // include role, by name.
-func (s *SQLite) ListUsersWithRole(ctx context.Context, role string) ([]User, error) {
+func (s *SQL) ListUsersWithRole(ctx context.Context, role string) ([]User, error) {
 	// roles is a JSON list of plain role words; the LIKE narrows, the
 	// decoded list decides.
 	rows, err := s.db.QueryContext(ctx, `SELECT issuer, subject, name, email, roles, groups, last_seen FROM users

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/chaperone-edu/chaperone/internal/testkit"
+	"github.com/chaperone-edu/chaperone/internal/testkit/pgtest"
 	"github.com/chaperone-edu/chaperone/recording/webm/webmtest"
 	"github.com/chaperone-edu/chaperone/store"
 )
@@ -55,12 +56,20 @@ func youOf(t *testing.T, rc *testkit.RoomConn) string {
 // denied pupil is still denied, the admitted pupils are back in without being
 // admitted again, the chat goes on with new message IDs, and the audit chain
 // verifies.
+//
+// It runs on SQLite and, when there is a Postgres server (pgtest.DSN), on
+// Postgres.
 func TestRoomSurvivesRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the gateway binary")
 	}
 	s3 := testkit.StartS3(t)
-	gw := testkit.StartGatewayProcess(t, testkit.GatewayProcessOptions{S3: s3})
+	t.Run("sqlite", func(t *testing.T) { testRoomSurvivesRestart(t, s3, "") })
+	t.Run("postgres", func(t *testing.T) { testRoomSurvivesRestart(t, s3, pgtest.DSN(t)) })
+}
+
+func testRoomSurvivesRestart(t *testing.T, s3 *testkit.S3, database string) {
+	gw := testkit.StartGatewayProcess(t, testkit.GatewayProcessOptions{S3: s3, Database: database})
 	people := map[string]*testkit.APIClient{}
 	for _, u := range []string{"teacher", "head", "pupil", "pupil2", "pupil3", "pupil4"} {
 		people[u] = gw.Login(t, u)
@@ -152,7 +161,7 @@ func TestRoomSurvivesRestart(t *testing.T) {
 	require.Equal(t, 1, transcripts(), "the transcript key is written once, restarts or not")
 	gw.Term()
 
-	st, err := store.Open(context.Background(), "sqlite:"+gw.DBPath)
+	st, err := store.Open(context.Background(), gw.Database)
 	require.NoError(t, err)
 	defer st.Close()
 	require.NoError(t, st.VerifyAudit(context.Background()))
@@ -278,7 +287,7 @@ func recordedRestart(t *testing.T, kill bool) {
 	require.NoError(t, teacher.Send(map[string]any{"type": "end"}))
 	teacher.WaitState(map[string]any{"phase": "ended"})
 
-	st, err := store.Open(context.Background(), "sqlite:"+gw.DBPath)
+	st, err := store.Open(context.Background(), gw.Database)
 	require.NoError(t, err)
 	defer st.Close()
 	dsl := gw.Login(t, "dsl")

@@ -25,7 +25,8 @@ import (
 // test clock), so sessions for it are booked with time.Now.
 type GatewayProcess struct {
 	URL, IdPURL string
-	DBPath      string // the SQLite file
+	DBPath      string // the SQLite file, when Database is one
+	Database    string // the database DSN it runs on (store.Open opens it)
 	SpoolDir    string
 	Bucket      string
 	S3          *S3
@@ -45,6 +46,9 @@ type GatewayProcessOptions struct {
 	S3 *S3
 	// Env adds or overrides CHAPERONE_* settings, e.g. "CHAPERONE_REJOIN_GRACE=30s".
 	Env []string
+	// Database is the DSN of the database it runs on, e.g. a pgtest.DSN;
+	// default a new SQLite file in the test's temporary directory.
+	Database string
 }
 
 var (
@@ -93,6 +97,10 @@ func StartGatewayProcess(t testing.TB, o GatewayProcessOptions) *GatewayProcess 
 	g := &GatewayProcess{t: t, bin: bin, S3: o.S3, DBPath: filepath.Join(dir, "chaperone.db"), SpoolDir: filepath.Join(dir, "spool"),
 		Bucket: "rec-" + randomHex(t, 6)}
 	o.S3.MakeLockedBucket(t, g.Bucket)
+	g.Database = o.Database
+	if g.Database == "" {
+		g.Database = "sqlite:" + g.DBPath
+	}
 	port := FreePort(t)
 	g.URL = fmt.Sprintf("http://127.0.0.1:%d", port)
 
@@ -118,7 +126,7 @@ func StartGatewayProcess(t testing.TB, o GatewayProcessOptions) *GatewayProcess 
 		"OIDC_ISSUER": g.IdPURL, "OIDC_CLIENT_ID": "chaperone", "OIDC_CLIENT_SECRET": "process-secret",
 		"ALLOWED_DOMAINS": "oakfield.example", "PUPIL_GROUPS": "pupils", "STAFF_GROUPS": "staff", "SLT_GROUPS": "slt",
 		"HEAD_GROUPS": "head", "DSL_GROUPS": "dsl", "ADMIN_GROUPS": "it-admins", "ROSTER_GROUPS": "year-7,year-8,year-9",
-		"DATABASE": "sqlite:" + g.DBPath, "SPOOL_DIR": g.SpoolDir, "UDP_PORT": fmt.Sprint(FreeUDPPort(t)), "ICE_LOOPBACK": "true",
+		"DATABASE": g.Database, "SPOOL_DIR": g.SpoolDir, "UDP_PORT": fmt.Sprint(FreeUDPPort(t)), "ICE_LOOPBACK": "true",
 		"S3_ENDPOINT": o.S3.Endpoint, "S3_BUCKET": g.Bucket, "S3_ACCESS_KEY": o.S3.AccessKey, "S3_SECRET_KEY": o.S3.SecretKey,
 		"S3_REGION": o.S3.Region, "S3_TLS": "false", "LOG_LEVEL": "info",
 	}
