@@ -122,6 +122,7 @@ const (
 	ConcernRaised      Action = "concern.raised"       // Raised
 	ConcernPending     Action = "concern.pending"      // Concern
 	ConcernFiled       Action = "concern.filed"        // Concern
+	ConcernWorry       Action = "concern.worry"        // Worry: a pupil's "I'm worried", never its text
 	ConcernNotified    Action = "concern.notified"     // Notified
 	ConcernEmailSent   Action = "concern.email_sent"   // Email
 	ConcernEmailFailed Action = "concern.email_failed" // Email
@@ -343,6 +344,14 @@ type Concern struct {
 	Pupils      []string `json:"pupils,omitempty"`
 	Recorded    bool     `json:"recorded"`
 	HeldObjects int      `json:"held_objects,omitempty"`
+}
+
+// Worry is the detail of ConcernWorry: whether the lesson was recorded and
+// how many of its objects were held. The pupil's words are not here.
+type Worry struct {
+	typed
+	Recorded    bool `json:"recorded"`
+	HeldObjects int  `json:"held_objects,omitempty"`
 }
 
 // Notified is the detail of ConcernNotified.

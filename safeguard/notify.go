@@ -119,11 +119,15 @@ func (s *Service) toldAlready(ctx context.Context, ns []store.Notification, emai
 // the form not filled in yet; detailsAdded: the form has now been filled
 // in). It says only that there is a concern and where to sign in: e-mail is
 // not a safe channel for the details.
-func (s *Service) concernMail(n store.Notification, pending, detailsAdded bool) notify.Message {
+func (s *Service) concernMail(n store.Notification, c store.Concern, detailsAdded bool) notify.Message {
+	pending := c.State == store.ConcernPending
 	link := s.cfg.PublicURL + "/concerns/" + url.PathEscape(n.ConcernID)
 	what := "A safeguarding concern has been raised about a pupil."
 	subject := "A safeguarding concern has been raised: please sign in"
 	switch {
+	case c.Kind == store.ConcernKindWorry:
+		what = "A pupil pressed “I'm worried” and wrote to the safeguarding team."
+		subject = "A pupil is worried about something: please sign in"
 	case detailsAdded:
 		what = "The member of staff who stopped a lesson to raise a safeguarding concern has now added the details."
 		subject = "Details added to the safeguarding concern raised in a lesson: please sign in"
@@ -141,7 +145,7 @@ func (s *Service) concernMail(n store.Notification, pending, detailsAdded bool) 
 // mailConcern queues the e-mail of a notification and records each
 // outcome on it (the concern page shows it).
 func (s *Service) mailConcern(c store.Concern, n store.Notification, detailsAdded bool) {
-	msg := s.concernMail(n, c.State == store.ConcernPending, detailsAdded)
+	msg := s.concernMail(n, c, detailsAdded)
 	if !s.mail.Allow(c.ID + "\x00" + strings.ToLower(n.RecipientEmail) + "\x00" + msg.Subject) {
 		s.log.Warn("concern e-mail not sent again", slog.String("concern", c.ID), slog.String("to", n.RecipientEmail))
 		return

@@ -63,7 +63,8 @@ type Config struct {
 type Service struct {
 	cfg  Config
 	log  *slog.Logger
-	mail *auth.Throttle // per concern, recipient and kind of e-mail
+	mail    *auth.Throttle // per concern, recipient and kind of e-mail
+	worries *auth.Throttle // per pupil
 
 	raising sync.Mutex // a person's pending in-room concern: checked and stored as one step
 }
@@ -81,7 +82,7 @@ func New(cfg Config) *Service {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{cfg: cfg, log: cfg.Logger, mail: auth.NewThrottle(1, mailWindow, cfg.Now)}
+	return &Service{cfg: cfg, log: cfg.Logger, mail: auth.NewThrottle(1, mailWindow, cfg.Now), worries: auth.NewThrottle(worryBurst, worryEvery, cfg.Now)}
 }
 
 // system is the actor of audit rows the gateway writes by itself.
@@ -326,6 +327,9 @@ func (s *Service) MayRead(ctx context.Context, who auth.Identity, c store.Concer
 	if who.Has(auth.RoleDSL) {
 		return true
 	}
+	if c.Kind == store.ConcernKindWorry {
+		return false // the DSLs only (R17)
+	}
 	if who.Email == "" || !who.Has(auth.RoleStaff) {
 		return false
 	}
@@ -368,4 +372,101 @@ func (s *Service) Refused(ctx context.Context, who auth.Identity, c store.Concer
 		roles[i] = string(r)
 	}
 	s.audit(ctx, who, audit.ConcernViewRefused, c.ID, c.SessionID, audit.Refused{Roles: roles}, ip)
+}
+
+// Worry limits: a pupil's message, and how many a pupil may send in a
+// while (a child who presses twice is not refused; a script is).
+const (
+	WorryMaxRunes = 2000
+	worryBurst    = 5
+	worryEvery    = time.Hour
+)
+
+// errWorryText and friends are the refusals a pupil can read.
+var (
+	errWorryEmpty  = &lobby.Error{Kind: lobby.Invalid, Field: "text", Message: "Write a few words about what is worrying you, then press Send."}
+	errWorryLong   = &lobby.Error{Kind: lobby.Invalid, Field: "text", Message: "That is very long. Please keep it under 2,000 characters."}
+	errWorryPupils = &lobby.Error{Kind: lobby.Forbidden, Message: "This button is for pupils. Staff raise a concern from the lesson's page, or tell the safeguarding lead."}
+	errWorryLesson = &lobby.Error{Kind: lobby.Invalid, Field: "session", Message: "Choose one of your own lessons, or none."}
+	errWorryOften  = &lobby.Error{Kind: lobby.Conflict, Message: "Your messages have been sent. If you need help now, tell a trusted adult near you."}
+)
+
+// Worry is a pupil's "I'm worried" (R17): their words go to the DSLs only
+// (never to the lesson's own teacher, who may be the worry), with the
+// lesson (sessionID, if any: one the pupil joined) and the time; the
+// lesson's recordings go on legal hold; the audit row says that a worry
+// was sent, never what it says (its text is kept like chat text, in the
+// concerns table). A refusal is a *lobby.Error and changes nothing.
+func (s *Service) Worry(ctx context.Context, who auth.Identity, sessionID, text, ip string) (store.Concern, error) {
+	if !who.Has(auth.RolePupil) {
+		return store.Concern{}, errWorryPupils
+	}
+	text = strings.TrimSpace(text)
+	switch n := utf8.RuneCountInString(text); {
+	case n == 0:
+		return store.Concern{}, errWorryEmpty
+	case n > WorryMaxRunes:
+		return store.Concern{}, errWorryLong
+	}
+	if err := lobby.CheckText("text", "message", text); err != nil {
+		return store.Concern{}, err
+	}
+	if sessionID != "" && !s.joined(ctx, who, sessionID) {
+		return store.Concern{}, errWorryLesson
+	}
+	if !s.worries.Allow(who.Issuer + "\x00" + who.Subject) {
+		return store.Concern{}, errWorryOften
+	}
+	c := store.Concern{ID: newID(), SessionID: sessionID, RaisedBySub: who.Subject, RaisedBy: who.Name, Details: text,
+		Created: s.cfg.Now(), State: store.ConcernFiled, Kind: store.ConcernKindWorry}
+	if sessionID != "" {
+		c.Recorded = s.Recorded(ctx, sessionID)
+		held, err := s.Hold(ctx, sessionID)
+		if err != nil {
+			s.log.Error("legal hold for a pupil's worry", slog.String("session", sessionID), slog.Any("err", err))
+		}
+		c.HeldObjects = held
+	}
+	if err := s.cfg.Store.CreateConcern(ctx, c); err != nil {
+		return store.Concern{}, fmt.Errorf("store worry: %w", err)
+	}
+	s.audit(ctx, who, audit.ConcernWorry, c.ID, sessionID, audit.Worry{Recorded: c.Recorded, HeldObjects: c.HeldObjects}, ip)
+	s.Notify(ctx, who, c, nil, false) // no pupils ticked: the DSLs only
+	return c, nil
+}
+
+// joined reports whether who joined the session's room.
+func (s *Service) joined(ctx context.Context, who auth.Identity, sessionID string) bool {
+	rows, err := s.cfg.Store.ListAudit(ctx, store.AuditFilter{SessionID: sessionID, Action: audit.RoomJoin, ActorSub: who.Subject, Limit: 1})
+	return err == nil && len(rows) > 0
+}
+
+// Lesson is a lesson a pupil may name in a worry.
+type Lesson struct {
+	SessionID, Title string
+	Joined           time.Time
+}
+
+// RecentLessons are the lessons who joined in the last two weeks, newest
+// first, each once.
+func (s *Service) RecentLessons(ctx context.Context, who auth.Identity) []Lesson {
+	rows, err := s.cfg.Store.ListAudit(ctx, store.AuditFilter{Action: audit.RoomJoin, ActorSub: who.Subject, Since: s.cfg.Now().AddDate(0, 0, -14), Limit: 200})
+	if err != nil {
+		s.log.Error("recent lessons", slog.Any("err", err))
+		return nil
+	}
+	var out []Lesson
+	seen := map[string]bool{}
+	for _, r := range rows {
+		if r.SessionID == "" || seen[r.SessionID] {
+			continue
+		}
+		seen[r.SessionID] = true
+		ss, err := s.cfg.Store.GetSession(ctx, r.SessionID)
+		if err != nil {
+			continue
+		}
+		out = append(out, Lesson{SessionID: ss.ID, Title: ss.Title, Joined: r.Time})
+	}
+	return out
 }

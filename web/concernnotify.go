@@ -92,7 +92,8 @@ func (s *Server) pageConcernView(w http.ResponseWriter, r *http.Request) {
 	}
 	s.render(w, r, http.StatusOK, "concernview", page{Title: "Safeguarding concern", Data: map[string]any{
 		"C": c, "Title": title, "When": when, "Raised": c.Created.In(s.loc()).Format("Mon 2 Jan 2006 15:04"),
-		"Notified": s.notificationViews(ns), "DSL": who.Has(auth.RoleDSL), "Pending": c.State == store.ConcernPending}})
+		"Notified": s.notificationViews(ns), "DSL": who.Has(auth.RoleDSL), "Pending": c.State == store.ConcernPending,
+		"Worry": c.Kind == store.ConcernKindWorry}})
 }
 
 // myConcerns are the concerns sent to a member of staff (a year lead), for

@@ -521,6 +521,13 @@ func (s *Server) concernItem(r *http.Request, c store.Concern, isNew bool) conce
 	if ss, err := s.store.GetSession(r.Context(), c.SessionID); err == nil {
 		title = ss.Title
 	}
+	if c.Kind == store.ConcernKindWorry {
+		if c.SessionID != "" {
+			title = "A pupil is worried (" + title + ")"
+		} else {
+			title = "A pupil is worried"
+		}
+	}
 	return concernItem{When: c.Created.In(s.loc()).Format("Mon 2 Jan 15:04"), Title: title, RaisedBy: c.RaisedBy, About: c.About,
 		Link: "/concerns/" + url.PathEscape(c.ID), New: isNew, Pending: c.State == store.ConcernPending}
 }
@@ -545,7 +552,9 @@ func (s *Server) recentConcerns(r *http.Request, who auth.Identity) []concernIte
 	out := make([]concernItem, 0, len(cs))
 	for _, c := range cs {
 		it := s.concernItem(r, c, unopened[c.ID])
-		it.Recordings = "/recordings/" + url.PathEscape(c.SessionID)
+		if c.SessionID != "" {
+			it.Recordings = "/recordings/" + url.PathEscape(c.SessionID)
+		}
 		out = append(out, it)
 	}
 	return out

@@ -314,7 +314,7 @@ func (s *Server) pageRoom(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.render(w, r, http.StatusOK, "room", page{Title: ss.Title, Data: map[string]any{"S": ss, "When": s.when(ss),
-		"WSPath": "/ws/rooms/" + url.PathEscape(ss.ID), "Staff": lobby.IsSessionStaff(who, ss),
+		"WSPath": "/ws/rooms/" + url.PathEscape(ss.ID), "Staff": lobby.IsSessionStaff(who, ss), "Pupil": who.Has(auth.RolePupil),
 		"Class": s.classTitle(r.Context(), ss.RosterGroup), "ClassSize": s.rosterSize(r.Context(), ss)}})
 }
 

@@ -154,6 +154,8 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /sessions/{id}/concern", rs(s.pageConcern))
 	s.mux.HandleFunc("POST /sessions/{id}/concern", rs(s.postConcern))
 	s.mux.HandleFunc("GET /concerns/{id}", rs(s.pageConcernView))
+	s.mux.HandleFunc("GET "+worryPath, rs(s.pageWorry))
+	s.mux.HandleFunc("POST "+worryPath, rs(s.postWorry))
 	s.mux.HandleFunc("GET /ws/rooms/{id}", rs(s.wsRoom))
 
 	// The DSL's recordings and the audit log.
@@ -306,7 +308,8 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 func (s *Server) nextSteps(r *http.Request, id auth.Identity) []link {
 	var l []link
 	if id.Has(auth.RolePupil) {
-		l = append(l, link{Text: "My lessons: join a live lesson when your teacher opens it", Href: "/sessions"})
+		l = append(l, link{Text: "My lessons: join a live lesson when your teacher opens it", Href: "/sessions"},
+			link{Text: "I'm worried about something: tell the safeguarding team", Href: worryPath})
 	}
 	if id.Has(auth.RoleStaff) {
 		l = append(l, link{Text: "My sessions", Href: "/sessions"}, link{Text: "Request a live session", Href: "/sessions/new"})

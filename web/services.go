@@ -55,6 +55,8 @@ type Concerns interface {
 	Joined(ctx context.Context, sessionID string) []string
 	MayRead(ctx context.Context, who auth.Identity, c store.Concern) bool
 	Refused(ctx context.Context, who auth.Identity, c store.Concern, ip string)
+	Worry(ctx context.Context, who auth.Identity, sessionID, text, ip string) (store.Concern, error)
+	RecentLessons(ctx context.Context, who auth.Identity) []safeguard.Lesson
 }
 
 // running returns the session's live room on this gateway, if any.
