@@ -61,8 +61,8 @@ type Config struct {
 
 // Service raises, holds, routes and notifies concerns.
 type Service struct {
-	cfg  Config
-	log  *slog.Logger
+	cfg     Config
+	log     *slog.Logger
 	mail    *auth.Throttle // per concern, recipient and kind of e-mail
 	worries *auth.Throttle // per pupil
 
