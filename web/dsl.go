@@ -239,7 +239,7 @@ func (s *Server) pageRecording(w http.ResponseWriter, r *http.Request) {
 	for _, o := range objs {
 		held = held || o.Held
 	}
-	files := s.playerFiles(ctx, ss.ID, objs, loc)
+	files, first := s.playerFiles(ctx, ss.ID, objs, loc)
 	lines, err := s.sessionTranscript(ctx, ss.ID)
 	if err != nil {
 		s.failErr(w, r, err)
@@ -275,13 +275,15 @@ func (s *Server) pageRecording(w http.ResponseWriter, r *http.Request) {
 		}
 		history = append(history, historyEntry{When: a.Time.In(loc).Format("15:04:05"), What: string(a.Action), Who: a.ActorName, Detail: audit.Read(a.Detail).Reason})
 	}
+	events, length := timeline(rows, lines, first, loc)
 	if err := s.auditOrErr(ctx, who, audit.RecordingSessionViewed, ss.ID, ss.ID, nil, auth.ClientIP(r)); err != nil {
 		s.failErr(w, r, err)
 		return
 	}
 	s.render(w, r, http.StatusOK, "recording", page{Title: "Recording: " + ss.Title, Message: doneMessages[r.URL.Query().Get("done")],
 		Data: map[string]any{"S": ss, "When": s.when(ss), "Files": files, "Concerns": concerns, "Attendance": attendance,
-			"History": history, "Held": held, "Chat": chat, "ChatStored": chatStored}})
+			"History": history, "Held": held, "Chat": chat, "ChatStored": chatStored, "Timeline": events,
+			"Length": strconv.FormatFloat(length, 'f', 1, 64)}})
 }
 
 // chatView is a chat message on the DSL's session page.
@@ -311,7 +313,9 @@ func (s *Server) recordedSession(ctx context.Context, id string) (store.Session,
 // participants in the order they were first recorded. Offsets come from
 // each part's first packet (older recordings without parts: from the
 // session's manifest).
-func (s *Server) playerFiles(ctx context.Context, sessionID string, objs []store.RecordingObject, loc *time.Location) []playerEntry {
+// first is when the earliest part began (the player's time 0; zero for
+// recordings from before parts).
+func (s *Server) playerFiles(ctx context.Context, sessionID string, objs []store.RecordingObject, loc *time.Location) ([]playerEntry, time.Time) {
 	var recs []store.RecordingObject
 	parts := map[string]int{} // participant → how many parts
 	var first time.Time
@@ -361,7 +365,10 @@ func (s *Server) playerFiles(ctx context.Context, sessionID string, objs []store
 		}
 		files = append(files, e)
 	}
-	return files
+	if legacy {
+		first = time.Time{}
+	}
+	return files, first
 }
 
 // manifestOffsets reads each participant's start offset, in seconds, from the

@@ -69,20 +69,40 @@ func SchoolDay() time.Time {
 // (2006-01-02).
 func Day(t time.Time) string { return t.In(London).Format(time.DateOnly) }
 
-// Clock is a settable clock for tests.
+// Clock is a settable clock for tests. It stands still until Run makes it
+// go on from where it is set, at the real clock's pace (for what is timed
+// by it and by the wall clock alike, such as a recording's packets).
 type Clock struct {
-	mu sync.Mutex
-	t  time.Time
+	mu      sync.Mutex
+	t       time.Time
+	running bool
+	since   time.Time // when t was last set, once running
 }
 
 // NewClock returns a clock set to t.
 func NewClock(t time.Time) *Clock { return &Clock{t: t} }
 
 // Now returns the clock's time.
-func (c *Clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.running {
+		return c.t.Add(time.Since(c.since))
+	}
+	return c.t
+}
 
 // Set sets the clock.
-func (c *Clock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
+func (c *Clock) Set(t time.Time) { c.mu.Lock(); c.t, c.since = t, time.Now(); c.mu.Unlock() }
 
 // Advance moves the clock forward by d.
 func (c *Clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+// Run makes the clock go on from now at the real clock's pace.
+func (c *Clock) Run() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.running {
+		c.running, c.since = true, time.Now()
+	}
+}

@@ -85,6 +85,10 @@ type GatewayOptions struct {
 	// S3Down stops the S3 server (after making the bucket) before the
 	// gateway starts: it starts without recording storage.
 	S3Down bool
+	// RecorderOnClock times recordings by Now too (default: the real
+	// clock), for a test whose Now runs (Clock.Run) and that compares a
+	// recording's times with the audit log's.
+	RecorderOnClock bool
 	// ReconcileEvery is the wait between reconciler passes (default 1 s).
 	ReconcileEvery time.Duration
 }
@@ -246,8 +250,12 @@ func StartGateway(t testing.TB, o GatewayOptions) *Gateway {
 		if spool == "" {
 			spool = filepath.Join(dir, "spool")
 		}
+		var recNow func() time.Time
+		if o.RecorderOnClock {
+			recNow = o.Now
+		}
 		rec, err = recording.New(recording.Config{Bucket: gw.Bucket, SpoolDir: spool, Retry: 500 * time.Millisecond, Logger: TestLogger(t),
-			NextPart: wst.NextRecordingPart})
+			NextPart: wst.NextRecordingPart, Now: recNow})
 		if err != nil {
 			t.Fatalf("recorder: %v", err)
 		}
