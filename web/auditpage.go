@@ -92,7 +92,7 @@ func (s *Server) auditRows(ctx context.Context, aq auditQuery, limit int) ([]sto
 }
 
 // auditRow is an audit record as the page shows it.
-type auditRow struct{ When, Who, Action, Target, Session, Detail string }
+type auditRow struct{ When, Who, Action, What, Target, Session, SessionTitle, Detail string }
 
 // pageAudit is GET /audit: the audit log, newest first, filtered, a page at
 // a time, with the result of checking its hash chain.
@@ -114,8 +114,17 @@ func (s *Server) pageAudit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	view := make([]auditRow, len(rows))
+	titles := map[string]string{} // session ID → title, read once each
 	for i, a := range rows {
-		view[i] = auditRow{a.Time.In(s.loc()).Format(time.DateTime), a.ActorName, string(a.Action), a.Target, a.SessionID, a.Detail}
+		title, ok := titles[a.SessionID]
+		if !ok && a.SessionID != "" {
+			if ss, err := s.store.GetSession(r.Context(), a.SessionID); err == nil {
+				title = ss.Title
+			}
+			titles[a.SessionID] = title
+		}
+		view[i] = auditRow{When: a.Time.In(s.loc()).Format(time.DateTime), Who: a.ActorName, Action: string(a.Action),
+			What: describe(a, audit.Read(a.Detail)), Target: a.Target, Session: a.SessionID, SessionTitle: title, Detail: a.Detail}
 	}
 	chainMsg := ""
 	if chain != nil {

@@ -135,6 +135,48 @@ func describe(r store.AuditRecord, d audit.Fields) string {
 		return who + " pressed “I'm worried”"
 	case audit.SessionEnded:
 		return "The lesson ended" + reason
+	case audit.SessionRequested:
+		return who + " asked for a session"
+	case audit.SessionApproved:
+		return who + " approved the session"
+	case audit.SessionRejected:
+		return who + " rejected the session" + reason
+	case audit.SessionCancelled:
+		return who + " cancelled the session" + reason
+	case audit.SessionOpened:
+		return who + " opened the room"
+	case audit.LoginAccepted:
+		return who + " signed in"
+	case audit.LoginRefused:
+		return "A sign-in was refused" + reason
+	case audit.Logout:
+		return who + " signed out"
+	case audit.RecordingViewed:
+		return who + " played a recording"
+	case audit.RecordingDownloaded:
+		return who + " downloaded a recording"
+	case audit.RecordingSessionViewed:
+		return who + " opened the session's recordings page"
+	case audit.RecordingHoldPlaced:
+		return who + " put the recordings on legal hold" + reason
+	case audit.RecordingHoldReleased:
+		return who + " released the legal hold" + reason
+	case audit.RecordingDeleted:
+		return "A recording was deleted after its retention"
+	case audit.ChatMessage:
+		return who + " wrote in the chat (the words are kept with the session)"
+	case audit.ChatDeleted:
+		return who + " deleted a chat message by " + whom
+	case audit.ConcernNotified:
+		return "People were told of a concern"
+	case audit.ConcernViewed:
+		return who + " read a concern"
+	case audit.ConcernViewRefused:
+		return who + " was refused a concern's page"
+	case audit.AuditViewed:
+		return who + " read the audit log"
+	case audit.AuditExported:
+		return who + " exported the audit log"
 	}
 	return string(r.Action)
 }

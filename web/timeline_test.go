@@ -77,4 +77,18 @@ func TestBrowserDSLTimeline(t *testing.T) {
 		return covered > 0
 	}, 10*time.Second, 200*time.Millisecond, "every video covering the moment is within a second of it")
 	testkit.Screenshot(t, ctx, "dsl-timeline")
+
+	// The audit log of the lesson, at a laptop's 1366 px: names, plain
+	// words, a link to the session, and no sideways scrolling.
+	step(t, ctx, "dsl: the lesson's audit log", chromedp.EmulateViewport(1366, 768), chromedp.Navigate(sc.gw.URL+"/audit?session="+id),
+		chromedp.WaitVisible(chromedp.CSS(`table.audit`)))
+	log := text(t, ctx, `table.audit`)
+	require.Contains(t, log, "Sarah Whitfield removed Amelia Jones: Shared something unkind.")
+	require.Contains(t, log, "Year 8 maths", "the session by its title")
+	n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('table.audit a[href="/sessions/`+id+`"]').length`))
+	require.NoError(t, err)
+	require.Positive(t, n, "each row links to its session")
+	wide, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth`))
+	require.NoError(t, err)
+	require.False(t, wide, "no sideways scrolling at 1366 px")
 }
