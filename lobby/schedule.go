@@ -273,6 +273,19 @@ func CanCancel(id auth.Identity, s store.Session, ds []store.Delegation, now tim
 	return nil
 }
 
+// PupilNotYet tells a pupil when an approved lesson that is not in its
+// time yet can be joined (OpenCheck's words are for staff).
+func PupilNotYet(s store.Session, now time.Time, p SchedulePolicy) string {
+	loc := p.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	if !now.Before(s.End) {
+		return "This lesson has ended."
+	}
+	return "The lesson starts at " + s.Start.In(loc).Format("15:04 on Mon 2 Jan") + ". Your teacher opens the room a little before; the Join button appears here then."
+}
+
 // OpenCheck says whether the room of s may be opened (by staff) or joined
 // (by pupils) at now, and if not, why.
 func OpenCheck(s store.Session, now time.Time, p SchedulePolicy) error {

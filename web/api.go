@@ -59,9 +59,15 @@ func (s *Server) sessionView(who auth.Identity, ss store.Session) sessionJSON {
 	} else {
 		err = lobby.OpenCheck(s.liveOnlyForPupils(ss), s.now(), s.cfg.Schedule)
 	}
-	if err == nil {
+	switch {
+	case err == nil:
 		v.CanOpen, v.RoomURL = true, s.cfg.PublicURL+"/rooms/"+ss.ID
-	} else {
+	case ss.State == store.StateApproved && !lobby.IsSessionStaff(who, ss) && lobby.OpenCheck(ss, s.now(), s.cfg.Schedule) == nil:
+		// Approved, in its time, and its staff have not opened the room.
+		v.OpenMessage = "Your teacher has not opened the room yet. The Join button appears here when they do."
+	case ss.State == store.StateApproved && !lobby.IsSessionStaff(who, ss):
+		v.OpenMessage = lobby.PupilNotYet(ss, s.now(), s.cfg.Schedule)
+	default:
 		v.OpenMessage = err.Error()
 	}
 	return v

@@ -65,6 +65,14 @@ func (s *Server) when(ss store.Session) string {
 func (s *Server) row(r *http.Request, who auth.Identity, ss store.Session, ds []store.Delegation) sessionRow {
 	now := s.now()
 	row := sessionRow{S: ss, When: s.when(ss), StateWords: lobby.DisplayState(ss, now)}
+	if who.Has(auth.RolePupil) { // a pupil's words: is the room open?
+		switch ss.State {
+		case store.StateApproved:
+			row.StateWords = "not open yet"
+		case store.StateLive:
+			row.StateWords = "open now"
+		}
+	}
 	v := s.sessionView(who, ss)
 	row.CanOpen, row.OpenMessage = v.CanOpen, v.OpenMessage
 	row.CanCancel = lobby.CanCancel(who, ss, ds, now) == nil
