@@ -36,3 +36,25 @@ func TestBrowserPupilLessonsGoLive(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 1, marker, "the page was not reloaded")
 }
+
+// TestBrowserRequestFormOnPhone: on a phone-sized screen the request
+// form's radios are a finger's size and the time fields are styled like the
+// other fields, with nothing off the side of the screen.
+func TestBrowserRequestFormOnPhone(t *testing.T) {
+	t.Parallel()
+	sc := newSchool(t, "teacher")
+	teacher := signInBrowser(t, sc.gw, "teacher")
+	step(t, teacher, "teacher: the request form on a phone", chromedp.EmulateViewport(375, 812, chromedp.EmulateMobile),
+		chromedp.Navigate(sc.gw.URL+"/sessions/new"), chromedp.WaitVisible(chromedp.CSS(`#start_time`)))
+	type box struct{ W, H float64 }
+	radio, err := chromedp.Run(teacher, chromedp.Evaluate[box](`(() => { const r = document.querySelector('input[name=kind]').getBoundingClientRect(); return {W: r.width, H: r.height}; })()`))
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, radio.W, 24.0, "radio width")
+	require.GreaterOrEqual(t, radio.H, 24.0, "radio height")
+	tm, err := chromedp.Run(teacher, chromedp.Evaluate[box](`(() => { const r = document.querySelector('#start_time').getBoundingClientRect(); return {W: r.width, H: r.height}; })()`))
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, tm.H, 40.0, "time field height")
+	wide, err := chromedp.Run(teacher, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth`))
+	require.NoError(t, err)
+	require.False(t, wide, "no sideways scrolling on a phone")
+}
