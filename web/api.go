@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -59,6 +60,11 @@ func (s *Server) sessionView(who auth.Identity, ss store.Session) sessionJSON {
 	} else {
 		err = lobby.OpenCheck(s.liveOnlyForPupils(ss), s.now(), s.cfg.Schedule)
 	}
+	if err == nil && who.Has(auth.RolePupil) {
+		if why := s.keptOut(who, ss); why != "" {
+			err = &lobby.Error{Kind: lobby.Forbidden, Message: why}
+		}
+	}
 	switch {
 	case err == nil:
 		v.CanOpen, v.RoomURL = true, s.cfg.PublicURL+"/rooms/"+ss.ID
@@ -71,6 +77,27 @@ func (s *Server) sessionView(who auth.Identity, ss store.Session) sessionJSON {
 		v.OpenMessage = err.Error()
 	}
 	return v
+}
+
+// keptOut says why a pupil cannot join a session's room although it is open
+// (removed from it: they cannot rejoin it), or "".
+func (s *Server) keptOut(who auth.Identity, ss store.Session) string {
+	if ss.State != store.StateLive {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	rec, err := s.store.LoadRoom(ctx, ss.ID)
+	if err != nil {
+		return ""
+	}
+	id := lobby.ParticipantID(ss.ID, who.Subject)
+	for _, p := range rec.Participants {
+		if p.ID == id && p.State == string(lobby.Removed) {
+			return "Your teacher took you out of this lesson, so you cannot join it again. If you are not sure why, ask your teacher."
+		}
+	}
+	return ""
 }
 
 // liveOnlyForPupils: a pupil can join only once staff have opened the room.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -80,6 +81,17 @@ func TestRemoveAndMute(t *testing.T) {
 	case <-time.After(2 * time.Second):
 		t.Fatal("the removed pupil's connection stays open")
 	}
+	// Her lessons no longer offer to join this one, and say why.
+	require.Eventually(t, func() bool {
+		_, list := sc.people["pupil2"].Call(http.MethodGet, "/api/sessions", nil)
+		for _, x := range list["sessions"].([]any) {
+			if v := x.(map[string]any); v["id"] == id {
+				msg, _ := v["open_message"].(string)
+				return v["can_open"] == false && strings.Contains(msg, "took you out of this lesson")
+			}
+		}
+		return false
+	}, 5*time.Second, 100*time.Millisecond, "the removed pupil is not offered to join again")
 	var stopped uint64
 	require.Eventually(t, func() bool {
 		n := received(aMedia, zoeID)
