@@ -104,3 +104,13 @@ func DiscardSends(r *Room, on bool) {
 		}
 	}
 }
+
+// DownOverTCP reports whether the SFU's own writer sends p's down
+// connection over ICE-TCP.
+func DownOverTCP(p *Peer) bool {
+	if p.downOut == nil {
+		return false
+	}
+	to := p.downOut.to.Load()
+	return to != nil && to.tcp != nil
+}

@@ -65,6 +65,10 @@ type Options struct {
 	// SRTPProfiles, when set, are the only SRTP protection profiles the
 	// client offers (as an older browser might); by default pion's.
 	SRTPProfiles []dtls.SRTPProtectionProfile
+	// TCPOnly makes the client use ICE-TCP alone (no UDP at all), as a
+	// browser on a network that drops UDP: it connects to the server's
+	// passive TCP candidates.
+	TCPOnly bool
 }
 
 // Counts is what a client has received on some tracks.
@@ -126,7 +130,11 @@ func NewClient(opts Options) (*Client, error) {
 		return nil, err
 	}
 	se := webrtc.SettingEngine{}
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	if opts.TCPOnly {
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeTCP4})
+	} else {
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetIncludeLoopbackCandidate(true)
 	// The client is the DTLS client; a ClientHello sent before the server's
