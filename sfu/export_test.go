@@ -103,6 +103,9 @@ func DiscardSends(r *Room, on bool) {
 			s.own.discard.Store(on)
 		}
 	}
+	if r.sfu.tcp != nil {
+		r.sfu.tcp.discard.Store(on)
+	}
 }
 
 // DownOverTCP reports whether the SFU's own writer sends p's down
@@ -113,4 +116,12 @@ func DownOverTCP(p *Peer) bool {
 	}
 	to := p.downOut.to.Load()
 	return to != nil && to.tcp != nil
+}
+
+// TCPDropped returns the ICE-TCP frames the SFU dropped on full queues.
+func TCPDropped(s *SFU) uint64 {
+	if s.tcp == nil {
+		return 0
+	}
+	return s.tcp.dropped.Load()
 }

@@ -55,6 +55,7 @@ type tcpListener struct {
 	conns map[netip.AddrPort]*tcpConn
 
 	dropped atomic.Uint64 // frames dropped on full queues
+	discard atomic.Bool   // benchmarks only: frames are copied into the queue, then dropped
 }
 
 func listenTCP(ip net.IP, port int, log *slog.Logger) (*tcpListener, error) {
@@ -186,6 +187,10 @@ func (c *tcpConn) enqueue(b []byte) error {
 	tail := (c.head + c.n) % len(c.q)
 	k := copy(c.q[tail:], b)
 	copy(c.q, b[k:])
+	if c.l.discard.Load() {
+		c.mu.Unlock()
+		return nil // benchmarks: everything but the write
+	}
 	c.n += len(b)
 	c.mu.Unlock()
 	select {
