@@ -43,6 +43,7 @@ type Config struct {
 	RosterGroups     []string
 	RecordPolicy     string
 	UDPPort          int
+	ICETCPPort       int // the one TCP port for ICE-TCP; -1 = no ICE-TCP
 	ICEPublicIPs     []string
 	ICELoopback      bool
 	ICEAllowPrivate  bool   // clients' candidates may name private addresses
@@ -76,6 +77,7 @@ const (
 	// only this machine (or, set to :9090, the pod network) reaches it.
 	defaultMetricsListen = "127.0.0.1:9090"
 	metricsOff           = "off"
+	iceTCPOff            = "off" // ice_tcp_port: no ICE-TCP
 	minMetricsToken      = 16
 )
 
@@ -130,9 +132,10 @@ func parseConfig(name string, args []string, getenv func(string) string, default
 	timezone := def("timezone", "the school's time zone (default Europe/London)")
 	rosterGroups := def("roster_groups", "comma-separated IdP groups offered as class rosters (e.g. year-7,year-8,7A)")
 	udpPort := def("udp_port", "the one UDP port for all media (default 50000); open it in the firewall")
+	tcpPort := def("ice_tcp_port", "the one TCP port for media from networks that block UDP (ICE-TCP; default: the udp_port number), or off")
 	publicIP := def("ice_public_ip", "public IP address(es) to advertise for media when behind NAT, comma-separated")
 	loopback := def("ice_loopback", "advertise loopback addresses for media (true only for a browser on the same machine)")
-	allowPrivate := def("ice_allow_private", "check clients' media candidates on private addresses (10/8, 172.16/12, 192.168/16, fc00::/7); default false: clients on a LAN still connect, from their own checks")
+	allowPrivate := def("ice_allow_private", "check clients' media candidates on private addresses (10/8, 172.16/12, 192.168/16, fc00::/7), as pupils on the school's LAN have (default true); false: LAN clients still connect, from their own checks")
 	metricsListen := def("metrics_listen", "address serving /metrics on its own, e.g. 127.0.0.1:9090 (the default), or off")
 	metricsToken := def("metrics_token_file", "file holding a bearer token: /metrics is also served on listen, to requests with Authorization: Bearer <token>")
 	grace := def("staff_grace", "how long a room waits for staff to return before ending (default 5m)")
@@ -258,6 +261,17 @@ func parseConfig(name string, args []string, getenv func(string) string, default
 		}
 		c.UDPPort = n
 	}
+	switch c.ICETCPPort = c.UDPPort; *tcpPort {
+	case "":
+	case iceTCPOff:
+		c.ICETCPPort = -1
+	default:
+		n, err := strconv.Atoi(*tcpPort)
+		if err != nil || n < 0 || n > 65535 {
+			return Config{}, &ConfigError{"ice_tcp_port", fmt.Sprintf("%q is not a port number or off", *tcpPort)}
+		}
+		c.ICETCPPort = n
+	}
 	for _, ip := range list(*publicIP) {
 		if net.ParseIP(ip) == nil {
 			return Config{}, &ConfigError{"ice_public_ip", fmt.Sprintf("%q is not an IP address", ip)}
@@ -269,6 +283,7 @@ func parseConfig(name string, args []string, getenv func(string) string, default
 			return Config{}, &ConfigError{"ice_loopback", "must be true or false"}
 		}
 	}
+	c.ICEAllowPrivate = true
 	if *allowPrivate != "" {
 		if c.ICEAllowPrivate, err = strconv.ParseBool(*allowPrivate); err != nil {
 			return Config{}, &ConfigError{"ice_allow_private", "must be true or false"}

@@ -168,3 +168,35 @@ func FuzzParseConfig(f *testing.F) {
 		}
 	})
 }
+
+// TestICEConfig: ICE-TCP is on by default on the UDP port's number and
+// can be moved or turned off; private candidates are checked by default
+// (pupils on the school's LAN).
+func TestICEConfig(t *testing.T) {
+	t.Parallel()
+	c, err := parseConfig("serve", nil, env(validEnv), nil)
+	require.NoError(t, err)
+	require.Equal(t, 50000, c.UDPPort)
+	require.Equal(t, 50000, c.ICETCPPort)
+	require.True(t, c.ICEAllowPrivate, "ice_allow_private defaults to true")
+	require.False(t, c.ICELoopback)
+
+	c, err = parseConfig("serve", []string{"-udp_port", "0"}, env(validEnv), nil)
+	require.NoError(t, err)
+	require.Equal(t, 0, c.ICETCPPort, "an ephemeral UDP port: an ephemeral TCP port")
+	c, err = parseConfig("serve", nil, env(with("CHAPERONE_ICE_TCP_PORT", "443")), nil)
+	require.NoError(t, err)
+	require.Equal(t, 443, c.ICETCPPort)
+	c, err = parseConfig("serve", nil, env(with("CHAPERONE_ICE_TCP_PORT", "off")), nil)
+	require.NoError(t, err)
+	require.Equal(t, -1, c.ICETCPPort)
+	c, err = parseConfig("serve", nil, env(with("CHAPERONE_ICE_ALLOW_PRIVATE", "false")), nil)
+	require.NoError(t, err)
+	require.False(t, c.ICEAllowPrivate)
+	for _, v := range []string{"-1", "65536", "tcp"} {
+		_, err = parseConfig("serve", nil, env(with("CHAPERONE_ICE_TCP_PORT", v)), nil)
+		var ce *ConfigError
+		require.ErrorAs(t, err, &ce, v)
+		require.Equal(t, "ice_tcp_port", ce.Key)
+	}
+}
