@@ -1,0 +1,110 @@
+package web_test
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strconv"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/chaperone-edu/chaperone/internal/testkit"
+	"github.com/chaperone-edu/chaperone/sfu"
+)
+
+// Pupils on networks that block UDP (R18). These tests make a network
+// namespace with a veth pair and nftables rules (root; they skip without).
+
+// selectedPairJS is the local candidate's protocol and type of the
+// selected ICE pair of the connection named by %s ("up" or "down"; "" before
+// there is one).
+const selectedPairJS = `(async () => {
+  const pc = window.chaperoneRoom && window.chaperoneRoom.pcs[%s];
+  if (!pc) return '';
+  const stats = await pc.getStats();
+  let pair;
+  stats.forEach(r => { if (r.type === 'transport' && r.selectedCandidatePairId) pair = stats.get(r.selectedCandidatePairId); });
+  if (!pair) return '';
+  const local = stats.get(pair.localCandidateId);
+  return local ? local.protocol + ' ' + local.candidateType : '';
+})()`
+
+// signInBrowserAt signs username in on the browser of ctx.
+func signInBrowserAt(t *testing.T, ctx context.Context, gw *testkit.Gateway, username string) {
+	t.Helper()
+	step(t, ctx, "sign in as "+username,
+		chromedp.Navigate(gw.URL+"/login"),
+		chromedp.WaitVisible(chromedp.CSS(`#username`)),
+		chromedp.SendKeys(chromedp.CSS(`#username`), username),
+		chromedp.SendKeys(chromedp.CSS(`#password`), testkit.DemoPassword),
+		chromedp.SendKeys(chromedp.CSS(`#otp`), testkit.DemoOTP),
+		chromedp.Submit(chromedp.CSS(`#password`)),
+		chromedp.WaitVisible(chromedp.CSS(`p.signed-in`)),
+	)
+}
+
+// urlPort is the port of a test server's URL.
+func urlPort(t *testing.T, raw string) int {
+	t.Helper()
+	u, err := url.Parse(raw)
+	require.NoError(t, err)
+	p, err := strconv.Atoi(u.Port())
+	require.NoError(t, err)
+	return p
+}
+
+// TestBrowserICETCPWhenUDPBlocked: a pupil's Chromium in a namespace whose
+// UDP is dropped (nftables) joins a one-to-one lesson with the teacher's
+// Chromium; media flows both ways over the SFU's ICE-TCP candidate, and the
+// SFU's own writer sends all of it (chaperone_forwarded_via_pion_total
+// stays 0).
+func TestBrowserICETCPWhenUDPBlocked(t *testing.T) {
+	t.Parallel()
+	ns := testkit.NewNetNS(t)
+	ns.DropUDP()
+	s3 := testkit.StartS3(t)
+	clock := testkit.NewClock(schoolDay)
+	gw := testkit.StartGateway(t, testkit.GatewayOptions{Now: clock.Now, S3: s3, SFU: func(c *sfu.Config) {
+		c.ListenIP, c.TCP, c.AllowPrivate = ns.HostIP.String(), true, true
+	}})
+	ns.ForwardLoopback(urlPort(t, gw.URL), urlPort(t, gw.IdPURL))
+	sc := &school{gw: gw, clock: clock, people: map[string]*testkit.APIClient{}}
+	for _, u := range []string{"teacher", "head"} {
+		sc.people[u] = testkit.APILogin(t, gw, u)
+	}
+	id := liveSession(t, sc, nil)
+	roomURL := gw.URL + "/rooms/" + id
+
+	teacher := signInBrowser(t, gw, "teacher")
+	step(t, teacher, "teacher: #lobby", chromedp.Navigate(roomURL), chromedp.WaitVisible(chromedp.CSS(`#lobby`)))
+	pupil := testkit.BrowserIn(t, ns)
+	signInBrowserAt(t, pupil, gw, "pupil")
+	step(t, pupil, "pupil: #banner", chromedp.Navigate(roomURL), chromedp.WaitVisible(chromedp.CSS(`#banner`)))
+	pupilID := youID(t, pupil)
+	waitLobby(t, teacher, pupilID)
+	click(t, teacher, `#lobby-list li[data-participant="`+pupilID+`"] button.admit`)
+	step(t, pupil, "pupil: #ack-recording", chromedp.WaitVisible(chromedp.CSS(`#recording-notice`)), chromedp.Click(chromedp.CSS(`#ack-recording`)))
+	teacherID := youID(t, teacher)
+	waitInbound(t, pupil, "pupil (UDP blocked)", teacherID)
+	waitInbound(t, teacher, "teacher", pupilID)
+	for _, pc := range []string{"up", "down"} {
+		// Chromium's active TCP candidate is learned by the SFU, and
+		// reported by Chromium, as peer-reflexive.
+		require.Regexp(t, `^tcp (host|prflx)$`, evalAwait(t, pupil, fmt.Sprintf(selectedPairJS, jsString(pc))), "the pupil's %s connection is on TCP", pc)
+	}
+	require.Zero(t, gw.SFU.ViaPion(), "nothing forwarded through pion's SRTP writer")
+}
+
+// evalAwait evaluates a script that returns a promise of a string.
+func evalAwait(t *testing.T, ctx context.Context, js string) string {
+	t.Helper()
+	ectx, cancel := context.WithTimeout(ctx, evalTimeout)
+	defer cancel()
+	s, err := chromedp.Run(ectx, chromedp.Evaluate[string](js, chromedp.EvalAwaitPromise))
+	if err != nil {
+		fail(t, ctx, "evaluate: %v", err)
+	}
+	return s
+}
