@@ -125,3 +125,20 @@ func TCPDropped(s *SFU) uint64 {
 	}
 	return s.tcp.dropped.Load()
 }
+
+// DownRemote returns the address the SFU's own writer sends p's down
+// connection to ("" when none).
+func DownRemote(p *Peer) string {
+	if p.downOut == nil {
+		return ""
+	}
+	to := p.downOut.to.Load()
+	switch {
+	case to == nil:
+		return ""
+	case to.tcp != nil:
+		return to.tcp.key.String()
+	default:
+		return to.addr.String()
+	}
+}

@@ -106,7 +106,7 @@ func decodeMsg(data []byte) (inMsg, *lobby.ErrorMsg) {
 		if m.Raised == nil {
 			return m, &lobby.ErrorMsg{Type: "error", Code: "bad_message", Message: `The message needs "raised": true or false.`}
 		}
-	case "end", "concern", "knock", "ack_recording_notice", "ping", "admit_all", "spotlight":
+	case "end", "concern", "knock", "ack_recording_notice", "ping", "admit_all", "spotlight", "ice_restart":
 	case "":
 		return m, &lobby.ErrorMsg{Type: "error", Code: "bad_message", Message: `The message has no "type".`}
 	default:
@@ -445,6 +445,12 @@ func (c *wsConn) handle(m inMsg) *lobby.ErrorMsg {
 			}
 		default:
 			return errMsg("unknown_pc", "The server offers on \"down\"; clients offer on \"up\".")
+		}
+	case "ice_restart": // the page's network changed: the SFU offers down again with new ICE credentials
+		if p := c.getPeer(); p != nil {
+			if err := p.RestartICE(); err != nil && !errors.Is(err, sfu.ErrRestartTooSoon) && !errors.Is(err, sfu.ErrClosed) {
+				c.log.Debug("ice restart", slog.Any("err", err))
+			}
 		}
 	case "admit", "deny", "remove", "mute", "unmute", "lock", "end", "chat", "chat_delete", "chat_pupils",
 		"admit_all", "mute_all", "pupil_media", "hand", "lower_hand", "let_speak", "unmute_self", "screen_grant", "spotlight":

@@ -328,7 +328,22 @@ func addPending(pc *webrtc.PeerConnection, pending []webrtc.ICECandidateInit) []
 	return nil
 }
 
-func (c *Client) offerUp() error {
+// RestartICE restarts ICE on both connections, as the room page does when
+// a connection goes disconnected or failed: an up offer with new ICE
+// credentials (pion gathers anew, on new sockets, so the client's address
+// changes), and an "ice_restart" message asking the server for a down
+// offer that restarts ICE.
+func (c *Client) RestartICE() error {
+	if err := c.offerUpWith(&webrtc.OfferOptions{ICERestart: true}); err != nil {
+		return err
+	}
+	c.send(Message{"type": "ice_restart"})
+	return nil
+}
+
+func (c *Client) offerUp() error { return c.offerUpWith(nil) }
+
+func (c *Client) offerUpWith(opts *webrtc.OfferOptions) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	// The answer to the previous offer may still be on its way, as a
@@ -341,7 +356,7 @@ func (c *Client) offerUp() error {
 		time.Sleep(10 * time.Millisecond)
 		c.mu.Lock()
 	}
-	offer, err := c.up.CreateOffer(nil)
+	offer, err := c.up.CreateOffer(opts)
 	if err != nil {
 		return fmt.Errorf("sfutest: up offer: %w", err)
 	}
