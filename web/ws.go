@@ -35,19 +35,20 @@ const (
 
 // inMsg is any client → server message; fields unused by its type are ignored.
 type inMsg struct {
-	Type      string         `json:"type"`
-	PC        string         `json:"pc"`
-	SDP       string         `json:"sdp"`
-	Candidate *sfu.Candidate `json:"candidate"`
-	ID        string         `json:"id"`
-	Reason    string         `json:"reason"`
-	Locked    *bool          `json:"locked"`
-	Kind      string         `json:"kind"`
-	Text      string         `json:"text"`
-	Allowed   *bool          `json:"allowed"`
-	Raised    *bool          `json:"raised"`        // hand
-	Screen    bool           `json:"screen"`        // spotlight: the screen, not the camera
-	Tracks    []string       `json:"screen_tracks"` // offer: the IDs of the tracks that are a screen share
+	Type         string         `json:"type"`
+	PC           string         `json:"pc"`
+	SDP          string         `json:"sdp"`
+	Candidate    *sfu.Candidate `json:"candidate"`
+	ID           string         `json:"id"`
+	Reason       string         `json:"reason"`
+	Locked       *bool          `json:"locked"`
+	Kind         string         `json:"kind"`
+	Text         string         `json:"text"`
+	Allowed      *bool          `json:"allowed"`
+	Raised       *bool          `json:"raised"`        // hand
+	Screen       bool           `json:"screen"`        // spotlight: the screen, not the camera
+	Tracks       []string       `json:"screen_tracks"` // offer: the IDs of the tracks that are a screen share
+	Reconnecting bool           `json:"reconnecting"`  // media_reconnecting
 }
 
 // decodeMsg parses one signalling message. Every failure is an ErrorMsg
@@ -106,7 +107,7 @@ func decodeMsg(data []byte) (inMsg, *lobby.ErrorMsg) {
 		if m.Raised == nil {
 			return m, &lobby.ErrorMsg{Type: "error", Code: "bad_message", Message: `The message needs "raised": true or false.`}
 		}
-	case "end", "concern", "knock", "ack_recording_notice", "ping", "admit_all", "spotlight", "ice_restart":
+	case "end", "concern", "knock", "ack_recording_notice", "ping", "admit_all", "spotlight", "ice_restart", "media_reconnecting":
 	case "":
 		return m, &lobby.ErrorMsg{Type: "error", Code: "bad_message", Message: `The message has no "type".`}
 	default:
@@ -452,6 +453,8 @@ func (c *wsConn) handle(m inMsg) *lobby.ErrorMsg {
 				c.log.Debug("ice restart", slog.Any("err", err))
 			}
 		}
+	case "media_reconnecting": // the page is restarting ICE: staff see it reconnecting
+		c.lr.room.MediaReconnecting(c.pid, m.Reconnecting)
 	case "admit", "deny", "remove", "mute", "unmute", "lock", "end", "chat", "chat_delete", "chat_pupils",
 		"admit_all", "mute_all", "pupil_media", "hand", "lower_hand", "let_speak", "unmute_self", "screen_grant", "spotlight":
 		cmd := lobby.Command{Type: m.Type, Target: m.ID, Reason: m.Reason, Kind: m.Kind, Text: m.Text, Screen: m.Screen}

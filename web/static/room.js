@@ -474,16 +474,42 @@
       if (e.candidate) send({ type: 'candidate', pc: name, candidate: e.candidate.toJSON() });
     });
     pc.addEventListener('connectionstatechange', () => {
-      // Media lost for good (the network changed under it): start again
-      // over a new connection; the gateway lets us straight back in.
-      if (pc.connectionState === 'connected') mediaFailures = 0;
-      if (pc.connectionState !== 'failed' || terminal || pcs[name] !== pc) return;
-      if (++mediaFailures <= 3) drop();
-      else flash('The video connection is not working. Try leaving and joining again.');
+      if (terminal || pcs[name] !== pc) return;
+      const st = pc.connectionState;
+      if (st === 'connected') { mediaFailures = 0; iceRestarted(name); return; }
+      // The network changed under the connection (Wi-Fi to 4G, a new
+      // address): restart ICE on it first, which keeps the lesson as it is.
+      if (st === 'disconnected' || st === 'failed') restartIce(name, pc);
     });
     if (name === 'down') pc.addEventListener('track', onTrack);
     pcs[name] = pc;
     return pc;
+  }
+  // ICE restart: new candidates on the same connections, so the same
+  // lesson, tracks and admission; the gateway offers DOWN again when asked
+  // (ice_restart), the page offers UP again itself. Staff see this person
+  // reconnecting meanwhile. Only if that does not bring the connection back
+  // within ICE_RESTART_WAIT does the page start again over new connections
+  // (drop; the gateway lets us straight back in).
+  const ICE_RESTART_WAIT = 15000;
+  const iceRestarts = { up: 0, down: 0 }; // timers of restarts under way
+  function restartIce(name, pc) {
+    if (iceRestarts[name]) return;
+    if (!iceRestarts.up && !iceRestarts.down) send({ type: 'media_reconnecting', reconnecting: true });
+    iceRestarts[name] = setTimeout(() => {
+      iceRestarts[name] = 0;
+      if (terminal || pcs[name] !== pc || pc.connectionState === 'connected') return;
+      if (++mediaFailures <= 3) drop();
+      else flash('The video connection is not working. Try leaving and joining again.');
+    }, ICE_RESTART_WAIT);
+    if (name === 'up') offerUp((p) => p.restartIce());
+    else send({ type: 'ice_restart' });
+  }
+  function iceRestarted(name) {
+    if (!iceRestarts[name]) return;
+    clearTimeout(iceRestarts[name]);
+    iceRestarts[name] = 0;
+    if (!iceRestarts.up && !iceRestarts.down) send({ type: 'media_reconnecting', reconnecting: false });
   }
   async function setRemote(name, desc) {
     const pc = pcs[name];
@@ -649,6 +675,8 @@
     if (screen) { screen.getTracks().forEach((t) => t.stop()); screen = null; }
     screenSenders.length = 0;
     for (const name of ['up', 'down']) {
+      clearTimeout(iceRestarts[name]);
+      iceRestarts[name] = 0;
       if (pcs[name]) pcs[name].close();
       pcs[name] = null;
       pending[name] = [];
