@@ -6,8 +6,10 @@ import (
 	"net/url"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/chaperone-edu/chaperone/internal/testkit"
@@ -107,4 +109,63 @@ func evalAwait(t *testing.T, ctx context.Context, js string) string {
 		fail(t, ctx, "evaluate: %v", err)
 	}
 	return s
+}
+
+// TestBrowserNetworkCutICERestart: a pupil's Chromium in a namespace loses
+// its network for 10 s mid-lesson (nftables drops all it sends; its page's
+// WebSocket, relayed on the namespace's loopback, stays up). The page
+// restarts ICE; the teacher sees the pupil reconnecting meanwhile; once the
+// network is back media flows both ways again on the same connections (no
+// new connections, no re-admission).
+func TestBrowserNetworkCutICERestart(t *testing.T) {
+	t.Parallel()
+	ns := testkit.NewNetNS(t)
+	s3 := testkit.StartS3(t)
+	clock := testkit.NewClock(schoolDay)
+	gw := testkit.StartGateway(t, testkit.GatewayOptions{Now: clock.Now, S3: s3, SFU: func(c *sfu.Config) {
+		c.ListenIP, c.TCP, c.AllowPrivate = ns.HostIP.String(), true, true
+	}})
+	ns.ForwardLoopback(urlPort(t, gw.URL), urlPort(t, gw.IdPURL))
+	sc := &school{gw: gw, clock: clock, people: map[string]*testkit.APIClient{}}
+	for _, u := range []string{"teacher", "head"} {
+		sc.people[u] = testkit.APILogin(t, gw, u)
+	}
+	id := liveSession(t, sc, nil)
+	roomURL := gw.URL + "/rooms/" + id
+	teacher := signInBrowser(t, gw, "teacher")
+	step(t, teacher, "teacher: #lobby", chromedp.Navigate(roomURL), chromedp.WaitVisible(chromedp.CSS(`#lobby`)))
+	pupil := testkit.BrowserIn(t, ns)
+	signInBrowserAt(t, pupil, gw, "pupil")
+	step(t, pupil, "pupil: #banner", chromedp.Navigate(roomURL), chromedp.WaitVisible(chromedp.CSS(`#banner`)))
+	pupilID := youID(t, pupil)
+	waitLobby(t, teacher, pupilID)
+	click(t, teacher, `#lobby-list li[data-participant="`+pupilID+`"] button.admit`)
+	step(t, pupil, "pupil: #ack-recording", chromedp.WaitVisible(chromedp.CSS(`#recording-notice`)), chromedp.Click(chromedp.CSS(`#ack-recording`)))
+	teacherID := youID(t, teacher)
+	waitInbound(t, pupil, "pupil", teacherID)
+	waitInbound(t, teacher, "teacher", pupilID)
+	evalString(t, pupil, `(window.__pcsBefore = Object.assign({}, window.chaperoneRoom.pcs), 'ok')`)
+
+	reconnectingJS := `String(!!document.querySelector('#people li[data-participant="` + pupilID + `"] .reconnecting'))`
+	restore := ns.Cut()
+	cutAt := time.Now()
+	waitUntil(t, teacher, "the teacher sees the pupil reconnecting", 10*time.Second, func(c *assert.CollectT) {
+		s, err := evalE(teacher, reconnectingJS)
+		assert.NoError(c, err)
+		assert.Equal(c, "true", s)
+	})
+	time.Sleep(time.Until(cutAt.Add(10 * time.Second)))
+	restore()
+
+	waitInbound(t, pupil, "pupil, after the cut", teacherID)
+	waitInbound(t, teacher, "teacher, after the cut", pupilID)
+	t.Logf("pupil's page after the cut: %s", evalString(t, pupil, `JSON.stringify({up: chaperoneRoom.pcs.up.connectionState, down: chaperoneRoom.pcs.down.connectionState, restarts: chaperoneRoom.iceRestarts, same: chaperoneRoom.pcs.down === window.__pcsBefore.down})`))
+	waitUntil(t, teacher, "the teacher sees the pupil back", 10*time.Second, func(c *assert.CollectT) {
+		s, err := evalE(teacher, reconnectingJS)
+		assert.NoError(c, err)
+		assert.Equal(c, "false", s)
+	})
+	require.Equal(t, "true", evalString(t, pupil, `String(window.chaperoneRoom.pcs.up === window.__pcsBefore.up && window.chaperoneRoom.pcs.down === window.__pcsBefore.down)`),
+		"the same connections: ICE restarted, no full reconnect")
+	require.Zero(t, gw.SFU.ViaPion())
 }

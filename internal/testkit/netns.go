@@ -180,6 +180,24 @@ func (ns *NetNS) DropUDP() {
 `)
 }
 
+// Cut drops everything the namespace sends but on its loopback, as when
+// its network goes away; the returned func brings it back.
+func (ns *NetNS) Cut() (restore func()) {
+	ns.t.Helper()
+	ns.Nft(`table inet chaperone_cut {
+  chain output {
+    type filter hook output priority 0; policy accept;
+    oifname "lo" accept
+    drop
+  }
+}
+`)
+	return func() {
+		ns.t.Helper()
+		ns.Exec("", "nft", "delete", "table", "inet", "chaperone_cut")
+	}
+}
+
 // ForwardLoopback makes 127.0.0.1:port inside the namespace reach
 // 127.0.0.1:port of the test's namespace (plain TCP relays), so that a
 // browser in the namespace opens the same URLs (gateway, IdP) as one

@@ -492,24 +492,44 @@
   // within ICE_RESTART_WAIT does the page start again over new connections
   // (drop; the gateway lets us straight back in).
   const ICE_RESTART_WAIT = 15000;
-  const iceRestarts = { up: 0, down: 0 }; // timers of restarts under way
+  const ICE_RESTART_EVERY = 4000;
+  const iceRestarts = hook.iceRestarts = { up: 0, down: 0 }; // timers of restarts under way
+  let mediaReconnectingSent = false;
+  function reportMediaReconnecting() { // tells staff, once per change
+    const on = !!(iceRestarts.up || iceRestarts.down);
+    if (on === mediaReconnectingSent) return;
+    mediaReconnectingSent = on;
+    send({ type: 'media_reconnecting', reconnecting: on });
+  }
   function restartIce(name, pc) {
     if (iceRestarts[name]) return;
-    if (!iceRestarts.up && !iceRestarts.down) send({ type: 'media_reconnecting', reconnecting: true });
-    iceRestarts[name] = setTimeout(() => {
+    const started = Date.now();
+    // A restart made while the network is still away cannot succeed, so
+    // it is made again every ICE_RESTART_EVERY until the connection is back.
+    const attempt = () => {
+      if (name === 'up') offerUp((p) => p.restartIce());
+      else send({ type: 'ice_restart' });
+    };
+    const check = () => {
       iceRestarts[name] = 0;
-      if (terminal || pcs[name] !== pc || pc.connectionState === 'connected') return;
-      if (++mediaFailures <= 3) drop();
-      else flash('The video connection is not working. Try leaving and joining again.');
-    }, ICE_RESTART_WAIT);
-    if (name === 'up') offerUp((p) => p.restartIce());
-    else send({ type: 'ice_restart' });
+      if (terminal || pcs[name] !== pc || pc.connectionState === 'connected') { reportMediaReconnecting(); return; }
+      if (Date.now() - started >= ICE_RESTART_WAIT) {
+        reportMediaReconnecting();
+        if (++mediaFailures <= 3) drop();
+        else flash('The video connection is not working. Try leaving and joining again.');
+        return;
+      }
+      attempt();
+      iceRestarts[name] = setTimeout(check, ICE_RESTART_EVERY);
+    };
+    iceRestarts[name] = setTimeout(check, ICE_RESTART_EVERY);
+    reportMediaReconnecting();
+    attempt();
   }
   function iceRestarted(name) {
-    if (!iceRestarts[name]) return;
     clearTimeout(iceRestarts[name]);
     iceRestarts[name] = 0;
-    if (!iceRestarts.up && !iceRestarts.down) send({ type: 'media_reconnecting', reconnecting: false });
+    reportMediaReconnecting();
   }
   async function setRemote(name, desc) {
     const pc = pcs[name];
@@ -674,6 +694,7 @@
     joined = false;
     if (screen) { screen.getTracks().forEach((t) => t.stop()); screen = null; }
     screenSenders.length = 0;
+    mediaReconnectingSent = false; // a new connection starts with it off
     for (const name of ['up', 'down']) {
       clearTimeout(iceRestarts[name]);
       iceRestarts[name] = 0;
