@@ -43,7 +43,10 @@ type Config struct {
 	// AllowPrivate lets clients' candidates name private addresses (10/8,
 	// 172.16/12, 192.168/16, fc00::/7): pupils on the school's own network.
 	AllowPrivate bool
-	Logger       *slog.Logger
+	// TURN, when set, hands clients TURN credentials in their ICE servers
+	// and may run a relay (turn.go).
+	TURN   *TURNConfig
+	Logger *slog.Logger
 
 	wrapConn func(net.PacketConn) net.PacketConn // tests: wraps the UDP sockets
 	// stock, for the benchmark's naive forwarder: pion as it comes, on a
@@ -61,8 +64,12 @@ type SFU struct {
 	log    *slog.Logger
 	socks  []sfuSock    // the UDP sockets
 	tcp    *tcpListener // the ICE-TCP listener; nil without Config.TCP
-	natIP  net.IP       // the sole NAT 1:1 IP (Config.PublicIPs), if any
-	addrs  AddrPolicy   // which remote candidates are checked (candidate.go)
+	// turn is the embedded TURN relay, if any; turnCfg the TURN servers
+	// handed to clients (nil without TURN).
+	turn    *turnRelay
+	turnCfg *TURNConfig
+	natIP   net.IP     // the sole NAT 1:1 IP (Config.PublicIPs), if any
+	addrs   AddrPolicy // which remote candidates are checked (candidate.go)
 	// viaPion counts forwarded packets the SFU's own writer left to pion's
 	// (downout.go).
 	viaPion atomic.Uint64
@@ -105,6 +112,10 @@ func New(cfg Config) (*SFU, error) {
 		return nil, err
 	}
 	s.tcpMux = tcpMux
+	if err := s.setupTURN(cfg.TURN); err != nil {
+		s.closeMuxes(tcpMux)
+		return nil, err
+	}
 	log.Info("sfu listening", slog.String("udp", addr), slog.String("tcp", s.TCPAddr()))
 	return s, nil
 }
@@ -239,6 +250,11 @@ func (s *SFU) Close() error {
 	s.mu.Unlock()
 	for _, r := range rooms {
 		r.Close()
+	}
+	if s.turn != nil {
+		if err := s.turn.close(); err != nil {
+			s.log.Warn("close turn", slog.Any("err", err))
+		}
 	}
 	if s.tcpMux != nil {
 		_ = s.tcpMux.Close()

@@ -65,6 +65,11 @@ type Options struct {
 	// SRTPProfiles, when set, are the only SRTP protection profiles the
 	// client offers (as an older browser might); by default pion's.
 	SRTPProfiles []dtls.SRTPProtectionProfile
+	// ICEServers are the client's STUN/TURN servers (as the gateway hands
+	// them out); RelayOnly makes it use relayed candidates alone, as a
+	// browser on a network that lets through only TURN.
+	ICEServers []webrtc.ICEServer
+	RelayOnly  bool
 	// TCPOnly makes the client use ICE-TCP alone (no UDP at all), as a
 	// browser on a network that drops UDP: it connects to the server's
 	// passive TCP candidates.
@@ -174,12 +179,16 @@ func NewClient(opts Options) (*Client, error) {
 			_ = mux.Close()
 		}
 	}
-	up, err := api.NewPeerConnection(webrtc.Configuration{})
+	pcCfg := webrtc.Configuration{ICEServers: opts.ICEServers}
+	if opts.RelayOnly {
+		pcCfg.ICETransportPolicy = webrtc.ICETransportPolicyRelay
+	}
+	up, err := api.NewPeerConnection(pcCfg)
 	if err != nil {
 		closeMux()
 		return nil, err
 	}
-	down, err := api.NewPeerConnection(webrtc.Configuration{})
+	down, err := api.NewPeerConnection(pcCfg)
 	if err != nil {
 		_ = up.Close()
 		closeMux()
