@@ -21,7 +21,7 @@ type metrics struct {
 	mu    sync.Mutex
 	ended roomCounters // of the rooms that have ended
 
-	roomsDesc, partDesc, fwdPkts, fwdBytes, inPkts, nacks, plis, heldSecs, heldNow, recDesc, viaPion *prometheus.Desc
+	roomsDesc, partDesc, fwdPkts, fwdBytes, inPkts, nacks, plis, heldSecs, heldNow, recDesc, viaPion, turnRefused *prometheus.Desc
 }
 
 // roomCounters are the counters a room adds to the totals.
@@ -51,13 +51,15 @@ func newMetrics(s *Server) *metrics {
 		heldSecs:  prometheus.NewDesc("chaperone_gate_held_seconds_total", "Time pupils' media was held by the safeguarding rules, summed over rooms.", nil, nil),
 		heldNow:   prometheus.NewDesc("chaperone_rooms_media_held", "Live rooms whose pupils' media is held now.", nil, nil),
 		recDesc:   prometheus.NewDesc("chaperone_recordings_active", "Live rooms being recorded.", nil, nil),
+		turnRefused: prometheus.NewDesc("chaperone_turn_refused_total",
+			"Permissions and datagrams the embedded TURN relay refused because their peer was not the gateway's media address (it is no open relay).", nil, nil),
 		viaPion: prometheus.NewDesc("chaperone_forwarded_via_pion_total",
 			"Forwarded RTP packets sent through pion's SRTP writer instead of the SFU's own: those of a connection with an SRTP profile the SFU does not encrypt itself, or whose ICE pair it could not place.", nil, nil),
 	}
 }
 
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.roomsDesc, m.partDesc, m.fwdPkts, m.fwdBytes, m.inPkts, m.nacks, m.plis, m.heldSecs, m.heldNow, m.recDesc, m.viaPion} {
+	for _, d := range []*prometheus.Desc{m.roomsDesc, m.partDesc, m.fwdPkts, m.fwdBytes, m.inPkts, m.nacks, m.plis, m.heldSecs, m.heldNow, m.recDesc, m.viaPion, m.turnRefused} {
 		ch <- d
 	}
 }
@@ -126,6 +128,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(m.fwdPkts, prometheus.CounterValue, float64(total.packets))
 	if m.s.cfg.SFU != nil {
 		ch <- prometheus.MustNewConstMetric(m.viaPion, prometheus.CounterValue, float64(m.s.cfg.SFU.ViaPion()))
+		ch <- prometheus.MustNewConstMetric(m.turnRefused, prometheus.CounterValue, float64(m.s.cfg.SFU.TURNRefused()))
 	}
 	ch <- prometheus.MustNewConstMetric(m.fwdBytes, prometheus.CounterValue, float64(total.bytes))
 	ch <- prometheus.MustNewConstMetric(m.inPkts, prometheus.CounterValue, float64(total.in))

@@ -116,6 +116,15 @@ func decodeMsg(data []byte) (inMsg, *lobby.ErrorMsg) {
 	return m, nil
 }
 
+// iceServers are the STUN/TURN servers (with this participant's
+// short-lived TURN credentials) the page's connections use.
+func (s *Server) iceServers(pid string) any {
+	if s.cfg.SFU == nil {
+		return []any{}
+	}
+	return s.cfg.SFU.ICEServers(pid)
+}
+
 // wsConn is one participant's WebSocket. It implements lobby.Client and
 // sfu.Signal.
 type wsConn struct {
@@ -241,7 +250,7 @@ func (s *Server) wsRoom(w http.ResponseWriter, r *http.Request) {
 	c.log = c.log.With(slog.String("participant", c.pid))
 	go c.writeLoop()
 	c.Send(map[string]any{"type": "welcome", "you": map[string]string{"id": c.pid, "name": who.Name, "role": roomRole(who)},
-		"session": map[string]string{"id": ss.ID, "title": ss.Title}, "ice_servers": []any{}})
+		"session": map[string]string{"id": ss.ID, "title": ss.Title}, "ice_servers": s.iceServers(c.pid)})
 	_, jerr := lr.room.Join(lobby.Joiner{Subject: who.Subject, Name: who.Name, Email: who.Email, IsStaff: who.Has(auth.RoleStaff),
 		SessionStaff: lobby.IsSessionStaff(who, ss), OnRoster: lobby.OnRoster(who, ss), LooksLike: s.lookalike(r.Context(), who, ss), IP: auth.ClientIP(r)}, c)
 	if jerr != nil {

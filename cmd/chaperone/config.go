@@ -46,9 +46,10 @@ type Config struct {
 	ICETCPPort       int // the one TCP port for ICE-TCP; -1 = no ICE-TCP
 	ICEPublicIPs     []string
 	ICELoopback      bool
-	ICEAllowPrivate  bool   // clients' candidates may name private addresses
-	MetricsListen    string // where /metrics is served on its own; "" = not
-	MetricsToken     string // when set, /metrics is also on listen, for this bearer token
+	ICEAllowPrivate  bool        // clients' candidates may name private addresses
+	TURN             *TURNConfig // nil: no TURN relay
+	MetricsListen    string      // where /metrics is served on its own; "" = not
+	MetricsToken     string      // when set, /metrics is also on listen, for this bearer token
 	StaffGrace       time.Duration
 	RejoinGrace      time.Duration
 	S3               S3Config
@@ -136,6 +137,14 @@ func parseConfig(name string, args []string, getenv func(string) string, default
 	publicIP := def("ice_public_ip", "public IP address(es) to advertise for media when behind NAT, comma-separated")
 	loopback := def("ice_loopback", "advertise loopback addresses for media (true only for a browser on the same machine)")
 	allowPrivate := def("ice_allow_private", "check clients' media candidates on private addresses (10/8, 172.16/12, 192.168/16, fc00::/7), as pupils on the school's LAN have (default true); false: LAN clients still connect, from their own checks")
+	turnPort := def("turn_port", "run the embedded TURN relay on this UDP and TCP port (e.g. 3478) for networks that block the media ports (default off)")
+	turnTLSPort := def("turn_tls_port", "also serve the embedded TURN relay over TLS on this port (e.g. 443 or 5349), for networks that allow only TLS; needs turn_tls_cert and turn_tls_key (or tls_cert and tls_key)")
+	turnCert := def("turn_tls_cert", "TLS certificate file (PEM) for turn_tls_port (default tls_cert)")
+	turnKey := def("turn_tls_key", "TLS private key file (PEM) for turn_tls_port (default tls_key)")
+	turnRelayIP := def("turn_relay_ip", "the IPv4 address clients reach the embedded TURN relay on (default: the first ice_public_ip)")
+	turnURLs := def("turn_urls", "TURN URLs handed to browsers, comma-separated (turn:host:3478?transport=udp,turns:host:443?transport=tcp): an external TURN server such as coturn, or the embedded relay's public names")
+	turnSecret := def("turn_secret", "shared secret of the TURN server (coturn static-auth-secret) from which each participant's short-lived credentials are made (default with the embedded relay: random at each start)")
+	turnSecretFile := def("turn_secret_file", "file holding turn_secret")
 	metricsListen := def("metrics_listen", "address serving /metrics on its own, e.g. 127.0.0.1:9090 (the default), or off")
 	metricsToken := def("metrics_token_file", "file holding a bearer token: /metrics is also served on listen, to requests with Authorization: Bearer <token>")
 	grace := def("staff_grace", "how long a room waits for staff to return before ending (default 5m)")
@@ -288,6 +297,10 @@ func parseConfig(name string, args []string, getenv func(string) string, default
 		if c.ICEAllowPrivate, err = strconv.ParseBool(*allowPrivate); err != nil {
 			return Config{}, &ConfigError{"ice_allow_private", "must be true or false"}
 		}
+	}
+	if c.TURN, err = parseTURN(turnKeys{*turnPort, *turnTLSPort, *turnCert, *turnKey, *turnRelayIP, *turnURLs, *turnSecret, *turnSecretFile},
+		c.ICEPublicIPs, c.PublicURL, c.TLSCert, c.TLSKey); err != nil {
+		return Config{}, err
 	}
 	switch c.MetricsListen = orDefault(*metricsListen, defaultMetricsListen); c.MetricsListen {
 	case metricsOff:
