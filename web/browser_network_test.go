@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/url"
 	"strconv"
 	"testing"
@@ -168,4 +169,62 @@ func TestBrowserNetworkCutICERestart(t *testing.T) {
 	require.Equal(t, "true", evalString(t, pupil, `String(window.chaperoneRoom.pcs.up === window.__pcsBefore.up && window.chaperoneRoom.pcs.down === window.__pcsBefore.down)`),
 		"the same connections: ICE restarted, no full reconnect")
 	require.Zero(t, gw.SFU.ViaPion())
+}
+
+// relayPairJS is the local candidate type and relay protocol of the
+// selected pair of the connection named by %s.
+const relayPairJS = `(async () => {
+  const pc = window.chaperoneRoom && window.chaperoneRoom.pcs[%s];
+  if (!pc) return '';
+  const stats = await pc.getStats();
+  let pair;
+  stats.forEach(r => { if (r.type === 'transport' && r.selectedCandidatePairId) pair = stats.get(r.selectedCandidatePairId); });
+  if (!pair) return '';
+  const local = stats.get(pair.localCandidateId);
+  return local ? local.candidateType + ' ' + (local.relayProtocol || '') : '';
+})()`
+
+// TestBrowserTURNOverTCPOnly: a pupil's Chromium in a namespace that lets
+// through nothing but TCP to the gateway's TURN port joins through the
+// embedded relay with the credentials its welcome carried; media flows both
+// ways, the SFU's own writer sends it (to the relay), and the relay refused
+// nothing.
+func TestBrowserTURNOverTCPOnly(t *testing.T) {
+	t.Parallel()
+	ns := testkit.NewNetNS(t)
+	l, err := net.ListenPacket("udp4", net.JoinHostPort(ns.HostIP.String(), "0"))
+	require.NoError(t, err)
+	turnPort := l.LocalAddr().(*net.UDPAddr).Port
+	require.NoError(t, l.Close())
+	ns.OnlyTCPTo(ns.HostIP, turnPort)
+	s3 := testkit.StartS3(t)
+	clock := testkit.NewClock(schoolDay)
+	gw := testkit.StartGateway(t, testkit.GatewayOptions{Now: clock.Now, S3: s3, SFU: func(c *sfu.Config) {
+		c.ListenIP, c.AllowPrivate = ns.HostIP.String(), true
+		c.TURN = &sfu.TURNConfig{Embedded: true, ListenIP: ns.HostIP.String(), Port: turnPort, RelayIP: ns.HostIP.String(), Secret: "browser-turn-test-secret"}
+	}})
+	ns.ForwardLoopback(urlPort(t, gw.URL), urlPort(t, gw.IdPURL))
+	sc := &school{gw: gw, clock: clock, people: map[string]*testkit.APIClient{}}
+	for _, u := range []string{"teacher", "head"} {
+		sc.people[u] = testkit.APILogin(t, gw, u)
+	}
+	id := liveSession(t, sc, nil)
+	roomURL := gw.URL + "/rooms/" + id
+	teacher := signInBrowser(t, gw, "teacher")
+	step(t, teacher, "teacher: #lobby", chromedp.Navigate(roomURL), chromedp.WaitVisible(chromedp.CSS(`#lobby`)))
+	pupil := testkit.BrowserIn(t, ns)
+	signInBrowserAt(t, pupil, gw, "pupil")
+	step(t, pupil, "pupil: #banner", chromedp.Navigate(roomURL), chromedp.WaitVisible(chromedp.CSS(`#banner`)))
+	pupilID := youID(t, pupil)
+	waitLobby(t, teacher, pupilID)
+	click(t, teacher, `#lobby-list li[data-participant="`+pupilID+`"] button.admit`)
+	step(t, pupil, "pupil: #ack-recording", chromedp.WaitVisible(chromedp.CSS(`#recording-notice`)), chromedp.Click(chromedp.CSS(`#ack-recording`)))
+	teacherID := youID(t, teacher)
+	waitInbound(t, pupil, "pupil (TURN over TCP only)", teacherID)
+	waitInbound(t, teacher, "teacher", pupilID)
+	for _, pc := range []string{"up", "down"} {
+		require.Equal(t, "relay tcp", evalAwait(t, pupil, fmt.Sprintf(relayPairJS, jsString(pc))), "the pupil's %s connection goes through the relay over TCP", pc)
+	}
+	require.Zero(t, gw.SFU.ViaPion(), "nothing forwarded through pion's SRTP writer")
+	require.Zero(t, gw.SFU.TURNRefused(), "the relay refused nothing it was asked")
 }

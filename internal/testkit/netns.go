@@ -180,6 +180,22 @@ func (ns *NetNS) DropUDP() {
 `)
 }
 
+// OnlyTCPTo makes the namespace drop everything it sends but on its
+// loopback and TCP to ip:port: a network that lets through only TLS (or
+// TCP) to one server's port.
+func (ns *NetNS) OnlyTCPTo(ip netip.Addr, port int) {
+	ns.t.Helper()
+	ns.Nft(fmt.Sprintf(`table inet chaperone_test {
+  chain output {
+    type filter hook output priority 0; policy accept;
+    oifname "lo" accept
+    ip daddr %s tcp dport %d accept
+    drop
+  }
+}
+`, ip, port))
+}
+
 // Cut drops everything the namespace sends but on its loopback, as when
 // its network goes away; the returned func brings it back.
 func (ns *NetNS) Cut() (restore func()) {
