@@ -112,15 +112,6 @@ func (l *tcpListener) forget(c *tcpConn) {
 	l.mu.Unlock()
 }
 
-// Port returns the bound TCP port.
-func (l *tcpListener) port() int {
-	a, _ := l.Addr().(*net.TCPAddr)
-	if a == nil {
-		return 0
-	}
-	return a.Port
-}
-
 // addrPortOf returns a TCP or UDP address as an unmapped netip.AddrPort.
 func addrPortOf(a net.Addr) netip.AddrPort {
 	var ap netip.AddrPort
