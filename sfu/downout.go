@@ -183,7 +183,7 @@ func (o *downOut) place(p *webrtc.ICECandidatePair) *sendTo {
 		return &sendTo{tcp: c}
 	case webrtc.ICEProtocolUDP:
 		sock := o.socketOf(p.Local)
-		if ip.To4() == nil || sock == nil {
+		if sock == nil {
 			return nil
 		}
 		addr := &net.UDPAddr{IP: ip, Port: int(p.Remote.Port)}

@@ -100,7 +100,7 @@ func New(cfg Config) (*SFU, error) {
 		addrs: AddrPolicy{Loopback: cfg.Loopback, Private: cfg.AllowPrivate}, rooms: map[*Room]struct{}{}}
 	var tcpMux ice.TCPMux
 	if cfg.TCP {
-		if s.tcp, err = listenTCP(net.ParseIP(cfg.ListenIP), cfg.TCPPort, log); err != nil {
+		if s.tcp, err = listenTCP(net.ParseIP(cfg.ListenIP), cfg.TCPPort, hasIPv6(socks), log); err != nil {
 			_ = mux.Close()
 			return nil, err
 		}
@@ -169,9 +169,15 @@ func newAPI(cfg Config, mux ice.UDPMux, tcpMux ice.TCPMux, socks []sfuSock, lf p
 	se := webrtc.SettingEngine{LoggerFactory: lf}
 	se.SetICEUDPMux(mux)
 	types := []webrtc.NetworkType{webrtc.NetworkTypeUDP4}
+	if hasIPv6(socks) {
+		types = append(types, webrtc.NetworkTypeUDP6)
+	}
 	if tcpMux != nil {
 		se.SetICETCPMux(tcpMux)
 		types = append(types, webrtc.NetworkTypeTCP4)
+		if hasIPv6(socks) {
+			types = append(types, webrtc.NetworkTypeTCP6)
+		}
 		// TCP host candidates on the addresses of the UDP sockets only (pion
 		// otherwise takes every interface's): the UDP mux ignores this filter.
 		ips := make([]net.IP, 0, len(socks))
@@ -266,6 +272,16 @@ func (s *SFU) Close() error {
 		return fmt.Errorf("sfu: close udp mux: %w", err)
 	}
 	return nil
+}
+
+// hasIPv6 reports whether any of the UDP sockets is on an IPv6 address.
+func hasIPv6(socks []sfuSock) bool {
+	for _, sk := range socks {
+		if a, ok := sk.conn.LocalAddr().(*net.UDPAddr); ok && a.IP.To4() == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // soleIP is the NAT 1:1 IP pion gives every host candidate when exactly one

@@ -58,14 +58,22 @@ type tcpListener struct {
 	discard atomic.Bool   // benchmarks only: frames are copied into the queue, then dropped
 }
 
-func listenTCP(ip net.IP, port int, log *slog.Logger) (*tcpListener, error) {
+// listenTCP binds the ICE-TCP port on ip (nil or unspecified: every
+// address, both families with dualStack).
+func listenTCP(ip net.IP, port int, dualStack bool, log *slog.Logger) (*tcpListener, error) {
 	if port < 0 || port > 65535 {
 		return nil, fmt.Errorf("sfu: ice tcp port %d out of range", port)
 	}
 	network := "tcp4"
 	host := ""
-	if ip != nil && !ip.IsUnspecified() {
+	switch {
+	case ip != nil && !ip.IsUnspecified():
 		host = ip.String()
+		if ip.To4() == nil {
+			network = "tcp6"
+		}
+	case dualStack:
+		network = "tcp"
 	}
 	l, err := net.Listen(network, net.JoinHostPort(host, strconv.Itoa(port)))
 	if err != nil {

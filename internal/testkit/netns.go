@@ -29,8 +29,10 @@ type NetNS struct {
 	Name   string
 	HostIP netip.Addr // the test's end of the veth pair
 	NSIP   netip.Addr // the namespace's end
-	hostIf string
-	t      testing.TB
+	// HostIP6 and NSIP6 are the pair's IPv6 (unique local) addresses.
+	HostIP6, NSIP6 netip.Addr
+	hostIf         string
+	t              testing.TB
 }
 
 var netnsSeq atomic.Uint32
@@ -59,6 +61,8 @@ func NewNetNS(t testing.TB) *NetNS {
 		hostIf: fmt.Sprintf("chh%x%x", os.Getpid()&0xffff, n),
 		t:      t,
 	}
+	ns.HostIP6 = netip.AddrFrom16([16]byte{0xfd, 0, 0x02, 0x13, b[0], b[1], 0, 0, 0, 0, 0, 0, 0, 0, 0, 1})
+	ns.NSIP6 = netip.AddrFrom16([16]byte{0xfd, 0, 0x02, 0x13, b[0], b[1], 0, 0, 0, 0, 0, 0, 0, 0, 0, 2})
 	nsIf := "chn" + ns.hostIf[3:]
 	t.Cleanup(func() {
 		_ = exec.Command("ip", "netns", "del", ns.Name).Run()
@@ -74,6 +78,8 @@ func NewNetNS(t testing.TB) *NetNS {
 		{"-n", ns.Name, "link", "set", nsIf, "up"},
 		{"-n", ns.Name, "link", "set", "lo", "up"},
 		{"-n", ns.Name, "route", "add", "default", "via", ns.HostIP.String()},
+		{"-6", "addr", "add", ns.HostIP6.String() + "/64", "dev", ns.hostIf, "nodad"},
+		{"-6", "-n", ns.Name, "addr", "add", ns.NSIP6.String() + "/64", "dev", nsIf, "nodad"},
 	} {
 		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
 			t.Fatalf("testkit: ip %s: %v\n%s", strings.Join(args, " "), err, out)

@@ -70,6 +70,12 @@ type Options struct {
 	// browser on a network that lets through only TURN.
 	ICEServers []webrtc.ICEServer
 	RelayOnly  bool
+	// IPFilter, when set, picks the local addresses the client gathers on
+	// (by default loopback only, or every one with AllInterfaces).
+	IPFilter func(net.IP) bool
+	// IPv6 makes the client use UDP over IPv6 alone (with TCPOnly: TCP
+	// over IPv6).
+	IPv6 bool
 	// TCPOnly makes the client use ICE-TCP alone (no UDP at all), as a
 	// browser on a network that drops UDP: it connects to the server's
 	// passive TCP candidates.
@@ -135,9 +141,14 @@ func NewClient(opts Options) (*Client, error) {
 		return nil, err
 	}
 	se := webrtc.SettingEngine{}
-	if opts.TCPOnly {
+	switch {
+	case opts.TCPOnly && opts.IPv6:
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeTCP6})
+	case opts.TCPOnly:
 		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeTCP4})
-	} else {
+	case opts.IPv6:
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP6})
+	default:
 		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
@@ -148,7 +159,10 @@ func NewClient(opts Options) (*Client, error) {
 	if len(opts.SRTPProfiles) > 0 {
 		se.SetSRTPProtectionProfiles(opts.SRTPProfiles...)
 	}
-	if !opts.AllInterfaces {
+	switch {
+	case opts.IPFilter != nil:
+		se.SetIPFilter(opts.IPFilter)
+	case !opts.AllInterfaces:
 		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 	}
 	ir := &interceptor.Registry{}
