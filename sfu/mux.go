@@ -65,6 +65,9 @@ func listenAll(cfg Config, ips []net.IP, port int) ([]net.PacketConn, int, error
 	conns := make([]net.PacketConn, 0, len(ips))
 	for _, ip := range ips {
 		c, err := cfg.listen(ip, port)
+		if err != nil && ip.To4() == nil && !errors.Is(err, syscall.EADDRINUSE) {
+			continue // an IPv6 address not yet usable (duplicate address detection): IPv4 still serves
+		}
 		if err != nil {
 			for _, c := range conns {
 				_ = c.Close()
@@ -75,6 +78,9 @@ func listenAll(cfg Config, ips []net.IP, port int) ([]net.PacketConn, int, error
 			port = c.LocalAddr().(*net.UDPAddr).Port
 		}
 		conns = append(conns, c)
+	}
+	if len(conns) == 0 {
+		return nil, 0, errors.New("sfu: no usable address to listen on")
 	}
 	return conns, port, nil
 }
