@@ -228,3 +228,43 @@ func TestBrowserTURNOverTCPOnly(t *testing.T) {
 	require.Zero(t, gw.SFU.ViaPion(), "nothing forwarded through pion's SRTP writer")
 	require.Zero(t, gw.SFU.TURNRefused(), "the relay refused nothing it was asked")
 }
+
+// TestBrowserNetworkBlockedMessage: a pupil whose network lets nothing
+// through to the media server (all but its page's own connection dropped)
+// is admitted; instead of black tiles the page says in plain words that
+// the network is blocking video lessons. Once the network lets media
+// through, the message goes and the lesson's media arrives.
+func TestBrowserNetworkBlockedMessage(t *testing.T) {
+	t.Parallel()
+	ns := testkit.NewNetNS(t)
+	s3 := testkit.StartS3(t)
+	clock := testkit.NewClock(schoolDay)
+	gw := testkit.StartGateway(t, testkit.GatewayOptions{Now: clock.Now, S3: s3, SFU: func(c *sfu.Config) {
+		c.ListenIP, c.TCP, c.AllowPrivate = ns.HostIP.String(), true, true
+	}})
+	ns.ForwardLoopback(urlPort(t, gw.URL), urlPort(t, gw.IdPURL))
+	sc := &school{gw: gw, clock: clock, people: map[string]*testkit.APIClient{}}
+	for _, u := range []string{"teacher", "head"} {
+		sc.people[u] = testkit.APILogin(t, gw, u)
+	}
+	id := liveSession(t, sc, nil)
+	roomURL := gw.URL + "/rooms/" + id
+	teacher := signInBrowser(t, gw, "teacher")
+	step(t, teacher, "teacher: #lobby", chromedp.Navigate(roomURL), chromedp.WaitVisible(chromedp.CSS(`#lobby`)))
+	pupil := testkit.BrowserIn(t, ns)
+	signInBrowserAt(t, pupil, gw, "pupil")
+	step(t, pupil, "pupil: #banner", chromedp.Navigate(roomURL), chromedp.WaitVisible(chromedp.CSS(`#banner`)))
+	pupilID := youID(t, pupil)
+	restore := ns.Cut()
+	waitLobby(t, teacher, pupilID)
+	click(t, teacher, `#lobby-list li[data-participant="`+pupilID+`"] button.admit`)
+	step(t, pupil, "pupil: #ack-recording", chromedp.WaitVisible(chromedp.CSS(`#recording-notice`)), chromedp.Click(chromedp.CSS(`#ack-recording`)))
+	step(t, pupil, "pupil: #network-message", chromedp.WaitVisible(chromedp.CSS(`#network-message`)))
+	require.Contains(t, text(t, pupil, `#network-message`), "Your network is blocking video lessons. Ask an adult")
+	testkit.Screenshot(t, pupil, "network-blocked")
+
+	restore()
+	teacherID := youID(t, teacher)
+	waitInbound(t, pupil, "pupil, network back", teacherID)
+	step(t, pupil, "pupil: #network-message goes", chromedp.WaitNotVisible(chromedp.CSS(`#network-message`)))
+}

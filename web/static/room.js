@@ -476,13 +476,14 @@
     pc.addEventListener('connectionstatechange', () => {
       if (terminal || pcs[name] !== pc) return;
       const st = pc.connectionState;
-      if (st === 'connected') { mediaFailures = 0; iceRestarted(name); return; }
+      if (st === 'connected') { mediaFailures = 0; mediaConnected(); iceRestarted(name); return; }
       // The network changed under the connection (Wi-Fi to 4G, a new
       // address): restart ICE on it first, which keeps the lesson as it is.
       if (st === 'disconnected' || st === 'failed') restartIce(name, pc);
     });
     if (name === 'down') pc.addEventListener('track', onTrack);
     pcs[name] = pc;
+    watchConnect();
     return pc;
   }
   // ICE restart: new candidates on the same connections, so the same
@@ -560,6 +561,36 @@
       send(msg);
       await Promise.race([answered, new Promise((resolve) => setTimeout(resolve, 15000))]);
     });
+  }
+
+  // ---------- network check ----------
+  // Before joining: a browser that cannot make video calls at all is told
+  // so at once. After joining: if no media connection comes up within
+  // MEDIA_CONNECT_WAIT (UDP, TCP and the relay all tried), the page says in
+  // plain words that the network is blocking the lesson, instead of
+  // showing black tiles.
+  const MEDIA_CONNECT_WAIT = 10000;
+  const NETWORK_BLOCKED = 'Your network is blocking video lessons. Ask an adult to let this device reach the school\'s lesson server, or try another network (for example a phone\'s hotspot). You can stay on this page: the lesson starts as soon as the connection works.';
+  const NO_WEBRTC = 'This browser cannot join video lessons. Ask an adult to update it, or use another browser (Chrome, Edge, Firefox or Safari).';
+  let connectTimer = 0;
+  function networkMessage(text) {
+    const nm = $('#network-message');
+    nm.textContent = text;
+    show(nm, !!text);
+    hook.networkMessage = text;
+  }
+  if (typeof RTCPeerConnection === 'undefined' || !navigator.mediaDevices) networkMessage(NO_WEBRTC);
+  function watchConnect() { // from when the first media connection is made
+    if (connectTimer) return;
+    connectTimer = setTimeout(() => {
+      const up = ['up', 'down'].some((n) => pcs[n] && pcs[n].connectionState === 'connected');
+      if (!up && joined && !terminal) networkMessage(NETWORK_BLOCKED);
+    }, MEDIA_CONNECT_WAIT);
+  }
+  function mediaConnected() {
+    clearTimeout(connectTimer);
+    connectTimer = -1; // connected once: the ICE restart and reconnect logic takes over
+    if (hook.networkMessage === NETWORK_BLOCKED) networkMessage('');
   }
 
   async function join() {
@@ -695,6 +726,8 @@
     if (screen) { screen.getTracks().forEach((t) => t.stop()); screen = null; }
     screenSenders.length = 0;
     mediaReconnectingSent = false; // a new connection starts with it off
+    clearTimeout(connectTimer);
+    connectTimer = 0;
     for (const name of ['up', 'down']) {
       clearTimeout(iceRestarts[name]);
       iceRestarts[name] = 0;
