@@ -37,16 +37,29 @@ type NetNS struct {
 
 var netnsSeq atomic.Uint32
 
+// EnvRequireNetNS, when "1", turns a missing root, ip or nft into a test
+// failure instead of a skip. CI sets it (it runs as root).
+const EnvRequireNetNS = "CHAPERONE_REQUIRE_NETNS"
+
+// noNetNS skips t with why, or fails it when CHAPERONE_REQUIRE_NETNS=1.
+func noNetNS(t testing.TB, why string) {
+	t.Helper()
+	if os.Getenv(EnvRequireNetNS) == "1" {
+		t.Fatal(why + " (" + EnvRequireNetNS + "=1, so this is a failure)")
+	}
+	t.Skip(why)
+}
+
 // NewNetNS makes a network namespace linked to the test's by a veth pair.
 // It needs root and the ip command; without them the test is skipped with
 // the reason.
 func NewNetNS(t testing.TB) *NetNS {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("testkit: network namespace tests need root (ip netns, veth, nftables); CI runs them as root")
+		noNetNS(t, "testkit: network namespace tests need root (ip netns, veth, nftables); CI runs them as root")
 	}
 	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("testkit: network namespace tests need the ip command (iproute2)")
+		noNetNS(t, "testkit: network namespace tests need the ip command (iproute2)")
 	}
 	// A random /30 in 10.213.0.0/16 and short unique names: several test
 	// binaries may make namespaces at once.
@@ -167,7 +180,7 @@ func (ns *NetNS) Exec(stdin string, name string, args ...string) {
 func (ns *NetNS) Nft(ruleset string) {
 	ns.t.Helper()
 	if _, err := exec.LookPath("nft"); err != nil {
-		ns.t.Skip("testkit: this test needs nft (nftables)")
+		noNetNS(ns.t, "testkit: this test needs nft (nftables)")
 	}
 	ns.Exec(ruleset, "nft", "-f", "-")
 }
