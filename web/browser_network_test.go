@@ -58,6 +58,54 @@ func urlPort(t *testing.T, raw string) int {
 	return p
 }
 
+// netLesson is a one-to-one lesson whose pupil's Chromium runs in a
+// network namespace: the gateway's media server listens on the veth pair's
+// address (its page and the IdP are relayed on the namespace's loopback).
+type netLesson struct {
+	ns                 *testkit.NetNS
+	gw                 *testkit.Gateway
+	teacher, pupil     context.Context
+	teacherID, pupilID string
+}
+
+// startNetLesson opens the room; the teacher (outside the namespace) and
+// the pupil (inside) open it, and before the teacher admits the pupil
+// beforeAdmit, when set, runs (e.g. to cut the pupil's network). The pupil
+// acknowledges the recording notice.
+func startNetLesson(t *testing.T, ns *testkit.NetNS, sfuCfg func(*sfu.Config), beforeAdmit func()) *netLesson {
+	t.Helper()
+	s3 := testkit.StartS3(t)
+	clock := testkit.NewClock(schoolDay)
+	gw := testkit.StartGateway(t, testkit.GatewayOptions{Now: clock.Now, S3: s3, SFU: func(c *sfu.Config) {
+		c.ListenIP, c.TCP, c.AllowPrivate = ns.HostIP.String(), true, true
+		if sfuCfg != nil {
+			sfuCfg(c)
+		}
+	}})
+	ns.ForwardLoopback(urlPort(t, gw.URL), urlPort(t, gw.IdPURL))
+	sc := &school{gw: gw, clock: clock, people: map[string]*testkit.APIClient{}}
+	for _, u := range []string{"teacher", "head"} {
+		sc.people[u] = testkit.APILogin(t, gw, u)
+	}
+	id := liveSession(t, sc, nil)
+	roomURL := gw.URL + "/rooms/" + id
+	l := &netLesson{ns: ns, gw: gw}
+	l.teacher = signInBrowser(t, gw, "teacher")
+	step(t, l.teacher, "teacher: #lobby", chromedp.Navigate(roomURL), chromedp.WaitVisible(chromedp.CSS(`#lobby`)))
+	l.pupil = testkit.BrowserIn(t, ns)
+	signInBrowserAt(t, l.pupil, gw, "pupil")
+	step(t, l.pupil, "pupil: #banner", chromedp.Navigate(roomURL), chromedp.WaitVisible(chromedp.CSS(`#banner`)))
+	l.pupilID = youID(t, l.pupil)
+	if beforeAdmit != nil {
+		beforeAdmit()
+	}
+	waitLobby(t, l.teacher, l.pupilID)
+	click(t, l.teacher, `#lobby-list li[data-participant="`+l.pupilID+`"] button.admit`)
+	step(t, l.pupil, "pupil: #ack-recording", chromedp.WaitVisible(chromedp.CSS(`#recording-notice`)), chromedp.Click(chromedp.CSS(`#ack-recording`)))
+	l.teacherID = youID(t, l.teacher)
+	return l
+}
+
 // TestBrowserICETCPWhenUDPBlocked: a pupil's Chromium in a namespace whose
 // UDP is dropped (nftables) joins a one-to-one lesson with the teacher's
 // Chromium; media flows both ways over the SFU's ICE-TCP candidate, and the
@@ -67,37 +115,15 @@ func TestBrowserICETCPWhenUDPBlocked(t *testing.T) {
 	t.Parallel()
 	ns := testkit.NewNetNS(t)
 	ns.DropUDP()
-	s3 := testkit.StartS3(t)
-	clock := testkit.NewClock(schoolDay)
-	gw := testkit.StartGateway(t, testkit.GatewayOptions{Now: clock.Now, S3: s3, SFU: func(c *sfu.Config) {
-		c.ListenIP, c.TCP, c.AllowPrivate = ns.HostIP.String(), true, true
-	}})
-	ns.ForwardLoopback(urlPort(t, gw.URL), urlPort(t, gw.IdPURL))
-	sc := &school{gw: gw, clock: clock, people: map[string]*testkit.APIClient{}}
-	for _, u := range []string{"teacher", "head"} {
-		sc.people[u] = testkit.APILogin(t, gw, u)
-	}
-	id := liveSession(t, sc, nil)
-	roomURL := gw.URL + "/rooms/" + id
-
-	teacher := signInBrowser(t, gw, "teacher")
-	step(t, teacher, "teacher: #lobby", chromedp.Navigate(roomURL), chromedp.WaitVisible(chromedp.CSS(`#lobby`)))
-	pupil := testkit.BrowserIn(t, ns)
-	signInBrowserAt(t, pupil, gw, "pupil")
-	step(t, pupil, "pupil: #banner", chromedp.Navigate(roomURL), chromedp.WaitVisible(chromedp.CSS(`#banner`)))
-	pupilID := youID(t, pupil)
-	waitLobby(t, teacher, pupilID)
-	click(t, teacher, `#lobby-list li[data-participant="`+pupilID+`"] button.admit`)
-	step(t, pupil, "pupil: #ack-recording", chromedp.WaitVisible(chromedp.CSS(`#recording-notice`)), chromedp.Click(chromedp.CSS(`#ack-recording`)))
-	teacherID := youID(t, teacher)
-	waitInbound(t, pupil, "pupil (UDP blocked)", teacherID)
-	waitInbound(t, teacher, "teacher", pupilID)
+	l := startNetLesson(t, ns, nil, nil)
+	waitInbound(t, l.pupil, "pupil (UDP blocked)", l.teacherID)
+	waitInbound(t, l.teacher, "teacher", l.pupilID)
 	for _, pc := range []string{"up", "down"} {
 		// Chromium's active TCP candidate is learned by the SFU, and
 		// reported by Chromium, as peer-reflexive.
-		require.Regexp(t, `^tcp (host|prflx)$`, evalAwait(t, pupil, fmt.Sprintf(selectedPairJS, jsString(pc))), "the pupil's %s connection is on TCP", pc)
+		require.Regexp(t, `^tcp (host|prflx)$`, evalAwait(t, l.pupil, fmt.Sprintf(selectedPairJS, jsString(pc))), "the pupil's %s connection is on TCP", pc)
 	}
-	require.Zero(t, gw.SFU.ViaPion(), "nothing forwarded through pion's SRTP writer")
+	require.Zero(t, l.gw.SFU.ViaPion(), "nothing forwarded through pion's SRTP writer")
 }
 
 // evalAwait evaluates a script that returns a promise of a string.
@@ -121,54 +147,33 @@ func evalAwait(t *testing.T, ctx context.Context, js string) string {
 func TestBrowserNetworkCutICERestart(t *testing.T) {
 	t.Parallel()
 	ns := testkit.NewNetNS(t)
-	s3 := testkit.StartS3(t)
-	clock := testkit.NewClock(schoolDay)
-	gw := testkit.StartGateway(t, testkit.GatewayOptions{Now: clock.Now, S3: s3, SFU: func(c *sfu.Config) {
-		c.ListenIP, c.TCP, c.AllowPrivate = ns.HostIP.String(), true, true
-	}})
-	ns.ForwardLoopback(urlPort(t, gw.URL), urlPort(t, gw.IdPURL))
-	sc := &school{gw: gw, clock: clock, people: map[string]*testkit.APIClient{}}
-	for _, u := range []string{"teacher", "head"} {
-		sc.people[u] = testkit.APILogin(t, gw, u)
-	}
-	id := liveSession(t, sc, nil)
-	roomURL := gw.URL + "/rooms/" + id
-	teacher := signInBrowser(t, gw, "teacher")
-	step(t, teacher, "teacher: #lobby", chromedp.Navigate(roomURL), chromedp.WaitVisible(chromedp.CSS(`#lobby`)))
-	pupil := testkit.BrowserIn(t, ns)
-	signInBrowserAt(t, pupil, gw, "pupil")
-	step(t, pupil, "pupil: #banner", chromedp.Navigate(roomURL), chromedp.WaitVisible(chromedp.CSS(`#banner`)))
-	pupilID := youID(t, pupil)
-	waitLobby(t, teacher, pupilID)
-	click(t, teacher, `#lobby-list li[data-participant="`+pupilID+`"] button.admit`)
-	step(t, pupil, "pupil: #ack-recording", chromedp.WaitVisible(chromedp.CSS(`#recording-notice`)), chromedp.Click(chromedp.CSS(`#ack-recording`)))
-	teacherID := youID(t, teacher)
-	waitInbound(t, pupil, "pupil", teacherID)
-	waitInbound(t, teacher, "teacher", pupilID)
-	evalString(t, pupil, `(window.__pcsBefore = Object.assign({}, window.chaperoneRoom.pcs), 'ok')`)
+	l := startNetLesson(t, ns, nil, nil)
+	waitInbound(t, l.pupil, "pupil", l.teacherID)
+	waitInbound(t, l.teacher, "teacher", l.pupilID)
+	evalString(t, l.pupil, `(window.__pcsBefore = Object.assign({}, window.chaperoneRoom.pcs), 'ok')`)
 
-	reconnectingJS := `String(!!document.querySelector('#people li[data-participant="` + pupilID + `"] .reconnecting'))`
+	reconnectingJS := `String(!!document.querySelector('#people li[data-participant="` + l.pupilID + `"] .reconnecting'))`
 	restore := ns.Cut()
 	cutAt := time.Now()
-	waitUntil(t, teacher, "the teacher sees the pupil reconnecting", 10*time.Second, func(c *assert.CollectT) {
-		s, err := evalE(teacher, reconnectingJS)
+	waitUntil(t, l.teacher, "the teacher sees the pupil reconnecting", 10*time.Second, func(c *assert.CollectT) {
+		s, err := evalE(l.teacher, reconnectingJS)
 		assert.NoError(c, err)
 		assert.Equal(c, "true", s)
 	})
 	time.Sleep(time.Until(cutAt.Add(10 * time.Second)))
 	restore()
 
-	waitInbound(t, pupil, "pupil, after the cut", teacherID)
-	waitInbound(t, teacher, "teacher, after the cut", pupilID)
-	t.Logf("pupil's page after the cut: %s", evalString(t, pupil, `JSON.stringify({up: chaperoneRoom.pcs.up.connectionState, down: chaperoneRoom.pcs.down.connectionState, restarts: chaperoneRoom.iceRestarts, same: chaperoneRoom.pcs.down === window.__pcsBefore.down})`))
-	waitUntil(t, teacher, "the teacher sees the pupil back", 10*time.Second, func(c *assert.CollectT) {
-		s, err := evalE(teacher, reconnectingJS)
+	waitInbound(t, l.pupil, "pupil, after the cut", l.teacherID)
+	waitInbound(t, l.teacher, "teacher, after the cut", l.pupilID)
+	t.Logf("pupil's page after the cut: %s", evalString(t, l.pupil, `JSON.stringify({up: chaperoneRoom.pcs.up.connectionState, down: chaperoneRoom.pcs.down.connectionState, restarts: chaperoneRoom.iceRestarts, same: chaperoneRoom.pcs.down === window.__pcsBefore.down})`))
+	waitUntil(t, l.teacher, "the teacher sees the pupil back", 10*time.Second, func(c *assert.CollectT) {
+		s, err := evalE(l.teacher, reconnectingJS)
 		assert.NoError(c, err)
 		assert.Equal(c, "false", s)
 	})
-	require.Equal(t, "true", evalString(t, pupil, `String(window.chaperoneRoom.pcs.up === window.__pcsBefore.up && window.chaperoneRoom.pcs.down === window.__pcsBefore.down)`),
+	require.Equal(t, "true", evalString(t, l.pupil, `String(window.chaperoneRoom.pcs.up === window.__pcsBefore.up && window.chaperoneRoom.pcs.down === window.__pcsBefore.down)`),
 		"the same connections: ICE restarted, no full reconnect")
-	require.Zero(t, gw.SFU.ViaPion())
+	require.Zero(t, l.gw.SFU.ViaPion())
 }
 
 // relayPairJS is the local candidate type and relay protocol of the
@@ -197,36 +202,17 @@ func TestBrowserTURNOverTCPOnly(t *testing.T) {
 	turnPort := l.LocalAddr().(*net.UDPAddr).Port
 	require.NoError(t, l.Close())
 	ns.OnlyTCPTo(ns.HostIP, turnPort)
-	s3 := testkit.StartS3(t)
-	clock := testkit.NewClock(schoolDay)
-	gw := testkit.StartGateway(t, testkit.GatewayOptions{Now: clock.Now, S3: s3, SFU: func(c *sfu.Config) {
-		c.ListenIP, c.AllowPrivate = ns.HostIP.String(), true
+	lesson := startNetLesson(t, ns, func(c *sfu.Config) {
+		c.TCP = false // the relay is the only way in
 		c.TURN = &sfu.TURNConfig{Embedded: true, ListenIP: ns.HostIP.String(), Port: turnPort, RelayIP: ns.HostIP.String(), Secret: "browser-turn-test-secret"}
-	}})
-	ns.ForwardLoopback(urlPort(t, gw.URL), urlPort(t, gw.IdPURL))
-	sc := &school{gw: gw, clock: clock, people: map[string]*testkit.APIClient{}}
-	for _, u := range []string{"teacher", "head"} {
-		sc.people[u] = testkit.APILogin(t, gw, u)
-	}
-	id := liveSession(t, sc, nil)
-	roomURL := gw.URL + "/rooms/" + id
-	teacher := signInBrowser(t, gw, "teacher")
-	step(t, teacher, "teacher: #lobby", chromedp.Navigate(roomURL), chromedp.WaitVisible(chromedp.CSS(`#lobby`)))
-	pupil := testkit.BrowserIn(t, ns)
-	signInBrowserAt(t, pupil, gw, "pupil")
-	step(t, pupil, "pupil: #banner", chromedp.Navigate(roomURL), chromedp.WaitVisible(chromedp.CSS(`#banner`)))
-	pupilID := youID(t, pupil)
-	waitLobby(t, teacher, pupilID)
-	click(t, teacher, `#lobby-list li[data-participant="`+pupilID+`"] button.admit`)
-	step(t, pupil, "pupil: #ack-recording", chromedp.WaitVisible(chromedp.CSS(`#recording-notice`)), chromedp.Click(chromedp.CSS(`#ack-recording`)))
-	teacherID := youID(t, teacher)
-	waitInbound(t, pupil, "pupil (TURN over TCP only)", teacherID)
-	waitInbound(t, teacher, "teacher", pupilID)
+	}, nil)
+	waitInbound(t, lesson.pupil, "pupil (TURN over TCP only)", lesson.teacherID)
+	waitInbound(t, lesson.teacher, "teacher", lesson.pupilID)
 	for _, pc := range []string{"up", "down"} {
-		require.Equal(t, "relay tcp", evalAwait(t, pupil, fmt.Sprintf(relayPairJS, jsString(pc))), "the pupil's %s connection goes through the relay over TCP", pc)
+		require.Equal(t, "relay tcp", evalAwait(t, lesson.pupil, fmt.Sprintf(relayPairJS, jsString(pc))), "the pupil's %s connection goes through the relay over TCP", pc)
 	}
-	require.Zero(t, gw.SFU.ViaPion(), "nothing forwarded through pion's SRTP writer")
-	require.Zero(t, gw.SFU.TURNRefused(), "the relay refused nothing it was asked")
+	require.Zero(t, lesson.gw.SFU.ViaPion(), "nothing forwarded through pion's SRTP writer")
+	require.Zero(t, lesson.gw.SFU.TURNRefused(), "the relay refused nothing it was asked")
 }
 
 // TestBrowserNetworkBlockedMessage: a pupil whose network lets nothing
@@ -237,34 +223,13 @@ func TestBrowserTURNOverTCPOnly(t *testing.T) {
 func TestBrowserNetworkBlockedMessage(t *testing.T) {
 	t.Parallel()
 	ns := testkit.NewNetNS(t)
-	s3 := testkit.StartS3(t)
-	clock := testkit.NewClock(schoolDay)
-	gw := testkit.StartGateway(t, testkit.GatewayOptions{Now: clock.Now, S3: s3, SFU: func(c *sfu.Config) {
-		c.ListenIP, c.TCP, c.AllowPrivate = ns.HostIP.String(), true, true
-	}})
-	ns.ForwardLoopback(urlPort(t, gw.URL), urlPort(t, gw.IdPURL))
-	sc := &school{gw: gw, clock: clock, people: map[string]*testkit.APIClient{}}
-	for _, u := range []string{"teacher", "head"} {
-		sc.people[u] = testkit.APILogin(t, gw, u)
-	}
-	id := liveSession(t, sc, nil)
-	roomURL := gw.URL + "/rooms/" + id
-	teacher := signInBrowser(t, gw, "teacher")
-	step(t, teacher, "teacher: #lobby", chromedp.Navigate(roomURL), chromedp.WaitVisible(chromedp.CSS(`#lobby`)))
-	pupil := testkit.BrowserIn(t, ns)
-	signInBrowserAt(t, pupil, gw, "pupil")
-	step(t, pupil, "pupil: #banner", chromedp.Navigate(roomURL), chromedp.WaitVisible(chromedp.CSS(`#banner`)))
-	pupilID := youID(t, pupil)
-	restore := ns.Cut()
-	waitLobby(t, teacher, pupilID)
-	click(t, teacher, `#lobby-list li[data-participant="`+pupilID+`"] button.admit`)
-	step(t, pupil, "pupil: #ack-recording", chromedp.WaitVisible(chromedp.CSS(`#recording-notice`)), chromedp.Click(chromedp.CSS(`#ack-recording`)))
-	step(t, pupil, "pupil: #network-message", chromedp.WaitVisible(chromedp.CSS(`#network-message`)))
-	require.Contains(t, text(t, pupil, `#network-message`), "Your network is blocking video lessons. Ask an adult")
-	testkit.Screenshot(t, pupil, "network-blocked")
+	var restore func()
+	l := startNetLesson(t, ns, nil, func() { restore = ns.Cut() })
+	step(t, l.pupil, "pupil: #network-message", chromedp.WaitVisible(chromedp.CSS(`#network-message`)))
+	require.Contains(t, text(t, l.pupil, `#network-message`), "Your network is blocking video lessons. Ask an adult")
+	testkit.Screenshot(t, l.pupil, "network-blocked")
 
 	restore()
-	teacherID := youID(t, teacher)
-	waitInbound(t, pupil, "pupil, network back", teacherID)
-	step(t, pupil, "pupil: #network-message goes", chromedp.WaitNotVisible(chromedp.CSS(`#network-message`)))
+	waitInbound(t, l.pupil, "pupil, network back", l.teacherID)
+	step(t, l.pupil, "pupil: #network-message goes", chromedp.WaitNotVisible(chromedp.CSS(`#network-message`)))
 }
