@@ -249,27 +249,10 @@ func newBenchFixture(b *testing.B, k int) *benchFixture {
 	if err != nil {
 		b.Fatal(err)
 	}
-	pub, err := r.AddPeer("pub", nopSignal{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, p := range peers {
-		r.SetEdge("pub", p.ID(), true)
-	}
 	f := &benchFixture{room: r, k: k, child: child, conns: []*benchConn{conn, stockConn}}
-	track, ok := sfu.AttachBenchTrack(r, pub, 0x1234abcd)
-	if !ok {
-		b.Fatal("attach bench track")
-	}
-	f.track = track
-	b.Cleanup(track.End) // before r.Close, which waits for it
+	f.publish(b, peers)
 	f.shared = naiveTracks(b, peers)
 	f.stock = naiveTracks(b, stockPeers)
-	hdr := rtp.Header{Version: 2, PayloadType: 96, SSRC: 0x1234abcd}
-	f.pkt, _ = hdr.Marshal()
-	payload := make([]byte, 1000)
-	copy(payload, []byte{0x10, 0x00, 0x9d, 0x01, 0x2a}) // VP8 descriptor, start of partition
-	f.pkt = append(f.pkt, payload...)
 
 	// Feed every path slowly until every subscriber receives its tracks.
 	deadline := time.Now().Add(30*time.Second + 2*time.Duration(k)*time.Second)
@@ -597,25 +580,8 @@ func newTransportFixture(b *testing.B, k int, prefix string) *benchFixture {
 	if err != nil {
 		b.Fatal(err)
 	}
-	pub, err := r.AddPeer("pub", nopSignal{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, p := range peers {
-		r.SetEdge("pub", p.ID(), true)
-	}
 	f := &benchFixture{room: r, k: k, child: child, sfu: s}
-	track, ok := sfu.AttachBenchTrack(r, pub, 0x1234abcd)
-	if !ok {
-		b.Fatal("attach bench track")
-	}
-	f.track = track
-	b.Cleanup(track.End)
-	hdr := rtp.Header{Version: 2, PayloadType: 96, SSRC: 0x1234abcd}
-	f.pkt, _ = hdr.Marshal()
-	payload := make([]byte, 1000)
-	copy(payload, []byte{0x10, 0x00, 0x9d, 0x01, 0x2a})
-	f.pkt = append(f.pkt, payload...)
+	f.publish(b, peers)
 	deadline := time.Now().Add(30*time.Second + 2*time.Duration(k)*time.Second)
 	for !child.ready() {
 		if time.Now().After(deadline) {
@@ -630,6 +596,30 @@ func newTransportFixture(b *testing.B, k int, prefix string) *benchFixture {
 		}
 	}
 	return f
+}
+
+// publish adds the publisher "pub" with its test-fed video track, opens
+// its edge to every peer, and makes the packet it is fed.
+func (f *benchFixture) publish(b *testing.B, peers []*sfu.Peer) {
+	b.Helper()
+	pub, err := f.room.AddPeer("pub", nopSignal{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, p := range peers {
+		f.room.SetEdge("pub", p.ID(), true)
+	}
+	track, ok := sfu.AttachBenchTrack(f.room, pub, 0x1234abcd)
+	if !ok {
+		b.Fatal("attach bench track")
+	}
+	f.track = track
+	b.Cleanup(track.End) // before the room's Close, which waits for it
+	hdr := rtp.Header{Version: 2, PayloadType: 96, SSRC: 0x1234abcd}
+	f.pkt, _ = hdr.Marshal()
+	payload := make([]byte, 1000)
+	copy(payload, []byte{0x10, 0x00, 0x9d, 0x01, 0x2a}) // VP8 descriptor, start of partition
+	f.pkt = append(f.pkt, payload...)
 }
 
 // runTransport measures the own writer's forwarding on one transport.
