@@ -215,6 +215,26 @@ func (ns *NetNS) OnlyTCPTo(ip netip.Addr, port int) {
 `, ip, port))
 }
 
+// Masquerade puts a private LAN address behind the namespace's veth
+// address, as a home router does: the namespace's loopback also gets lan
+// (e.g. 10.99.0.2/24), and what leaves by the veth pair from it is
+// source-NATed (masquerade) to NSIP. It returns the LAN address.
+func (ns *NetNS) Masquerade(lan string) netip.Addr {
+	ns.t.Helper()
+	pfx := netip.MustParsePrefix(lan)
+	if out, err := exec.Command("ip", "-n", ns.Name, "addr", "add", lan, "dev", "lo").CombinedOutput(); err != nil {
+		ns.t.Fatalf("testkit: ip -n %s addr add %s dev lo: %v\n%s", ns.Name, lan, err, out)
+	}
+	ns.Nft(fmt.Sprintf(`table ip chaperone_nat {
+  chain postrouting {
+    type nat hook postrouting priority srcnat; policy accept;
+    oifname "%s" ip saddr %s masquerade
+  }
+}
+`, "chn"+ns.hostIf[3:], pfx.Masked()))
+	return pfx.Addr()
+}
+
 // Cut drops everything the namespace sends but on its loopback, as when
 // its network goes away; the returned func brings it back.
 func (ns *NetNS) Cut() (restore func()) {

@@ -70,6 +70,11 @@ type Options struct {
 	// browser on a network that lets through only TURN.
 	ICEServers []webrtc.ICEServer
 	RelayOnly  bool
+	// UDPConns, when set, are the UDP sockets of the up and the down
+	// connection's ICE (an ICE UDP mux over each), e.g. made in another
+	// network namespace. Two, as a browser has: behind a NAT each then
+	// gets a mapping of its own. The client closes them.
+	UDPConns *[2]net.PacketConn
 	// IPFilter, when set, picks the local addresses the client gathers on
 	// (by default loopback only, or every one with AllInterfaces).
 	IPFilter func(net.IP) bool
@@ -96,12 +101,14 @@ type RemoteTrack struct {
 
 // Client is a test participant. Methods are safe for concurrent use.
 type Client struct {
-	opts  Options
-	up    *webrtc.PeerConnection
-	down  *webrtc.PeerConnection
-	done  chan struct{}
-	mux   ice.UDPMux // with DropRTP
-	lossy *lossyConn // with DropRTP
+	opts Options
+	up   *webrtc.PeerConnection
+	down *webrtc.PeerConnection
+	done chan struct{}
+	mux  ice.UDPMux // with DropRTP or UDPConns
+	// downMux is the down connection's, with UDPConns.
+	downMux ice.UDPMux
+	lossy   *lossyConn // with DropRTP
 
 	mu          sync.Mutex
 	closed      bool
@@ -187,10 +194,25 @@ func NewClient(opts Options) (*Client, error) {
 		mux = ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: lossy})
 		se.SetICEUDPMux(mux)
 	}
+	var downMux ice.UDPMux
+	downAPI := (*webrtc.API)(nil)
+	if opts.UDPConns != nil && opts.DropRTP == 0 {
+		mux = ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: opts.UDPConns[0]})
+		se.SetICEUDPMux(mux)
+		downSE := se
+		downMux = ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: opts.UDPConns[1]})
+		downSE.SetICEUDPMux(downMux)
+		downAPI = webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(downSE), webrtc.WithInterceptorRegistry(ir))
+	}
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(ir))
+	if downAPI == nil {
+		downAPI = api
+	}
 	closeMux := func() {
-		if mux != nil {
-			_ = mux.Close()
+		for _, m := range []ice.UDPMux{mux, downMux} {
+			if m != nil {
+				_ = m.Close()
+			}
 		}
 	}
 	pcCfg := webrtc.Configuration{ICEServers: opts.ICEServers}
@@ -202,13 +224,13 @@ func NewClient(opts Options) (*Client, error) {
 		closeMux()
 		return nil, err
 	}
-	down, err := api.NewPeerConnection(pcCfg)
+	down, err := downAPI.NewPeerConnection(pcCfg)
 	if err != nil {
 		_ = up.Close()
 		closeMux()
 		return nil, err
 	}
-	c := &Client{opts: opts, up: up, down: down, mux: mux, lossy: lossy, done: make(chan struct{}), published: map[string]*published{}}
+	c := &Client{opts: opts, up: up, down: down, mux: mux, downMux: downMux, lossy: lossy, done: make(chan struct{}), published: map[string]*published{}}
 	for name, pc := range map[string]*webrtc.PeerConnection{"up": up, "down": down} {
 		pc.OnICECandidate(func(cand *webrtc.ICECandidate) {
 			if cand == nil {
@@ -599,8 +621,10 @@ func (c *Client) Close() error {
 	close(c.done)
 	c.mu.Unlock()
 	err := errors.Join(c.up.Close(), c.down.Close())
-	if c.mux != nil {
-		err = errors.Join(err, c.mux.Close())
+	for _, m := range []ice.UDPMux{c.mux, c.downMux} {
+		if m != nil {
+			err = errors.Join(err, m.Close())
+		}
 	}
 	c.wg.Wait()
 	return err
