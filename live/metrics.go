@@ -33,17 +33,19 @@ func (c *roomCounters) add(o roomCounters) {
 }
 
 var (
-	roomsDesc = prometheus.NewDesc("chaperone_rooms_live", "Live rooms on this gateway.", nil, nil)
-	partDesc  = prometheus.NewDesc("chaperone_participants", "Participants in live rooms, by state: admitted or waiting (connected), or reconnecting (in the lesson, their connection lost, within the rejoin grace).", []string{"state"}, nil)
-	fwdPkts   = prometheus.NewDesc("chaperone_forwarded_packets_total", "RTP packets forwarded to subscribers.", nil, nil)
-	fwdBytes  = prometheus.NewDesc("chaperone_forwarded_bytes_total", "RTP bytes forwarded to subscribers.", nil, nil)
-	inPkts    = prometheus.NewDesc("chaperone_published_packets_total", "RTP packets received from publishers.", nil, nil)
-	nacks     = prometheus.NewDesc("chaperone_nack_retransmits_total", "RTP packets resent from the ring in answer to subscribers' NACKs.", nil, nil)
-	plis      = prometheus.NewDesc("chaperone_keyframe_requests_total", "PLIs sent to publishers (rate-limited per track).", nil, nil)
-	heldSecs  = prometheus.NewDesc("chaperone_gate_held_seconds_total", "Time pupils' media was held by the safeguarding rules, summed over rooms.", nil, nil)
-	heldNow   = prometheus.NewDesc("chaperone_rooms_media_held", "Live rooms whose pupils' media is held now.", nil, nil)
-	recDesc   = prometheus.NewDesc("chaperone_recordings_active", "Live rooms being recorded.", nil, nil)
-	viaPion   = prometheus.NewDesc("chaperone_forwarded_via_pion_total",
+	roomsDesc   = prometheus.NewDesc("chaperone_rooms_live", "Live rooms on this gateway.", nil, nil)
+	partDesc    = prometheus.NewDesc("chaperone_participants", "Participants in live rooms, by state: admitted or waiting (connected), or reconnecting (in the lesson, their connection lost, within the rejoin grace).", []string{"state"}, nil)
+	fwdPkts     = prometheus.NewDesc("chaperone_forwarded_packets_total", "RTP packets forwarded to subscribers.", nil, nil)
+	fwdBytes    = prometheus.NewDesc("chaperone_forwarded_bytes_total", "RTP bytes forwarded to subscribers.", nil, nil)
+	inPkts      = prometheus.NewDesc("chaperone_published_packets_total", "RTP packets received from publishers.", nil, nil)
+	nacks       = prometheus.NewDesc("chaperone_nack_retransmits_total", "RTP packets resent from the ring in answer to subscribers' NACKs.", nil, nil)
+	plis        = prometheus.NewDesc("chaperone_keyframe_requests_total", "PLIs sent to publishers (rate-limited per track).", nil, nil)
+	heldSecs    = prometheus.NewDesc("chaperone_gate_held_seconds_total", "Time pupils' media was held by the safeguarding rules, summed over rooms.", nil, nil)
+	heldNow     = prometheus.NewDesc("chaperone_rooms_media_held", "Live rooms whose pupils' media is held now.", nil, nil)
+	recDesc     = prometheus.NewDesc("chaperone_recordings_active", "Live rooms being recorded.", nil, nil)
+	turnRefused = prometheus.NewDesc("chaperone_turn_refused_total",
+		"Permissions and datagrams the embedded TURN relay refused because their peer was not the gateway's media address (it is no open relay).", nil, nil)
+	viaPion = prometheus.NewDesc("chaperone_forwarded_via_pion_total",
 		"Forwarded RTP packets sent through pion's SRTP writer instead of the SFU's own: those of a connection with an SRTP profile the SFU does not encrypt itself, or whose ICE pair it could not place.", nil, nil)
 )
 
@@ -52,7 +54,7 @@ func (rs *Rooms) Collector() prometheus.Collector { return &rs.metrics }
 
 // Describe implements prometheus.Collector.
 func (m *roomMetrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{roomsDesc, partDesc, fwdPkts, fwdBytes, inPkts, nacks, plis, heldSecs, heldNow, recDesc, viaPion} {
+	for _, d := range []*prometheus.Desc{roomsDesc, partDesc, fwdPkts, fwdBytes, inPkts, nacks, plis, heldSecs, heldNow, recDesc, viaPion, turnRefused} {
 		ch <- d
 	}
 }
@@ -117,6 +119,7 @@ func (m *roomMetrics) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(fwdPkts, prometheus.CounterValue, float64(total.packets))
 	if m.rooms.cfg.SFU != nil {
 		ch <- prometheus.MustNewConstMetric(viaPion, prometheus.CounterValue, float64(m.rooms.cfg.SFU.ViaPion()))
+		ch <- prometheus.MustNewConstMetric(turnRefused, prometheus.CounterValue, float64(m.rooms.cfg.SFU.TURNRefused()))
 	}
 	ch <- prometheus.MustNewConstMetric(fwdBytes, prometheus.CounterValue, float64(total.bytes))
 	ch <- prometheus.MustNewConstMetric(inPkts, prometheus.CounterValue, float64(total.in))

@@ -26,6 +26,10 @@ var (
 	ErrCandidateRefused = sfu.ErrCandidateRefused
 	// ErrUnknownPC: the message names no connection of the peer.
 	ErrUnknownPC = sfu.ErrUnknownPC
+	// ErrRestartTooSoon: an ICE restart came too soon after the last one.
+	ErrRestartTooSoon = sfu.ErrRestartTooSoon
+	// ErrClosed: the peer is closed.
+	ErrClosed = sfu.ErrClosed
 )
 
 // Signal carries the SFU's side of a participant's signalling to their page
@@ -41,6 +45,9 @@ type Peer interface {
 	HandleOffer(sdp string) (string, error)
 	HandleAnswer(sdp string) error
 	AddCandidate(pc string, c Candidate) error
+	// RestartICE offers the down connection again with new ICE
+	// credentials (the page's network changed).
+	RestartICE() error
 }
 
 // RoomStore is what rooms need of the store: the room's own (audit, chat,
@@ -236,6 +243,15 @@ func (r *Room) afterEnd(reason string) {
 		delete(rs.m, r.session.ID)
 	}
 	rs.mu.Unlock()
+}
+
+// ICEServers are the STUN/TURN servers, with participant pid's short-lived
+// TURN credentials, that the page's connections use (JSON for the page).
+func (rs *Rooms) ICEServers(pid string) any {
+	if rs.cfg.SFU == nil {
+		return []any{}
+	}
+	return rs.cfg.SFU.ICEServers(pid)
 }
 
 // Running returns the running room of a session, if any.

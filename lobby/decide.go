@@ -51,12 +51,16 @@ type Participant struct {
 	// LooksLike names another pupil on the class list whose name looks
 	// like this one's ("Amelia Jones, amelia.j@…"), for staff to check
 	// before admitting; empty when none does.
-	LooksLike  string
-	State      PState
-	Connected  bool
-	Reason     string // deny or removal reason
-	AudioMuted bool   // by staff: the SFU forwards none of its audio
-	VideoMuted bool   // by staff: the SFU forwards none of its video
+	LooksLike string
+	State     PState
+	Connected bool
+	// MediaReconnecting: connected, but restarting their media connection
+	// (ICE restart after a network change); staff see them reconnecting.
+	// It changes no media rule.
+	MediaReconnecting bool
+	Reason            string // deny or removal reason
+	AudioMuted        bool   // by staff: the SFU forwards none of its audio
+	VideoMuted        bool   // by staff: the SFU forwards none of its video
 	// AudioAllowed and VideoAllowed: staff let this pupil speak (or show
 	// their camera) while the session does not let pupils unmute themselves.
 	AudioAllowed bool

@@ -282,7 +282,7 @@ func (r *Room) join(id string, j Joiner, c Client) error {
 	}
 	p.Subject, p.Name, p.Email, p.Role, p.SessionStaff, p.OnRoster = j.Subject, j.Name, j.Email, role, j.SessionStaff, j.OnRoster
 	p.LooksLike = j.LooksLike
-	p.Connected = true
+	p.Connected, p.MediaReconnecting = true, false
 	r.clients[id] = c
 	delete(r.sent, id+"/state")
 	delete(r.sent, id+"/roster")
@@ -328,7 +328,7 @@ func (r *Room) Leave(id string, c Client) {
 		if p == nil {
 			return
 		}
-		p.Connected = false
+		p.Connected, p.MediaReconnecting = false, false
 		p.Hand = 0
 		if r.state.Spotlight.ID == id {
 			r.state.Spotlight = Spotlight{}
@@ -365,6 +365,21 @@ func (r *Room) MediaReady(id string) {
 		if p := r.find(id); p != nil {
 			r.applySources(*p)
 		}
+	})
+}
+
+// MediaReconnecting tells the Room that a connected participant's media is
+// reconnecting (on) or back (off), as their page reports it while it
+// restarts ICE; staff see them reconnecting meanwhile. Only an admitted
+// participant's flag is kept.
+func (r *Room) MediaReconnecting(id string, on bool) {
+	_ = r.do(func() {
+		p := r.find(id)
+		if p == nil || p.State != Admitted || !p.Connected || p.MediaReconnecting == on {
+			return
+		}
+		p.MediaReconnecting = on
+		r.apply()
 	})
 }
 
@@ -786,7 +801,7 @@ func (r *Room) broadcast(d Decision) {
 		switch {
 		case inRoom(p), Reconnecting(p):
 			roster.Participants = append(roster.Participants, Person{ID: p.ID, Name: p.Name, Role: string(p.Role), Muted: MutedOf(p, r.state),
-				Screen: SourcesOf(p, r.state).Screen, Hand: p.Hand > 0, Reconnecting: Reconnecting(p)})
+				Screen: SourcesOf(p, r.state).Screen, Hand: p.Hand > 0, Reconnecting: Reconnecting(p) || p.MediaReconnecting})
 		case p.Connected && (p.State == Waiting || p.State == Denied):
 			lobby.Waiting = append(lobby.Waiting, WaitingPerson{ID: p.ID, Name: p.Name, Email: p.Email, Role: string(p.Role),
 				OnRoster: p.OnRoster, LooksLike: p.LooksLike, Denied: p.State == Denied, Reason: p.Reason})

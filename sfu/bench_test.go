@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -82,6 +83,7 @@ func (c *benchConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 }
 
 type benchFixture struct {
+	sfu    *sfu.SFU // set by newTransportFixture
 	room   *sfu.Room
 	k      int
 	conns  []*benchConn // chaperone's socket, stock pion's
@@ -247,27 +249,10 @@ func newBenchFixture(b *testing.B, k int) *benchFixture {
 	if err != nil {
 		b.Fatal(err)
 	}
-	pub, err := r.AddPeer("pub", nopSignal{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, p := range peers {
-		r.SetEdge("pub", p.ID(), true)
-	}
 	f := &benchFixture{room: r, k: k, child: child, conns: []*benchConn{conn, stockConn}}
-	track, ok := sfu.AttachBenchTrack(r, pub, 0x1234abcd)
-	if !ok {
-		b.Fatal("attach bench track")
-	}
-	f.track = track
-	b.Cleanup(track.End) // before r.Close, which waits for it
+	f.publish(b, peers)
 	f.shared = naiveTracks(b, peers)
 	f.stock = naiveTracks(b, stockPeers)
-	hdr := rtp.Header{Version: 2, PayloadType: 96, SSRC: 0x1234abcd}
-	f.pkt, _ = hdr.Marshal()
-	payload := make([]byte, 1000)
-	copy(payload, []byte{0x10, 0x00, 0x9d, 0x01, 0x2a}) // VP8 descriptor, start of partition
-	f.pkt = append(f.pkt, payload...)
 
 	// Feed every path slowly until every subscriber receives its tracks.
 	deadline := time.Now().Add(30*time.Second + 2*time.Duration(k)*time.Second)
@@ -458,7 +443,10 @@ func serveBench(p *sfu.Peer, m sfutest.Message) error {
 		if err := json.Unmarshal(raw, &cand); err != nil {
 			return err
 		}
-		return p.AddCandidate(m["pc"].(string), cand)
+		if err := p.AddCandidate(m["pc"].(string), cand); err != nil && !errors.Is(err, sfu.ErrCandidateRefused) {
+			return err
+		}
+		return nil
 	}
 	return fmt.Errorf("unexpected message %v", m["type"])
 }
@@ -526,7 +514,7 @@ func TestBenchSubscribers(t *testing.T) {
 		if c == nil {
 			id := m.ID
 			var err error
-			c, err = sfutest.NewClient(sfutest.Options{NoNACK: true, Send: func(msg sfutest.Message) {
+			c, err = sfutest.NewClient(sfutest.Options{NoNACK: true, TCPOnly: strings.HasPrefix(id, tcpBenchPrefix), Send: func(msg sfutest.Message) {
 				out(benchMsg{ID: id, Msg: msg})
 			}})
 			if err != nil {
@@ -539,5 +527,133 @@ func TestBenchSubscribers(t *testing.T) {
 		if err := c.Handle(m.Msg); err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// tcpBenchPrefix names the benchmark's subscribers that use ICE-TCP only.
+const tcpBenchPrefix = "tcp"
+
+// BenchmarkForwardTransport: the SFU's own writer to K subscribers on UDP
+// and to K subscribers on ICE-TCP (RFC 4571 frames queued on each
+// connection), side by side on one SFU. nosend: everything but the kernel's
+// share (UDP: the batch is encrypted, not sent; TCP: frames are encrypted
+// and copied into the connection's queue, not written). wire: UDP with the
+// subscribers stopped (the kernel drops what overflows, as in
+// BenchmarkForward); TCP with the subscribers running, since a stopped TCP
+// peer stops the stream (the queue fills and frames are dropped before the
+// write), so the TCP writer goroutines' writes are in cpu-ns/pkt-sub.
+//
+//	go test -run '^$' -bench ForwardTransport -benchmem ./sfu/
+func BenchmarkForwardTransport(b *testing.B) {
+	for _, k := range []int{1, 10} {
+		b.Run(fmt.Sprintf("K=%d", k), func(b *testing.B) {
+			for _, tr := range []string{"udp", tcpBenchPrefix} {
+				f := newTransportFixture(b, k, tr)
+				for _, wire := range []bool{false, true} {
+					mode := "nosend"
+					if wire {
+						mode = "wire"
+					}
+					b.Run(mode+"/"+tr, func(b *testing.B) { f.runTransport(b, wire, tr == tcpBenchPrefix) })
+				}
+			}
+		})
+	}
+}
+
+// newTransportFixture: one SFU with ICE-TCP, a publisher's test-fed track,
+// k subscribers named prefix0… in the child process.
+func newTransportFixture(b *testing.B, k int, prefix string) *benchFixture {
+	b.Helper()
+	s, err := sfu.New(sfu.Config{ListenIP: "127.0.0.1", Loopback: true, TCP: true, Logger: testLogger()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = s.Close() })
+	r := s.NewRoom("bench-" + prefix)
+	b.Cleanup(r.Close)
+	child, err := startBenchChild(b)
+	if err != nil {
+		b.Fatal(err)
+	}
+	peers, err := child.addPeers(r, prefix, k, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := &benchFixture{room: r, k: k, child: child, sfu: s}
+	f.publish(b, peers)
+	deadline := time.Now().Add(30*time.Second + 2*time.Duration(k)*time.Second)
+	for !child.ready() {
+		if time.Now().After(deadline) {
+			b.Fatalf("subscribers not receiving: %d of %d ready", child.readyCount(), k)
+		}
+		f.feedChaperone()
+		time.Sleep(5 * time.Millisecond)
+	}
+	for _, p := range peers {
+		if sfu.DownOverTCP(p) != (prefix == tcpBenchPrefix) || !sfu.OwnSRTP(p) {
+			b.Fatalf("subscriber %s: over TCP %v, own writer %v", p.ID(), sfu.DownOverTCP(p), sfu.OwnSRTP(p))
+		}
+	}
+	return f
+}
+
+// publish adds the publisher "pub" with its test-fed video track, opens
+// its edge to every peer, and makes the packet it is fed.
+func (f *benchFixture) publish(b *testing.B, peers []*sfu.Peer) {
+	b.Helper()
+	pub, err := f.room.AddPeer("pub", nopSignal{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, p := range peers {
+		f.room.SetEdge("pub", p.ID(), true)
+	}
+	track, ok := sfu.AttachBenchTrack(f.room, pub, 0x1234abcd)
+	if !ok {
+		b.Fatal("attach bench track")
+	}
+	f.track = track
+	b.Cleanup(track.End) // before the room's Close, which waits for it
+	hdr := rtp.Header{Version: 2, PayloadType: 96, SSRC: 0x1234abcd}
+	f.pkt, _ = hdr.Marshal()
+	payload := make([]byte, 1000)
+	copy(payload, []byte{0x10, 0x00, 0x9d, 0x01, 0x2a}) // VP8 descriptor, start of partition
+	f.pkt = append(f.pkt, payload...)
+}
+
+// runTransport measures the own writer's forwarding on one transport.
+func (f *benchFixture) runTransport(b *testing.B, wire, tcp bool) {
+	sfu.DiscardSends(f.room, !wire)
+	defer sfu.DiscardSends(f.room, false)
+	for range 1000 {
+		f.feedChaperone()
+	}
+	if !tcp {
+		f.child.pause(b)
+		defer f.child.resume(b)
+	}
+	via0, drop0 := f.sfu.ViaPion(), sfu.TCPDropped(f.sfu)
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	cpu0 := cpuTime()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		f.feedChaperone()
+	}
+	b.StopTimer()
+	cpu := cpuTime() - cpu0
+	runtime.ReadMemStats(&after)
+	if v := f.sfu.ViaPion() - via0; v != 0 {
+		b.Errorf("%d packets forwarded through pion's writer", v)
+	}
+	sends := float64(b.N) * float64(f.k)
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/sends, "ns/pkt-sub")
+	b.ReportMetric(float64(cpu.Nanoseconds())/sends, "cpu-ns/pkt-sub")
+	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/sends, "allocs/pkt-sub")
+	if tcp && wire {
+		b.ReportMetric(float64(sfu.TCPDropped(f.sfu)-drop0)/sends, "tcp-dropped/pkt-sub")
 	}
 }

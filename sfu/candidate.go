@@ -119,6 +119,10 @@ func (g *candidateGuard) admit(line string) error {
 	return nil
 }
 
+// restart counts the connection's candidates afresh after an ICE restart
+// (the per-second bound still holds).
+func (g *candidateGuard) restart() { g.accepted = 0 }
+
 // filterSDP drops the candidate lines of an SDP that admit refuses, and
 // returns the SDP and how many it dropped.
 func (g *candidateGuard) filterSDP(sdp string) (string, int) {

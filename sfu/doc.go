@@ -2,8 +2,12 @@
 // (pion/webrtc v3). It knows nothing of the rules: it opens and closes the
 // media gates that package lobby decides. All pion imports stay here.
 //
-// An SFU owns one pion API and one UDP port (an ICE UDP mux) shared by every
-// peer connection. A Room holds the Peers of one live session. Each Peer has
+// An SFU owns one pion API and one UDP port (an ICE UDP mux, on IPv4 and,
+// where the host has it, IPv6) shared by every peer connection; optionally
+// one TCP port for passive ICE-TCP candidates (tcp.go), for networks that
+// drop UDP, and an embedded TURN relay that relays only to the SFU's own
+// media addresses (turn.go). A client whose network changes restarts ICE
+// on the same connections (Peer.RestartICE, and a restart offer on up). A Room holds the Peers of one live session. Each Peer has
 // two peer connections: "up", offered by the client, on which it publishes
 // camera, microphone and screen; and "down", offered by the server, which
 // carries every other peer's tracks and is renegotiated whenever a track
@@ -27,7 +31,8 @@
 // of pion's DTLS handshake (srtp.go, downout.go), straight into a slot of the
 // track's send batch, and one sendmmsg sends the whole fan-out
 // (sendbatch_linux.go) on the SFU's own UDP socket, which the Go netpoller
-// does not watch (udpsock_linux.go). Nothing on this path allocates, takes a
+// does not watch (udpsock_linux.go); on an ICE-TCP pair it queues the
+// RFC 4571 frame on the connection instead. Nothing on this path allocates, takes a
 // lock another forwarder holds, or copies the payload. pion still does ICE,
 // DTLS, RTCP, and the RTP of connections with another SRTP profile.
 package sfu

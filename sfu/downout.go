@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/netip"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -42,7 +43,8 @@ import (
 // downOut is one subscriber's down connection as the SFU's own writer sees
 // it: set from pion's callbacks, read on the forwarding path.
 type downOut struct {
-	socks   []sfuSock // the SFU's UDP sockets
+	socks   []sfuSock    // the SFU's UDP sockets
+	tcp     *tcpListener // the SFU's ICE-TCP connections; nil without ICE-TCP
 	log     *slog.Logger
 	viaPion *atomic.Uint64 // the SFU's count of packets left to pion's writer
 
@@ -65,6 +67,7 @@ type sendTo struct {
 	conn net.PacketConn
 	addr *net.UDPAddr
 	dst  sockDst
+	tcp  *tcpConn // an ICE-TCP pair: frames are queued on this connection instead
 }
 
 // sfuSock is one of the SFU's UDP sockets: conn as the ICE mux writes to it,
@@ -79,7 +82,7 @@ func (s *SFU) watchDown(pc *webrtc.PeerConnection, log *slog.Logger) *downOut {
 	if s.stock {
 		return nil
 	}
-	o := &downOut{socks: s.socks, log: log, viaPion: &s.viaPion, natIP: s.natIP}
+	o := &downOut{socks: s.socks, tcp: s.tcp, log: log, viaPion: &s.viaPion, natIP: s.natIP}
 	dt := pc.SCTP().Transport()
 	dt.ICETransport().OnSelectedCandidatePairChange(o.pairChanged)
 	dt.OnStateChange(func(st webrtc.DTLSTransportState) {
@@ -147,9 +150,8 @@ func (o *downOut) pairChanged(p *webrtc.ICECandidatePair) {
 		o.to.Store(nil)
 		return
 	}
-	ip := net.ParseIP(p.Remote.Address)
-	sock := o.socketOf(p.Local)
-	if ip == nil || ip.To4() == nil || p.Remote.Protocol != webrtc.ICEProtocolUDP || sock == nil {
+	to := o.place(p)
+	if to == nil {
 		o.to.Store(nil)
 		o.pionOnly.Store(true)
 		if !o.warned.Swap(true) {
@@ -158,8 +160,36 @@ func (o *downOut) pairChanged(p *webrtc.ICECandidatePair) {
 		}
 		return
 	}
-	addr := &net.UDPAddr{IP: ip, Port: int(p.Remote.Port)}
-	o.to.Store(&sendTo{conn: sock.conn, addr: addr, dst: makeDst(sock.own, addr)})
+	o.to.Store(to)
+}
+
+// place returns where the SFU's writer sends for the pair: a UDP socket and
+// a destination, or an ICE-TCP connection; nil if it is neither.
+func (o *downOut) place(p *webrtc.ICECandidatePair) *sendTo {
+	ip := net.ParseIP(p.Remote.Address)
+	if ip == nil {
+		return nil
+	}
+	switch p.Remote.Protocol {
+	case webrtc.ICEProtocolTCP:
+		if o.tcp == nil || p.Local.Protocol != webrtc.ICEProtocolTCP {
+			return nil
+		}
+		a, _ := netip.AddrFromSlice(ip)
+		c := o.tcp.conn(netip.AddrPortFrom(a.Unmap(), p.Remote.Port))
+		if c == nil {
+			return nil
+		}
+		return &sendTo{tcp: c}
+	case webrtc.ICEProtocolUDP:
+		sock := o.socketOf(p.Local)
+		if sock == nil {
+			return nil
+		}
+		addr := &net.UDPAddr{IP: ip, Port: int(p.Remote.Port)}
+		return &sendTo{conn: sock.conn, addr: addr, dst: makeDst(sock.own, addr)}
+	}
+	return nil
 }
 
 // socketOf returns the SFU socket a local host candidate is on, as pion's
@@ -296,6 +326,9 @@ func (w *srtpWriter) send(batch *sendBatch, h *rtp.Header, payload []byte, gen u
 	}
 	st.ownSent = true
 	roc := uint32(idx >> 16)
+	if to.tcp != nil {
+		return st.sendTCP(to.tcp, k, h, payload, roc)
+	}
 	if batch != nil && to.dst.sock != nil {
 		pkt, err := k.seal(batch.slot(to.dst.sock), &st.sc, h, payload, roc)
 		if err != nil {
@@ -305,11 +338,31 @@ func (w *srtpWriter) send(batch *sendBatch, h *rtp.Header, payload []byte, gen u
 		return len(pkt), nil
 	}
 	if st.buf == nil {
-		st.buf = make([]byte, 0, batchSlotSize)
+		st.buf = make([]byte, 0, tcpFrameHeader+batchSlotSize)
 	}
 	pkt, err := k.seal(st.buf[:0], &st.sc, h, payload, roc)
 	if err != nil {
 		return 0, err
 	}
 	return to.conn.WriteTo(pkt, to.addr)
+}
+
+// sendTCP encrypts one packet into the SSRC's buffer after room for RFC
+// 4571's length and queues the frame on c. A frame the queue has no room
+// for is lost, as on a congested path.
+func (st *ssrcOut) sendTCP(c *tcpConn, k *srtpKeys, h *rtp.Header, payload []byte, roc uint32) (int, error) {
+	if st.buf == nil {
+		st.buf = make([]byte, 0, tcpFrameHeader+batchSlotSize)
+	}
+	pkt, err := k.seal(st.buf[tcpFrameHeader:tcpFrameHeader], &st.sc, h, payload, roc)
+	if err != nil {
+		return 0, err
+	}
+	if err := c.writeFrame(st.buf[:tcpFrameHeader+len(pkt)]); err != nil {
+		if errors.Is(err, errTCPQueueFull) {
+			return 0, nil
+		}
+		return 0, err
+	}
+	return len(pkt), nil
 }

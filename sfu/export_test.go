@@ -103,4 +103,42 @@ func DiscardSends(r *Room, on bool) {
 			s.own.discard.Store(on)
 		}
 	}
+	if r.sfu.tcp != nil {
+		r.sfu.tcp.discard.Store(on)
+	}
+}
+
+// DownOverTCP reports whether the SFU's own writer sends p's down
+// connection over ICE-TCP.
+func DownOverTCP(p *Peer) bool {
+	if p.downOut == nil {
+		return false
+	}
+	to := p.downOut.to.Load()
+	return to != nil && to.tcp != nil
+}
+
+// TCPDropped returns the ICE-TCP frames the SFU dropped on full queues.
+func TCPDropped(s *SFU) uint64 {
+	if s.tcp == nil {
+		return 0
+	}
+	return s.tcp.dropped.Load()
+}
+
+// DownRemote returns the address the SFU's own writer sends p's down
+// connection to ("" when none).
+func DownRemote(p *Peer) string {
+	if p.downOut == nil {
+		return ""
+	}
+	to := p.downOut.to.Load()
+	switch {
+	case to == nil:
+		return ""
+	case to.tcp != nil:
+		return to.tcp.key.String()
+	default:
+		return to.addr.String()
+	}
 }

@@ -11,9 +11,10 @@ import (
 	"github.com/pion/logging"
 )
 
-// listenMux binds the single ICE UDP port. With a specific ListenIP it is one
-// socket; with "" or 0.0.0.0 it is one socket per local IPv4 address, all on
-// the same port, so that host candidates carry real addresses (a socket on
+// listenMux binds the single ICE UDP port. With a specific ListenIP (IPv4
+// or IPv6) it is one socket; with "" it is one socket per local IPv4 and
+// global IPv6 address (dual stack where the host has IPv6), with 0.0.0.0 per
+// IPv4 address only, all on the same port, so that host candidates carry real addresses (a socket on
 // 0.0.0.0 cannot tell pion which address a packet came to). It returns the
 // mux, its sockets (as the mux writes to them) and the address for logs.
 func listenMux(cfg Config, log logging.LeveledLogger) (ice.UDPMux, []sfuSock, string, error) {
@@ -22,8 +23,8 @@ func listenMux(cfg Config, log logging.LeveledLogger) (ice.UDPMux, []sfuSock, st
 	}
 	if cfg.ListenIP != "" {
 		ip := net.ParseIP(cfg.ListenIP)
-		if ip == nil || ip.To4() == nil {
-			return nil, nil, "", fmt.Errorf("sfu: listen IP %q is not an IPv4 address", cfg.ListenIP)
+		if ip == nil {
+			return nil, nil, "", fmt.Errorf("sfu: listen IP %q is not an IP address", cfg.ListenIP)
 		}
 		if !ip.IsUnspecified() {
 			conn, err := cfg.listen(ip, cfg.UDPPort)
@@ -36,7 +37,7 @@ func listenMux(cfg Config, log logging.LeveledLogger) (ice.UDPMux, []sfuSock, st
 		}
 	}
 
-	ips, err := localIPv4s(cfg.Loopback)
+	ips, err := localIPs(cfg.Loopback, cfg.ListenIP == "")
 	if err != nil {
 		return nil, nil, "", err
 	}
@@ -64,6 +65,9 @@ func listenAll(cfg Config, ips []net.IP, port int) ([]net.PacketConn, int, error
 	conns := make([]net.PacketConn, 0, len(ips))
 	for _, ip := range ips {
 		c, err := cfg.listen(ip, port)
+		if err != nil && ip.To4() == nil && !errors.Is(err, syscall.EADDRINUSE) {
+			continue // an IPv6 address not yet usable (duplicate address detection): IPv4 still serves
+		}
 		if err != nil {
 			for _, c := range conns {
 				_ = c.Close()
@@ -75,12 +79,16 @@ func listenAll(cfg Config, ips []net.IP, port int) ([]net.PacketConn, int, error
 		}
 		conns = append(conns, c)
 	}
+	if len(conns) == 0 {
+		return nil, 0, errors.New("sfu: no usable address to listen on")
+	}
 	return conns, port, nil
 }
 
-// localIPv4s lists the IPv4 addresses of the interfaces that are up,
-// loopback only when asked, link-local never.
-func localIPv4s(loopback bool) ([]net.IP, error) {
+// localIPs lists the IPv4 (and with v6, global or unique-local IPv6)
+// addresses of the interfaces that are up, loopback only when asked,
+// link-local never.
+func localIPs(loopback, v6 bool) ([]net.IP, error) {
 	ifaces, err := net.Interfaces()
 	if err != nil {
 		return nil, fmt.Errorf("sfu: list interfaces: %w", err)
@@ -100,7 +108,13 @@ func localIPv4s(loopback bool) ([]net.IP, error) {
 				continue
 			}
 			ip := n.IP.To4()
-			if ip == nil || ip.IsLinkLocalUnicast() || (ip.IsLoopback() && !loopback) {
+			if ip == nil {
+				if !v6 || n.IP.To16() == nil {
+					continue
+				}
+				ip = n.IP.To16()
+			}
+			if ip.IsLinkLocalUnicast() || ip.IsMulticast() || (ip.IsLoopback() && !loopback) {
 				continue
 			}
 			ips = append(ips, ip)
@@ -130,7 +144,11 @@ func (cfg Config) listen(ip net.IP, port int) (net.PacketConn, error) {
 
 // listenNetUDP binds a net.UDPConn on ip:port.
 func listenNetUDP(ip net.IP, port int) (net.PacketConn, error) {
-	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: ip, Port: port})
+	network := "udp4"
+	if ip.To4() == nil {
+		network = "udp6"
+	}
+	c, err := net.ListenUDP(network, &net.UDPAddr{IP: ip, Port: port})
 	if err != nil {
 		return nil, fmt.Errorf("sfu: listen udp %s: %w", net.JoinHostPort(ip.String(), strconv.Itoa(port)), err)
 	}

@@ -1,8 +1,10 @@
 package sfu
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -67,6 +69,8 @@ type Peer struct {
 	downPending []webrtc.ICECandidateInit
 	downGuard   candidateGuard // down's remote candidates
 	needNeg     bool           // an offer was wanted while one was outstanding
+	needRestart bool           // the next down offer restarts ICE (RestartICE)
+	lastRestart time.Time      // of the down connection's ICE, by RestartICE
 
 	// Guarded by room.mu.
 	published  []*upTrack
@@ -191,6 +195,13 @@ func (p *Peer) HandleOffer(sdp string) (string, error) {
 	}
 	p.upMu.Lock()
 	defer p.upMu.Unlock()
+	if p.up.CurrentRemoteDescription() != nil && iceCredsChanged(p.up.CurrentRemoteDescription().SDP, sdp) {
+		// The client restarts ICE (its network changed): pion starts
+		// checks afresh with the new credentials; the client's new
+		// candidates are counted afresh too.
+		p.upGuard.restart()
+		p.log.Info("ice restart", slog.String("pc", PCUp))
+	}
 	desc = p.filterDesc(PCUp, desc, &p.upGuard)
 	if p.up.CurrentRemoteDescription() != nil {
 		// A re-offer: wait for the ICE transport to start (see downReady).
@@ -343,7 +354,13 @@ func (p *Peer) renegotiate() {
 		return
 	}
 	p.needNeg = false
-	offer, err := p.down.CreateOffer(nil)
+	var opts *webrtc.OfferOptions
+	if p.needRestart {
+		p.needRestart = false
+		opts = &webrtc.OfferOptions{ICERestart: true}
+		p.downGuard.restart()
+	}
+	offer, err := p.down.CreateOffer(opts)
 	if err == nil {
 		err = p.down.SetLocalDescription(offer)
 	}
@@ -355,6 +372,55 @@ func (p *Peer) renegotiate() {
 		return
 	}
 	p.sig.Offer(PCDown, offer.SDP)
+}
+
+// minRestartGap bounds how often a client may have the down connection's
+// ICE restarted (each restart gathers anew and lets it name new
+// candidates).
+const minRestartGap = time.Second
+
+// ErrRestartTooSoon: RestartICE again within minRestartGap; nothing changed.
+var ErrRestartTooSoon = errors.New("sfu: ice restart requested again too soon")
+
+// RestartICE restarts ICE on the down connection, as the client asks when
+// its network changed (its connection went disconnected or failed): the SFU
+// offers again with new ICE credentials, the client answers with its new
+// candidates, and media goes on on the new path with the same DTLS and SRTP
+// session (no new admission, no new tracks). The client restarts its up
+// connection itself, with an offer that changes the ICE credentials
+// (HandleOffer).
+func (p *Peer) RestartICE() error {
+	if p.closed.Load() {
+		return fmt.Errorf("sfu: peer %s: ice restart: %w", p.id, ErrClosed)
+	}
+	p.negMu.Lock()
+	now := time.Now()
+	if now.Sub(p.lastRestart) < minRestartGap {
+		p.negMu.Unlock()
+		return fmt.Errorf("sfu: peer %s: %w", p.id, ErrRestartTooSoon)
+	}
+	p.lastRestart = now
+	p.needRestart = true
+	p.negMu.Unlock()
+	p.log.Info("ice restart", slog.String("pc", PCDown))
+	p.renegotiate()
+	return nil
+}
+
+// iceCredsChanged reports whether two SDPs carry different ICE usernames
+// (an ICE restart changes them, RFC 8445 §9).
+func iceCredsChanged(old, sdp string) bool {
+	return iceUfrag(old) != iceUfrag(sdp)
+}
+
+// iceUfrag returns the first a=ice-ufrag of an SDP.
+func iceUfrag(sdp string) string {
+	_, rest, ok := strings.Cut(sdp, "a=ice-ufrag:")
+	if !ok {
+		return ""
+	}
+	ufrag, _, _ := strings.Cut(rest, "\n")
+	return strings.TrimSpace(ufrag)
 }
 
 // renegotiatePending offers again if an offer was held back.

@@ -47,24 +47,60 @@ func (c *sendCounter) sentTo(match func(netip.Addr) bool) int {
 	return n
 }
 
-// TestRogueCandidates (issue 18, finding 2): a client that never finishes
-// ICE (so the SFU keeps checking every pair it is given) sends 1,000
-// candidates naming ten loopback ports the test listens on, cloud metadata
-// (169.254.169.254), private, multicast and public addresses. The SFU is
-// configured as in production (no loopback, no private ranges): at most the
-// cap is accepted, not one packet reaches the listening sockets, none is sent
-// to 169.254.0.0/16. Two well-behaved clients in the same room connect
-// although their own (loopback) candidates are refused: the SFU learns their
-// addresses from their checks (peer-reflexive).
+// TestRogueCandidates (issue 18, finding 2; issue 19): a client that never
+// finishes ICE (so the SFU keeps checking every pair it is given) sends
+// 1,000 candidates naming ten loopback UDP ports and ten loopback TCP ports
+// (passive ICE-TCP candidates) the test listens on, cloud metadata
+// (169.254.169.254), private, multicast and public addresses. Under both
+// the strict policy (no loopback, no private ranges, UDP only) and the
+// gateway's defaults (private ranges checked for pupils on the school's LAN,
+// ICE-TCP on): at most the cap is accepted, not one packet or TCP
+// connection reaches the listening sockets, none is sent to
+// 169.254.0.0/16, multicast or unspecified addresses. Two well-behaved
+// clients in the same room connect although their own (loopback)
+// candidates are refused: the SFU learns their addresses from their checks
+// (peer-reflexive).
 func TestRogueCandidates(t *testing.T) {
 	t.Parallel()
+	for _, tc := range []struct {
+		name         string
+		private, tcp bool
+	}{{"strict", false, false}, {"gateway defaults", true, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			testRogueCandidates(t, tc.private, tc.tcp)
+		})
+	}
+}
+
+func testRogueCandidates(t *testing.T, private, tcp bool) {
 	counter := &sendCounter{to: map[netip.Addr]int{}}
-	s, err := sfu.New(sfu.WithConnWrapper(sfu.Config{ListenIP: "127.0.0.1", Logger: testLogger()},
+	s, err := sfu.New(sfu.WithConnWrapper(sfu.Config{ListenIP: "127.0.0.1", AllowPrivate: private, TCP: tcp, Logger: testLogger()},
 		func(c net.PacketConn) net.PacketConn { counter.PacketConn = c; return counter }))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Close() })
 	r := s.NewRoom(t.Name())
 	t.Cleanup(r.Close)
+
+	// Ten listening TCP sockets on loopback, counting every connection.
+	var dials atomic.Int64
+	var tcpPorts []int
+	for range 10 {
+		l, err := net.Listen("tcp4", "127.0.0.1:0")
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = l.Close() })
+		tcpPorts = append(tcpPorts, l.Addr().(*net.TCPAddr).Port)
+		go func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				dials.Add(1)
+				_ = c.Close()
+			}
+		}()
+	}
 
 	// Ten listening sockets on loopback, counting every packet they get.
 	var probes atomic.Int64
@@ -110,6 +146,9 @@ func TestRogueCandidates(t *testing.T) {
 			addr = fmt.Sprintf("203.0.113.%d", 1+i%250) // TEST-NET-3: public, routes nowhere
 		}
 		line := fmt.Sprintf("candidate:%d 1 udp 2130706431 %s %d typ host", i, addr, ports[i%len(ports)])
+		if i%8 == 3 { // a passive TCP candidate: the SFU would have to dial it
+			line = fmt.Sprintf("candidate:%d 1 tcp 1518280447 %s %d typ host tcptype passive", i, addr, tcpPorts[i%len(tcpPorts)])
+		}
 		switch err := rogue.AddCandidate(sfu.PCUp, sfu.Candidate{Candidate: line}); {
 		case err == nil:
 			accepted++
@@ -131,9 +170,13 @@ func TestRogueCandidates(t *testing.T) {
 
 	time.Sleep(2 * time.Second) // pion checks every 200 ms: probes would have arrived by now
 	require.Zero(t, probes.Load(), "STUN checks reached the loopback listening sockets")
+	require.Zero(t, dials.Load(), "the SFU dialled a client's TCP candidate")
 	require.Zero(t, counter.sentTo(func(a netip.Addr) bool { return netip.MustParsePrefix("169.254.0.0/16").Contains(a) }),
 		"packets sent to 169.254.0.0/16")
-	require.Zero(t, counter.sentTo(func(a netip.Addr) bool { return a.IsPrivate() || a.IsMulticast() || a.IsUnspecified() }),
-		"packets sent to private, multicast or unspecified addresses")
+	require.Zero(t, counter.sentTo(func(a netip.Addr) bool { return a.IsMulticast() || a.IsUnspecified() }),
+		"packets sent to multicast or unspecified addresses")
+	if !private {
+		require.Zero(t, counter.sentTo(func(a netip.Addr) bool { return a.IsPrivate() }), "packets sent to private addresses")
+	}
 	require.Positive(t, counter.sentTo(func(a netip.Addr) bool { return a.IsLoopback() }), "the clients' own connections are served")
 }

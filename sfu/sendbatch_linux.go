@@ -32,7 +32,7 @@ type sendBatch struct {
 	n    int        // messages queued
 	ms   [batchSlots]unix.Mmsghdr
 	iovs [batchSlots]unix.Iovec
-	sas  [batchSlots]unix.RawSockaddrInet4
+	sas  [batchSlots]sockaddr
 	bufs [batchSlots][]byte // the slots, made when first used
 
 	log     *slog.Logger
@@ -45,8 +45,7 @@ func newSendBatch(log *slog.Logger) *sendBatch {
 	for i := range b.ms {
 		b.ms[i].Hdr.Iov = &b.iovs[i]
 		b.ms[i].Hdr.SetIovlen(1)
-		b.ms[i].Hdr.Name = (*byte)(unsafe.Pointer(&b.sas[i]))
-		b.ms[i].Hdr.Namelen = unix.SizeofSockaddrInet4
+		b.ms[i].Hdr.Name = (*byte)(unsafe.Pointer(&b.sas[i].raw))
 	}
 	return b
 }
@@ -69,6 +68,7 @@ func (b *sendBatch) slot(sock *udpSocket) []byte {
 // commit queues the datagram of n bytes written into the last slot, to d.
 func (b *sendBatch) commit(d *sockDst, n int) {
 	b.sas[b.n] = d.sa
+	b.ms[b.n].Hdr.Namelen = d.sa.len
 	b.iovs[b.n].SetLen(n)
 	b.n++
 }
@@ -108,15 +108,14 @@ func (b *sendBatch) flush() {
 	b.n = 0
 }
 
-func (b *sendBatch) drop(sa *unix.RawSockaddrInet4, err error) {
+func (b *sendBatch) drop(sa *sockaddr, err error) {
 	b.dropped++
 	now := time.Now()
 	if now.Sub(b.lastLog) < time.Second {
 		return
 	}
 	b.lastLog = now
-	pb := (*[2]byte)(unsafe.Pointer(&sa.Port))
-	to := &net.UDPAddr{IP: net.IPv4(sa.Addr[0], sa.Addr[1], sa.Addr[2], sa.Addr[3]), Port: int(pb[0])<<8 | int(pb[1])}
+	to := udpAddrOf(&sa.raw)
 	b.log.Warn("sfu: batched send failed; packet dropped",
 		slog.String("to", to.String()), slog.Uint64("dropped", b.dropped), slog.Any("err", err))
 	b.dropped = 0
@@ -125,14 +124,14 @@ func (b *sendBatch) drop(sa *unix.RawSockaddrInet4, err error) {
 // sockDst is a destination on one of the SFU's own sockets.
 type sockDst struct {
 	sock *udpSocket
-	sa   unix.RawSockaddrInet4
+	sa   sockaddr
 }
 
 // makeDst returns the destination addr on sock; a zero sockDst (no socket)
-// if sock is nil or addr not IPv4.
+// if sock is nil or addr not of its family.
 func makeDst(sock *udpSocket, addr *net.UDPAddr) sockDst {
 	d := sockDst{sock: sock}
-	if sock == nil || !rawSockaddr(&d.sa, addr) {
+	if sock == nil || !rawSockaddr(&d.sa, addr, sock.v6) {
 		return sockDst{}
 	}
 	return d

@@ -32,14 +32,21 @@ const (
 // Config configures an SFU. The zero value listens on an ephemeral UDP port on
 // every non-loopback IPv4 interface.
 type Config struct {
-	UDPPort   int      // one UDP port for all ICE traffic (ICE UDP mux); 0 = an ephemeral port
+	UDPPort int // one UDP port for all ICE traffic (ICE UDP mux); 0 = an ephemeral port
+	// TCP adds passive ICE-TCP host candidates on one TCP port, TCPPort (0:
+	// an ephemeral port), for clients whose network drops UDP (tcp.go).
+	TCP       bool
+	TCPPort   int
 	ListenIP  string   // "" = all interfaces; tests use "127.0.0.1"
 	PublicIPs []string // NAT 1:1 host IPs to advertise (config ice_public_ip); optional
 	Loopback  bool     // advertise loopback candidates, and check clients' (dev mode and tests)
 	// AllowPrivate lets clients' candidates name private addresses (10/8,
 	// 172.16/12, 192.168/16, fc00::/7): pupils on the school's own network.
 	AllowPrivate bool
-	Logger       *slog.Logger
+	// TURN, when set, hands clients TURN credentials in their ICE servers
+	// and may run a relay (turn.go).
+	TURN   *TURNConfig
+	Logger *slog.Logger
 
 	wrapConn func(net.PacketConn) net.PacketConn // tests: wraps the UDP sockets
 	// stock, for the benchmark's naive forwarder: pion as it comes, on a
@@ -50,13 +57,19 @@ type Config struct {
 // SFU is a selective forwarding unit: one WebRTC API and one UDP port shared
 // by all its rooms.
 type SFU struct {
-	api   *webrtc.API
-	mux   ice.UDPMux
-	addr  string
-	log   *slog.Logger
-	socks []sfuSock  // the UDP sockets
-	natIP net.IP     // the sole NAT 1:1 IP (Config.PublicIPs), if any
-	addrs AddrPolicy // which remote candidates are checked (candidate.go)
+	api    *webrtc.API
+	mux    ice.UDPMux
+	tcpMux ice.TCPMux // nil without Config.TCP
+	addr   string
+	log    *slog.Logger
+	socks  []sfuSock    // the UDP sockets
+	tcp    *tcpListener // the ICE-TCP listener; nil without Config.TCP
+	// turn is the embedded TURN relay, if any; turnCfg the TURN servers
+	// handed to clients (nil without TURN).
+	turn    *turnRelay
+	turnCfg *TURNConfig
+	natIP   net.IP     // the sole NAT 1:1 IP (Config.PublicIPs), if any
+	addrs   AddrPolicy // which remote candidates are checked (candidate.go)
 	// viaPion counts forwarded packets the SFU's own writer left to pion's
 	// (downout.go).
 	viaPion atomic.Uint64
@@ -83,19 +96,52 @@ func New(cfg Config) (*SFU, error) {
 	if err != nil {
 		return nil, err
 	}
-	api, err := newAPI(cfg, mux, lf)
-	if err != nil {
-		_ = mux.Close()
+	s := &SFU{mux: mux, addr: addr, log: log, socks: socks, stock: cfg.stock, natIP: soleIP(cfg.PublicIPs),
+		addrs: AddrPolicy{Loopback: cfg.Loopback, Private: cfg.AllowPrivate}, rooms: map[*Room]struct{}{}}
+	var tcpMux ice.TCPMux
+	if cfg.TCP {
+		if s.tcp, err = listenTCP(net.ParseIP(cfg.ListenIP), cfg.TCPPort, hasIPv6(socks), log); err != nil {
+			_ = mux.Close()
+			return nil, err
+		}
+		// No write buffer in pion's mux: tcpConn queues every frame.
+		tcpMux = ice.NewTCPMuxDefault(ice.TCPMuxParams{Listener: s.tcp, Logger: lf.NewLogger("ice-tcp"), ReadBufferSize: 64})
+	}
+	if s.api, err = newAPI(cfg, mux, tcpMux, socks, lf); err != nil {
+		s.closeMuxes(tcpMux)
 		return nil, err
 	}
-	log.Info("sfu listening", slog.String("udp", addr))
-	return &SFU{api: api, mux: mux, addr: addr, log: log, socks: socks, stock: cfg.stock, natIP: soleIP(cfg.PublicIPs),
-		addrs: AddrPolicy{Loopback: cfg.Loopback, Private: cfg.AllowPrivate}, rooms: map[*Room]struct{}{}}, nil
+	s.tcpMux = tcpMux
+	if err := s.setupTURN(cfg.TURN); err != nil {
+		s.closeMuxes(tcpMux)
+		return nil, err
+	}
+	log.Info("sfu listening", slog.String("udp", addr), slog.String("tcp", s.TCPAddr()))
+	return s, nil
+}
+
+// closeMuxes closes the UDP mux and, if there is one, the TCP mux.
+func (s *SFU) closeMuxes(tcpMux ice.TCPMux) {
+	_ = s.mux.Close()
+	if tcpMux != nil {
+		_ = tcpMux.Close()
+	}
+	if s.tcp != nil {
+		_ = s.tcp.Close()
+	}
+}
+
+// TCPAddr returns the address of the ICE-TCP listener, or "" without one.
+func (s *SFU) TCPAddr() string {
+	if s.tcp == nil {
+		return ""
+	}
+	return s.tcp.Addr().String()
 }
 
 // newAPI builds the one pion API of an SFU: Opus and VP8 only, no default
 // interceptors (the SFU handles PLI itself), UDP4 through the mux.
-func newAPI(cfg Config, mux ice.UDPMux, lf pionLoggerFactory) (*webrtc.API, error) {
+func newAPI(cfg Config, mux ice.UDPMux, tcpMux ice.TCPMux, socks []sfuSock, lf pionLoggerFactory) (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterCodec(webrtc.RTPCodecParameters{
 		RTPCodecCapability: webrtc.RTPCodecCapability{
@@ -122,7 +168,34 @@ func newAPI(cfg Config, mux ice.UDPMux, lf pionLoggerFactory) (*webrtc.API, erro
 
 	se := webrtc.SettingEngine{LoggerFactory: lf}
 	se.SetICEUDPMux(mux)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	types := []webrtc.NetworkType{webrtc.NetworkTypeUDP4}
+	if hasIPv6(socks) {
+		types = append(types, webrtc.NetworkTypeUDP6)
+	}
+	if tcpMux != nil {
+		se.SetICETCPMux(tcpMux)
+		types = append(types, webrtc.NetworkTypeTCP4)
+		if hasIPv6(socks) {
+			types = append(types, webrtc.NetworkTypeTCP6)
+		}
+		// TCP host candidates on the addresses of the UDP sockets only (pion
+		// otherwise takes every interface's): the UDP mux ignores this filter.
+		ips := make([]net.IP, 0, len(socks))
+		for _, sk := range socks {
+			if a, ok := sk.conn.LocalAddr().(*net.UDPAddr); ok && !a.IP.IsUnspecified() {
+				ips = append(ips, a.IP)
+			}
+		}
+		se.SetIPFilter(func(ip net.IP) bool {
+			for _, a := range ips {
+				if a.Equal(ip) {
+					return true
+				}
+			}
+			return false
+		})
+	}
+	se.SetNetworkTypes(types)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetIncludeLoopbackCandidate(cfg.Loopback)
 	if len(cfg.PublicIPs) > 0 {
@@ -184,10 +257,31 @@ func (s *SFU) Close() error {
 	for _, r := range rooms {
 		r.Close()
 	}
+	if s.turn != nil {
+		if err := s.turn.close(); err != nil {
+			s.log.Warn("close turn", slog.Any("err", err))
+		}
+	}
+	if s.tcpMux != nil {
+		_ = s.tcpMux.Close()
+	}
+	if s.tcp != nil {
+		_ = s.tcp.Close()
+	}
 	if err := s.mux.Close(); err != nil {
 		return fmt.Errorf("sfu: close udp mux: %w", err)
 	}
 	return nil
+}
+
+// hasIPv6 reports whether any of the UDP sockets is on an IPv6 address.
+func hasIPv6(socks []sfuSock) bool {
+	for _, sk := range socks {
+		if a, ok := sk.conn.LocalAddr().(*net.UDPAddr); ok && a.IP.To4() == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // soleIP is the NAT 1:1 IP pion gives every host candidate when exactly one

@@ -434,8 +434,12 @@ func TestReplacePeer(t *testing.T) {
 
 func TestNewConfig(t *testing.T) {
 	t.Parallel()
-	_, err := sfu.New(sfu.Config{ListenIP: "::1"})
+	_, err := sfu.New(sfu.Config{ListenIP: "not-an-ip"})
 	require.Error(t, err)
+	if s6, err := sfu.New(sfu.Config{ListenIP: "::1", Loopback: true}); err == nil { // an IPv6 address is fine (issue 19)
+		require.Regexp(t, `^\[::1\]:[1-9][0-9]*$`, s6.UDPAddr())
+		require.NoError(t, s6.Close())
+	}
 	_, err = sfu.New(sfu.Config{UDPPort: 70000})
 	require.Error(t, err)
 	_, err = sfu.New(sfu.Config{PublicIPs: []string{"not-an-ip"}})

@@ -29,6 +29,7 @@ import (
 type udpSocket struct {
 	fd    int
 	laddr *net.UDPAddr
+	v6    bool // an AF_INET6 socket (IPV6_V6ONLY): IPv6 peers only
 
 	// Every system call holds mu shared; Close shuts the socket down (which
 	// wakes a blocked read), then takes mu exclusively before it closes the
@@ -41,20 +42,32 @@ type udpSocket struct {
 }
 
 // listenUDP4 binds the SFU's UDP socket on ip:port (port 0: an ephemeral
-// one).
+// one), IPv4 or IPv6.
 func listenUDP4(ip net.IP, port int) (net.PacketConn, error) {
 	return listenUDPSocket(ip, port)
 }
 
-// listenUDPSocket binds a UDP socket on ip:port.
+// listenUDPSocket binds a UDP socket on ip:port: AF_INET for an IPv4
+// address, AF_INET6 (IPv6 only) for an IPv6 one.
 func listenUDPSocket(ip net.IP, port int) (*udpSocket, error) {
 	ip4 := ip.To4()
-	if ip4 == nil {
-		return nil, fmt.Errorf("sfu: listen udp %s: not an IPv4 address", ip)
+	if ip4 == nil && ip.To16() == nil {
+		return nil, fmt.Errorf("sfu: listen udp %s: not an IP address", ip)
 	}
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
+	family := unix.AF_INET
+	if ip4 == nil {
+		family = unix.AF_INET6
+	}
+	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
 	if err != nil {
 		return nil, fmt.Errorf("sfu: udp socket: %w", os.NewSyscallError("socket", err))
+	}
+	if ip4 == nil {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 1); err != nil {
+			_ = unix.Close(fd)
+			return nil, fmt.Errorf("sfu: udp socket: %w", os.NewSyscallError("setsockopt", err))
+		}
+		return bindUDP6(fd, ip, port)
 	}
 	// A read wakes at least this often to see whether the socket was
 	// closed, should shutdown not wake it.
@@ -81,6 +94,31 @@ func listenUDPSocket(ip net.IP, port int) (*udpSocket, error) {
 	return &udpSocket{fd: fd, laddr: &net.UDPAddr{IP: net.IPv4(a.Addr[0], a.Addr[1], a.Addr[2], a.Addr[3]), Port: a.Port}}, nil
 }
 
+// bindUDP6 binds the AF_INET6 socket fd on ip:port.
+func bindUDP6(fd int, ip net.IP, port int) (*udpSocket, error) {
+	sa := &unix.SockaddrInet6{Port: port}
+	copy(sa.Addr[:], ip.To16())
+	if err := unix.Bind(fd, sa); err != nil {
+		_ = unix.Close(fd)
+		return nil, fmt.Errorf("sfu: listen udp %s: %w", net.JoinHostPort(ip.String(), fmt.Sprint(port)), os.NewSyscallError("bind", err))
+	}
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 1}); err != nil {
+		_ = unix.Close(fd)
+		return nil, fmt.Errorf("sfu: udp socket: %w", os.NewSyscallError("setsockopt", err))
+	}
+	got, err := unix.Getsockname(fd)
+	if err != nil {
+		_ = unix.Close(fd)
+		return nil, fmt.Errorf("sfu: udp socket: %w", os.NewSyscallError("getsockname", err))
+	}
+	a, ok := got.(*unix.SockaddrInet6)
+	if !ok {
+		_ = unix.Close(fd)
+		return nil, errors.New("sfu: udp socket: not bound to an IPv6 address")
+	}
+	return &udpSocket{fd: fd, v6: true, laddr: &net.UDPAddr{IP: net.IP(a.Addr[:]).To16(), Port: a.Port}}, nil
+}
+
 // ReadFrom blocks until a datagram comes or the socket is closed.
 func (s *udpSocket) ReadFrom(b []byte) (int, net.Addr, error) {
 	if len(b) == 0 {
@@ -92,8 +130,8 @@ func (s *udpSocket) ReadFrom(b []byte) (int, net.Addr, error) {
 		if s.closed.Load() {
 			return 0, nil, net.ErrClosed
 		}
-		var from unix.RawSockaddrInet4
-		fromLen := uint32(unix.SizeofSockaddrInet4)
+		var from unix.RawSockaddrInet6 // large enough for either family
+		fromLen := uint32(unix.SizeofSockaddrInet6)
 		n, _, errno := unix.Syscall6(unix.SYS_RECVFROM, uintptr(s.fd),
 			uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), 0,
 			uintptr(unsafe.Pointer(&from)), uintptr(unsafe.Pointer(&fromLen)))
@@ -107,21 +145,43 @@ func (s *udpSocket) ReadFrom(b []byte) (int, net.Addr, error) {
 			return 0, nil, &net.OpError{Op: "read", Net: "udp", Source: s.laddr, Err: os.NewSyscallError("recvfrom", errno)}
 		case s.closed.Load():
 			return 0, nil, net.ErrClosed // woken by Close's shutdown
-		case from.Family != unix.AF_INET:
-			continue // not a datagram from an IPv4 peer; nothing else can reach this socket
 		}
-		pb := (*[2]byte)(unsafe.Pointer(&from.Port)) // network byte order
-		return int(n), &net.UDPAddr{IP: net.IPv4(from.Addr[0], from.Addr[1], from.Addr[2], from.Addr[3]), Port: int(pb[0])<<8 | int(pb[1])}, nil
+		if a := udpAddrOf(&from); a != nil {
+			return int(n), a, nil
+		}
+		// Not from a peer of this socket's family; nothing else can reach it.
 	}
+}
+
+// sockaddr is an IPv4 or IPv6 socket address as the kernel takes it.
+type sockaddr struct {
+	raw unix.RawSockaddrInet6 // or a RawSockaddrInet4 in its first bytes
+	len uint32
+}
+
+// udpAddrOf decodes a raw IPv4 or IPv6 address; nil for another family.
+func udpAddrOf(raw *unix.RawSockaddrInet6) *net.UDPAddr {
+	pb := (*[2]byte)(unsafe.Pointer(&raw.Port)) // network byte order; at the same offset in both families
+	port := int(pb[0])<<8 | int(pb[1])
+	switch raw.Family {
+	case unix.AF_INET:
+		v4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(raw))
+		return &net.UDPAddr{IP: net.IPv4(v4.Addr[0], v4.Addr[1], v4.Addr[2], v4.Addr[3]), Port: port}
+	case unix.AF_INET6:
+		ip := make(net.IP, net.IPv6len)
+		copy(ip, raw.Addr[:])
+		return &net.UDPAddr{IP: ip, Port: port}
+	}
+	return nil
 }
 
 // WriteTo sends one datagram to addr, an IPv4 *net.UDPAddr, without waiting
 // for room in the send buffer (when it is full: EAGAIN, and the datagram is
 // lost, as on the network).
 func (s *udpSocket) WriteTo(b []byte, addr net.Addr) (int, error) {
-	var sa unix.RawSockaddrInet4
-	if !rawSockaddr(&sa, addr) {
-		return 0, &net.OpError{Op: "write", Net: "udp", Source: s.laddr, Addr: addr, Err: errors.New("not an IPv4 UDP address")}
+	var sa sockaddr
+	if !rawSockaddr(&sa, addr, s.v6) {
+		return 0, &net.OpError{Op: "write", Net: "udp", Source: s.laddr, Addr: addr, Err: errors.New("not a UDP address of the socket's family")}
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -134,7 +194,7 @@ func (s *udpSocket) WriteTo(b []byte, addr net.Addr) (int, error) {
 	}
 	for {
 		_, _, errno := unix.Syscall6(unix.SYS_SENDTO, uintptr(s.fd), uintptr(p), uintptr(len(b)), unix.MSG_DONTWAIT,
-			uintptr(unsafe.Pointer(&sa)), unix.SizeofSockaddrInet4)
+			uintptr(unsafe.Pointer(&sa.raw)), uintptr(sa.len))
 		if errno == unix.EINTR {
 			continue
 		}
@@ -170,20 +230,31 @@ func (s *udpSocket) sendBatch(ms []unix.Mmsghdr) (int, error) {
 	}
 }
 
-// rawSockaddr fills sa from addr; false if addr is not an IPv4 UDP address.
-func rawSockaddr(sa *unix.RawSockaddrInet4, addr net.Addr) bool {
+// rawSockaddr fills sa from addr, for a socket of the given family (v6:
+// AF_INET6, IPv6 only); false if addr is not a UDP address of that family.
+func rawSockaddr(sa *sockaddr, addr net.Addr, v6 bool) bool {
 	a, ok := addr.(*net.UDPAddr)
-	if !ok || a == nil {
+	if !ok || a == nil || a.Port < 0 || a.Port > 65535 {
 		return false
 	}
 	ip4 := a.IP.To4()
-	if ip4 == nil || a.Port < 0 || a.Port > 65535 {
+	switch {
+	case !v6 && ip4 != nil:
+		v4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(&sa.raw))
+		v4.Family = unix.AF_INET
+		p := (*[2]byte)(unsafe.Pointer(&v4.Port))
+		p[0], p[1] = byte(a.Port>>8), byte(a.Port)
+		copy(v4.Addr[:], ip4)
+		sa.len = unix.SizeofSockaddrInet4
+	case v6 && ip4 == nil && len(a.IP) == net.IPv6len:
+		sa.raw = unix.RawSockaddrInet6{Family: unix.AF_INET6}
+		p := (*[2]byte)(unsafe.Pointer(&sa.raw.Port))
+		p[0], p[1] = byte(a.Port>>8), byte(a.Port)
+		copy(sa.raw.Addr[:], a.IP)
+		sa.len = unix.SizeofSockaddrInet6
+	default:
 		return false
 	}
-	sa.Family = unix.AF_INET
-	p := (*[2]byte)(unsafe.Pointer(&sa.Port))
-	p[0], p[1] = byte(a.Port>>8), byte(a.Port)
-	copy(sa.Addr[:], ip4)
 	return true
 }
 

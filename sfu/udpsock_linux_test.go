@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"errors"
+	"log/slog"
 	"net"
 	"syscall"
 	"testing"
@@ -73,4 +74,49 @@ func TestUDPSocketPortInUse(t *testing.T) {
 	_, err = listenUDPSocket(net.IPv4(127, 0, 0, 1), a.LocalAddr().(*net.UDPAddr).Port)
 	require.Error(t, err)
 	require.ErrorIs(t, err, syscall.EADDRINUSE)
+}
+
+// TestUDPSocketIPv6: the SFU's own socket on an IPv6 address sends with
+// sendto and in a sendmmsg batch, and reads with the sender's address; an
+// IPv4 destination is refused on it.
+func TestUDPSocketIPv6(t *testing.T) {
+	t.Parallel()
+	s, err := listenUDPSocket(net.IPv6loopback, 0)
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	rx, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = rx.Close() })
+	to := rx.LocalAddr().(*net.UDPAddr)
+
+	_, err = s.WriteTo([]byte("one"), to)
+	require.NoError(t, err)
+	b := newSendBatch(slog.Default())
+	d := makeDst(s, to)
+	require.NotNil(t, d.sock)
+	for _, m := range []string{"two", "three"} {
+		n := copy(b.slot(s)[:len(m)], m)
+		b.commit(&d, n)
+	}
+	b.flush()
+	buf := make([]byte, 64)
+	for _, want := range []string{"one", "two", "three"} {
+		require.NoError(t, rx.SetReadDeadline(time.Now().Add(2*time.Second)))
+		n, from, err := rx.ReadFromUDP(buf)
+		require.NoError(t, err)
+		require.Equal(t, want, string(buf[:n]))
+		require.Equal(t, s.LocalAddr().(*net.UDPAddr).Port, from.Port)
+	}
+
+	_, err = rx.WriteToUDP([]byte("back"), s.LocalAddr().(*net.UDPAddr))
+	require.NoError(t, err)
+	n, from, err := s.ReadFrom(buf)
+	require.NoError(t, err)
+	require.Equal(t, "back", string(buf[:n]))
+	require.Equal(t, to.String(), from.String())
+
+	_, err = s.WriteTo([]byte("x"), &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9})
+	require.Error(t, err, "an IPv4 destination on an IPv6 socket")
 }

@@ -16,15 +16,7 @@ import (
 func signInBrowser(t *testing.T, gw *testkit.Gateway, username string) context.Context {
 	t.Helper()
 	ctx := testkit.Browser(t)
-	step(t, ctx, "sign in as "+username,
-		chromedp.Navigate(gw.URL+"/login"),
-		chromedp.WaitVisible(chromedp.CSS(`#username`)),
-		chromedp.SendKeys(chromedp.CSS(`#username`), username),
-		chromedp.SendKeys(chromedp.CSS(`#password`), testkit.DemoPassword),
-		chromedp.SendKeys(chromedp.CSS(`#otp`), testkit.DemoOTP),
-		chromedp.Submit(chromedp.CSS(`#password`)),
-		chromedp.WaitVisible(chromedp.CSS(`p.signed-in`)),
-	)
+	signInBrowserAt(t, ctx, gw, username)
 	return ctx
 }
 

@@ -29,6 +29,8 @@ type Rooms interface {
 	AuditWritten(ctx context.Context) error
 	// Collector is the rooms' part of /metrics.
 	Collector() prometheus.Collector
+	// ICEServers are the STUN/TURN servers for participant pid's page.
+	ICEServers(pid string) any
 	// Close stops every room (at shutdown).
 	Close()
 }

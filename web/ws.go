@@ -36,19 +36,20 @@ const (
 
 // inMsg is any client → server message; fields unused by its type are ignored.
 type inMsg struct {
-	Type      string          `json:"type"`
-	PC        string          `json:"pc"`
-	SDP       string          `json:"sdp"`
-	Candidate *live.Candidate `json:"candidate"`
-	ID        string          `json:"id"`
-	Reason    string          `json:"reason"`
-	Locked    *bool           `json:"locked"`
-	Kind      string          `json:"kind"`
-	Text      string          `json:"text"`
-	Allowed   *bool           `json:"allowed"`
-	Raised    *bool           `json:"raised"`        // hand
-	Screen    bool            `json:"screen"`        // spotlight: the screen, not the camera
-	Tracks    []string        `json:"screen_tracks"` // offer: the IDs of the tracks that are a screen share
+	Type         string          `json:"type"`
+	PC           string          `json:"pc"`
+	SDP          string          `json:"sdp"`
+	Candidate    *live.Candidate `json:"candidate"`
+	ID           string          `json:"id"`
+	Reason       string          `json:"reason"`
+	Locked       *bool           `json:"locked"`
+	Kind         string          `json:"kind"`
+	Text         string          `json:"text"`
+	Allowed      *bool           `json:"allowed"`
+	Raised       *bool           `json:"raised"`        // hand
+	Screen       bool            `json:"screen"`        // spotlight: the screen, not the camera
+	Tracks       []string        `json:"screen_tracks"` // offer: the IDs of the tracks that are a screen share
+	Reconnecting bool            `json:"reconnecting"`  // media_reconnecting
 }
 
 // decodeMsg parses one signalling message. Every failure is an ErrorMsg
@@ -107,13 +108,22 @@ func decodeMsg(data []byte) (inMsg, *lobby.ErrorMsg) {
 		if m.Raised == nil {
 			return m, &lobby.ErrorMsg{Type: "error", Code: "bad_message", Message: `The message needs "raised": true or false.`}
 		}
-	case "end", "concern", "knock", "ack_recording_notice", "ping", "admit_all", "spotlight", "record":
+	case "end", "concern", "knock", "ack_recording_notice", "ping", "admit_all", "spotlight", "record", "ice_restart", "media_reconnecting":
 	case "":
 		return m, &lobby.ErrorMsg{Type: "error", Code: "bad_message", Message: `The message has no "type".`}
 	default:
 		return m, &lobby.ErrorMsg{Type: "error", Code: "unknown_type", Message: "Unknown message type."}
 	}
 	return m, nil
+}
+
+// iceServers are the STUN/TURN servers (with this participant's
+// short-lived TURN credentials) the page's connections use.
+func (s *Server) iceServers(pid string) any {
+	if s.cfg.Rooms == nil {
+		return []any{}
+	}
+	return s.cfg.Rooms.ICEServers(pid)
 }
 
 // wsConn is one participant's WebSocket. It implements lobby.Client and
@@ -244,7 +254,7 @@ func (s *Server) wsRoom(w http.ResponseWriter, r *http.Request) {
 	c.log = c.log.With(slog.String("participant", c.pid))
 	go c.writeLoop()
 	c.Send(map[string]any{"type": "welcome", "you": map[string]string{"id": c.pid, "name": who.Name, "role": roomRole(who)},
-		"session": map[string]string{"id": ss.ID, "title": ss.Title}, "ice_servers": []any{}})
+		"session": map[string]string{"id": ss.ID, "title": ss.Title}, "ice_servers": s.iceServers(c.pid)})
 	_, jerr := lr.Lobby().Join(lobby.Joiner{Subject: who.Subject, Name: who.Name, Email: who.Email, IsStaff: who.Has(auth.RoleStaff),
 		SessionStaff: lobby.IsSessionStaff(who, ss), OnRoster: lobby.OnRoster(who, ss), LooksLike: s.lookalike(r.Context(), who, ss), IP: auth.ClientIP(r)}, c)
 	if jerr != nil {
@@ -453,6 +463,14 @@ func (c *wsConn) handle(m inMsg) *lobby.ErrorMsg {
 		default:
 			return errMsg("unknown_pc", "The server offers on \"down\"; clients offer on \"up\".")
 		}
+	case "ice_restart": // the page's network changed: the SFU offers down again with new ICE credentials
+		if p := c.getPeer(); p != nil {
+			if err := p.RestartICE(); err != nil && !errors.Is(err, live.ErrRestartTooSoon) && !errors.Is(err, live.ErrClosed) {
+				c.log.Debug("ice restart", slog.Any("err", err))
+			}
+		}
+	case "media_reconnecting": // the page is restarting ICE: staff see it reconnecting
+		c.lr.Lobby().MediaReconnecting(c.pid, m.Reconnecting)
 	case "admit", "deny", "remove", "mute", "unmute", "lock", "end", "record", "chat", "chat_delete", "chat_pupils",
 		"admit_all", "mute_all", "pupil_media", "hand", "lower_hand", "let_speak", "unmute_self", "screen_grant", "spotlight":
 		cmd := lobby.Command{Type: m.Type, Target: m.ID, Reason: m.Reason, Kind: m.Kind, Text: m.Text, Screen: m.Screen}

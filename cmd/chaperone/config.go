@@ -52,11 +52,13 @@ type Config struct {
 	RosterGroups     []string
 	RecordPolicy     string
 	UDPPort          int
+	ICETCPPort       int // the one TCP port for ICE-TCP; -1 = no ICE-TCP
 	ICEPublicIPs     []string
 	ICELoopback      bool
-	ICEAllowPrivate  bool   // clients' candidates may name private addresses
-	MetricsListen    string // where /metrics is served on its own; "" = not
-	MetricsToken     string // when set, /metrics is also on listen, for this bearer token
+	ICEAllowPrivate  bool        // clients' candidates may name private addresses
+	TURN             *TURNConfig // nil: no TURN relay
+	MetricsListen    string      // where /metrics is served on its own; "" = not
+	MetricsToken     string      // when set, /metrics is also on listen, for this bearer token
 	StaffGrace       time.Duration
 	RejoinGrace      time.Duration
 	S3               S3Config
@@ -91,6 +93,7 @@ const (
 	// only this machine (or, set to :9090, the pod network) reaches it.
 	defaultMetricsListen = "127.0.0.1:9090"
 	metricsOff           = "off"
+	iceTCPOff            = "off" // ice_tcp_port: no ICE-TCP
 	minMetricsToken      = 16
 )
 
@@ -153,9 +156,18 @@ func parseConfig(name string, args []string, getenv func(string) string, default
 	timezone := def("timezone", "the school's time zone (default Europe/London)")
 	rosterGroups := def("roster_groups", "comma-separated IdP groups offered as class rosters (e.g. year-7,year-8,7A)")
 	udpPort := def("udp_port", "the one UDP port for all media (default 50000); open it in the firewall")
+	tcpPort := def("ice_tcp_port", "the one TCP port for media from networks that block UDP (ICE-TCP; default: the udp_port number), or off")
 	publicIP := def("ice_public_ip", "public IP address(es) to advertise for media when behind NAT, comma-separated")
 	loopback := def("ice_loopback", "advertise loopback addresses for media (true only for a browser on the same machine)")
-	allowPrivate := def("ice_allow_private", "check clients' media candidates on private addresses (10/8, 172.16/12, 192.168/16, fc00::/7); default false: clients on a LAN still connect, from their own checks")
+	allowPrivate := def("ice_allow_private", "check clients' media candidates on private addresses (10/8, 172.16/12, 192.168/16, fc00::/7), as pupils on the school's LAN have (default true); false: LAN clients still connect, from their own checks")
+	turnPort := def("turn_port", "run the embedded TURN relay on this UDP and TCP port (e.g. 3478) for networks that block the media ports (default off)")
+	turnTLSPort := def("turn_tls_port", "also serve the embedded TURN relay over TLS on this port (e.g. 443 or 5349), for networks that allow only TLS; needs turn_tls_cert and turn_tls_key (or tls_cert and tls_key)")
+	turnCert := def("turn_tls_cert", "TLS certificate file (PEM) for turn_tls_port (default tls_cert)")
+	turnKey := def("turn_tls_key", "TLS private key file (PEM) for turn_tls_port (default tls_key)")
+	turnRelayIP := def("turn_relay_ip", "the IPv4 address clients reach the embedded TURN relay on (default: the first ice_public_ip)")
+	turnURLs := def("turn_urls", "TURN URLs handed to browsers, comma-separated (turn:host:3478?transport=udp,turns:host:443?transport=tcp): an external TURN server such as coturn, or the embedded relay's public names")
+	turnSecret := def("turn_secret", "shared secret of the TURN server (coturn static-auth-secret) from which each participant's short-lived credentials are made (default with the embedded relay: random at each start)")
+	turnSecretFile := def("turn_secret_file", "file holding turn_secret")
 	metricsListen := def("metrics_listen", "address serving /metrics on its own, e.g. 127.0.0.1:9090 (the default), or off")
 	metricsToken := def("metrics_token_file", "file holding a bearer token: /metrics is also served on listen, to requests with Authorization: Bearer <token>")
 	grace := def("staff_grace", "how long a room waits for staff to return before ending (default 5m)")
@@ -343,6 +355,17 @@ func parseConfig(name string, args []string, getenv func(string) string, default
 		}
 		c.UDPPort = n
 	}
+	switch c.ICETCPPort = c.UDPPort; *tcpPort {
+	case "":
+	case iceTCPOff:
+		c.ICETCPPort = -1
+	default:
+		n, err := strconv.Atoi(*tcpPort)
+		if err != nil || n < 0 || n > 65535 {
+			return Config{}, &ConfigError{"ice_tcp_port", fmt.Sprintf("%q is not a port number or off", *tcpPort)}
+		}
+		c.ICETCPPort = n
+	}
 	for _, ip := range list(*publicIP) {
 		if net.ParseIP(ip) == nil {
 			return Config{}, &ConfigError{"ice_public_ip", fmt.Sprintf("%q is not an IP address", ip)}
@@ -354,10 +377,15 @@ func parseConfig(name string, args []string, getenv func(string) string, default
 			return Config{}, &ConfigError{"ice_loopback", "must be true or false"}
 		}
 	}
+	c.ICEAllowPrivate = true
 	if *allowPrivate != "" {
 		if c.ICEAllowPrivate, err = strconv.ParseBool(*allowPrivate); err != nil {
 			return Config{}, &ConfigError{"ice_allow_private", "must be true or false"}
 		}
+	}
+	if c.TURN, err = parseTURN(turnKeys{*turnPort, *turnTLSPort, *turnCert, *turnKey, *turnRelayIP, *turnURLs, *turnSecret, *turnSecretFile},
+		c.ICEPublicIPs, c.PublicURL, c.TLSCert, c.TLSKey); err != nil {
+		return Config{}, err
 	}
 	switch c.MetricsListen = orDefault(*metricsListen, defaultMetricsListen); c.MetricsListen {
 	case metricsOff:

@@ -218,3 +218,76 @@ func TestParseConfigRoleMapping(t *testing.T) {
 		require.Equal(t, tc.want, ce.Key, "%v: %v", tc.set, err)
 	}
 }
+
+// TestICEConfig: ICE-TCP is on by default on the UDP port's number and
+// can be moved or turned off; private candidates are checked by default
+// (pupils on the school's LAN).
+func TestICEConfig(t *testing.T) {
+	t.Parallel()
+	c, err := parseConfig("serve", nil, env(validEnv), nil)
+	require.NoError(t, err)
+	require.Equal(t, 50000, c.UDPPort)
+	require.Equal(t, 50000, c.ICETCPPort)
+	require.True(t, c.ICEAllowPrivate, "ice_allow_private defaults to true")
+	require.False(t, c.ICELoopback)
+
+	c, err = parseConfig("serve", []string{"-udp_port", "0"}, env(validEnv), nil)
+	require.NoError(t, err)
+	require.Equal(t, 0, c.ICETCPPort, "an ephemeral UDP port: an ephemeral TCP port")
+	c, err = parseConfig("serve", nil, env(with("CHAPERONE_ICE_TCP_PORT", "443")), nil)
+	require.NoError(t, err)
+	require.Equal(t, 443, c.ICETCPPort)
+	c, err = parseConfig("serve", nil, env(with("CHAPERONE_ICE_TCP_PORT", "off")), nil)
+	require.NoError(t, err)
+	require.Equal(t, -1, c.ICETCPPort)
+	c, err = parseConfig("serve", nil, env(with("CHAPERONE_ICE_ALLOW_PRIVATE", "false")), nil)
+	require.NoError(t, err)
+	require.False(t, c.ICEAllowPrivate)
+	for _, v := range []string{"-1", "65536", "tcp"} {
+		_, err = parseConfig("serve", nil, env(with("CHAPERONE_ICE_TCP_PORT", v)), nil)
+		var ce *ConfigError
+		require.ErrorAs(t, err, &ce, v)
+		require.Equal(t, "ice_tcp_port", ce.Key)
+	}
+}
+
+// TestTURNConfig: TURN is off unless asked for; an embedded relay needs an
+// IPv4 relay address (or ice_public_ip) and, for TLS, a certificate; an
+// external TURN needs its shared secret.
+func TestTURNConfig(t *testing.T) {
+	t.Parallel()
+	c, err := parseConfig("serve", nil, env(validEnv), nil)
+	require.NoError(t, err)
+	require.Nil(t, c.TURN, "off by default")
+
+	c, err = parseConfig("serve", []string{"-turn_port", "3478", "-ice_public_ip", "203.0.113.5"}, env(validEnv), nil)
+	require.NoError(t, err)
+	require.Equal(t, &TURNConfig{Port: 3478, RelayIP: "203.0.113.5", Host: "lessons.oakfield.example"}, c.TURN)
+	st, err := c.TURN.sfuTURN()
+	require.NoError(t, err)
+	require.True(t, st.Embedded)
+	require.Len(t, st.Secret, 64, "a random secret per start")
+
+	c, err = parseConfig("serve", []string{"-turn_urls", "turn:turn.oakfield.example:3478?transport=udp", "-turn_secret", "s3cret"}, env(validEnv), nil)
+	require.NoError(t, err)
+	require.Equal(t, &TURNConfig{URLs: []string{"turn:turn.oakfield.example:3478?transport=udp"}, Secret: "s3cret"}, c.TURN)
+
+	for _, tc := range []struct {
+		args []string
+		key  string
+	}{
+		{[]string{"-turn_port", "3478"}, "turn_relay_ip"},
+		{[]string{"-turn_port", "x"}, "turn_port"},
+		{[]string{"-turn_port", "3478", "-turn_relay_ip", "::1"}, "turn_relay_ip"},
+		{[]string{"-turn_port", "3478", "-turn_relay_ip", "203.0.113.5", "-turn_tls_port", "443"}, "turn_tls_port"},
+		{[]string{"-turn_tls_port", "443", "-turn_tls_cert", "c", "-turn_tls_key", "k"}, "turn_port"},
+		{[]string{"-turn_urls", "turn:x:3478"}, "turn_secret"},
+		{[]string{"-turn_urls", "https://x", "-turn_secret", "s"}, "turn_urls"},
+		{[]string{"-turn_secret", "s"}, "turn_port"},
+	} {
+		_, err := parseConfig("serve", tc.args, env(validEnv), nil)
+		var ce *ConfigError
+		require.ErrorAs(t, err, &ce, "%v", tc.args)
+		require.Equal(t, tc.key, ce.Key, "%v", tc.args)
+	}
+}

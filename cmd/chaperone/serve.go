@@ -80,13 +80,17 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- strin
 	var rooms *live.Rooms // set below; the reconciler starts once it is
 	recs := live.New(live.Config{Store: st, Recorder: recorder, Bucket: bucket, Location: cfg.Location, Logger: log.With(slog.String("component", "live")),
 		RoomOpen: func(id string) bool { return rooms.IsOpen(id) }})
-	media, err := sfu.New(sfu.Config{UDPPort: cfg.UDPPort, PublicIPs: cfg.ICEPublicIPs, Loopback: cfg.ICELoopback, AllowPrivate: cfg.ICEAllowPrivate,
+	turnCfg, err := cfg.TURN.sfuTURN()
+	if err != nil {
+		return err
+	}
+	media, err := sfu.New(sfu.Config{UDPPort: cfg.UDPPort, TURN: turnCfg, TCP: cfg.ICETCPPort >= 0, TCPPort: max(cfg.ICETCPPort, 0), PublicIPs: cfg.ICEPublicIPs, Loopback: cfg.ICELoopback, AllowPrivate: cfg.ICEAllowPrivate,
 		Logger: log.With(slog.String("component", "sfu"))})
 	if err != nil {
-		return fmt.Errorf("media server on UDP port %d (check udp_port): %w", cfg.UDPPort, err)
+		return fmt.Errorf("media server on UDP port %d, TCP port %d (check udp_port, ice_tcp_port, turn_*): %w", cfg.UDPPort, cfg.ICETCPPort, err)
 	}
 	defer media.Close()
-	log.Info("media server listening", slog.String("udp", media.UDPAddr()))
+	log.Info("media server listening", slog.String("udp", media.UDPAddr()), slog.String("tcp", media.TCPAddr()))
 	sched := lobby.DefaultSchedulePolicy(cfg.AllowedDomains, cfg.Location)
 	sched.RecordPolicy = cfg.RecordPolicy
 	var mailer *notify.Mailer

@@ -94,7 +94,12 @@ func Browser(t testing.TB) context.Context {
 		noBrowser(t)
 		return nil // only reached with a fake testing.TB
 	}
+	return browserAt(t, path)
+}
 
+// browserAt is Browser with the binary (or a wrapper script) at path.
+func browserAt(t testing.TB, path string) context.Context {
+	t.Helper()
 	timeout := DefaultBrowserTimeout
 	if s := os.Getenv(EnvBrowserTimeout); s != "" {
 		d, err := time.ParseDuration(s)

@@ -91,6 +91,10 @@ type GatewayOptions struct {
 	RecorderOnClock bool
 	// ReconcileEvery is the wait between reconciler passes (default 1 s).
 	ReconcileEvery time.Duration
+	// SFU, when set, adjusts the media server's configuration (by default
+	// on 127.0.0.1 with loopback candidates), e.g. to listen on a veth
+	// address with ICE-TCP.
+	SFU func(*sfu.Config)
 }
 
 // Gateway is a running chaperone gateway (web + auth + SQLite store) and,
@@ -115,6 +119,8 @@ type Gateway struct {
 	Concerns *safeguard.Service
 	// BucketName is the bucket of Bucket.
 	BucketName string
+	// SFU is the gateway's media server.
+	SFU *sfu.SFU
 }
 
 // DemoPolicy is the identity policy of the demo school (the seeded users).
@@ -220,10 +226,15 @@ func StartGateway(t testing.TB, o GatewayOptions) *Gateway {
 	if err != nil {
 		t.Fatalf("auth: %v", err)
 	}
-	media, err := sfu.New(sfu.Config{ListenIP: "127.0.0.1", Loopback: true, Logger: TestLogger(t)})
+	sfuCfg := sfu.Config{ListenIP: "127.0.0.1", Loopback: true, Logger: TestLogger(t)}
+	if o.SFU != nil {
+		o.SFU(&sfuCfg)
+	}
+	media, err := sfu.New(sfuCfg)
 	if err != nil {
 		t.Fatalf("sfu: %v", err)
 	}
+	gw.SFU = media
 	t.Cleanup(func() { media.Close() })
 	grace := o.StaffGrace
 	if grace == 0 {

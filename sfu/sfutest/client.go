@@ -65,6 +65,26 @@ type Options struct {
 	// SRTPProfiles, when set, are the only SRTP protection profiles the
 	// client offers (as an older browser might); by default pion's.
 	SRTPProfiles []dtls.SRTPProtectionProfile
+	// ICEServers are the client's STUN/TURN servers (as the gateway hands
+	// them out); RelayOnly makes it use relayed candidates alone, as a
+	// browser on a network that lets through only TURN.
+	ICEServers []webrtc.ICEServer
+	RelayOnly  bool
+	// UDPConns, when set, are the UDP sockets of the up and the down
+	// connection's ICE (an ICE UDP mux over each), e.g. made in another
+	// network namespace. Two, as a browser has: behind a NAT each then
+	// gets a mapping of its own. The client closes them.
+	UDPConns *[2]net.PacketConn
+	// IPFilter, when set, picks the local addresses the client gathers on
+	// (by default loopback only, or every one with AllInterfaces).
+	IPFilter func(net.IP) bool
+	// IPv6 makes the client use UDP over IPv6 alone (with TCPOnly: TCP
+	// over IPv6).
+	IPv6 bool
+	// TCPOnly makes the client use ICE-TCP alone (no UDP at all), as a
+	// browser on a network that drops UDP: it connects to the server's
+	// passive TCP candidates.
+	TCPOnly bool
 }
 
 // Counts is what a client has received on some tracks.
@@ -81,12 +101,14 @@ type RemoteTrack struct {
 
 // Client is a test participant. Methods are safe for concurrent use.
 type Client struct {
-	opts  Options
-	up    *webrtc.PeerConnection
-	down  *webrtc.PeerConnection
-	done  chan struct{}
-	mux   ice.UDPMux // with DropRTP
-	lossy *lossyConn // with DropRTP
+	opts Options
+	up   *webrtc.PeerConnection
+	down *webrtc.PeerConnection
+	done chan struct{}
+	mux  ice.UDPMux // with DropRTP or UDPConns
+	// downMux is the down connection's, with UDPConns.
+	downMux ice.UDPMux
+	lossy   *lossyConn // with DropRTP
 
 	mu          sync.Mutex
 	closed      bool
@@ -126,7 +148,16 @@ func NewClient(opts Options) (*Client, error) {
 		return nil, err
 	}
 	se := webrtc.SettingEngine{}
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	switch {
+	case opts.TCPOnly && opts.IPv6:
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeTCP6})
+	case opts.TCPOnly:
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeTCP4})
+	case opts.IPv6:
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP6})
+	default:
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetIncludeLoopbackCandidate(true)
 	// The client is the DTLS client; a ClientHello sent before the server's
@@ -135,7 +166,10 @@ func NewClient(opts Options) (*Client, error) {
 	if len(opts.SRTPProfiles) > 0 {
 		se.SetSRTPProtectionProfiles(opts.SRTPProfiles...)
 	}
-	if !opts.AllInterfaces {
+	switch {
+	case opts.IPFilter != nil:
+		se.SetIPFilter(opts.IPFilter)
+	case !opts.AllInterfaces:
 		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 	}
 	ir := &interceptor.Registry{}
@@ -160,24 +194,43 @@ func NewClient(opts Options) (*Client, error) {
 		mux = ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: lossy})
 		se.SetICEUDPMux(mux)
 	}
+	var downMux ice.UDPMux
+	downAPI := (*webrtc.API)(nil)
+	if opts.UDPConns != nil && opts.DropRTP == 0 {
+		mux = ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: opts.UDPConns[0]})
+		se.SetICEUDPMux(mux)
+		downSE := se
+		downMux = ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: opts.UDPConns[1]})
+		downSE.SetICEUDPMux(downMux)
+		downAPI = webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(downSE), webrtc.WithInterceptorRegistry(ir))
+	}
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(ir))
+	if downAPI == nil {
+		downAPI = api
+	}
 	closeMux := func() {
-		if mux != nil {
-			_ = mux.Close()
+		for _, m := range []ice.UDPMux{mux, downMux} {
+			if m != nil {
+				_ = m.Close()
+			}
 		}
 	}
-	up, err := api.NewPeerConnection(webrtc.Configuration{})
+	pcCfg := webrtc.Configuration{ICEServers: opts.ICEServers}
+	if opts.RelayOnly {
+		pcCfg.ICETransportPolicy = webrtc.ICETransportPolicyRelay
+	}
+	up, err := api.NewPeerConnection(pcCfg)
 	if err != nil {
 		closeMux()
 		return nil, err
 	}
-	down, err := api.NewPeerConnection(webrtc.Configuration{})
+	down, err := downAPI.NewPeerConnection(pcCfg)
 	if err != nil {
 		_ = up.Close()
 		closeMux()
 		return nil, err
 	}
-	c := &Client{opts: opts, up: up, down: down, mux: mux, lossy: lossy, done: make(chan struct{}), published: map[string]*published{}}
+	c := &Client{opts: opts, up: up, down: down, mux: mux, downMux: downMux, lossy: lossy, done: make(chan struct{}), published: map[string]*published{}}
 	for name, pc := range map[string]*webrtc.PeerConnection{"up": up, "down": down} {
 		pc.OnICECandidate(func(cand *webrtc.ICECandidate) {
 			if cand == nil {
@@ -320,7 +373,22 @@ func addPending(pc *webrtc.PeerConnection, pending []webrtc.ICECandidateInit) []
 	return nil
 }
 
-func (c *Client) offerUp() error {
+// RestartICE restarts ICE on both connections, as the room page does when
+// a connection goes disconnected or failed: an up offer with new ICE
+// credentials (pion gathers anew, on new sockets, so the client's address
+// changes), and an "ice_restart" message asking the server for a down
+// offer that restarts ICE.
+func (c *Client) RestartICE() error {
+	if err := c.offerUpWith(&webrtc.OfferOptions{ICERestart: true}); err != nil {
+		return err
+	}
+	c.send(Message{"type": "ice_restart"})
+	return nil
+}
+
+func (c *Client) offerUp() error { return c.offerUpWith(nil) }
+
+func (c *Client) offerUpWith(opts *webrtc.OfferOptions) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	// The answer to the previous offer may still be on its way, as a
@@ -333,7 +401,7 @@ func (c *Client) offerUp() error {
 		time.Sleep(10 * time.Millisecond)
 		c.mu.Lock()
 	}
-	offer, err := c.up.CreateOffer(nil)
+	offer, err := c.up.CreateOffer(opts)
 	if err != nil {
 		return fmt.Errorf("sfutest: up offer: %w", err)
 	}
@@ -553,8 +621,10 @@ func (c *Client) Close() error {
 	close(c.done)
 	c.mu.Unlock()
 	err := errors.Join(c.up.Close(), c.down.Close())
-	if c.mux != nil {
-		err = errors.Join(err, c.mux.Close())
+	for _, m := range []ice.UDPMux{c.mux, c.downMux} {
+		if m != nil {
+			err = errors.Join(err, m.Close())
+		}
 	}
 	c.wg.Wait()
 	return err

@@ -91,6 +91,11 @@ func serve(peer *sfu.Peer, p *pipe, m Message) error {
 		return nil
 	case msg.Type == "answer" && msg.PC == sfu.PCDown:
 		return peer.HandleAnswer(msg.SDP)
+	case msg.Type == "ice_restart":
+		if err := peer.RestartICE(); err != nil && !errors.Is(err, sfu.ErrRestartTooSoon) {
+			return err
+		}
+		return nil
 	case msg.Type == "candidate" && msg.Candidate != nil:
 		// A refused candidate changes nothing, and the WebSocket layer
 		// does not tell the client either.

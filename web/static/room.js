@@ -474,16 +474,63 @@
       if (e.candidate) send({ type: 'candidate', pc: name, candidate: e.candidate.toJSON() });
     });
     pc.addEventListener('connectionstatechange', () => {
-      // Media lost for good (the network changed under it): start again
-      // over a new connection; the gateway lets us straight back in.
-      if (pc.connectionState === 'connected') mediaFailures = 0;
-      if (pc.connectionState !== 'failed' || terminal || pcs[name] !== pc) return;
-      if (++mediaFailures <= 3) drop();
-      else flash('The video connection is not working. Try leaving and joining again.');
+      if (terminal || pcs[name] !== pc) return;
+      const st = pc.connectionState;
+      if (st === 'connected') { mediaFailures = 0; mediaConnected(); iceRestarted(name); return; }
+      // The network changed under the connection (Wi-Fi to 4G, a new
+      // address): restart ICE on it first, which keeps the lesson as it is.
+      if (st === 'disconnected' || st === 'failed') restartIce(name, pc);
     });
     if (name === 'down') pc.addEventListener('track', onTrack);
     pcs[name] = pc;
+    watchConnect();
     return pc;
+  }
+  // ICE restart: new candidates on the same connections, so the same
+  // lesson, tracks and admission; the gateway offers DOWN again when asked
+  // (ice_restart), the page offers UP again itself. Staff see this person
+  // reconnecting meanwhile. Only if that does not bring the connection back
+  // within ICE_RESTART_WAIT does the page start again over new connections
+  // (drop; the gateway lets us straight back in).
+  const ICE_RESTART_WAIT = 15000;
+  const ICE_RESTART_EVERY = 4000;
+  const iceRestarts = hook.iceRestarts = { up: 0, down: 0 }; // timers of restarts under way
+  let mediaReconnectingSent = false;
+  function reportMediaReconnecting() { // tells staff, once per change
+    const on = !!(iceRestarts.up || iceRestarts.down);
+    if (on === mediaReconnectingSent) return;
+    mediaReconnectingSent = on;
+    send({ type: 'media_reconnecting', reconnecting: on });
+  }
+  function restartIce(name, pc) {
+    if (iceRestarts[name]) return;
+    const started = Date.now();
+    // A restart made while the network is still away cannot succeed, so
+    // it is made again every ICE_RESTART_EVERY until the connection is back.
+    const attempt = () => {
+      if (name === 'up') offerUp((p) => p.restartIce());
+      else send({ type: 'ice_restart' });
+    };
+    const check = () => {
+      iceRestarts[name] = 0;
+      if (terminal || pcs[name] !== pc || pc.connectionState === 'connected') { reportMediaReconnecting(); return; }
+      if (Date.now() - started >= ICE_RESTART_WAIT) {
+        reportMediaReconnecting();
+        if (++mediaFailures <= 3) drop();
+        else flash('The video connection is not working. Try leaving and joining again.');
+        return;
+      }
+      attempt();
+      iceRestarts[name] = setTimeout(check, ICE_RESTART_EVERY);
+    };
+    iceRestarts[name] = setTimeout(check, ICE_RESTART_EVERY);
+    reportMediaReconnecting();
+    attempt();
+  }
+  function iceRestarted(name) {
+    clearTimeout(iceRestarts[name]);
+    iceRestarts[name] = 0;
+    reportMediaReconnecting();
   }
   async function setRemote(name, desc) {
     const pc = pcs[name];
@@ -514,6 +561,36 @@
       send(msg);
       await Promise.race([answered, new Promise((resolve) => setTimeout(resolve, 15000))]);
     });
+  }
+
+  // ---------- network check ----------
+  // Before joining: a browser that cannot make video calls at all is told
+  // so at once. After joining: if no media connection comes up within
+  // MEDIA_CONNECT_WAIT (UDP, TCP and the relay all tried), the page says in
+  // plain words that the network is blocking the lesson, instead of
+  // showing black tiles.
+  const MEDIA_CONNECT_WAIT = 10000;
+  const NETWORK_BLOCKED = 'Your network is blocking video lessons. Ask an adult to let this device reach the school\'s lesson server, or try another network (for example a phone\'s hotspot). You can stay on this page: the lesson starts as soon as the connection works.';
+  const NO_WEBRTC = 'This browser cannot join video lessons. Ask an adult to update it, or use another browser (Chrome, Edge, Firefox or Safari).';
+  let connectTimer = 0;
+  function networkMessage(text) {
+    const nm = $('#network-message');
+    nm.textContent = text;
+    show(nm, !!text);
+    hook.networkMessage = text;
+  }
+  if (typeof RTCPeerConnection === 'undefined' || !navigator.mediaDevices) networkMessage(NO_WEBRTC);
+  function watchConnect() { // from when the first media connection is made
+    if (connectTimer) return;
+    connectTimer = setTimeout(() => {
+      const up = ['up', 'down'].some((n) => pcs[n] && pcs[n].connectionState === 'connected');
+      if (!up && joined && !terminal) networkMessage(NETWORK_BLOCKED);
+    }, MEDIA_CONNECT_WAIT);
+  }
+  function mediaConnected() {
+    clearTimeout(connectTimer);
+    connectTimer = -1; // connected once: the ICE restart and reconnect logic takes over
+    if (hook.networkMessage === NETWORK_BLOCKED) networkMessage('');
   }
 
   async function join() {
@@ -648,7 +725,12 @@
     joined = false;
     if (screen) { screen.getTracks().forEach((t) => t.stop()); screen = null; }
     screenSenders.length = 0;
+    mediaReconnectingSent = false; // a new connection starts with it off
+    clearTimeout(connectTimer);
+    connectTimer = 0;
     for (const name of ['up', 'down']) {
+      clearTimeout(iceRestarts[name]);
+      iceRestarts[name] = 0;
       if (pcs[name]) pcs[name].close();
       pcs[name] = null;
       pending[name] = [];
