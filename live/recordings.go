@@ -24,6 +24,8 @@ type Store interface {
 	ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditRecord, error)
 	ListSessions(ctx context.Context, f store.SessionFilter) ([]store.Session, error)
 	ListChatMessages(ctx context.Context, sessionID string) ([]store.ChatMessage, error)
+	ListConcerns(ctx context.Context, sessionID string) ([]store.Concern, error)
+	ListRecordingObjects(ctx context.Context, f store.RecordingFilter) ([]store.RecordingObject, error)
 	TransitionSession(ctx context.Context, id string, from []string, to string, c store.SessionChange) (store.Session, error)
 }
 
@@ -220,6 +222,55 @@ func (r *Recordings) Reconcile(ctx context.Context) error {
 	}
 	if err := r.endSessions(ctx); err != nil {
 		errs = append(errs, err)
+	}
+	if r.cfg.Bucket != nil {
+		if err := r.holdConcerned(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// concernWindow is how far back the reconciler looks for concerns (and
+// pupils' worries) whose session may have objects not yet held: past the
+// retention they were held, or deleted, long ago.
+const concernWindow = 60 * 24 * time.Hour
+
+// holdConcerned puts on legal hold every stored object of a session with a
+// recent concern or worry that is not held yet: what a room stored after
+// the concern was raised (its parts, its transcript), what this reconciler
+// recovered from the spool after a crash, and holds that failed while S3
+// was away (R9, R17). A hold is idempotent, so each pass may retry it.
+func (r *Recordings) holdConcerned(ctx context.Context) error {
+	cs, err := r.cfg.Store.ListConcerns(ctx, "")
+	if err != nil {
+		return fmt.Errorf("hold concerned sessions: %w", err)
+	}
+	since := r.cfg.Now().Add(-concernWindow)
+	done := map[string]bool{}
+	var errs []error
+	for _, c := range cs {
+		if c.SessionID == "" || done[c.SessionID] || c.Created.Before(since) {
+			continue
+		}
+		done[c.SessionID] = true
+		unheld := false
+		objs, err := r.cfg.Store.ListRecordingObjects(ctx, store.RecordingFilter{SessionID: c.SessionID})
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, o := range objs {
+			unheld = unheld || !o.Held
+		}
+		if !unheld {
+			continue
+		}
+		if n, err := r.SetSessionHold(ctx, c.SessionID, true); err != nil {
+			errs = append(errs, err)
+		} else {
+			r.log.Info("held a concerned session's objects", slog.String("session", c.SessionID), slog.Int("versions", n))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -128,7 +128,13 @@ func (r *Room) finish(wait time.Duration, sessionEnded bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	if f := r.rs.cfg.Finished; f != nil {
-		defer f(ctx, r.session, r.concern.Load())
+		// Its own time: the uploads may have used all of ctx's. A hold
+		// that fails still is retried by the reconciler.
+		defer func() {
+			hctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			f(hctx, r.session, r.concern.Load())
+		}()
 	}
 	if recs := r.rs.cfg.Recordings; recs != nil {
 		defer recs.Poke() // a session whose end could not be saved is ended by it

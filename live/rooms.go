@@ -231,11 +231,13 @@ func (r *Room) afterEnd(reason string) {
 	rs := r.rs
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	ended := true
 	if _, err := rs.cfg.Store.TransitionSession(ctx, r.session.ID, []string{store.StateLive}, store.StateEnded,
 		store.SessionChange{At: rs.cfg.Now(), Reason: reason}); err != nil && !errors.Is(err, store.ErrConflict) {
-		r.log.Error("mark session ended", slog.Any("err", err))
+		r.log.Error("mark session ended; the reconciler ends it (and stores its transcript)", slog.Any("err", err))
+		ended = false
 	}
-	r.finish(10*time.Minute, true)
+	r.finish(10*time.Minute, ended)
 	rs.metrics.ended(r)
 	r.media.Close()
 	rs.mu.Lock()

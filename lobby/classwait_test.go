@@ -89,3 +89,20 @@ func TestOnePupilLessonRecordsFromTheStart(t *testing.T) {
 	require.False(t, lastState(f.clients[teacher]).OfferRecord)
 	require.Contains(t, lastState(f.clients[amelia]).Banner, "This lesson is being recorded")
 }
+
+// A streamed lesson for a class with one pupil there: the pupil waits, and
+// staff may choose to record so that they can watch (one-to-one).
+func TestStreamedLonePupilMayBeRecorded(t *testing.T) {
+	t.Parallel()
+	var starts atomic.Int32
+	f := &roomFixture{audit: &fakeAudit{}, gate: &fakeGate{}, clock: &fakeClock{t: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}, clients: map[string]*fakeClient{}}
+	f.room = NewRoom(RoomConfig{Session: store.Session{ID: "s1", Kind: KindStreamed, RosterGroup: "year-8"}, Gate: f.gate, Audit: f.audit,
+		Now: f.clock.Now, StartRecording: func() { starts.Add(1) }})
+	t.Cleanup(f.room.Stop)
+	teacher := f.join(t, "teacher", true)
+	amelia := f.join(t, "amelia", false)
+	require.NoError(t, f.room.Do(teacher, Command{Type: "admit", Target: amelia}))
+	require.True(t, lastState(f.clients[teacher]).OfferRecord)
+	require.NoError(t, f.room.Do(teacher, Command{Type: "record"}))
+	require.Equal(t, int32(1), starts.Load())
+}

@@ -456,9 +456,6 @@ func (r *Room) command(by string, cmd Command) error {
 		if r.state.RecordChosen {
 			return nil
 		}
-		if r.state.Streamed {
-			return &Error{Kind: Conflict, Message: "A streamed lesson has no one-to-one teaching to record."}
-		}
 		r.state.RecordChosen = true
 		r.audit(actor.Subject, actor.Name, audit.RoomRecordChosen, "", nil, "")
 		r.apply()

@@ -59,6 +59,9 @@ func (s *Service) Notify(ctx context.Context, who auth.Identity, c store.Concern
 	var to, again []string
 	var earlier []store.Notification // the concern's notifications before this call, read once if needed
 	for _, rc := range notify.Route(dsls, s.cfg.YearLeads, groups) {
+		if c.Kind == store.ConcernKindWorry && s.staffOfLesson(ctx, rc.Email, c.SessionID) {
+			continue // a worry never reaches the lesson's own staff (R17)
+		}
 		n := store.Notification{ID: newID(), ConcernID: c.ID, RecipientEmail: rc.Email, RecipientName: rc.Name, Reason: rc.Reason, Created: now}
 		if s.cfg.Mailer != nil {
 			n.EmailStatus, n.EmailAt = store.EmailQueued, now

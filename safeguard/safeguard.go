@@ -262,6 +262,17 @@ func Check(f Filing) error {
 	return lobby.CheckText("about", "“who it is about”", f.About)
 }
 
+// CheckFiling validates a filing against session ss (Check, and the
+// pupils ticked must have joined it), changing nothing: the caller checks
+// it before stopping a running room.
+func (s *Service) CheckFiling(ctx context.Context, ss store.Session, f Filing) error {
+	if err := Check(f); err != nil {
+		return err
+	}
+	_, err := ticked(s.Pupils(ctx, ss.ID), f.Pupils)
+	return err
+}
+
 // ticked are the pupils ticked on the concern form, each of whom must have
 // joined the session. Only they are routed to their year lead: names in
 // the free text are never matched.
@@ -324,11 +335,13 @@ func (s *Service) File(ctx context.Context, who auth.Identity, ss store.Session,
 // lead of the year group of a pupil it is about. Having been notified is
 // not enough (a former DSL or year lead was notified too).
 func (s *Service) MayRead(ctx context.Context, who auth.Identity, c store.Concern) bool {
+	if c.Kind == store.ConcernKindWorry {
+		// The DSLs only (R17), and never one who was staff of the lesson
+		// it came from: they may be the worry.
+		return who.Has(auth.RoleDSL) && !s.staffOfLesson(ctx, who.Email, c.SessionID)
+	}
 	if who.Has(auth.RoleDSL) {
 		return true
-	}
-	if c.Kind == store.ConcernKindWorry {
-		return false // the DSLs only (R17)
 	}
 	if who.Email == "" || !who.Has(auth.RoleStaff) {
 		return false
@@ -346,6 +359,19 @@ func (s *Service) MayRead(ctx context.Context, who auth.Identity, c store.Concer
 		}
 	}
 	return false
+}
+
+// staffOfLesson reports whether email is the host or co-staff of the
+// session (a worry from that lesson is kept from them).
+func (s *Service) staffOfLesson(ctx context.Context, email, sessionID string) bool {
+	if sessionID == "" || email == "" {
+		return false
+	}
+	ss, err := s.cfg.Store.GetSession(ctx, sessionID)
+	if err != nil {
+		return true // unknown: keep it from them rather than show it
+	}
+	return lobby.IsSessionStaff(auth.Identity{Email: email, Roles: []auth.Role{auth.RoleStaff}}, ss)
 }
 
 // pupilSubs are the pupils a concern is about: those ticked on the form
@@ -388,7 +414,6 @@ var (
 	errWorryLong   = &lobby.Error{Kind: lobby.Invalid, Field: "text", Message: "That is very long. Please keep it under 2,000 characters."}
 	errWorryPupils = &lobby.Error{Kind: lobby.Forbidden, Message: "This button is for pupils. Staff raise a concern from the lesson's page, or tell the safeguarding lead."}
 	errWorryLesson = &lobby.Error{Kind: lobby.Invalid, Field: "session", Message: "Choose one of your own lessons, or none."}
-	errWorryOften  = &lobby.Error{Kind: lobby.Conflict, Message: "Your messages have been sent. If you need help now, tell a trusted adult near you."}
 )
 
 // Worry is a pupil's "I'm worried" (R17): their words go to the DSLs only
@@ -414,24 +439,31 @@ func (s *Service) Worry(ctx context.Context, who auth.Identity, sessionID, text,
 	if sessionID != "" && !s.joined(ctx, who, sessionID) {
 		return store.Concern{}, errWorryLesson
 	}
-	if !s.worries.Allow(who.Issuer + "\x00" + who.Subject) {
-		return store.Concern{}, errWorryOften
-	}
+	// The worry is kept and held whatever the request does next (the pupil
+	// may close the page); a pupil past the limit is kept too, but the
+	// DSLs are not told again (it shows on their home page).
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	tell := s.worries.Allow(who.Issuer + "\x00" + who.Subject)
 	c := store.Concern{ID: newID(), SessionID: sessionID, RaisedBySub: who.Subject, RaisedBy: who.Name, Details: text,
 		Created: s.cfg.Now(), State: store.ConcernFiled, Kind: store.ConcernKindWorry}
 	if sessionID != "" {
 		c.Recorded = s.Recorded(ctx, sessionID)
-		held, err := s.Hold(ctx, sessionID)
-		if err != nil {
-			s.log.Error("legal hold for a pupil's worry", slog.String("session", sessionID), slog.Any("err", err))
-		}
-		c.HeldObjects = held
 	}
 	if err := s.cfg.Store.CreateConcern(ctx, c); err != nil {
 		return store.Concern{}, fmt.Errorf("store worry: %w", err)
 	}
+	if sessionID != "" {
+		held, err := s.Hold(ctx, sessionID)
+		if err != nil {
+			s.log.Error("legal hold for a pupil's worry; the reconciler holds it later", slog.String("session", sessionID), slog.Any("err", err))
+		}
+		c.HeldObjects = held
+	}
 	s.audit(ctx, who, audit.ConcernWorry, c.ID, sessionID, audit.Worry{Recorded: c.Recorded, HeldObjects: c.HeldObjects}, ip)
-	s.Notify(ctx, who, c, nil, false) // no pupils ticked: the DSLs only
+	if tell {
+		s.Notify(ctx, who, c, nil, false) // no pupils ticked: the DSLs only, not the lesson's staff
+	}
 	return c, nil
 }
 

@@ -142,3 +142,51 @@ func TestMayRaise(t *testing.T) {
 	require.False(t, safeguard.MayRaise(other, f.ss), "staff of another session")
 	require.True(t, safeguard.MayRaise(auth.Identity{Email: "head@oakfield.example", Roles: []auth.Role{auth.RoleStaff, auth.RoleHead}}, f.ss))
 }
+
+// A pupil's worry from a lesson whose teacher is also a DSL never reaches
+// that teacher (they may be the worry): not told, cannot read it; the
+// other DSLs can. A pupil past the hourly limit is still heard: the worry
+// is kept (the DSLs see it on their home page), only not notified again.
+func TestWorryKeptFromTheLessonsStaff(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	require.NoError(t, f.st.UpsertUser(ctx, store.User{Issuer: issuer, Subject: teacher.Subject, Name: teacher.Name, Email: teacher.Email,
+		Roles: []string{"staff", "dsl"}, LastSeen: t0}))
+	teacherDSL := teacher
+	teacherDSL.Roles = []auth.Role{auth.RoleStaff, auth.RoleDSL}
+	amelia := auth.Identity{Issuer: issuer, Subject: "p1", Name: "Amelia Jones", Email: "amelia.jones@oakfield.example", Roles: []auth.Role{auth.RolePupil}}
+
+	c, err := f.svc.Worry(ctx, amelia, "s1", "My teacher said something that upset me.", "")
+	require.NoError(t, err)
+	for _, n := range f.svc.Notifications(ctx, c.ID) {
+		require.NotEqual(t, teacher.Email, n.RecipientEmail, "the lesson's teacher is not told")
+	}
+	require.False(t, f.svc.MayRead(ctx, teacherDSL, c), "a DSL who taught the lesson cannot read it")
+	require.True(t, f.svc.MayRead(ctx, dsl, c))
+	require.False(t, f.svc.MayRead(ctx, lead, c), "a year lead cannot read a worry")
+
+	// A bad worry changes nothing; past the limit, worries are still kept.
+	_, err = f.svc.Worry(ctx, amelia, "s1", "   ", "")
+	require.Error(t, err)
+	_, err = f.svc.Worry(ctx, teacher, "", "I am staff.", "")
+	require.Error(t, err)
+	for i := range 6 {
+		_, err := f.svc.Worry(ctx, amelia, "", "Still worried, message "+string(rune('a'+i)), "")
+		require.NoError(t, err, "worry %d", i+2)
+	}
+	cs, err := f.st.ListConcerns(ctx, "")
+	require.NoError(t, err)
+	require.Len(t, cs, 7, "every worry is kept")
+	require.Equal(t, 7, f.count(t, audit.ConcernWorry))
+	require.Equal(t, 5, f.count(t, audit.ConcernNotified), "the DSLs are told of 5 an hour")
+}
+
+// A filing that names a pupil who did not join is refused before anything
+// happens (the caller checks it before stopping a running lesson).
+func TestCheckFiling(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	require.Error(t, f.svc.CheckFiling(ctx, f.ss, safeguard.Filing{Details: "x", Pupils: []string{"p9"}}))
+	require.Error(t, f.svc.CheckFiling(ctx, f.ss, safeguard.Filing{Pupils: []string{"p1"}}))
+	require.NoError(t, f.svc.CheckFiling(ctx, f.ss, safeguard.Filing{Details: "Something happened.", Pupils: []string{"p1", "p2"}}))
+}

@@ -71,12 +71,13 @@ func (s *Server) postConcern(w http.ResponseWriter, r *http.Request) {
 	f := safeguard.Filing{About: strings.TrimSpace(r.PostFormValue("about")), Details: strings.TrimSpace(r.PostFormValue("details")),
 		Pupils: r.PostForm["pupil"], IP: auth.ClientIP(r)}
 	var le *lobby.Error
-	if err := safeguard.Check(f); errors.As(err, &le) {
+	// Checked before anything happens: a bad form does not stop the lesson.
+	if err := s.cfg.Concerns.CheckFiling(r.Context(), ss, f); errors.As(err, &le) {
 		s.renderConcernForm(w, r, http.StatusBadRequest, ss, f.About, f.Details, le.Message)
 		return
 	}
 	// A room still running ends now.
-	if lr, ok := s.cfg.Rooms.Running(ss.ID); ok {
+	if lr, ok := s.running(ss.ID); ok {
 		lr.EndForConcern("The session was ended by " + who.Name + ".")
 	}
 	filed, err := s.cfg.Concerns.File(r.Context(), who, ss, f)

@@ -231,9 +231,12 @@ func (s *Server) pageRecording(w http.ResponseWriter, r *http.Request) {
 		store.Concern
 		When string
 	}
-	concerns := make([]concernView, len(cs))
-	for i, c := range cs {
-		concerns[i] = concernView{c, c.Created.In(loc).Format("Mon 2 Jan 2006 15:04")}
+	concerns := make([]concernView, 0, len(cs))
+	for _, c := range cs {
+		if !s.cfg.Concerns.MayRead(ctx, who, c) {
+			continue // a pupil's worry from a lesson this DSL taught
+		}
+		concerns = append(concerns, concernView{c, c.Created.In(loc).Format("Mon 2 Jan 2006 15:04")})
 	}
 	held := false
 	for _, o := range objs {
@@ -558,6 +561,9 @@ func (s *Server) recentConcerns(r *http.Request, who auth.Identity) []concernIte
 	}
 	out := make([]concernItem, 0, len(cs))
 	for _, c := range cs {
+		if !s.cfg.Concerns.MayRead(r.Context(), who, c) {
+			continue // a pupil's worry from a lesson this DSL taught
+		}
 		it := s.concernItem(r, c, unopened[c.ID])
 		if c.SessionID != "" {
 			it.Recordings = "/recordings/" + url.PathEscape(c.SessionID)

@@ -84,6 +84,9 @@ func New(cfg Config, a *auth.Service, st store.Store) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Concerns == nil {
+		return nil, errors.New("web: no concerns service configured (safeguard)")
+	}
 	s := &Server{cfg: cfg, auth: a, store: st, log: cfg.Logger, mux: http.NewServeMux()}
 	if err := s.parseTemplates(); err != nil {
 		return nil, err

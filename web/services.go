@@ -49,6 +49,7 @@ type Archive interface {
 // concerns (*safeguard.Service).
 type Concerns interface {
 	RaiseInRoom(who auth.Identity, ss store.Session)
+	CheckFiling(ctx context.Context, ss store.Session, f safeguard.Filing) error
 	File(ctx context.Context, who auth.Identity, ss store.Session, f safeguard.Filing) (safeguard.Filed, error)
 	Notify(ctx context.Context, who auth.Identity, c store.Concern, about []safeguard.Pupil, completing bool) []store.Notification
 	Pending(ctx context.Context, sessionID, sub string) (store.Concern, bool)

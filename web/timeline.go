@@ -54,7 +54,11 @@ func timeline(rows []store.AuditRecord, chat []live.TranscriptLine, first time.T
 	addChat := func(until time.Time, all bool) {
 		for ; ci < len(chat) && (all || chat[ci].Time.Before(until)); ci++ {
 			l := chat[ci]
-			add(l.Time, "chat", l.From+" wrote in the chat: “"+l.Text+"”")
+			what := l.From + " wrote in the chat: “" + l.Text + "”"
+			if l.Deleted {
+				what += " (deleted by " + l.DeletedBy + " at " + l.DeletedAt.In(loc).Format("15:04:05") + ": hidden in the room)"
+			}
+			add(l.Time, "chat", what)
 		}
 	}
 	for i := len(rows) - 1; i >= 0; i-- {

@@ -45,9 +45,6 @@ func (s *Server) postWorry(w http.ResponseWriter, r *http.Request) {
 	case errors.As(err, &le) && le.Kind == lobby.Forbidden:
 		s.fail(w, r, http.StatusForbidden, "forbidden", le.Message)
 		return
-	case errors.As(err, &le) && le.Kind == lobby.Conflict:
-		s.render(w, r, http.StatusTooManyRequests, "message", page{Title: "Sent", Heading: "Your messages have been sent", Message: le.Message})
-		return
 	case errors.As(err, &le):
 		s.renderWorry(w, r, http.StatusBadRequest, session, text, le.Message)
 		return
