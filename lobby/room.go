@@ -186,7 +186,7 @@ func (r *Room) loop() {
 				r.persist()
 				close(r.closing)
 				if r.chatw != nil {
-					r.chatw.close(5 * time.Second) // before the audit queue: it adds chat rows
+					r.chatw.close(20 * time.Second) // before the audit queue: it adds chat rows (a write with its retries takes up to ~16 s)
 				}
 				if r.saver != nil {
 					r.saver.close(5 * time.Second)
