@@ -82,10 +82,7 @@ func TestOnePupilLessonRecordsFromStart(t *testing.T) {
 	t.Parallel()
 	s3 := testkit.StartS3(t)
 	sc := newRecordingSchool(t, s3, "teacher", "head", "pupil")
-	id := liveSession(t, sc, onePupil)
-	tm, pupils := teacherAndPupils(t, sc, id, "pupil")
-	ackNotice(t, pupils[0].rc)
-	watchGate(t, sc, id, 30*time.Second)
+	_, tm, _ := recordedLesson(t, sc) // a lesson for one pupil: no media until the recording is confirmed
 	st := tm.rc.WaitState(map[string]any{"recording": "confirmed"})
 	require.Nil(t, st["offer_record"])
 }
