@@ -1,8 +1,10 @@
 package sfu_test
 
 import (
+	"errors"
 	"net"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -17,18 +19,46 @@ import (
 const testTURNSecret = "test-turn-secret-0123456789"
 
 // newTURNSFU is an SFU on 127.0.0.1 with its embedded TURN relay on a
-// free port of 127.0.0.1.
+// port of 127.0.0.1 that is free for both UDP and TCP. A port picked this
+// way can be taken by another test (a TCP client's ephemeral port, say)
+// before the relay binds it, so a bind refused as "address in use" is
+// tried again on a new port, a bounded number of times.
 func newTURNSFU(t *testing.T) (*sfu.SFU, int) {
 	t.Helper()
-	l, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	var lastErr error
+	for attempt := 0; attempt < 20; attempt++ {
+		port, ok := freeUDPAndTCPPort(t)
+		if !ok {
+			continue
+		}
+		s, err := sfu.New(sfu.Config{ListenIP: "127.0.0.1", Loopback: true, Logger: testLogger(),
+			TURN: &sfu.TURNConfig{Embedded: true, ListenIP: "127.0.0.1", Port: port, RelayIP: "127.0.0.1", Secret: testTURNSecret}})
+		if errors.Is(err, syscall.EADDRINUSE) {
+			lastErr = err
+			continue
+		}
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = s.Close() })
+		return s, port
+	}
+	t.Fatalf("no free port for the TURN relay after 20 tries: %v", lastErr)
+	return nil, 0
+}
+
+// freeUDPAndTCPPort is a port of 127.0.0.1 that was free for UDP and TCP a
+// moment ago; false when the UDP port picked was taken for TCP.
+func freeUDPAndTCPPort(t *testing.T) (int, bool) {
+	t.Helper()
+	u, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	require.NoError(t, err)
-	port := l.LocalAddr().(*net.UDPAddr).Port
+	defer func() { _ = u.Close() }()
+	port := u.LocalAddr().(*net.UDPAddr).Port
+	l, err := net.Listen("tcp4", net.JoinHostPort("127.0.0.1", itoa(port)))
+	if err != nil {
+		return 0, false
+	}
 	require.NoError(t, l.Close())
-	s, err := sfu.New(sfu.Config{ListenIP: "127.0.0.1", Loopback: true, Logger: testLogger(),
-		TURN: &sfu.TURNConfig{Embedded: true, ListenIP: "127.0.0.1", Port: port, RelayIP: "127.0.0.1", Secret: testTURNSecret}})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = s.Close() })
-	return s, port
+	return port, true
 }
 
 // turnClient allocates a relay on the SFU's TURN server with user/pass.
