@@ -30,6 +30,12 @@ var (
 	ErrRestartTooSoon = sfu.ErrRestartTooSoon
 	// ErrClosed: the peer is closed.
 	ErrClosed = sfu.ErrClosed
+	// ErrProbeBusy: too many connection checks are open; try shortly.
+	ErrProbeBusy = sfu.ErrBusy
+	// ErrBadSDP: an offer or answer that could not be used.
+	ErrBadSDP = sfu.ErrBadSDP
+	// ErrNoMedia: this gateway runs no media server.
+	ErrNoMedia = errors.New("live: no media server")
 )
 
 // Signal carries the SFU's side of a participant's signalling to their page
@@ -254,6 +260,19 @@ func (rs *Rooms) ICEServers(pid string) any {
 		return []any{}
 	}
 	return rs.cfg.SFU.ICEServers(pid)
+}
+
+// Probe answers a page's connection check (sfu.SFU.Probe): offer has every
+// candidate gathered and a data channel only.
+func (rs *Rooms) Probe(offer string) (string, error) {
+	if rs.cfg.SFU == nil {
+		return "", ErrNoMedia
+	}
+	answer, err := rs.cfg.SFU.Probe(offer)
+	if err != nil {
+		return "", fmt.Errorf("live: connection check: %w", err)
+	}
+	return answer, nil
 }
 
 // Running returns the running room of a session, if any.

@@ -142,3 +142,11 @@ func DownRemote(p *Peer) string {
 		return to.addr.String()
 	}
 }
+
+// SetMaxProbes sets the bound on open connection checks; the returned
+// func restores it.
+func SetMaxProbes(n int) func() {
+	old := maxProbes
+	maxProbes = n
+	return func() { maxProbes = old }
+}

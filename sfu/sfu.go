@@ -74,6 +74,7 @@ type SFU struct {
 	// (downout.go).
 	viaPion atomic.Uint64
 	stock   bool
+	probes  probes // open connection checks (probe.go)
 
 	mu     sync.Mutex
 	rooms  map[*Room]struct{}
@@ -257,6 +258,7 @@ func (s *SFU) Close() error {
 	for _, r := range rooms {
 		r.Close()
 	}
+	s.probes.closeAll()
 	if s.turn != nil {
 		if err := s.turn.close(); err != nil {
 			s.log.Warn("close turn", slog.Any("err", err))

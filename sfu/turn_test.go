@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -23,7 +24,9 @@ const testTURNSecret = "test-turn-secret-0123456789"
 // way can be taken by another test (a TCP client's ephemeral port, say)
 // before the relay binds it, so a bind refused as "address in use" is
 // tried again on a new port, a bounded number of times.
-func newTURNSFU(t *testing.T) (*sfu.SFU, int) {
+// withTLS: the relay also listens for TLS there, with the test
+// CA's certificate for 127.0.0.1 (main_test.go).
+func newTURNSFU(t *testing.T, withTLS ...bool) (*sfu.SFU, int) {
 	t.Helper()
 	var lastErr error
 	for attempt := 0; attempt < 20; attempt++ {
@@ -31,8 +34,15 @@ func newTURNSFU(t *testing.T) (*sfu.SFU, int) {
 		if !ok {
 			continue
 		}
-		s, err := sfu.New(sfu.Config{ListenIP: "127.0.0.1", Loopback: true, Logger: testLogger(),
-			TURN: &sfu.TURNConfig{Embedded: true, ListenIP: "127.0.0.1", Port: port, RelayIP: "127.0.0.1", Secret: testTURNSecret}})
+		cfg := &sfu.TURNConfig{Embedded: true, ListenIP: "127.0.0.1", Port: port, RelayIP: "127.0.0.1", Secret: testTURNSecret}
+		if len(withTLS) > 0 && withTLS[0] {
+			tlsPort, ok := freeUDPAndTCPPort(t)
+			if !ok {
+				continue
+			}
+			cfg.TLSPort, cfg.Cert = tlsPort, &loopbackCert
+		}
+		s, err := sfu.New(sfu.Config{ListenIP: "127.0.0.1", Loopback: true, Logger: testLogger(), TURN: cfg})
 		if errors.Is(err, syscall.EADDRINUSE) {
 			lastErr = err
 			continue
@@ -157,6 +167,34 @@ func TestTURNRelayOnlyClient(t *testing.T) {
 	for _, srv := range s.ICEServers("bob") {
 		ice = append(ice, webrtc.ICEServer{URLs: srv.URLs, Username: srv.Username, Credential: srv.Credential})
 	}
+	alice, _ := connect(t, r, "alice", sfutest.Options{Audio: true, Video: true})
+	bob, bobPeer := connect(t, r, "bob", sfutest.Options{Audio: true, Video: true, ICEServers: ice, RelayOnly: true})
+	openAll(r, "alice", "bob")
+	waitReceiving(t, bob, "alice", "video", 10*time.Second)
+	waitReceiving(t, alice, "bob", "video", 10*time.Second)
+	require.True(t, sfu.OwnSRTP(bobPeer))
+	require.Zero(t, s.ViaPion())
+	require.Zero(t, s.TURNRefused())
+}
+
+// TestTURNOverTLS: a client on a network that lets through nothing but TLS
+// to the relay's TLS port (relayed candidates only, and only a turns: URL)
+// joins; media flows both ways through the relay, the SFU's own writer
+// sends it, and the certificate is checked (the test CA, main_test.go).
+func TestTURNOverTLS(t *testing.T) {
+	t.Parallel()
+	s, _ := newTURNSFU(t, true)
+	r := s.NewRoom(t.Name())
+	t.Cleanup(r.Close)
+	var ice []webrtc.ICEServer
+	for _, srv := range s.ICEServers("bob") {
+		for _, u := range srv.URLs {
+			if strings.HasPrefix(u, "turns:") {
+				ice = append(ice, webrtc.ICEServer{URLs: []string{u}, Username: srv.Username, Credential: srv.Credential})
+			}
+		}
+	}
+	require.Len(t, ice, 1, "the SFU hands out a turns: URL")
 	alice, _ := connect(t, r, "alice", sfutest.Options{Audio: true, Video: true})
 	bob, bobPeer := connect(t, r, "bob", sfutest.Options{Audio: true, Video: true, ICEServers: ice, RelayOnly: true})
 	openAll(r, "alice", "bob")

@@ -69,11 +69,18 @@ type netLesson struct {
 	teacherID, pupilID string
 }
 
+// netSteps run at points of startNetLesson, when set: beforeOpen after the
+// pupil signed in and before their browser opens the room, beforeAdmit
+// before the teacher admits them (e.g. to cut the pupil's network).
+type netSteps struct {
+	beforeOpen  func()
+	beforeAdmit func(l *netLesson)
+}
+
 // startNetLesson opens the room; the teacher (outside the namespace) and
-// the pupil (inside) open it, and before the teacher admits the pupil
-// beforeAdmit, when set, runs (e.g. to cut the pupil's network). The pupil
+// the pupil (inside) open it, and the teacher admits the pupil, who
 // acknowledges the recording notice.
-func startNetLesson(t *testing.T, ns *testkit.NetNS, sfuCfg func(*sfu.Config), beforeAdmit func()) *netLesson {
+func startNetLesson(t *testing.T, ns *testkit.NetNS, sfuCfg func(*sfu.Config), steps netSteps) *netLesson {
 	t.Helper()
 	s3 := testkit.StartS3(t)
 	clock := testkit.NewClock(schoolDay)
@@ -95,10 +102,13 @@ func startNetLesson(t *testing.T, ns *testkit.NetNS, sfuCfg func(*sfu.Config), b
 	step(t, l.teacher, "teacher: #lobby", chromedp.Navigate(roomURL), chromedp.WaitVisible(chromedp.CSS(`#lobby`)))
 	l.pupil = testkit.BrowserIn(t, ns)
 	signInBrowserAt(t, l.pupil, gw, "pupil")
+	if steps.beforeOpen != nil {
+		steps.beforeOpen()
+	}
 	step(t, l.pupil, "pupil: #banner", chromedp.Navigate(roomURL), chromedp.WaitVisible(chromedp.CSS(`#banner`)))
 	l.pupilID = youID(t, l.pupil)
-	if beforeAdmit != nil {
-		beforeAdmit()
+	if steps.beforeAdmit != nil {
+		steps.beforeAdmit(l)
 	}
 	waitLobby(t, l.teacher, l.pupilID)
 	click(t, l.teacher, `#lobby-list li[data-participant="`+l.pupilID+`"] button.admit`)
@@ -116,7 +126,11 @@ func TestBrowserICETCPWhenUDPBlocked(t *testing.T) {
 	t.Parallel()
 	ns := testkit.NewNetNS(t)
 	ns.DropUDP()
-	l := startNetLesson(t, ns, nil, nil)
+	l := startNetLesson(t, ns, nil, netSteps{beforeAdmit: func(l *netLesson) {
+		// The pupil's check in the lobby already says how media will go.
+		waitEval(t, l.pupil, "the lobby check connects over TCP", `window.chaperoneRoom.check.network + ' ' + window.chaperoneRoom.check.transport`, "ok tcp")
+		require.Contains(t, text(t, l.pupil, `#check-network`), "Your connection to the lesson works (a connection over TCP)")
+	}})
 	waitInbound(t, l.pupil, "pupil (UDP blocked)", l.teacherID)
 	waitInbound(t, l.teacher, "teacher", l.pupilID)
 	for _, pc := range []string{"up", "down"} {
@@ -148,7 +162,7 @@ func evalAwait(t *testing.T, ctx context.Context, js string) string {
 func TestBrowserNetworkCutICERestart(t *testing.T) {
 	t.Parallel()
 	ns := testkit.NewNetNS(t)
-	l := startNetLesson(t, ns, nil, nil)
+	l := startNetLesson(t, ns, nil, netSteps{})
 	waitInbound(t, l.pupil, "pupil", l.teacherID)
 	waitInbound(t, l.teacher, "teacher", l.pupilID)
 	evalString(t, l.pupil, `(window.__pcsBefore = Object.assign({}, window.chaperoneRoom.pcs), 'ok')`)
@@ -193,9 +207,11 @@ func TestBrowserTURNOverTCPOnly(t *testing.T) {
 	lesson := startNetLesson(t, ns, func(c *sfu.Config) {
 		c.TCP = false // the relay is the only way in
 		c.TURN = &sfu.TURNConfig{Embedded: true, ListenIP: ns.HostIP.String(), Port: turnPort, RelayIP: ns.HostIP.String(), Secret: "browser-turn-test-secret"}
-	}, nil)
+	}, netSteps{})
 	waitInbound(t, lesson.pupil, "pupil (TURN over TCP only)", lesson.teacherID)
 	waitInbound(t, lesson.teacher, "teacher", lesson.pupilID)
+	require.Equal(t, "ok relay", evalString(t, lesson.pupil, `window.chaperoneRoom.check.network + ' ' + window.chaperoneRoom.check.transport`), "the check (the lobby's, or the lesson's connection if that came first) says the relay")
+	waitText(t, lesson.pupil, "the pupil's page says it goes through the relay", `#connection-info`, "Connected: the school's relay.")
 	for _, pc := range []string{"up", "down"} {
 		require.Regexp(t, `^udp relay tcp$`, evalAwait(t, lesson.pupil, fmt.Sprintf(selectedPairJS, jsString(pc))), "the pupil's %s connection goes through the relay over TCP", pc)
 	}
@@ -212,7 +228,7 @@ func TestBrowserNetworkBlockedMessage(t *testing.T) {
 	t.Parallel()
 	ns := testkit.NewNetNS(t)
 	var restore func()
-	l := startNetLesson(t, ns, nil, func() { restore = ns.Cut() })
+	l := startNetLesson(t, ns, nil, netSteps{beforeAdmit: func(*netLesson) { restore = ns.Cut() }})
 	step(t, l.pupil, "pupil: #network-message", chromedp.WaitVisible(chromedp.CSS(`#network-message`)))
 	require.Contains(t, text(t, l.pupil, `#network-message`), "Your network is blocking video lessons. Ask an adult")
 	testkit.Screenshot(t, l.pupil, "network-blocked")
@@ -220,4 +236,35 @@ func TestBrowserNetworkBlockedMessage(t *testing.T) {
 	restore()
 	waitInbound(t, l.pupil, "pupil, network back", l.teacherID)
 	step(t, l.pupil, "pupil: #network-message goes", chromedp.WaitNotVisible(chromedp.CSS(`#network-message`)))
+}
+
+// TestBrowserLobbyCheckBlocked: a pupil whose network lets nothing through
+// to the media server opens the room and, still waiting in the lobby, is
+// told in plain words that the network is blocking video lessons (the
+// page's connection check, before the teacher admits anyone). Once the
+// network lets media through, the check passes by itself while the pupil
+// waits and the message goes; admitted, the pupil's media flows.
+func TestBrowserLobbyCheckBlocked(t *testing.T) {
+	t.Parallel()
+	ns := testkit.NewNetNS(t)
+	var restore func()
+	l := startNetLesson(t, ns, nil, netSteps{
+		beforeOpen: func() { restore = ns.Cut() },
+		beforeAdmit: func(l *netLesson) {
+			step(t, l.pupil, "pupil in the lobby: #network-message", chromedp.WaitVisible(chromedp.CSS(`#network-message`)))
+			require.Contains(t, text(t, l.pupil, `#network-message`), "Your network is blocking video lessons. Ask an adult")
+			require.Equal(t, "waiting", evalString(t, l.pupil, `document.getElementById('room').dataset.phase`))
+			require.Equal(t, "blocked", evalString(t, l.pupil, `document.getElementById('check-network').dataset.state`))
+			testkit.Screenshot(t, l.pupil, "lobby-network-blocked")
+			restore()
+			waitUntil(t, l.pupil, "the check passes once the network is back", 40*time.Second, func(c *assert.CollectT) {
+				s, err := evalE(l.pupil, `window.chaperoneRoom.check.network`)
+				assert.NoError(c, err)
+				assert.Equal(c, "ok", s)
+			})
+			step(t, l.pupil, "pupil: #network-message goes", chromedp.WaitNotVisible(chromedp.CSS(`#network-message`)))
+		},
+	})
+	waitInbound(t, l.pupil, "pupil", l.teacherID)
+	waitInbound(t, l.teacher, "teacher", l.pupilID)
 }

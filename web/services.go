@@ -31,6 +31,9 @@ type Rooms interface {
 	Collector() prometheus.Collector
 	// ICEServers are the STUN/TURN servers for participant pid's page.
 	ICEServers(pid string) any
+	// Probe answers a page's connection check (an offer with a data
+	// channel only and every candidate gathered) with the SFU's answer.
+	Probe(offer string) (string, error)
 	// Close stops every room (at shutdown).
 	Close()
 }

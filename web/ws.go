@@ -73,6 +73,10 @@ func decodeMsg(data []byte) (inMsg, *lobby.ErrorMsg) {
 		if len(m.Tracks) > 0 && (m.Type != "offer" || m.PC != "up") {
 			return m, &lobby.ErrorMsg{Type: "error", Code: "bad_message", Message: `Only an "up" offer declares screen tracks.`}
 		}
+	case "probe":
+		if strings.TrimSpace(m.SDP) == "" {
+			return m, &lobby.ErrorMsg{Type: "error", Code: "bad_sdp", Message: "The message has no SDP."}
+		}
 	case "admit", "deny", "remove", "mute", "unmute", "lower_hand", "let_speak":
 		if m.ID == "" {
 			return m, &lobby.ErrorMsg{Type: "error", Code: "bad_message", Message: `The message needs the participant's "id".`}
@@ -139,7 +143,8 @@ type wsConn struct {
 	stop chan struct{} // closed to end the connection
 	once sync.Once
 
-	lastPong time.Time // read loop only
+	lastPong  time.Time // read loop only
+	lastProbe time.Time // read loop only: the last connection check asked for
 
 	mu       sync.Mutex
 	peer     live.Peer
@@ -422,6 +427,33 @@ func (c *wsConn) readLoop() {
 	}
 }
 
+// probeEvery is the least time between two connection checks of one page
+// (it checks once on arrival, and again every 15 s while it cannot connect).
+const probeEvery = 5 * time.Second
+
+// probe answers the page's connection check, in any phase (a pupil checks
+// from the lobby), off the read loop. The answer is a "probe_answer".
+func (c *wsConn) probe(offer string) *lobby.ErrorMsg {
+	now := time.Now()
+	if now.Sub(c.lastProbe) < probeEvery {
+		return &lobby.ErrorMsg{Type: "error", Code: "probe_busy", Message: "The connection is being checked already."}
+	}
+	c.lastProbe = now
+	go func() {
+		answer, err := c.s.cfg.Rooms.Probe(offer)
+		switch {
+		case err == nil:
+			c.Send(map[string]string{"type": "probe_answer", "sdp": answer})
+		case errors.Is(err, live.ErrBadSDP):
+			c.Send(lobby.ErrorMsg{Type: "error", Code: "probe_refused", Message: "That connection check could not be used."})
+		default: // busy, closing, no media server: the page tries again later
+			c.log.Debug("connection check", slog.Any("err", err))
+			c.Send(lobby.ErrorMsg{Type: "error", Code: "probe_busy", Message: "The connection could not be checked just now."})
+		}
+	}()
+	return nil
+}
+
 // handle acts on one valid message; a refusal comes back as an ErrorMsg.
 func (c *wsConn) handle(m inMsg) *lobby.ErrorMsg {
 	errMsg := func(code, msg string) *lobby.ErrorMsg {
@@ -463,6 +495,8 @@ func (c *wsConn) handle(m inMsg) *lobby.ErrorMsg {
 		default:
 			return errMsg("unknown_pc", "The server offers on \"down\"; clients offer on \"up\".")
 		}
+	case "probe":
+		return c.probe(m.SDP)
 	case "ice_restart": // the page's network changed: the SFU offers down again with new ICE credentials
 		if p := c.getPeer(); p != nil {
 			if err := p.RestartICE(); err != nil && !errors.Is(err, live.ErrRestartTooSoon) && !errors.Is(err, live.ErrClosed) {

@@ -476,7 +476,7 @@
     pc.addEventListener('connectionstatechange', () => {
       if (terminal || pcs[name] !== pc) return;
       const st = pc.connectionState;
-      if (st === 'connected') { mediaFailures = 0; mediaConnected(); iceRestarted(name); return; }
+      if (st === 'connected') { mediaFailures = 0; mediaConnected(pc); iceRestarted(name); return; }
       // The network changed under the connection (Wi-Fi to 4G, a new
       // address): restart ICE on it first, which keeps the lesson as it is.
       if (st === 'disconnected' || st === 'failed') restartIce(name, pc);
@@ -587,10 +587,196 @@
       if (!up && joined && !terminal) networkMessage(NETWORK_BLOCKED);
     }, MEDIA_CONNECT_WAIT);
   }
-  function mediaConnected() {
+  function mediaConnected(pc) {
     clearTimeout(connectTimer);
     connectTimer = -1; // connected once: the ICE restart and reconnect logic takes over
     if (hook.networkMessage === NETWORK_BLOCKED) networkMessage('');
+    clearTimeout(probeAgain);
+    endProbe();
+    // The lesson's own connection settles the check if it was still going.
+    if (pc) {
+      transportOf(pc).then((tr) => {
+        if (!tr) return;
+        hook.check.media = tr;
+        if (hook.check.network !== 'ok') setNetworkCheck('ok', tr);
+        showTransport(tr, true);
+      }).catch(() => {});
+    }
+  }
+
+  // ---------- the check before joining ----------
+  // On arrival (and every PROBE_AGAIN while it fails) the page checks its
+  // connection: a peer connection that only receives audio (none is sent),
+  // through the
+  // same servers and relay as the lesson. A pupil sees the result while
+  // waiting (#precheck), everyone in #connection-info, and a network that
+  // blocks video is named before anyone is admitted. The camera and
+  // microphone are checked only when the person presses the button: the
+  // camera light never comes on by itself in the lobby.
+  const PROBE_WAIT = 12000;
+  const PROBE_AGAIN = 15000;
+  const TRANSPORT_WORDS = { udp: 'a direct connection', tcp: 'a connection over TCP', relay: "the school's relay" };
+  let probePC = null;
+  let probeTimer = 0;
+  let probeAgain = 0;
+  let precheck = null; // the camera and microphone the person checked, handed to join()
+  hook.check = { network: 'checking', transport: '', devices: '', micLevel: 0 };
+  function setNetworkCheck(state, transport) {
+    hook.check.network = state;
+    hook.check.transport = transport || '';
+    const li = $('#check-network');
+    if (li) {
+      li.dataset.state = state;
+      li.textContent = state === 'ok' ? `Your connection to the lesson works (${TRANSPORT_WORDS[transport] || transport}).`
+        : state === 'blocked' ? 'Your network is blocking video lessons (see the message above).' : 'Checking your connection to the lesson…';
+    }
+    showTransport(state === 'ok' ? transport : '', false);
+  }
+  function showTransport(transport, inLesson) {
+    const ci = $('#connection-info');
+    if (!ci) return;
+    if (!transport) { if (!inLesson) ci.textContent = ''; return; }
+    ci.textContent = (inLesson ? 'Connected: ' : 'Connection check: works, ') + (TRANSPORT_WORDS[transport] || transport) + '.';
+    ci.dataset.transport = transport;
+  }
+  // transportOf is how pc's selected candidate pair goes: "udp", "tcp" or
+  // "relay" ("" before there is one).
+  async function transportOf(pc) {
+    const stats = await pc.getStats();
+    let pair;
+    stats.forEach((r) => {
+      if (r.type === 'transport' && r.selectedCandidatePairId) pair = stats.get(r.selectedCandidatePairId);
+    });
+    if (!pair) stats.forEach((r) => { if (r.type === 'candidate-pair' && r.selected) pair = r; }); // Firefox
+    const local = pair && stats.get(pair.localCandidateId);
+    if (!local) return '';
+    if (local.candidateType === 'relay') return 'relay';
+    return local.protocol === 'tcp' ? 'tcp' : 'udp';
+  }
+  function gathered(pc, wait) {
+    if (pc.iceGatheringState === 'complete') return Promise.resolve();
+    return new Promise((resolve) => {
+      const t = setTimeout(resolve, wait);
+      pc.addEventListener('icegatheringstatechange', () => { if (pc.iceGatheringState === 'complete') { clearTimeout(t); resolve(); } });
+    });
+  }
+  function endProbe() {
+    clearTimeout(probeTimer);
+    const pc = probePC;
+    probePC = null;
+    if (pc) try { pc.close(); } catch (err) { /* closed already */ }
+  }
+  function mediaUp() { return ['up', 'down'].some((n) => pcs[n] && pcs[n].connectionState === 'connected'); }
+  async function probe() {
+    clearTimeout(probeAgain);
+    if (probePC || terminal || final || mediaUp() || typeof RTCPeerConnection === 'undefined') return;
+    if (hook.check.network !== 'ok') setNetworkCheck('checking');
+    let pc;
+    try { pc = new RTCPeerConnection({ iceServers }); } catch (err) { return; }
+    probePC = pc;
+    hook.probes = (hook.probes || 0) + 1;
+    pc.addTransceiver('audio', { direction: 'recvonly' }); // no microphone, no data channel: the SFU sends nothing on it
+    pc.addEventListener('connectionstatechange', async () => {
+      if (pc !== probePC) return;
+      if (pc.connectionState === 'connected') {
+        const tr = await transportOf(pc).catch(() => '');
+        if (pc !== probePC) return;
+        endProbe();
+        setNetworkCheck('ok', tr || 'udp');
+        if (hook.networkMessage === NETWORK_BLOCKED) networkMessage('');
+      } else if (pc.connectionState === 'failed') probeFailed(pc);
+    });
+    probeTimer = setTimeout(() => probeFailed(pc), PROBE_WAIT);
+    try {
+      await pc.setLocalDescription(await pc.createOffer());
+      await gathered(pc, 5000);
+      if (pc === probePC) send({ type: 'probe', sdp: pc.localDescription.sdp });
+    } catch (err) { probeFailed(pc); }
+  }
+  function probeFailed(pc) {
+    if (!pc || pc !== probePC) return;
+    endProbe();
+    if (mediaUp()) return;
+    setNetworkCheck('blocked');
+    networkMessage(NETWORK_BLOCKED);
+    probeAgain = setTimeout(probe, PROBE_AGAIN);
+  }
+  function onProbeAnswer(sdp) {
+    const pc = probePC;
+    if (pc) pc.setRemoteDescription({ type: 'answer', sdp }).catch(() => probeFailed(pc));
+  }
+  function onProbeError(m) {
+    const pc = probePC;
+    if (!pc) return;
+    if (m.code === 'probe_refused') { probeFailed(pc); return; }
+    endProbe(); // the server is busy: try again shortly, say nothing yet
+    probeAgain = setTimeout(probe, PROBE_AGAIN);
+  }
+
+  async function checkDevices() {
+    const btn = $('#check-devices-btn');
+    const li = $('#check-devices');
+    if (!btn || !li) return;
+    btn.disabled = true;
+    li.dataset.state = 'checking';
+    li.textContent = 'Asking for your camera and microphone… If the browser asks, choose “Allow”.';
+    const got = await getMedia();
+    btn.disabled = false;
+    if (joined || terminal) { if (got) got.getTracks().forEach((t) => t.stop()); return; }
+    if (!got) {
+      hook.check.devices = 'none';
+      li.dataset.state = 'blocked';
+      li.textContent = 'Your camera and microphone are not available. Ask an adult to allow them for this website. You can still watch and listen.';
+      return;
+    }
+    if (precheck) precheck.getTracks().forEach((t) => t.stop());
+    precheck = got;
+    const v = got.getVideoTracks().length > 0;
+    const a = got.getAudioTracks().length > 0;
+    hook.check.devices = v && a ? 'ok' : v ? 'no-mic' : 'no-camera';
+    li.dataset.state = v && a ? 'ok' : 'partial';
+    li.textContent = v && a ? 'Your camera works. Say something: the microphone bar moves when it hears you.'
+      : v ? 'Your camera works, but no microphone was found. You can still watch and listen.'
+        : 'Your microphone works (the bar moves when it hears you), but no camera was found.';
+    const preview = $('#precheck-preview');
+    $('video', preview).srcObject = got;
+    play($('video', preview));
+    show(preview, true);
+    show(btn, false);
+    if (a) micMeter(got);
+  }
+  function micMeter(stream) {
+    const AC = window.AudioContext || window.webkitAudioContext;
+    if (!AC) return;
+    let ctx;
+    try { ctx = new AC(); } catch (err) { return; }
+    const an = ctx.createAnalyser();
+    an.fftSize = 512;
+    ctx.createMediaStreamSource(stream).connect(an);
+    const buf = new Uint8Array(an.fftSize);
+    const meter = $('#mic-level');
+    const tick = setInterval(() => {
+      if (precheck !== stream) { clearInterval(tick); ctx.close().catch(() => {}); return; }
+      an.getByteTimeDomainData(buf);
+      let peak = 0;
+      for (const x of buf) peak = Math.max(peak, Math.abs(x - 128));
+      const level = peak / 128;
+      meter.value = level;
+      hook.check.micLevel = Math.max(hook.check.micLevel, level);
+    }, 100);
+    if (ctx.state === 'suspended') ctx.resume().catch(() => {});
+  }
+  const checkBtn = $('#check-devices-btn');
+  if (checkBtn) checkBtn.addEventListener('click', checkDevices);
+  // takePrecheck hands the checked camera and microphone to the lesson (no
+  // second prompt, no camera light going off and on), if still live.
+  function takePrecheck() {
+    const got = precheck;
+    precheck = null;
+    show($('#precheck-preview'), false);
+    if (got && got.getTracks().some((t) => t.readyState === 'live')) return got;
+    if (got) got.getTracks().forEach((t) => t.stop());
+    return null;
   }
 
   async function join() {
@@ -598,13 +784,15 @@
     if (myState.watch_only) {
       // A pupil in a streamed lesson sends nothing: no camera, no microphone,
       // not even asked for (the camera light stays off).
+      const checked = takePrecheck();
+      if (checked) checked.getTracks().forEach((t) => t.stop());
       const mm = $('#media-message');
       mm.textContent = WATCH_ONLY;
       show(mm, true);
       updateMediaButtons();
       return;
     }
-    local = await getMedia();
+    local = takePrecheck() || await getMedia();
     if (!joined) { stopLocal(); return; } // the session ended while we were asking
     $('video', selfTile).srcObject = local;
     if (local) play($('video', selfTile));
@@ -756,6 +944,10 @@
     terminal = true;
     if (kind !== 'denied') final = true;
     teardown();
+    endProbe();
+    clearTimeout(probeAgain);
+    const checked = takePrecheck(); // the camera goes off with the lesson
+    if (checked) checked.getTracks().forEach((t) => t.stop());
     room.dataset.phase = kind;
     const [title, text] = NOTICES[kind];
     $('#notice-title').textContent = banner || title; // the server's words win
@@ -882,6 +1074,11 @@
     renderHands();
     if (hadScreen && !myState.screen && screen && !isStaff) stopShare('Your teacher has stopped your screen sharing.');
     applyChatAllowed(s.chat_pupils !== false);
+    if (myState.watch_only && $('#check-devices')) {
+      show($('#check-devices-btn'), false);
+      $('#check-devices').dataset.state = 'ok';
+      $('#check-devices').textContent = 'In this lesson you watch and listen: your camera and microphone are not used.';
+    }
     if (s.phase === 'admitted' && !joined) join();
   }
   const handlers = {
@@ -891,6 +1088,7 @@
       iceServers = Array.isArray(m.ice_servers) ? m.ice_servers : [];
       $('figcaption', selfTile).textContent = `You (${me.name})`;
       selfTile.dataset.participant = me.id;
+      if (hook.check.network !== 'ok') probe();
     },
     state: onState,
     roster: (m) => onRoster(m),
@@ -898,8 +1096,10 @@
     offer: (m) => onOffer(m.pc, m.sdp),
     answer: (m) => onAnswer(m.pc, m.sdp),
     candidate: (m) => onCandidate(m.pc, m.candidate),
+    probe_answer: (m) => onProbeAnswer(m.sdp),
     error(m) {
       if (m.code === 'replaced') { finish('replaced'); return; }
+      if (m.code === 'probe_busy' || m.code === 'probe_refused') { onProbeError(m); return; }
       flash(m.message || 'Something went wrong.');
       // A refused up offer gets no answer: let the next change go ahead now.
       if ((m.code === 'bad_message' || m.code === 'bad_sdp') && upAnswered) { const r = upAnswered; upAnswered = null; r(); }

@@ -1,0 +1,105 @@
+package web_test
+
+import (
+	"net"
+	"testing"
+	"time"
+
+	"github.com/pion/ice/v2"
+	"github.com/pion/webrtc/v3"
+	"github.com/stretchr/testify/require"
+
+	"github.com/chaperone-edu/chaperone/internal/testkit"
+	"github.com/chaperone-edu/chaperone/lobby"
+)
+
+// checkPC is a page's connection check as a pion client makes it: one
+// receive-only audio section (with media: one that sends too), every
+// loopback candidate gathered into the offer.
+func checkPC(t *testing.T, media bool) (*webrtc.PeerConnection, string) {
+	t.Helper()
+	se := webrtc.SettingEngine{}
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	me := &webrtc.MediaEngine{}
+	require.NoError(t, me.RegisterDefaultCodecs())
+	pc, err := webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(me)).NewPeerConnection(webrtc.Configuration{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = pc.Close() })
+	dir := webrtc.RTPTransceiverDirectionRecvonly
+	if media {
+		dir = webrtc.RTPTransceiverDirectionSendrecv
+	}
+	_, err = pc.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio, webrtc.RTPTransceiverInit{Direction: dir})
+	require.NoError(t, err)
+	offer, err := pc.CreateOffer(nil)
+	require.NoError(t, err)
+	gathered := webrtc.GatheringCompletePromise(pc)
+	require.NoError(t, pc.SetLocalDescription(offer))
+	select {
+	case <-gathered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("candidates not gathered")
+	}
+	return pc, pc.LocalDescription().SDP
+}
+
+// TestConnectionCheckFromLobby: a pupil still waiting in the lobby checks
+// the connection (R4: nothing of the lesson reaches them): the gateway
+// answers, the check connects, and the pupil is still waiting with no
+// media of theirs in the room. A check right after another is refused as
+// busy, one with media as refused, one without SDP as bad; none changes
+// the room.
+func TestConnectionCheckFromLobby(t *testing.T) {
+	t.Parallel()
+	sc := newSchool(t, "teacher", "head", "pupil", "pupil2")
+	id := liveSession(t, sc, nil)
+	teacher, _, err := testkit.DialRoom(t, sc.people["teacher"], id, "")
+	require.NoError(t, err)
+	teacher.WaitState(map[string]any{"phase": "admitted"})
+	pupil, _, err := testkit.DialRoom(t, sc.people["pupil"], id, "")
+	require.NoError(t, err)
+	pupil.WaitState(map[string]any{"phase": "waiting"})
+	before := roomState(t, sc, id)
+
+	pc, offer := checkPC(t, false)
+	connected := make(chan struct{})
+	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		if st == webrtc.PeerConnectionStateConnected {
+			close(connected)
+		}
+	})
+	require.NoError(t, pupil.Send(map[string]any{"type": "probe", "sdp": offer}))
+	answer := pupil.NextType("probe_answer")
+	require.NoError(t, pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer["sdp"].(string)}))
+	select {
+	case <-connected:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the waiting pupil's connection check did not connect")
+	}
+
+	require.NoError(t, pupil.Send(map[string]any{"type": "probe", "sdp": offer}))
+	require.Equal(t, "probe_busy", pupil.NextType("error")["code"], "a second check at once")
+
+	other, _, err := testkit.DialRoom(t, sc.people["pupil2"], id, "")
+	require.NoError(t, err)
+	other.WaitState(map[string]any{"phase": "waiting"})
+	require.NoError(t, other.Send(map[string]any{"type": "probe"}))
+	require.Equal(t, "bad_sdp", other.NextType("error")["code"], "a check without SDP")
+	_, withMedia := checkPC(t, true)
+	require.NoError(t, other.Send(map[string]any{"type": "probe", "sdp": withMedia}))
+	require.Equal(t, "probe_refused", other.NextType("error")["code"], "a check with media")
+
+	after := roomState(t, sc, id)
+	for _, p := range after.Participants {
+		if p.ID == pupil.Last("welcome")["you"].(map[string]any)["id"] {
+			require.Equal(t, lobby.Waiting, p.State, "checking lets nobody in")
+		}
+	}
+	require.Equal(t, len(before.Participants)+1, len(after.Participants), "only pupil2 arrived")
+	ts, _, ok := sc.gw.Rooms.MediaStats(id)
+	require.True(t, ok)
+	require.Empty(t, ts, "no media of the waiting pupils in the room")
+}
