@@ -75,6 +75,7 @@ type netLesson struct {
 type netSteps struct {
 	beforeOpen  func()
 	beforeAdmit func(l *netLesson)
+	pupilFlags  []chromedp.ExecAllocatorOption // extra switches for the pupil's Chromium
 }
 
 // startNetLesson opens the room; the teacher (outside the namespace) and
@@ -100,7 +101,7 @@ func startNetLesson(t *testing.T, ns *testkit.NetNS, sfuCfg func(*sfu.Config), s
 	l := &netLesson{ns: ns, gw: gw}
 	l.teacher = signInBrowser(t, gw, "teacher")
 	step(t, l.teacher, "teacher: #lobby", chromedp.Navigate(roomURL), chromedp.WaitVisible(chromedp.CSS(`#lobby`)))
-	l.pupil = testkit.BrowserIn(t, ns)
+	l.pupil = testkit.BrowserIn(t, ns, steps.pupilFlags...)
 	signInBrowserAt(t, l.pupil, gw, "pupil")
 	if steps.beforeOpen != nil {
 		steps.beforeOpen()
@@ -267,4 +268,37 @@ func TestBrowserLobbyCheckBlocked(t *testing.T) {
 	})
 	waitInbound(t, l.pupil, "pupil", l.teacherID)
 	waitInbound(t, l.teacher, "teacher", l.pupilID)
+}
+
+// TestBrowserTURNOverTLSOnly: a pupil's Chromium in a namespace that lets
+// through nothing but TCP to the relay's TLS port (the only way out of
+// many filtered networks is TLS to 443) joins through the embedded relay
+// over TLS: its selected pairs are relayed over TLS, and media flows both
+// ways. The relay's certificate is self-signed; the pupil's Chromium trusts
+// exactly its key (ignore-certificate-errors-spki-list), as a school's
+// devices trust the school's certificate.
+func TestBrowserTURNOverTLSOnly(t *testing.T) {
+	t.Parallel()
+	ns := testkit.NewNetNS(t)
+	cert, spki := testkit.SelfSignedCert(t, net.IP(ns.HostIP.AsSlice()))
+	var ports []int
+	for range 2 {
+		l, err := net.Listen("tcp4", net.JoinHostPort(ns.HostIP.String(), "0"))
+		require.NoError(t, err)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		require.NoError(t, l.Close())
+	}
+	turnPort, tlsPort := ports[0], ports[1]
+	ns.OnlyTCPTo(ns.HostIP, tlsPort)
+	lesson := startNetLesson(t, ns, func(c *sfu.Config) {
+		c.TCP = false // the relay is the only way in
+		c.TURN = &sfu.TURNConfig{Embedded: true, ListenIP: ns.HostIP.String(), Port: turnPort, TLSPort: tlsPort, Cert: &cert,
+			RelayIP: ns.HostIP.String(), Secret: "browser-turn-test-secret"}
+	}, netSteps{pupilFlags: []chromedp.ExecAllocatorOption{chromedp.Flag("ignore-certificate-errors-spki-list", spki)}})
+	waitInbound(t, lesson.pupil, "pupil (TURN over TLS only)", lesson.teacherID)
+	waitInbound(t, lesson.teacher, "teacher", lesson.pupilID)
+	for _, pc := range []string{"up", "down"} {
+		require.Regexp(t, `^udp relay tls$`, evalAwait(t, lesson.pupil, fmt.Sprintf(selectedPairJS, jsString(pc))), "the pupil's %s connection goes through the relay over TLS", pc)
+	}
+	require.Zero(t, lesson.gw.SFU.TURNRefused(), "the relay refused nothing")
 }

@@ -98,7 +98,7 @@ func Browser(t testing.TB) context.Context {
 }
 
 // browserAt is Browser with the binary (or a wrapper script) at path.
-func browserAt(t testing.TB, path string) context.Context {
+func browserAt(t testing.TB, path string, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	timeout := DefaultBrowserTimeout
 	if s := os.Getenv(EnvBrowserTimeout); s != "" {
@@ -118,6 +118,7 @@ func browserAt(t testing.TB, path string) context.Context {
 
 	out := &SyncBuffer{}
 	opts := append(append([]chromedp.ExecAllocatorOption{}, chromedp.DefaultExecAllocatorOptions[:]...), browserFlags...)
+	opts = append(opts, extra...)
 	opts = append(opts,
 		chromedp.ExecPath(path),
 		chromedp.UserDataDir(profile),

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"golang.org/x/sys/unix"
 )
 
@@ -330,8 +331,8 @@ func relay(t testing.TB, l net.Listener, dial func() (net.Conn, error)) {
 
 // BrowserIn starts a headless Chromium inside the namespace (ip netns exec;
 // chromedp talks to it over a pipe, so no port is needed) with the same
-// switches as Browser.
-func BrowserIn(t testing.TB, ns *NetNS) context.Context {
+// switches as Browser, and extra ones.
+func BrowserIn(t testing.TB, ns *NetNS, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	path := ChromiumPath()
 	if path == "" {
@@ -353,5 +354,5 @@ func BrowserIn(t testing.TB, ns *NetNS) context.Context {
 	if err := os.Chmod(f.Name(), 0o755); err != nil {
 		t.Fatalf("testkit: chromium wrapper: %v", err)
 	}
-	return browserAt(t, f.Name())
+	return browserAt(t, f.Name(), extra...)
 }
