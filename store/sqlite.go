@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"modernc.org/sqlite" // registers the "sqlite" database/sql driver
 	sqlite3 "modernc.org/sqlite/lib"
@@ -79,7 +80,31 @@ func OpenSQLite(ctx context.Context, path string) (*SQL, error) {
 		db.SetConnMaxLifetime(0)
 		db.SetConnMaxIdleTime(0)
 	}
+	if err := pingSQLite(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
+	}
 	return open(ctx, db, sqliteDialect, "sqlite "+path)
+}
+
+// pingSQLite makes the first connection. A new database's first
+// connections switch it to WAL, which needs the file to themselves for a
+// moment: another process doing the same then gets SQLITE_BUSY at once,
+// without waiting under busy_timeout. So a busy first connection is tried
+// again, every 50 ms for up to 5 s.
+func pingSQLite(ctx context.Context, db *sql.DB) error {
+	for attempt := 0; ; attempt++ {
+		err := db.PingContext(ctx)
+		var se *sqlite.Error
+		if err == nil || attempt >= 100 || !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (%w)", ctx.Err(), err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // createFile makes path's parent directory and, if path does not exist yet, an
