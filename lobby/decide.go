@@ -58,9 +58,13 @@ type Participant struct {
 	// (ICE restart after a network change); staff see them reconnecting.
 	// It changes no media rule.
 	MediaReconnecting bool
-	Reason            string // deny or removal reason
-	AudioMuted        bool   // by staff: the SFU forwards none of its audio
-	VideoMuted        bool   // by staff: the SFU forwards none of its video
+	// NoVideoBrowser: their page says its browser cannot make video calls
+	// (no WebRTC); they were told which browsers work, and staff see it.
+	// It changes no rule and lasts until their next connection.
+	NoVideoBrowser bool
+	Reason         string // deny or removal reason
+	AudioMuted     bool   // by staff: the SFU forwards none of its audio
+	VideoMuted     bool   // by staff: the SFU forwards none of its video
 	// AudioAllowed and VideoAllowed: staff let this pupil speak (or show
 	// their camera) while the session does not let pupils unmute themselves.
 	AudioAllowed bool

@@ -75,6 +75,9 @@ type Person struct {
 	// Reconnecting: their connection closed; they may be back in a moment
 	// (within the rejoin grace) without being admitted again.
 	Reconnecting bool `json:"reconnecting,omitempty"`
+	// NoVideoBrowser: their browser cannot make video calls (they were
+	// told which browsers work).
+	NoVideoBrowser bool `json:"no_video_browser,omitempty"`
 }
 
 // RosterMsg lists the admitted, connected participants, with the lesson
@@ -103,6 +106,8 @@ type WaitingPerson struct {
 	LooksLike string `json:"looks_like,omitempty"`
 	Denied    bool   `json:"denied,omitempty"`
 	Reason    string `json:"reason,omitempty"`
+	// NoVideoBrowser: see Person.
+	NoVideoBrowser bool `json:"no_video_browser,omitempty"`
 }
 
 // LobbyMsg is the waiting list, for staff.

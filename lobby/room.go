@@ -282,7 +282,7 @@ func (r *Room) join(id string, j Joiner, c Client) error {
 	}
 	p.Subject, p.Name, p.Email, p.Role, p.SessionStaff, p.OnRoster = j.Subject, j.Name, j.Email, role, j.SessionStaff, j.OnRoster
 	p.LooksLike = j.LooksLike
-	p.Connected, p.MediaReconnecting = true, false
+	p.Connected, p.MediaReconnecting, p.NoVideoBrowser = true, false, false
 	r.clients[id] = c
 	delete(r.sent, id+"/state")
 	delete(r.sent, id+"/roster")
@@ -379,6 +379,20 @@ func (r *Room) MediaReconnecting(id string, on bool) {
 			return
 		}
 		p.MediaReconnecting = on
+		r.apply()
+	})
+}
+
+// NoVideoBrowser tells the Room that a connected participant's page has
+// no WebRTC: it cannot join the video, and staff see that in the lobby
+// and the people list.
+func (r *Room) NoVideoBrowser(id string) {
+	_ = r.do(func() {
+		p := r.find(id)
+		if p == nil || !p.Connected || p.NoVideoBrowser {
+			return
+		}
+		p.NoVideoBrowser = true
 		r.apply()
 	})
 }
@@ -798,10 +812,11 @@ func (r *Room) broadcast(d Decision) {
 		switch {
 		case inRoom(p), Reconnecting(p):
 			roster.Participants = append(roster.Participants, Person{ID: p.ID, Name: p.Name, Role: string(p.Role), Muted: MutedOf(p, r.state),
-				Screen: SourcesOf(p, r.state).Screen, Hand: p.Hand > 0, Reconnecting: Reconnecting(p) || p.MediaReconnecting})
+				Screen: SourcesOf(p, r.state).Screen, Hand: p.Hand > 0, Reconnecting: Reconnecting(p) || p.MediaReconnecting,
+				NoVideoBrowser: p.NoVideoBrowser})
 		case p.Connected && (p.State == Waiting || p.State == Denied):
 			lobby.Waiting = append(lobby.Waiting, WaitingPerson{ID: p.ID, Name: p.Name, Email: p.Email, Role: string(p.Role),
-				OnRoster: p.OnRoster, LooksLike: p.LooksLike, Denied: p.State == Denied, Reason: p.Reason})
+				OnRoster: p.OnRoster, LooksLike: p.LooksLike, Denied: p.State == Denied, Reason: p.Reason, NoVideoBrowser: p.NoVideoBrowser})
 		}
 	}
 	for _, p := range r.state.Participants {

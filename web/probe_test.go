@@ -103,3 +103,30 @@ func TestConnectionCheckFromLobby(t *testing.T) {
 	require.True(t, ok)
 	require.Empty(t, ts, "no media of the waiting pupils in the room")
 }
+
+// TestNoVideoBrowserShownToStaff: a page without WebRTC says so; the
+// teacher's lobby entry for that pupil shows it, and nothing else changes.
+func TestNoVideoBrowserShownToStaff(t *testing.T) {
+	t.Parallel()
+	sc := newSchool(t, "teacher", "head", "pupil")
+	id := liveSession(t, sc, nil)
+	teacher, _, err := testkit.DialRoom(t, sc.people["teacher"], id, "")
+	require.NoError(t, err)
+	teacher.WaitState(map[string]any{"phase": "admitted"})
+	pupil, _, err := testkit.DialRoom(t, sc.people["pupil"], id, "")
+	require.NoError(t, err)
+	pupil.WaitState(map[string]any{"phase": "waiting"})
+	require.NoError(t, pupil.Send(map[string]any{"type": "no_video_browser"}))
+	entry := teacher.Next(5*time.Second, func(m map[string]any) bool {
+		if m["type"] != "lobby" {
+			return false
+		}
+		for _, w := range m["waiting"].([]any) {
+			if w.(map[string]any)["no_video_browser"] == true {
+				return true
+			}
+		}
+		return false
+	})
+	require.NotNil(t, entry, "the teacher's lobby shows the pupil's browser cannot join video")
+}

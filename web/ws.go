@@ -112,7 +112,8 @@ func decodeMsg(data []byte) (inMsg, *lobby.ErrorMsg) {
 		if m.Raised == nil {
 			return m, &lobby.ErrorMsg{Type: "error", Code: "bad_message", Message: `The message needs "raised": true or false.`}
 		}
-	case "end", "concern", "knock", "ack_recording_notice", "ping", "admit_all", "spotlight", "record", "ice_restart", "media_reconnecting":
+	case "end", "concern", "knock", "ack_recording_notice", "ping", "admit_all", "spotlight", "record", "ice_restart", "media_reconnecting",
+		"no_video_browser":
 	case "":
 		return m, &lobby.ErrorMsg{Type: "error", Code: "bad_message", Message: `The message has no "type".`}
 	default:
@@ -505,6 +506,8 @@ func (c *wsConn) handle(m inMsg) *lobby.ErrorMsg {
 		}
 	case "media_reconnecting": // the page is restarting ICE: staff see it reconnecting
 		c.lr.Lobby().MediaReconnecting(c.pid, m.Reconnecting)
+	case "no_video_browser": // the page has no WebRTC: its person was told which browsers work; staff see it
+		c.lr.Lobby().NoVideoBrowser(c.pid)
 	case "admit", "deny", "remove", "mute", "unmute", "lock", "end", "record", "chat", "chat_delete", "chat_pupils",
 		"admit_all", "mute_all", "pupil_media", "hand", "lower_hand", "let_speak", "unmute_self", "screen_grant", "spotlight":
 		cmd := lobby.Command{Type: m.Type, Target: m.ID, Reason: m.Reason, Kind: m.Kind, Text: m.Text, Screen: m.Screen}

@@ -32,6 +32,16 @@
   const chains = { up: Promise.resolve(), down: Promise.resolve() };
   const streams = new Map(); // stream id (participant id, or id + '-screen') -> remote MediaStream
   const hook = window.chaperoneRoom = { state: null, roster: [], lobby: [], you: null, pcs };
+  let ackPending = false;    // "I understand" pressed: focus moves on when the notice goes
+  // pendingFocus is where the keyboard was when staff pressed a control that
+  // the server's answer removes or rebuilds (the button is disabled meanwhile,
+  // which drops focus): {area: 'lobby'|'people', id, cls, index}.
+  let pendingFocus = null;
+  function noteFocus(area, b, id, cls) {
+    if (!b || document.activeElement !== b) return; // a pointer user: nothing to keep
+    const li = b.closest('li[data-participant]');
+    pendingFocus = { area, id, cls, index: li && li.parentElement ? Array.from(li.parentElement.children).indexOf(li) : 0 };
+  }
 
   // ---------- small helpers ----------
   function el(tag, props = {}, ...children) {
@@ -230,10 +240,22 @@
     renderPeople();
     renderHands();
     renderClassTools();
+    announceHands();
   }
   function renderPeople() {
     const list = hook.roster || [];
     const people = $('#people');
+    // The list is rebuilt on every roster message: what has focus, and an
+    // open "remove" form with what was typed in it, are kept across it.
+    const active = document.activeElement;
+    const activeLi = active && people.contains(active) ? active.closest('li[data-participant]') : null;
+    let focusWas = activeLi ? { id: activeLi.dataset.participant, cls: active.classList[0] || '', index: Array.from(people.children).indexOf(activeLi) } : null;
+    if (!focusWas && pendingFocus && pendingFocus.area === 'people') focusWas = pendingFocus;
+    pendingFocus = focusWas === pendingFocus ? null : pendingFocus;
+    const openForms = new Map();
+    people.querySelectorAll('li[data-participant] form.remove-form:not([hidden])').forEach((f) => {
+      openForms.set(f.closest('li').dataset.participant, $('.remove-reason', f).value);
+    });
     people.replaceChildren(...list.map((p) => {
       const you = p.id === me.id;
       const li = el('li', { 'data-participant': p.id },
@@ -243,9 +265,26 @@
       if (p.hand) li.append(el('span', { class: 'hand-up', text: '✋ Hand up' }));
       const m = p.muted || {};
       if (m.audio || m.video) li.append(el('span', { class: 'muted-note', text: [m.audio ? 'Muted' : '', m.video ? 'Camera off' : ''].filter(Boolean).join(', ') }));
+      if (p.no_video_browser) li.append(el('span', { class: 'no-video-note warning', text: 'Browser cannot join video' }));
       if (isStaff) li.append(staffControls(p));
       return li;
     }));
+    for (const [id, value] of openForms) {
+      const li = people.querySelector(`li[data-participant="${CSS.escape(id)}"]`);
+      const f = li && $('form.remove-form', li);
+      if (f) { show(f, true); $('.remove-reason', f).value = value; }
+    }
+    if (focusWas) {
+      const li = people.querySelector(`li[data-participant="${CSS.escape(focusWas.id)}"]`);
+      let target = li && focusWas.cls ? li.querySelector('.' + CSS.escape(focusWas.cls)) : null;
+      if (!li) { // they left or were removed: the next person's first control, or the heading
+        const next = people.children[focusWas.index] || people.children[focusWas.index - 1];
+        target = next ? next.querySelector('button') : null;
+        target = target || $('#people-heading');
+      }
+      if (target && !target.disabled) target.focus();
+      else if (target && li) li.querySelector('button:not(:disabled)')?.focus();
+    }
   }
   function renderHands() {
     const ol = $('#hands-list');
@@ -291,7 +330,7 @@
     box.append(row);
     const button = (cls, text, label, msg, extra = '') => {
       const b = el('button', { type: 'button', class: cls + (extra ? ' ' + extra : ''), text, 'aria-label': label });
-      b.addEventListener('click', () => { b.disabled = true; send(msg); });
+      b.addEventListener('click', () => { noteFocus('people', b, p.id, cls); b.disabled = true; send(msg); });
       row.append(b);
       return b;
     };
@@ -326,12 +365,58 @@
     form.addEventListener('submit', (ev) => {
       ev.preventDefault();
       if (!reason.value.trim()) { reason.focus(); return; }
+      noteFocus('people', document.activeElement, p.id, 'remove');
       $('.remove-confirm', form).disabled = true;
       send({ type: 'remove', id: p.id, reason: reason.value.trim() });
     });
     row.append(remove);
     box.append(form);
     return box;
+  }
+
+  // ---------- telling staff: who waits, whose hand is up ----------
+  // A pupil arriving in the lobby or raising a hand is said in a polite live
+  // region (#announce, read by screen readers) and counted in the tab's
+  // title, so a teacher on another tab or with the lobby off-screen (a
+  // phone) knows.
+  const baseTitle = document.title;
+  const seenWaiting = new Set();
+  const seenHands = new Set();
+  function announce(text) {
+    const a = $('#announce');
+    if (!a || !text) return;
+    a.textContent = '';
+    setTimeout(() => { a.textContent = text; }, 50); // a changed text is read again
+    hook.announced = (hook.announced || []).concat(text);
+  }
+  function names(list) {
+    return list.length <= 1 ? list.join('') : list.slice(0, -1).join(', ') + ' and ' + list[list.length - 1];
+  }
+  function updateTitle() {
+    if (!isStaff) return;
+    const waiting = (hook.lobby || []).filter((w) => !w.denied).length;
+    const hands = (rosterMsg.hands || []).filter((id) => roster.has(id)).length;
+    const parts = [];
+    if (waiting) parts.push(waiting + ' waiting');
+    if (hands) parts.push(hands === 1 ? '1 hand up' : hands + ' hands up');
+    document.title = (parts.length ? '(' + parts.join(', ') + ') ' : '') + baseTitle;
+  }
+  function announceLobby(waiting) {
+    const fresh = waiting.filter((w) => !w.denied && !seenWaiting.has(w.id));
+    const ids = new Set(waiting.map((w) => w.id));
+    for (const id of [...seenWaiting]) if (!ids.has(id)) seenWaiting.delete(id);
+    fresh.forEach((w) => seenWaiting.add(w.id));
+    if (fresh.length) announce(names(fresh.map((w) => w.name)) + (fresh.length === 1 ? ' is' : ' are') + ' waiting to join.');
+    updateTitle();
+  }
+  function announceHands() {
+    if (!isStaff) return;
+    const up = (rosterMsg.hands || []).filter((id) => roster.has(id));
+    const fresh = up.filter((id) => !seenHands.has(id));
+    for (const id of [...seenHands]) if (!up.includes(id)) seenHands.delete(id);
+    fresh.forEach((id) => seenHands.add(id));
+    if (fresh.length) announce(names(fresh.map(nameOf)) + (fresh.length === 1 ? ' has' : ' have') + ' raised a hand.');
+    updateTitle();
   }
 
   // ---------- lobby (staff) ----------
@@ -345,12 +430,13 @@
         el('button', { type: 'button', class: 'deny-cancel secondary', text: 'Cancel' })));
     const li = el('li', { 'data-participant': w.id },
       el('div', { class: 'who' }, el('strong', { class: 'name' }), el('span', { class: 'email' }), el('span', { class: 'on-roster' }),
-        el('span', { class: 'looks-like warning', hidden: true })),
+        el('span', { class: 'looks-like warning', hidden: true }), el('span', { class: 'no-video warning', hidden: true })),
       el('div', { class: 'row' },
         el('button', { type: 'button', class: 'admit' }),
         el('button', { type: 'button', class: 'deny secondary', text: 'Deny' })),
       form);
     $('.admit', li).addEventListener('click', (ev) => {
+      noteFocus('lobby', ev.currentTarget, w.id, 'admit');
       ev.currentTarget.disabled = true;
       send({ type: 'admit', id: w.id });
     });
@@ -364,6 +450,7 @@
       show($('.deny-error', form), !text);
       if (!text) { reason.focus(); return; }
       li.classList.add('denying');
+      noteFocus('lobby', document.activeElement && li.contains(document.activeElement) ? document.activeElement : null, w.id, 'admit');
       li.querySelectorAll('button').forEach((b) => { b.disabled = true; });
       send({ type: 'deny', id: w.id, reason: text });
     });
@@ -372,7 +459,16 @@
   function onLobby(waiting) {
     hook.lobby = waiting;
     if (!lobbyList) return;
+    announceLobby(waiting);
     const keep = new Set(waiting.map((w) => w.id));
+    // Focus in an entry that goes (the pupil was admitted or denied) moves
+    // to the next entry's Admit button, or the lobby's heading.
+    let focusAt = -1;
+    Array.from(lobbyList.children).forEach((li, i) => {
+      if (!keep.has(li.dataset.participant) && li.contains(document.activeElement)) focusAt = i;
+    });
+    const pf = pendingFocus && pendingFocus.area === 'lobby' ? pendingFocus : null;
+    if (pf && !keep.has(pf.id)) { focusAt = pf.index; pendingFocus = null; }
     lobbyList.querySelectorAll(':scope > li').forEach((li) => { if (!keep.has(li.dataset.participant)) li.remove(); });
     waiting.forEach((w, i) => {
       // Reuse an existing item so an open deny form (and what was typed) survives updates.
@@ -387,11 +483,24 @@
       like.textContent = w.looks_like ? 'Looks like ' + w.looks_like + ': check who this is' : '';
       show(like, !!w.looks_like);
       $('.admit', li).textContent = 'Admit ' + w.name;
+      const nv = $('.no-video', li);
+      nv.textContent = w.no_video_browser ? 'Their browser cannot join video lessons. They have been told to use Chrome, Edge, Firefox or Safari.' : '';
+      show(nv, !!w.no_video_browser);
       if (!li.classList.contains('denying')) li.querySelectorAll('button').forEach((b) => { b.disabled = false; });
       if (lobbyList.children[i] !== li) lobbyList.insertBefore(li, lobbyList.children[i] || null);
     });
     show($('#lobby-empty'), waiting.length === 0);
     $('#lobby').classList.toggle('has-waiting', waiting.length > 0);
+    if (pf && keep.has(pf.id) && pendingFocus === pf) { // still waiting (refused?): back on its Admit
+      const li = lobbyList.querySelector(`:scope > li[data-participant="${CSS.escape(pf.id)}"]`);
+      const b = li && $('.admit', li);
+      if (b && !b.disabled) { b.focus(); pendingFocus = null; }
+    }
+    if (focusAt >= 0) {
+      const next = lobbyList.children[focusAt] || lobbyList.children[focusAt - 1];
+      const b = next && $('.admit', next);
+      (b || $('#lobby-heading')).focus();
+    }
     const all = $('#admit-all');
     if (all) {
       const n = waiting.filter((w) => w.on_roster && !w.denied && w.role === 'pupil').length;
@@ -579,7 +688,7 @@
     show(nm, !!text);
     hook.networkMessage = text;
   }
-  if (typeof RTCPeerConnection === 'undefined' || !navigator.mediaDevices) networkMessage(NO_WEBRTC);
+  if (typeof RTCPeerConnection === 'undefined') networkMessage(NO_WEBRTC);
   function watchConnect() { // from when the first media connection is made
     if (connectTimer) return;
     connectTimer = setTimeout(() => {
@@ -939,6 +1048,7 @@
     left: ['You have left the lesson', 'You can join again if you need to.'],
     lost: ['Connection lost', 'Check that you are connected to the internet, then try again.'],
     replaced: ['This lesson is open in another window', 'Carry on in the other window, or press “Try again” to use this one.'],
+    unsupported: ['This browser cannot join video lessons', 'Ask an adult to open this page in another browser: a recent Chrome, Edge, Firefox or Safari. Your teacher can see that you tried to join.'],
   };
   function finish(kind, banner, reason) {
     terminal = true;
@@ -964,7 +1074,9 @@
     show($('#notice'), true);
     $('#notice').className = 'notice-' + kind;
     $('#notice-title').focus();
-    if (final && ws && ws.readyState <= WebSocket.OPEN) ws.close(1000);
+    // A browser that cannot do video keeps its connection, so staff keep
+    // seeing that this pupil tried to join and why they cannot.
+    if (final && kind !== 'unsupported' && ws && ws.readyState <= WebSocket.OPEN) ws.close(1000);
   }
   function unfinish() { // a denied pupil may be waiting again
     terminal = false;
@@ -983,7 +1095,7 @@
     $('#end-confirm-yes').addEventListener('click', (ev) => { ev.currentTarget.disabled = true; send({ type: 'end' }); });
   }
   const ackBtn = $('#ack-recording');
-  if (ackBtn) ackBtn.addEventListener('click', () => { ackBtn.disabled = true; send({ type: 'ack_recording_notice' }); });
+  if (ackBtn) ackBtn.addEventListener('click', () => { ackBtn.disabled = true; ackPending = true; send({ type: 'ack_recording_notice' }); });
   // ---------- chat: every message goes to the whole room ----------
   const chatList = $('#chat-list');
   let chatPupils = true;
@@ -1060,6 +1172,10 @@
       const wasHidden = notice.hidden;
       show(notice, s.notice === true);
       if (s.notice === true && wasHidden) { $('#ack-recording').disabled = false; $('#ack-recording').focus(); }
+      if (s.notice !== true && ackPending) { // the notice went: keep the keyboard in the lesson's controls
+        ackPending = false;
+        setTimeout(() => { const b = $('#toggle-mic'); (b && !b.disabled ? b : $('#leave')).focus(); }, 0);
+      }
     }
     setLocked(s.locked);
     if (startRec) {
@@ -1088,6 +1204,13 @@
       iceServers = Array.isArray(m.ice_servers) ? m.ice_servers : [];
       $('figcaption', selfTile).textContent = `You (${me.name})`;
       selfTile.dataset.participant = me.id;
+      if (typeof RTCPeerConnection === 'undefined') {
+        // No video calls at all in this browser: say so before joining,
+        // and let staff see it (the connection stays, so they do).
+        send({ type: 'no_video_browser' });
+        finish('unsupported');
+        return;
+      }
       if (hook.check.network !== 'ok') probe();
     },
     state: onState,
