@@ -4,6 +4,9 @@ package lobby
 // whether media flows. It is pure.
 func Banner(p Participant, s RoomState, d Decision) string {
 	if s.Ended {
+		if p.Role == Pupil {
+			return "The lesson has ended."
+		}
 		return "This session has ended."
 	}
 	switch p.State {
@@ -13,17 +16,20 @@ func Banner(p Participant, s RoomState, d Decision) string {
 		}
 		return "Waiting for your teacher to let you in."
 	case Denied:
-		if p.Reason != "" {
-			return "You were not let in: " + p.Reason
+		// The reason is in the state message's own field, shown once.
+		if p.Role == Pupil {
+			return "Your teacher has not let you in to this lesson."
 		}
 		return "You were not let in to this session."
 	case Removed:
-		msg := "A member of staff removed you from this session, so you cannot rejoin it."
-		if p.Reason != "" {
-			msg += " Reason: " + p.Reason
+		if p.Role == Pupil {
+			return "Your teacher has taken you out of this lesson."
 		}
-		return msg
+		return "A member of staff removed you from this session, so you cannot rejoin it."
 	case Left:
+		if p.Role == Pupil {
+			return "You have left the lesson."
+		}
 		return "You have left the session."
 	}
 	if p.Role == Pupil && !p.NoticeAcked && (s.Recording == RecStarting || s.Recording == RecConfirmed) {
@@ -36,20 +42,23 @@ func Banner(p Participant, s RoomState, d Decision) string {
 		}
 		return "More of your class are joining. Your lesson will start soon."
 	case HoldNoStaff:
-		return "Media paused: no member of staff is here. Please wait for your teacher."
+		if p.Role == Pupil {
+			return "Your teacher is not here at the moment, so the lesson is paused. Please wait: it starts again when they are back."
+		}
+		return "Media paused: no member of staff is here."
 	case HoldRecStarting:
+		if p.Role == Pupil {
+			return "Getting the lesson ready… It starts in a moment."
+		}
 		return "Media paused: starting the recording, because this is a one-to-one lesson."
 	case HoldRecFailed:
+		if p.Role == Pupil { // the cause is for staff; a child is told to wait
+			return "The lesson is paused for a moment. Please wait for your teacher."
+		}
 		if s.RecordingWhy != "" {
-			if p.Role == Staff {
-				return s.RecordingWhy + " Ask a second member of staff to join, or end the session."
-			}
-			return s.RecordingWhy + " Please wait for your teacher."
+			return s.RecordingWhy + " Ask a second member of staff to join, or end the session."
 		}
-		if p.Role == Staff {
-			return "Media paused: the recording could not start, so this one-to-one lesson cannot go ahead. Ask a second member of staff to join, or end the session."
-		}
-		return "Media paused: the recording could not start. Please wait for your teacher."
+		return "Media paused: the recording could not start, so this one-to-one lesson cannot go ahead. Ask a second member of staff to join, or end the session."
 	}
 	msg := "You are in the lesson."
 	if s.Streamed && p.Role == Pupil {

@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -35,7 +36,10 @@ func TestBrowserRemovePupil(t *testing.T) {
 	)
 	removedAt := time.Now()
 	step(t, zoe, "Zoë sees the notice", chromedp.WaitVisible(chromedp.CSS(`#notice`)))
-	require.Contains(t, text(t, zoe, `#notice`), "Sharing the lesson link with others.")
+	notice := text(t, zoe, `#notice`)
+	require.Contains(t, notice, "Your teacher has taken you out of this lesson.")
+	require.Equal(t, 1, strings.Count(notice, "Sharing the lesson link with others."), "the reason is said once: %q", notice)
+	require.Contains(t, notice, `Your teacher said: “Sharing the lesson link with others.”`)
 	// Within a second the teacher stops receiving Zoë's media.
 	time.Sleep(time.Second - time.Since(removedAt))
 	first := inbound(t, teacher)
@@ -45,5 +49,5 @@ func TestBrowserRemovePupil(t *testing.T) {
 	require.Equal(t, first[zoeID+"/audio"], last[zoeID+"/audio"])
 	// Reloading does not get them back in.
 	step(t, zoe, "Zoë reloads", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`#notice`)))
-	require.Contains(t, text(t, zoe, `#notice`), "cannot rejoin")
+	require.Contains(t, text(t, zoe, `#notice`), "You cannot join this lesson again.")
 }

@@ -52,6 +52,8 @@ func TestBrowserPrejoinCheck(t *testing.T) {
 	})
 	testkit.Screenshot(t, pupil, "lobby-check")
 
+	require.Equal(t, "false", evalString(t, pupil, `String(document.getElementById('chat-wait').hidden)`), "a waiting pupil is told when they can chat")
+	require.Equal(t, "true", evalString(t, pupil, `String(document.getElementById('chat-form').hidden)`), "and gets no chat box that would throw the message away")
 	pupilID, teacherID := youID(t, pupil), youID(t, teacher)
 	waitLobby(t, teacher, pupilID)
 	click(t, teacher, `#lobby-list li[data-participant="`+pupilID+`"] button.admit`)
@@ -60,6 +62,7 @@ func TestBrowserPrejoinCheck(t *testing.T) {
 	waitInbound(t, pupil, "pupil", teacherID)
 	require.Equal(t, "1", evalString(t, pupil, `String(window.chaperoneRoom.mediaRequests)`), "the checked camera joined the lesson")
 	step(t, pupil, "the check panel goes once in the lesson", chromedp.WaitNotVisible(chromedp.CSS(`#precheck`)))
+	waitEval(t, pupil, "the chat box opens once in the lesson", `String(document.getElementById('chat-form').hidden)`, "false")
 	waitText(t, pupil, "the pupil's page says how it is connected", `#connection-info`, "Connected: a direct connection.")
 	waitText(t, teacher, "the teacher's page says how it is connected", `#connection-info`, "Connected: a direct connection.")
 }

@@ -75,7 +75,7 @@ func TestRemoveAndMute(t *testing.T) {
 	removedAt := time.Now()
 	require.NoError(t, teacher.Send(map[string]any{"type": "remove", "id": zoeID, "reason": "Unkind comments in the chat."}))
 	gone := zoe.WaitState(map[string]any{"phase": "removed"})
-	require.Contains(t, gone["banner"], "Unkind comments")
+	require.Contains(t, gone["reason"], "Unkind comments")
 	select {
 	case <-zoe.Closed():
 	case <-time.After(2 * time.Second):

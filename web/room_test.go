@@ -79,7 +79,7 @@ func TestLobbyAdmitDenyAndStaffLeaving(t *testing.T) {
 	amelia.WaitState(map[string]any{"phase": "admitted", "gate": "open"})
 	zoe.WaitState(map[string]any{"phase": "admitted", "gate": "open"})
 	denied := oliver.WaitState(map[string]any{"phase": "denied"})
-	require.Contains(t, denied["banner"], "join your own Year 9 lesson")
+	require.Contains(t, denied["reason"], "join your own Year 9 lesson")
 	roster := amelia.Next(5*time.Second, func(m map[string]any) bool { return m["type"] == "roster" && len(m["participants"].([]any)) == 3 })
 	require.Len(t, roster["participants"], 3)
 
@@ -94,7 +94,7 @@ func TestLobbyAdmitDenyAndStaffLeaving(t *testing.T) {
 	// The teacher leaves: pupils' media is held, and the session ends after the grace period.
 	teacher.WS.Close()
 	held := amelia.WaitState(map[string]any{"gate": "held"})
-	require.Contains(t, held["banner"], "no member of staff")
+	require.Contains(t, held["banner"], "Your teacher is not here at the moment")
 	amelia.WaitState(map[string]any{"phase": "ended"})
 	zoe.WaitState(map[string]any{"phase": "ended"})
 	require.Eventually(t, func() bool {

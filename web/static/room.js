@@ -1063,8 +1063,11 @@
     $('#notice-title').textContent = banner || title; // the server's words win
     $('#notice-text').textContent = text;
     const r = $('#notice-reason');
-    r.textContent = reason ? 'Reason: ' + reason : '';
-    show(r, !!reason);
+    // A pupil is told a deny or removal reason as their teacher's words;
+    // how a lesson ended is for staff.
+    const said = reason && (isStaff || kind !== 'ended') ? reason : '';
+    r.textContent = !said ? '' : isStaff ? 'Reason: ' + said : 'Your teacher said: “' + said + '”';
+    show(r, !!said);
     const retry = $('#retry');
     retry.textContent = kind === 'left' ? 'Join again' : 'Try again';
     show(retry, kind === 'lost' || kind === 'left' || kind === 'replaced');
@@ -1115,7 +1118,13 @@
     chatPupils = on;
     const b = $('#chat-pupils');
     if (b) { b.textContent = on ? "Turn pupils' chat off" : "Turn pupils' chat on"; b.setAttribute('aria-pressed', String(!on)); }
-    if (!isStaff) { show($('#chat-form'), on); show($('#chat-off'), !on); }
+    if (!isStaff) {
+      // A pupil still in the lobby cannot write yet: the chat is the lesson's.
+      const waiting = room.dataset.phase === 'waiting';
+      show($('#chat-form'), on && !waiting);
+      show($('#chat-off'), !on && !waiting);
+      show($('#chat-wait'), waiting);
+    }
   }
   const chatForm = $('#chat-form');
   if (chatForm) {
