@@ -19,8 +19,15 @@ $(BIN)/versitygw:
 run: build $(BIN)/versitygw
 	./$(BIN)/chaperone dev
 
-## test: every test: unit, integration (demo IdP over HTTP), browser (headless Chromium)
-test: $(BIN)/versitygw
+## tools/axe: axe-core from the npm registry (pinned in package-lock.json) for the browser tests'
+## accessibility checks (internal/testkit/axe.go)
+AXE := tools/axe/node_modules/axe-core/axe.min.js
+$(AXE): tools/axe/package.json tools/axe/package-lock.json
+	cd tools/axe && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+## test: every test: unit, integration (demo IdP over HTTP), browser (headless Chromium, with axe-core)
+test: $(BIN)/versitygw $(AXE)
 	$(GO) test -count=1 -timeout 10m $(PKGS)
 
 ## test-clock: the tests again with the tests' clocks 400 days ahead (testkit.ClockOffsetEnv), so a
@@ -51,7 +58,7 @@ test-short:
 	$(GO) test -short -count=1 $(PKGS)
 
 ## e2e: only the browser tests
-e2e: $(BIN)/versitygw
+e2e: $(BIN)/versitygw $(AXE)
 	$(GO) test -count=1 -run 'Browser' $(PKGS)
 
 bench:

@@ -137,3 +137,33 @@ func TestNoBrowserSkipsOrFails(t *testing.T) {
 	assert.Contains(t, r.fataled, "CHAPERONE_REQUIRE_BROWSER=1")
 	assert.Empty(t, r.skipped)
 }
+
+// TestBrowserAxeFindsViolations: the accessibility check finds what it
+// must (an image without a text alternative, a button without a name, text
+// too faint to read) and passes a page without them.
+func TestBrowserAxeFindsViolations(t *testing.T) {
+	src, err := axeSource()
+	if err != nil {
+		if os.Getenv(EnvRequireAxe) == "1" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	ctx := Browser(t)
+	bad := `data:text/html,<!doctype html><html lang="en"><title>bad</title><main><img src="x.png"><button></button><p style="color:%23ccc;background:%23fff">faint</p></main></html>`
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(bad)))
+	vs, err := axeRun(ctx, src)
+	require.NoError(t, err)
+	ids := map[string]bool{}
+	for _, v := range vs {
+		ids[v.ID] = true
+	}
+	for _, want := range []string{"image-alt", "button-name", "color-contrast"} {
+		assert.True(t, ids[want], "axe finds %s: %v", want, vs)
+	}
+	good := `data:text/html,<!doctype html><html lang="en"><title>good</title><main><h1>Fine</h1><button>Go</button></main></html>`
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(good)))
+	vs, err = axeRun(ctx, src)
+	require.NoError(t, err)
+	assert.Empty(t, vs)
+}
