@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/chaperone-edu/chaperone/internal/testkit"
 	"github.com/chaperone-edu/chaperone/lobby"
 )
 
@@ -55,6 +56,7 @@ func TestBrowserStaffAnnouncementsAndFocus(t *testing.T) {
 	})
 	require.Equal(t, "status", evalString(t, teacher, `document.getElementById('announce').getAttribute('role')`))
 	waitEval(t, teacher, "the title counts the waiting", `document.title`, "(2 waiting) "+baseTitle)
+	testkit.Axe(t, teacher, "teacher-two-waiting")
 
 	// Admit by keyboard: focus moves to the next Admit, then the heading.
 	amelia, zoe := ids["pupil"], ids["pupil2"]
@@ -91,6 +93,7 @@ func TestBrowserStaffAnnouncementsAndFocus(t *testing.T) {
 	waitEval(t, teacher, "the hand is down", `String((window.chaperoneRoom.hands || []).length)`, "0")
 	require.Equal(t, "Sharing", evalString(t, teacher, `document.querySelector('`+zoeRow+` input.remove-reason').value`), "what was typed is kept")
 	require.Equal(t, zoe+" remove-reason", evalString(t, teacher, activeJS), "and the focus with it")
+	testkit.Axe(t, teacher, "teacher-remove-form")
 
 	// Remove by keyboard: focus goes to the next person in the list.
 	step(t, teacher, "the teacher finishes the reason", chromedp.SendKeys(chromedp.CSS(zoeRow+` input.remove-reason`), " rude pictures"))
@@ -131,6 +134,8 @@ func TestBrowserNoWebRTC(t *testing.T) {
 	require.NotContains(t, notice, "Something went wrong")
 	require.Equal(t, "true", evalString(t, pupil, `String(document.getElementById('retry').hidden)`), "no retry that could never work")
 	pupilID := youID(t, pupil)
+	testkit.Axe(t, pupil, "pupil-browser-unsupported")
 	waitLobby(t, teacher, pupilID)
 	waitText(t, teacher, "the teacher sees why", `#lobby-list li[data-participant="`+pupilID+`"] .no-video`, "Their browser cannot join video lessons")
+	testkit.Axe(t, teacher, "teacher-lobby-unsupported-browser")
 }

@@ -7,6 +7,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
+
+	"github.com/chaperone-edu/chaperone/internal/testkit"
 )
 
 // TestBrowserRemovePupil: the teacher removes a pupil with the room page's
@@ -40,6 +42,7 @@ func TestBrowserRemovePupil(t *testing.T) {
 	require.Contains(t, notice, "Your teacher has taken you out of this lesson.")
 	require.Equal(t, 1, strings.Count(notice, "Sharing the lesson link with others."), "the reason is said once: %q", notice)
 	require.Contains(t, notice, `Your teacher said: “Sharing the lesson link with others.”`)
+	testkit.Axe(t, zoe, "pupil-removed")
 	// Within a second the teacher stops receiving Zoë's media.
 	time.Sleep(time.Second - time.Since(removedAt))
 	first := inbound(t, teacher)

@@ -257,6 +257,7 @@ func TestBrowserLobbyCheckBlocked(t *testing.T) {
 			require.Equal(t, "waiting", evalString(t, l.pupil, `document.getElementById('room').dataset.phase`))
 			require.Equal(t, "blocked", evalString(t, l.pupil, `document.getElementById('check-network').dataset.state`))
 			testkit.Screenshot(t, l.pupil, "lobby-network-blocked")
+			testkit.Axe(t, l.pupil, "pupil-lobby-network-blocked")
 			restore()
 			waitUntil(t, l.pupil, "the check passes once the network is back", 40*time.Second, func(c *assert.CollectT) {
 				s, err := evalE(l.pupil, `window.chaperoneRoom.check.network`)
