@@ -355,15 +355,15 @@ func DisplayState(s store.Session, now time.Time) string {
 
 // RecordingExpectation tells the approver whether the session is expected
 // to be recorded under the one-to-one rule.
-func RecordingExpectation(s store.Session, rosterSize int, recordPolicy string) string {
+func RecordingExpectation(s store.Session, recordPolicy string) string {
 	switch {
 	case recordPolicy == "always":
 		return "Yes: every session is recorded."
-	case rosterSize == 1 && len(s.CoStaff) == 0:
-		return "Yes: one pupil with one member of staff (one-to-one), so it is recorded."
-	case len(s.CoStaff) == 0:
-		return "Only if a single pupil attends (one-to-one rule)."
+	case IsOneToOne(s) && len(s.CoStaff) == 0:
+		return "Yes: a lesson for one pupil with one member of staff (one-to-one), so it is recorded."
+	case IsOneToOne(s):
+		return "Only while fewer than two of its staff are there with the pupil (one-to-one rule)."
 	default:
-		return "Only if a single pupil is present with fewer than two staff."
+		return "No, unless the teacher chooses to: a lesson for a class. If only one pupil comes, their video waits until a second is let in, or the teacher starts recording to teach one-to-one."
 	}
 }

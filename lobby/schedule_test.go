@@ -184,3 +184,20 @@ func TestCanCancel(t *testing.T) {
 	require.Equal(t, Forbidden, kind(t, CanCancel(teacher2, session(store.StateRequested), nil, now)))
 	require.Equal(t, Conflict, kind(t, CanCancel(teacher, session(store.StateLive), nil, now)))
 }
+
+// TestRecordingExpectation: what an approver is told about recording
+// follows the one-to-one rule as the room applies it (R5): a lesson for one
+// pupil with one teacher is recorded; a class lesson is not unless the
+// teacher chooses; policy "always" records everything.
+func TestRecordingExpectation(t *testing.T) {
+	t.Parallel()
+	one := store.Session{RosterEmails: []string{"amelia.jones@oakfield.example"}}
+	oneWithTwo := store.Session{RosterEmails: []string{"amelia.jones@oakfield.example"}, CoStaff: []string{"ta@oakfield.example"}}
+	class := store.Session{RosterGroup: "Year 8"}
+	classOfOne := store.Session{RosterGroup: "class:c1"} // an imported class, even of one: still a class lesson
+	require.Contains(t, RecordingExpectation(one, "one_to_one"), "Yes")
+	require.Contains(t, RecordingExpectation(oneWithTwo, "one_to_one"), "Only while fewer than two")
+	require.Contains(t, RecordingExpectation(class, "one_to_one"), "No, unless the teacher chooses")
+	require.Contains(t, RecordingExpectation(classOfOne, "one_to_one"), "No, unless the teacher chooses")
+	require.Contains(t, RecordingExpectation(class, "always"), "every session is recorded")
+}

@@ -36,6 +36,7 @@ type sessionRow struct {
 	CanCancel    bool
 	CanDecide    bool
 	Pupils       int
+	PupilsKnown  bool   // Pupils is the class list's size (not only those who have signed in)
 	Class        string // title of the imported class, when the roster group is one
 	Recording    string
 	MoreInSeries int
@@ -77,9 +78,9 @@ func (s *Server) row(r *http.Request, who auth.Identity, ss store.Session, ds []
 	row.CanOpen, row.OpenMessage = v.CanOpen, v.OpenMessage
 	row.CanCancel = lobby.CanCancel(who, ss, ds, now) == nil
 	row.CanDecide = lobby.CanDecide(who, ss, ds, now) == nil
-	row.Pupils = s.rosterSize(r.Context(), ss)
+	row.Pupils, row.PupilsKnown = s.rosterSize(r.Context(), ss)
 	row.Class = s.classTitle(r.Context(), ss.RosterGroup)
-	row.Recording = lobby.RecordingExpectation(ss, row.Pupils, s.cfg.Schedule.RecordPolicy)
+	row.Recording = lobby.RecordingExpectation(ss, s.cfg.Schedule.RecordPolicy)
 	return row
 }
 
@@ -321,9 +322,10 @@ func (s *Server) pageRoom(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, status, "message", page{Title: ss.Title, Heading: ss.Title, Message: msg, Error: true, Back: back, BackText: backText})
 		return
 	}
+	classSize, _ := s.rosterSize(r.Context(), ss)
 	s.render(w, r, http.StatusOK, "room", page{Title: ss.Title, Data: map[string]any{"S": ss, "When": s.when(ss),
 		"WSPath": "/ws/rooms/" + url.PathEscape(ss.ID), "Staff": lobby.IsSessionStaff(who, ss), "Pupil": who.Has(auth.RolePupil),
-		"Class": s.classTitle(r.Context(), ss.RosterGroup), "ClassSize": s.rosterSize(r.Context(), ss)}})
+		"Class": s.classTitle(r.Context(), ss.RosterGroup), "ClassSize": classSize}})
 }
 
 // pupilLessons lists a pupil's approved and open lessons that are not over.

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"net"
+	"net/http"
 	"testing"
 	"time"
 
@@ -129,4 +130,23 @@ func TestNoVideoBrowserShownToStaff(t *testing.T) {
 		return false
 	})
 	require.NotNil(t, entry, "the teacher's lobby shows the pupil's browser cannot join video")
+}
+
+// TestApprovalsClassSize: the head is told how many pupils a lesson is for
+// only as far as it is known: one pupil by e-mail is "1 pupil on the class
+// list" (and recorded, one-to-one); an IdP group counts only its pupils who
+// have signed in, and says so (a class lesson: not recorded unless the
+// teacher chooses).
+func TestApprovalsClassSize(t *testing.T) {
+	t.Parallel()
+	sc := newSchool(t, "teacher", "head", "pupil")
+	sc.request(t, "teacher", onePupil)
+	sc.request(t, "teacher", nil) // Year 8, an IdP group
+	status, page := get(t, sc.people["head"].HTTP, sc.gw.URL+"/approvals")
+	require.Equal(t, http.StatusOK, status)
+	require.Contains(t, page, "1 pupil on the class list")
+	require.Contains(t, page, "Yes: a lesson for one pupil with one member of staff")
+	require.Contains(t, page, "of its pupils have signed in before (the whole group is not counted here)")
+	require.Contains(t, page, "No, unless the teacher chooses to")
+	require.NotContains(t, page, "pupil(s)")
 }

@@ -114,7 +114,7 @@ func TestClassListImport(t *testing.T) {
 	id := sc.request(t, "teacher", map[string]any{"roster_group": roster.Group("cls-01")})
 	_, appr := get(t, sc.people["head"].HTTP, sc.gw.URL+"/approvals")
 	appr = html.UnescapeString(appr)
-	require.Regexp(t, regexp.MustCompile(`(?s)data-session="`+id+`".*<td class="class">7A Maths<br><span class="hint">15 pupil\(s\)`), appr)
+	require.Regexp(t, regexp.MustCompile(`(?s)data-session="`+id+`".*<td class="class">7A Maths<br><span class="hint">15 pupils on the class list`), appr)
 
 	// The lobby marks on-list and off-list pupils from the imported list.
 	status, out = sc.people["head"].Call(http.MethodPost, "/api/sessions/"+id+"/approve", nil)

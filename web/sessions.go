@@ -304,21 +304,23 @@ func (s *Server) revokeDelegation(ctx context.Context, who auth.Identity, id, ip
 	return d, nil
 }
 
-// rosterSize is the number of pupils a session is for, as far as known:
-// an imported class's size, or the pupils of an IdP group who have signed
-// in, plus those listed by e-mail.
-func (s *Server) rosterSize(ctx context.Context, ss store.Session) int {
+// rosterSize is the number of pupils a session is for, as far as known,
+// and whether that is the class list's size: an imported class's size plus
+// those listed by e-mail (known), or, for an IdP group, only its pupils
+// who have signed in here before (not known: the group may be larger).
+func (s *Server) rosterSize(ctx context.Context, ss store.Session) (int, bool) {
 	n := len(ss.RosterEmails)
 	if c, ok := s.classSize(ctx, ss.RosterGroup); ok {
-		return n + c
+		return n + c, true
 	}
-	if ss.RosterGroup != "" {
-		c, err := s.store.CountUsersInGroup(ctx, ss.RosterGroup)
-		if err == nil {
-			n += c
-		}
+	if ss.RosterGroup == "" {
+		return n, true
 	}
-	return n
+	c, err := s.store.CountUsersInGroup(ctx, ss.RosterGroup)
+	if err == nil {
+		n += c
+	}
+	return n, false
 }
 
 // statusOf maps an action error to an HTTP status, code and message.
