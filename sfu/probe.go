@@ -103,6 +103,15 @@ func (s *SFU) Probe(offer string) (string, error) {
 	if closed {
 		return "", fmt.Errorf("sfu: connection check: %w", ErrClosed)
 	}
+	// The offer is checked on a parse of its own: pion caches the parse of
+	// the description it holds, which its goroutines read.
+	var parsed sdp.SessionDescription
+	if err := parsed.UnmarshalString(offer); err != nil {
+		return "", fmt.Errorf("sfu: connection check: offer: %w: %w", ErrBadSDP, err)
+	}
+	if err := checkProbeOffer(parsed.MediaDescriptions); err != nil {
+		return "", fmt.Errorf("sfu: connection check: offer: %w: %w", ErrBadSDP, err)
+	}
 	pc, err := s.api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		return "", fmt.Errorf("sfu: connection check: new connection: %w", err)
@@ -127,15 +136,8 @@ func (s *SFU) Probe(offer string) (string, error) {
 		}
 	})
 	guard := candidateGuard{pol: s.addrs, now: time.Now}
-	sdp, _ := guard.filterSDP(offer)
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
-		return fail("offer", err)
-	}
-	parsed, err := pc.RemoteDescription().Unmarshal()
-	if err != nil {
-		return fail("offer", err)
-	}
-	if err := checkProbeOffer(parsed.MediaDescriptions); err != nil {
+	filtered, _ := guard.filterSDP(offer)
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: filtered}); err != nil {
 		return fail("offer", err)
 	}
 	answer, err := pc.CreateAnswer(nil)
